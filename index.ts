@@ -1,0 +1,2 @@
+/** pulumi-lbhosting: load-balanced web hosting as code. */
+export * from "./sdk";

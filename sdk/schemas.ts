@@ -1,0 +1,270 @@
+/**
+ * The zod schemas shared by the SDK, the dynamic provider (`check`) and the hosting agent
+ * (request validation). One schema per input shape; every rule that keeps a value from
+ * injecting into nginx / FTP configuration or escaping an org's content folder lives here.
+ */
+import { z } from "zod";
+
+/** The value Pulumi sends for inputs that are not known yet during preview. */
+export const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Printable text without control characters, quotes, `$`, `;`, braces or backslashes. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
+const SAFE_TEXT = /^[^\u0000-\u001f\u007f"'`$;{}\\]*$/;
+const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+export const orgNameSchema = z
+  .string()
+  .regex(DNS_LABEL, "must be a DNS label: 1-63 lowercase letters, digits or '-', not starting or ending with '-'");
+
+export const serviceNameSchema = z
+  .string()
+  .regex(DNS_LABEL, "must be a DNS label: 1-63 lowercase letters, digits or '-', not starting or ending with '-'");
+
+export const usernameSchema = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9._-]{0,31}$/,
+    "must start with a lowercase letter and contain only lowercase letters, digits, '.', '_' or '-' (at most 32)",
+  );
+
+export const domainSchema = z
+  .string()
+  .max(253, "must be at most 253 characters")
+  .regex(
+    /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+    "must be a lowercase DNS name such as www.example.com (letters, digits, '-' and '.')",
+  );
+
+/**
+ * A folder relative to the organization's content folder on the NAS: "." for the folder itself,
+ * otherwise '/'-separated segments that cannot be "..", hidden, absolute or contain odd characters.
+ */
+export const contentPathSchema = z
+  .string()
+  .max(255, "must be at most 255 characters")
+  .refine(
+    (path) => path === "." || (path.length > 0 && path.split("/").every((segment) => PATH_SEGMENT.test(segment))),
+    "must be '.' or a relative path of segments made of letters, digits, '.', '_' or '-' (no '..', no leading '/' or '.')",
+  );
+
+export const displayNameSchema = z
+  .string()
+  .max(128, "must be at most 128 characters")
+  .regex(SAFE_TEXT, "must not contain control characters, quotes, '$', ';', braces or backslashes");
+
+export const emailSchema = z.email("must be an email address").max(254);
+
+export const passwordSchema = z
+  .string()
+  .min(8, "must be at least 8 characters")
+  .max(128, "must be at most 128 characters")
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
+  .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+
+/** crypt(3) SHA-512 ("$6$"), the hash pure-ftpd verifies; the only form a password is stored in. */
+export const passwordHashSchema = z
+  .string()
+  .regex(
+    /^\$6\$(?:rounds=\d{4,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/,
+    "must be a crypt(3) SHA-512 hash ($6$salt$hash)",
+  );
+
+/** An agent's base URL: http(s)://host[:port] with no credentials, path, query or fragment. */
+export const endpointSchema = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (
+        (url.protocol === "http:" || url.protocol === "https:") &&
+        url.username === "" &&
+        url.password === "" &&
+        (url.pathname === "/" || url.pathname === "") &&
+        url.search === "" &&
+        url.hash === ""
+      );
+    } catch {
+      return false;
+    }
+  }, "must be an agent URL such as https://host:8443 (http or https, no path, query or credentials)");
+
+/** Canonical form of an endpoint, so "http://h:1/" and "http://h:1" are the same node. */
+export function normalizeEndpoint(endpoint: string): string {
+  const url = new URL(endpoint);
+  return `${url.protocol}//${url.host}`;
+}
+
+const uniqueList = <T extends z.ZodType<string>>(item: T, what: string) =>
+  z.array(item).refine((values) => new Set(values).size === values.length, `must not list the same ${what} twice`);
+
+/** Who manages an object on an agent: the stack and resource that created it. */
+export const managedBySchema = z
+  .string()
+  .max(512)
+  .regex(SAFE_TEXT, "must not contain control characters, quotes, '$', ';', braces or backslashes");
+
+// ---------------------------------------------------------------------------------------------
+// Agent request bodies (HTTP API v1).
+// ---------------------------------------------------------------------------------------------
+
+export const orgSettingsSchema = z.strictObject({
+  displayName: displayNameSchema.optional(),
+  loadBalanced: z.boolean().optional(),
+  secondaries: uniqueList(endpointSchema, "secondary").optional(),
+  managedBy: managedBySchema.optional(),
+});
+export type OrgSettingsInput = z.infer<typeof orgSettingsSchema>;
+
+export const userBodySchema = z
+  .strictObject({
+    password: passwordSchema.optional(),
+    passwordHash: passwordHashSchema.optional(),
+    displayName: displayNameSchema.optional(),
+    email: emailSchema.optional(),
+    enabled: z.boolean().optional(),
+    access: uniqueList(serviceNameSchema, "service").optional(),
+    managedBy: managedBySchema.optional(),
+  })
+  .refine((body) => body.password === undefined || body.passwordHash === undefined, {
+    message: "give either password or passwordHash, not both",
+    path: ["password"],
+  });
+export type UserBody = z.infer<typeof userBodySchema>;
+
+const serviceCommon = {
+  enabled: z.boolean().optional(),
+  managedBy: managedBySchema.optional(),
+};
+
+export const websiteBodySchema = z.strictObject({
+  kind: z.literal("website"),
+  domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
+  documentRoot: contentPathSchema,
+  ...serviceCommon,
+});
+
+export const ftpBodySchema = z.strictObject({
+  kind: z.literal("ftp"),
+  rootPath: contentPathSchema,
+  writable: z.boolean().optional(),
+  ...serviceCommon,
+});
+
+export const serviceBodySchema = z.discriminatedUnion("kind", [websiteBodySchema, ftpBodySchema]);
+export type ServiceBody = z.infer<typeof serviceBodySchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Canonical replicated records: what a snapshot holds and what the digest covers.
+// ---------------------------------------------------------------------------------------------
+
+export const orgRecordSchema = z.strictObject({
+  name: orgNameSchema,
+  displayName: z.string(),
+  loadBalanced: z.boolean(),
+  secondaries: z.array(endpointSchema),
+  managedBy: z.string(),
+});
+export type OrgRecord = z.infer<typeof orgRecordSchema>;
+
+export const userRecordSchema = z.strictObject({
+  username: usernameSchema,
+  passwordHash: passwordHashSchema,
+  displayName: z.string(),
+  email: z.string(),
+  enabled: z.boolean(),
+  access: z.array(serviceNameSchema),
+  managedBy: z.string(),
+});
+export type UserRecord = z.infer<typeof userRecordSchema>;
+
+export const serviceRecordSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    name: serviceNameSchema,
+    kind: z.literal("website"),
+    enabled: z.boolean(),
+    domains: z.array(domainSchema),
+    documentRoot: contentPathSchema,
+    managedBy: z.string(),
+  }),
+  z.strictObject({
+    name: serviceNameSchema,
+    kind: z.literal("ftp"),
+    enabled: z.boolean(),
+    rootPath: contentPathSchema,
+    writable: z.boolean(),
+    managedBy: z.string(),
+  }),
+]);
+export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
+
+/** An org's whole replicated configuration at one generation. */
+export const snapshotSchema = z.strictObject({
+  generation: z.number().int().nonnegative(),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  org: orgRecordSchema,
+  users: z.array(userRecordSchema),
+  services: z.array(serviceRecordSchema),
+});
+export type Snapshot = z.infer<typeof snapshotSchema>;
+
+/** `PUT /v1/orgs/{org}/replica`: a snapshot plus the primary it came from. */
+export const replicaBodySchema = snapshotSchema.extend({ primary: endpointSchema });
+export type ReplicaBody = z.infer<typeof replicaBodySchema>;
+
+/** One entry of an org's change log: the full resulting record, so replay is idempotent. */
+export const changeSchema = z.discriminatedUnion("type", [
+  z.strictObject({ generation: z.number().int().positive(), type: z.literal("org.put"), org: orgRecordSchema }),
+  z.strictObject({ generation: z.number().int().positive(), type: z.literal("user.put"), user: userRecordSchema }),
+  z.strictObject({ generation: z.number().int().positive(), type: z.literal("user.delete"), username: usernameSchema }),
+  z.strictObject({
+    generation: z.number().int().positive(),
+    type: z.literal("service.put"),
+    service: serviceRecordSchema,
+  }),
+  z.strictObject({
+    generation: z.number().int().positive(),
+    type: z.literal("service.delete"),
+    name: serviceNameSchema,
+  }),
+]);
+export type Change = z.infer<typeof changeSchema>;
+
+/** `POST /v1/orgs/{org}/replica/changes`. */
+export const replicaChangesBodySchema = z.strictObject({
+  baseGeneration: z.number().int().nonnegative(),
+  changes: z.array(changeSchema).max(10_000),
+  /** The digest the copy must have after applying the changes (the primary's at that generation). */
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type ReplicaChangesBody = z.infer<typeof replicaChangesBodySchema>;
+
+/** `GET /v1/orgs/{org}`. */
+export const orgStatusSchema = z.object({
+  name: orgNameSchema,
+  displayName: z.string(),
+  role: z.enum(["primary", "secondary"]),
+  primary: z.string().optional(),
+  secondaries: z.array(z.string()),
+  loadBalanced: z.boolean(),
+  generation: z.number().int().nonnegative(),
+  digest: z.string(),
+  /** Secondary copies only: a forced local edit (or any change not made by a sync) since the last sync. */
+  drifted: z.boolean(),
+  /** Secondary copies only: when a sync last wrote this copy (ISO 8601). */
+  lastSyncedAt: z.string().optional(),
+  managedBy: z.string(),
+});
+export type OrgStatus = z.infer<typeof orgStatusSchema>;
+
+/** Error body of every non-2xx agent answer. */
+export const apiErrorSchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.object({ path: z.string(), message: z.string() })).default([]),
+  }),
+});
+export type ApiError = z.infer<typeof apiErrorSchema>;

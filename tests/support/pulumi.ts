@@ -1,0 +1,105 @@
+/**
+ * End-to-end harness: runs Pulumi programs with the real CLI through the Automation API, with a
+ * local file backend, a temporary PULUMI_HOME and a passphrase secrets provider, all under a
+ * throw-away folder inside the repository (so the dynamic-provider process, which starts in the
+ * program's folder, finds this package in the repository's node_modules).
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import type { PulumiFn } from "@pulumi/pulumi/automation";
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
+
+let pulumiBin: string | undefined;
+
+/**
+ * The folder holding the real `pulumi` CLI, built or found by scripts/ensure-pulumi.sh. Returns
+ * undefined when it cannot be had (the caller skips), except under CI=true, where it throws.
+ */
+export function ensurePulumi(): string | undefined {
+  if (pulumiBin) return pulumiBin;
+  const result = spawnSync("bash", [path.join(REPO_ROOT, "scripts", "ensure-pulumi.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    timeout: 45 * 60_000,
+  });
+  const bin = result.stdout.trim().split("\n").pop();
+  if (result.status === 0 && bin && fs.existsSync(path.join(bin, "pulumi"))) {
+    pulumiBin = bin;
+    return bin;
+  }
+  if (process.env.CI === "true") {
+    throw new Error(`scripts/ensure-pulumi.sh failed (status ${result.status}): the Pulumi CLI is required in CI`);
+  }
+  return undefined;
+}
+
+/** Skips the calling suite outside CI when no Pulumi CLI can be had. */
+export function requirePulumi(ctx: Mocha.Context): string {
+  const bin = ensurePulumi();
+  if (!bin) ctx.skip();
+  return bin as string;
+}
+
+export interface TestStackOptions {
+  projectName: string;
+  program: PulumiFn;
+  stackName?: string;
+  /** Stack config, set before the first operation. Secret values are encrypted in the stack file. */
+  config?: Record<string, { value: string; secret?: boolean }>;
+  /** Extra environment for the CLI and the provider process. */
+  env?: Record<string, string>;
+}
+
+export interface TestStack {
+  stack: Stack;
+  /** The temporary folder holding the backend, PULUMI_HOME and the workspace. */
+  root: string;
+  /** The stack's state as `pulumi stack export` gives it. */
+  exportState(): Promise<unknown>;
+  /** Destroys nothing; removes the temporary folder. */
+  cleanup(): void;
+}
+
+export const PASSPHRASE = "lbhosting-e2e-passphrase";
+
+export async function createTestStack(bin: string, options: TestStackOptions): Promise<TestStack> {
+  const scratch = path.join(REPO_ROOT, ".pulumi");
+  fs.mkdirSync(scratch, { recursive: true });
+  const root = fs.mkdtempSync(path.join(scratch, `${options.projectName}-`));
+  const backend = path.join(root, "state");
+  const home = path.join(root, "home");
+  const workDir = path.join(root, "work");
+  for (const dir of [backend, home, workDir]) fs.mkdirSync(dir, { recursive: true });
+
+  const envVars = {
+    PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
+    PULUMI_HOME: home,
+    PULUMI_BACKEND_URL: `file://${backend}`,
+    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "false",
+    ...options.env,
+  };
+  const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: options.stackName ?? "e2e", projectName: options.projectName, program: options.program },
+    {
+      workDir,
+      pulumiCommand,
+      envVars,
+      secretsProvider: "passphrase",
+      projectSettings: { name: options.projectName, runtime: "nodejs", backend: { url: `file://${backend}` } },
+    },
+  );
+  if (options.config) await stack.setAllConfig(options.config);
+  return {
+    stack,
+    root,
+    exportState: async () => (await stack.exportStack()).deployment,
+    cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
+}
