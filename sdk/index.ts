@@ -1,1 +1,4 @@
 export * from "./schemas";
+export { LoadBalancedOrganization, type LoadBalancedOrganizationArgs, type OrganizationRef } from "./organization";
+export { OrgUser, type OrgUserArgs } from "./user";
+export { WebService, type WebServiceArgs } from "./service";

@@ -55,6 +55,8 @@ export const displayNameSchema = z
   .regex(SAFE_TEXT, "must not contain control characters, quotes, '$', ';', braces or backslashes");
 
 export const emailSchema = z.email("must be an email address").max(254);
+/** On the wire "" clears an email. */
+const emailOrEmptySchema = z.union([z.literal(""), emailSchema], { error: "must be an email address or empty" });
 
 export const passwordSchema = z
   .string()
@@ -123,7 +125,7 @@ export const userBodySchema = z
     password: passwordSchema.optional(),
     passwordHash: passwordHashSchema.optional(),
     displayName: displayNameSchema.optional(),
-    email: emailSchema.optional(),
+    email: emailOrEmptySchema.optional(),
     enabled: z.boolean().optional(),
     access: uniqueList(serviceNameSchema, "service").optional(),
     managedBy: managedBySchema.optional(),
@@ -268,3 +270,84 @@ export const apiErrorSchema = z.object({
   }),
 });
 export type ApiError = z.infer<typeof apiErrorSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Resource inputs: what `check` validates before anything runs.
+// ---------------------------------------------------------------------------------------------
+
+export const syncTriggerSchema = z.union([z.string().max(256), z.number()]);
+
+export const organizationInputsSchema = z
+  .strictObject({
+    name: orgNameSchema,
+    displayName: displayNameSchema.optional(),
+    primary: endpointSchema,
+    secondaries: uniqueList(endpointSchema, "secondary").optional(),
+    loadBalanced: z.boolean().optional(),
+    syncTrigger: syncTriggerSchema.optional(),
+    adopt: z.boolean().optional(),
+    managedBy: managedBySchema.optional(),
+  })
+  .superRefine((org, ctx) => {
+    if (org.loadBalanced && (org.secondaries ?? []).length === 0) {
+      ctx.addIssue({ code: "custom", path: ["loadBalanced"], message: "loadBalanced: true requires at least one secondary" });
+    }
+    if (org.secondaries?.some((secondary) => normalizeEndpoint(secondary) === normalizeEndpoint(org.primary))) {
+      ctx.addIssue({ code: "custom", path: ["secondaries"], message: "must not list the primary" });
+    }
+  });
+export type OrganizationInputs = z.infer<typeof organizationInputsSchema>;
+
+/** How users and services name their organization: its name and its primary agent. */
+export const orgRefSchema = z.object({ name: orgNameSchema, primary: endpointSchema });
+export type OrgRef = z.infer<typeof orgRefSchema>;
+
+export const orgUserInputsSchema = z.strictObject({
+  organization: orgRefSchema,
+  username: usernameSchema,
+  password: passwordSchema,
+  displayName: displayNameSchema.optional(),
+  email: emailSchema.optional(),
+  enabled: z.boolean().optional(),
+  access: uniqueList(serviceNameSchema, "service").optional(),
+  adopt: z.boolean().optional(),
+  managedBy: managedBySchema.optional(),
+});
+export type OrgUserInputs = z.infer<typeof orgUserInputsSchema>;
+
+const webServiceCommon = {
+  organization: orgRefSchema,
+  name: serviceNameSchema,
+  enabled: z.boolean().optional(),
+  adopt: z.boolean().optional(),
+  managedBy: managedBySchema.optional(),
+};
+
+export const webServiceInputsSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    ...webServiceCommon,
+    kind: z.literal("website"),
+    domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
+    documentRoot: contentPathSchema,
+  }),
+  z.strictObject({
+    ...webServiceCommon,
+    kind: z.literal("ftp"),
+    rootPath: contentPathSchema,
+    writable: z.boolean().optional(),
+  }),
+]);
+export type WebServiceInputs = z.infer<typeof webServiceInputsSchema>;
+
+/** Where one secondary stands against its primary. */
+export const secondaryStateSchema = z.enum(["in-sync", "behind", "drifted", "missing", "unreachable"]);
+export type SecondaryState = z.infer<typeof secondaryStateSchema>;
+
+export interface SecondarySyncStatus {
+  endpoint: string;
+  state: SecondaryState;
+  generation: number;
+  digest: string;
+  lastSyncedAt: string;
+  error?: string;
+}

@@ -1,0 +1,215 @@
+/**
+ * The one HTTP client for hosting agents (API v1), shared by the resource providers, the sync
+ * module and the `lbhosting` operator commands. Every call has a timeout; idempotent calls are
+ * retried a bounded number of times on network failures and 502/503/504.
+ */
+import {
+  apiErrorSchema,
+  normalizeEndpoint,
+  type Change,
+  type OrgSettingsInput,
+  type OrgStatus,
+  type ReplicaBody,
+  type ReplicaChangesBody,
+  type ServiceBody,
+  type ServiceRecord,
+  type Snapshot,
+  type UserBody,
+  type UserRecord,
+} from "../sdk/schemas";
+
+export interface ClientOptions {
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  /** Extra attempts after the first for retryable failures. */
+  retries?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_RETRIES = 2;
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+
+/** The agent answered with an error status. */
+export class AgentError extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${endpoint}: ${message} (HTTP ${status} ${code})`);
+    this.name = "AgentError";
+  }
+}
+
+/** The agent could not be reached (connection refused, DNS, timeout). */
+export class AgentUnreachableError extends Error {
+  constructor(
+    readonly endpoint: string,
+    reason: string,
+  ) {
+    super(`${endpoint} is unreachable: ${reason}`);
+    this.name = "AgentUnreachableError";
+  }
+}
+
+export const isNotFound = (error: unknown): boolean => error instanceof AgentError && error.status === 404;
+
+export interface ChangesPage {
+  generation: number;
+  digest: string;
+  changes: Change[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class AgentClient {
+  readonly endpoint: string;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+
+  constructor(
+    endpoint: string,
+    private readonly token: string,
+    options: ClientOptions = {},
+  ) {
+    this.endpoint = normalizeEndpoint(endpoint);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.retries = options.retries ?? DEFAULT_RETRIES;
+  }
+
+  health(): Promise<{ name: string; version: string }> {
+    return this.request("GET", "/v1/health");
+  }
+
+  getOrg(org: string): Promise<OrgStatus> {
+    return this.request("GET", orgPath(org));
+  }
+
+  putOrg(org: string, settings: OrgSettingsInput, force = false): Promise<OrgStatus> {
+    return this.request("PUT", orgPath(org) + forceQuery(force), settings);
+  }
+
+  deleteOrg(org: string, force = false): Promise<void> {
+    return this.request("DELETE", orgPath(org) + forceQuery(force));
+  }
+
+  getUser(org: string, username: string): Promise<UserRecord> {
+    return this.request("GET", `${orgPath(org)}/users/${encodeURIComponent(username)}`);
+  }
+
+  listUsers(org: string): Promise<UserRecord[]> {
+    return this.request<{ users: UserRecord[] } | UserRecord[]>("GET", `${orgPath(org)}/users`).then((body) =>
+      Array.isArray(body) ? body : body.users,
+    );
+  }
+
+  putUser(org: string, username: string, body: UserBody, force = false): Promise<UserRecord> {
+    return this.request("PUT", `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`, body);
+  }
+
+  deleteUser(org: string, username: string, force = false): Promise<void> {
+    return this.request("DELETE", `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`);
+  }
+
+  getService(org: string, name: string): Promise<ServiceRecord> {
+    return this.request("GET", `${orgPath(org)}/services/${encodeURIComponent(name)}`);
+  }
+
+  listServices(org: string): Promise<ServiceRecord[]> {
+    return this.request<{ services: ServiceRecord[] } | ServiceRecord[]>("GET", `${orgPath(org)}/services`).then(
+      (body) => (Array.isArray(body) ? body : body.services),
+    );
+  }
+
+  putService(org: string, name: string, body: ServiceBody, force = false): Promise<ServiceRecord> {
+    return this.request("PUT", `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`, body);
+  }
+
+  deleteService(org: string, name: string, force = false): Promise<void> {
+    return this.request("DELETE", `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`);
+  }
+
+  snapshot(org: string): Promise<Snapshot> {
+    return this.request("GET", `${orgPath(org)}/snapshot`);
+  }
+
+  changesSince(org: string, generation: number): Promise<ChangesPage> {
+    return this.request("GET", `${orgPath(org)}/changes?since=${generation}`);
+  }
+
+  putReplica(org: string, body: ReplicaBody): Promise<OrgStatus> {
+    return this.request("PUT", `${orgPath(org)}/replica`, body);
+  }
+
+  applyReplicaChanges(org: string, body: ReplicaChangesBody): Promise<OrgStatus> {
+    return this.request("POST", `${orgPath(org)}/replica/changes`, body);
+  }
+
+  deleteReplica(org: string): Promise<void> {
+    return this.request("DELETE", `${orgPath(org)}/replica`);
+  }
+
+  /** One request with a timeout; retried (bounded) on network failures and 502/503/504. */
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    let lastError: Error = new AgentUnreachableError(this.endpoint, "no attempt made");
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      if (attempt > 0) await sleep(200 * 3 ** (attempt - 1));
+      let response: Response;
+      try {
+        response = await fetch(this.endpoint + path, {
+          method,
+          headers: {
+            authorization: `Bearer ${this.token}`,
+            ...(payload === undefined ? {} : { "content-type": "application/json" }),
+          },
+          body: payload,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+      } catch (error) {
+        lastError = new AgentUnreachableError(this.endpoint, describeNetworkError(error, this.timeoutMs));
+        continue;
+      }
+      const text = await response.text();
+      if (response.ok) return (text === "" ? undefined : JSON.parse(text)) as T;
+      lastError = toAgentError(this.endpoint, response.status, text);
+      if (!RETRYABLE_STATUS.has(response.status)) throw lastError;
+    }
+    throw lastError;
+  }
+}
+
+function orgPath(org: string): string {
+  return `/v1/orgs/${encodeURIComponent(org)}`;
+}
+
+function forceQuery(force: boolean): string {
+  return force ? "?force=true" : "";
+}
+
+function toAgentError(endpoint: string, status: number, text: string): AgentError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const body = apiErrorSchema.safeParse(parsed);
+  if (!body.success) return new AgentError(endpoint, status, "http_error", `unexpected answer`);
+  const details = body.data.error.details.map((detail) => `${detail.path}: ${detail.message}`).join("; ");
+  return new AgentError(
+    endpoint,
+    status,
+    body.data.error.code,
+    details ? `${body.data.error.message} (${details})` : body.data.error.message,
+  );
+}
+
+function describeNetworkError(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return `no answer within ${timeoutMs} ms`;
+  }
+  const cause = error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}

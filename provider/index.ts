@@ -1,0 +1,15 @@
+/**
+ * The dynamic-provider implementations, loaded at run time by the tiny provider that Pulumi stores
+ * in state (sdk/provider-shim.ts): a fix here reaches `refresh` and `destroy` of existing stacks.
+ */
+import { organizationProvider } from "./organization";
+import { serviceProvider } from "./service";
+import { userProvider } from "./user";
+
+export const providers = {
+  organization: organizationProvider,
+  user: userProvider,
+  service: serviceProvider,
+};
+
+export type ProviderKind = keyof typeof providers;

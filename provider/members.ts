@@ -1,0 +1,50 @@
+/**
+ * What the OrgUser and WebService providers share: ownership checks on create, and the sync that
+ * follows every change on the primary (a failed secondary becomes a partial failure).
+ */
+import type { OrgRef } from "../sdk/schemas";
+import { isNotFound } from "./client";
+import { clientFor } from "./credentials";
+import { partialFailure } from "./inputs";
+import { requestSync, syncLogger, SyncError } from "./sync";
+
+/** The record, or undefined when the primary has none. */
+export async function findOnPrimary<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Refuses to take over an object this resource did not create, unless `adopt` says so. */
+export function assertMayTakeOver(
+  what: string,
+  existing: { managedBy: string } | undefined,
+  inputs: { adopt?: boolean; managedBy?: string; organization: OrgRef },
+): void {
+  if (existing && !inputs.adopt && existing.managedBy !== (inputs.managedBy ?? "")) {
+    throw new Error(
+      `${what} already exists in organization ${inputs.organization.name} on ${inputs.organization.primary} and was ` +
+        `not created by this resource (managed by '${existing.managedBy || "nobody"}'); set adopt: true to take it over`,
+    );
+  }
+}
+
+/** Syncs the org after a change on its primary; returns only once a sync including the change finished. */
+export async function syncAfterChange(id: string, organization: OrgRef, outs: Record<string, unknown>): Promise<void> {
+  const report = await requestSync(clientFor(organization.primary), organization.name, clientFor, { log: syncLogger });
+  if (!report.inSync) throw partialFailure(new SyncError(report).message, id, outs);
+}
+
+/** Deletes on the primary (already gone is fine), then syncs the org. */
+export async function deleteAndSync(organization: OrgRef, remove: () => Promise<void>): Promise<void> {
+  try {
+    await remove();
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  const report = await requestSync(clientFor(organization.primary), organization.name, clientFor, { log: syncLogger });
+  if (!report.inSync) throw new SyncError(report);
+}

@@ -1,0 +1,71 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { SecondarySyncStatus } from "./schemas";
+import { managedBy } from "./managed-by";
+import { shims } from "./provider-shim";
+
+export interface LoadBalancedOrganizationArgs {
+  /** The organization id: a DNS label. Changing it replaces the organization. */
+  name: pulumi.Input<string>;
+  displayName?: pulumi.Input<string>;
+  /** The primary hosting server's agent URL. Changing it moves the organization there. */
+  primary: pulumi.Input<string>;
+  /** Agent URLs of the secondary hosting servers. */
+  secondaries?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Whether the secondaries hold a synchronized copy (default false; true needs a secondary). */
+  loadBalanced?: pulumi.Input<boolean>;
+  /** Any value; changing it forces a full synchronization (the "initiate synchronization" button). */
+  syncTrigger?: pulumi.Input<string | number>;
+  /** Take over an organization that already exists on the primary. */
+  adopt?: pulumi.Input<boolean>;
+}
+
+/** A hosting organization on a primary server, synchronized to its secondaries when load-balanced. */
+export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
+  declare readonly name: pulumi.Output<string>;
+  declare readonly displayName: pulumi.Output<string | undefined>;
+  declare readonly primary: pulumi.Output<string>;
+  declare readonly secondaries: pulumi.Output<string[] | undefined>;
+  declare readonly loadBalanced: pulumi.Output<boolean | undefined>;
+  declare readonly syncTrigger: pulumi.Output<string | number | undefined>;
+  declare readonly adopt: pulumi.Output<boolean | undefined>;
+  /** The organization id on the agents. */
+  declare readonly orgId: pulumi.Output<string>;
+  /** The primary's configuration version after this resource's last operation. */
+  declare readonly generation: pulumi.Output<number>;
+  /** Hash of the primary's canonical configuration after this resource's last operation. */
+  declare readonly digest: pulumi.Output<string>;
+  /** One entry per active secondary. */
+  declare readonly syncStatus: pulumi.Output<SecondarySyncStatus[]>;
+  /** Whether every active secondary is in sync. */
+  declare readonly inSync: pulumi.Output<boolean>;
+
+  constructor(name: string, args: LoadBalancedOrganizationArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      shims.organization,
+      name,
+      {
+        ...args,
+        managedBy: managedBy(name),
+        orgId: undefined,
+        generation: undefined,
+        digest: undefined,
+        syncStatus: undefined,
+        inSync: undefined,
+      },
+      opts,
+      "lbhosting",
+      "LoadBalancedOrganization",
+    );
+  }
+}
+
+/** An organization given by name and primary, for resources in another stack than the org's. */
+export interface OrganizationRef {
+  name: pulumi.Input<string>;
+  primary: pulumi.Input<string>;
+}
+
+/** The `{ name, primary }` a user or service sends to its provider, depending on the org resource. */
+export function organizationRef(organization: LoadBalancedOrganization | OrganizationRef) {
+  return pulumi.output({ name: organization.name, primary: organization.primary });
+}

@@ -1,0 +1,103 @@
+import { expect } from "chai";
+import { classify } from "../../provider/sync";
+import { checkInputs, differs } from "../../provider/inputs";
+import { organizationProvider } from "../../provider/organization";
+import { serviceProvider } from "../../provider/service";
+import { userProvider } from "../../provider/user";
+import { organizationInputsSchema, UNKNOWN_VALUE, type OrgStatus } from "../../sdk/schemas";
+
+const copy = (overrides: Partial<OrgStatus>): OrgStatus => ({
+  name: "acme",
+  displayName: "",
+  role: "secondary",
+  secondaries: [],
+  loadBalanced: true,
+  generation: 5,
+  digest: "d5",
+  drifted: false,
+  managedBy: "",
+  ...overrides,
+});
+
+describe("provider logic", () => {
+  describe("classify", () => {
+    const primary = { generation: 5, digest: "d5" };
+    it("names each state a secondary can be in", () => {
+      expect(classify(primary, undefined)).to.equal("missing");
+      expect(classify(primary, copy({}))).to.equal("in-sync");
+      expect(classify(primary, copy({ generation: 3, digest: "d3" }))).to.equal("behind");
+      expect(classify(primary, copy({ drifted: true }))).to.equal("drifted");
+      expect(classify(primary, copy({ generation: 5, digest: "other" }))).to.equal("drifted");
+      expect(classify(primary, copy({ generation: 9, digest: "d9" }))).to.equal("drifted");
+      expect(classify(primary, copy({ role: "primary" }))).to.equal("drifted");
+    });
+  });
+
+  describe("check", () => {
+    const org = { name: "acme", primary: "http://127.0.0.1:8080/", loadBalanced: false };
+
+    it("names every failing property", async () => {
+      const result = await organizationProvider.check!({}, { ...org, name: "Acme Corp", loadBalanced: true });
+      const properties = result.failures!.map((failure) => failure.property);
+      expect(properties).to.include("name");
+      expect(properties).to.include("loadBalanced");
+      expect(result.failures!.find((failure) => failure.property === "name")!.reason).to.match(/DNS label/);
+    });
+
+    it("normalizes endpoints and drops the provider key", async () => {
+      const result = await organizationProvider.check!({}, { ...org, __provider: "x" });
+      expect(result.failures).to.deep.equal([]);
+      expect(result.inputs).to.deep.equal({ ...org, primary: "http://127.0.0.1:8080" });
+    });
+
+    it("tolerates values that are unknown during preview", () => {
+      const { failures } = checkInputs(organizationInputsSchema, { ...org, name: UNKNOWN_VALUE, secondaries: UNKNOWN_VALUE });
+      expect(failures).to.deep.equal([]);
+    });
+
+    it("rejects injection in user and service inputs", async () => {
+      const organization = { name: "acme", primary: "http://127.0.0.1:8080" };
+      const user = await userProvider.check!({}, { organization, username: "eve smith", password: "long-enough-1" });
+      expect(user.failures!.map((failure) => failure.property)).to.deep.equal(["username"]);
+      const service = await serviceProvider.check!(
+        {},
+        { organization, name: "www", kind: "website", domains: ["a.test;"], documentRoot: "../x" },
+      );
+      expect(service.failures!.map((failure) => failure.property).sort()).to.deep.equal(["documentRoot", "domains.0"]);
+    });
+  });
+
+  describe("diff", () => {
+    const olds = {
+      name: "acme",
+      primary: "http://127.0.0.1:8080",
+      secondaries: ["http://127.0.0.2:8080", "http://127.0.0.3:8080"],
+      loadBalanced: true,
+      syncStatus: [{ endpoint: "http://127.0.0.2:8080", state: "in-sync" }],
+    };
+
+    it("ignores key and list order", async () => {
+      const news = { loadBalanced: true, secondaries: [...olds.secondaries].reverse(), primary: olds.primary, name: "acme" };
+      expect(await organizationProvider.diff!("acme", olds, news)).to.include({ changes: false });
+    });
+
+    it("replaces on a new name and updates in place otherwise", async () => {
+      expect((await organizationProvider.diff!("acme", olds, { ...olds, name: "other" })).replaces).to.deep.equal(["name"]);
+      const demote = await organizationProvider.diff!("acme", olds, { ...olds, loadBalanced: false });
+      expect(demote).to.deep.include({ changes: true, replaces: [] });
+      expect((await organizationProvider.diff!("acme", olds, { ...olds, syncTrigger: 2 })).changes).to.equal(true);
+    });
+
+    it("reports a change while a secondary is not in sync, so the next up heals it", async () => {
+      const drifted = { ...olds, syncStatus: [{ endpoint: "http://127.0.0.2:8080", state: "drifted" }] };
+      const news = { name: "acme", primary: olds.primary, secondaries: olds.secondaries, loadBalanced: true };
+      expect((await organizationProvider.diff!("acme", drifted, news)).changes).to.equal(true);
+    });
+
+    it("treats unknown values as changes", () => {
+      expect(differs("a", UNKNOWN_VALUE)).to.equal(true);
+      expect(differs(["a", "b"], ["b", "a"], true)).to.equal(false);
+      expect(differs({ a: 1, b: 2 }, { b: 2, a: 1 })).to.equal(false);
+    });
+  });
+});
