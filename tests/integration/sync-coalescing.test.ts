@@ -1,0 +1,79 @@
+/**
+ * The sync hook against real agents: concurrent changes to one org share syncs, yet every caller
+ * returns only after a sync that includes its own change.
+ */
+import { expect } from "chai";
+import { AgentClient } from "../../provider/client";
+import { requestSync, syncOrg } from "../../provider/sync";
+import { startAgentProcess, type AgentProcess } from "../support/agent-process";
+
+const TOKEN = "coalescing-test-token-0123456789";
+const ORG = "busy";
+const USERS = 200;
+
+describe("sync hook: coalescing concurrent changes (real agents)", function () {
+  this.timeout(120_000);
+  let agents: AgentProcess[] = [];
+  let primary: AgentClient;
+  let secondaries: AgentClient[];
+  const clients = new Map<string, AgentClient>();
+  const clientFor = (endpoint: string) => {
+    let client = clients.get(endpoint);
+    if (!client) clients.set(endpoint, (client = new AgentClient(endpoint, TOKEN)));
+    return client;
+  };
+
+  before(async () => {
+    agents = await Promise.all(
+      ["127.0.4.1", "127.0.4.2", "127.0.4.3"].map((host) => startAgentProcess({ host, token: TOKEN })),
+    );
+    [primary, ...secondaries] = agents.map((agent) => clientFor(agent.url));
+    await primary.putOrg(ORG, { loadBalanced: true, secondaries: secondaries.map((client) => client.endpoint) });
+    const first = await syncOrg(primary, ORG, clientFor);
+    expect(first.inSync).to.equal(true);
+  });
+
+  after(async () => {
+    for (const agent of agents) {
+      await agent.stop();
+      agent.cleanup();
+    }
+  });
+
+  it(`${USERS} concurrent user creations cost far fewer syncs, and each sees its own change synced`, async () => {
+    const lines: string[] = [];
+    const log = (line: string) => lines.push(line);
+    const seenOnSecondaries = await Promise.all(
+      Array.from({ length: USERS }, async (_, index) => {
+        const username = `user${index}`;
+        await primary.putUser(ORG, username, { password: `password-${index}-long` });
+        const report = await requestSync(primary, ORG, clientFor, { log });
+        expect(report.inSync, report.secondaries.map((s) => s.error).join()).to.equal(true);
+        // Checked right away: had the sync started before this change, the user would be missing.
+        const copies = await Promise.all(secondaries.map((secondary) => secondary.getUser(ORG, username)));
+        return copies.every((copy) => copy.username === username);
+      }),
+    );
+    expect(seenOnSecondaries.every(Boolean)).to.equal(true);
+
+    const transfers = lines.filter((line) => /: (delta|snapshot) /.test(line));
+    const syncRuns = lines.length / secondaries.length;
+    expect(syncRuns).to.be.lessThan(USERS / 4);
+    expect(transfers.every((line) => line.includes(": delta "))).to.equal(true);
+
+    const [p, ...copies] = await Promise.all([primary, ...secondaries].map((client) => client.getOrg(ORG)));
+    expect(p.generation).to.equal(1 + USERS);
+    for (const copy of copies) expect([copy.generation, copy.digest]).to.deep.equal([p.generation, p.digest]);
+    console.log(
+      `      ${USERS} changes → ${syncRuns} syncs (${transfers.length} deltas to ${secondaries.length} secondaries)`,
+    );
+  });
+
+  it("a full sync sends snapshots even when nothing drifted", async () => {
+    const lines: string[] = [];
+    const report = await requestSync(primary, ORG, clientFor, { full: true, log: (line) => lines.push(line) });
+    expect(report.inSync).to.equal(true);
+    expect(lines).to.have.length(secondaries.length);
+    expect(lines.every((line) => line.includes(": snapshot "))).to.equal(true);
+  });
+});
