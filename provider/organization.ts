@@ -121,14 +121,15 @@ async function moveOrg(olds: OrganizationOutputs, news: OrganizationInputs): Pro
   }
   const moved = await to.snapshot(news.name);
   const names = (list: { username?: string; name?: string }[]) => list.map((item) => item.username ?? item.name).sort();
-  if (
-    differs(names(moved.users), names(snapshot.users)) ||
-    differs(names(moved.services), names(snapshot.services))
-  ) {
-    throw new Error(`organization ${news.name}: the copy on ${to.endpoint} does not match ${from.endpoint}; nothing was removed`);
+  if (differs(names(moved.users), names(snapshot.users)) || differs(names(moved.services), names(snapshot.services))) {
+    throw new Error(
+      `organization ${news.name}: the copy on ${to.endpoint} does not match ${from.endpoint}; nothing was removed`,
+    );
   }
   await from.deleteOrg(news.name);
-  syncLogger(`move ${news.name}: ${from.endpoint} → ${to.endpoint} (${moved.users.length} users, ${moved.services.length} services)`);
+  syncLogger(
+    `move ${news.name}: ${from.endpoint} → ${to.endpoint} (${moved.users.length} users, ${moved.services.length} services)`,
+  );
 }
 
 export const organizationProvider: pulumi.dynamic.ResourceProvider = {

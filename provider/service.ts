@@ -88,7 +88,9 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
 };
 
 /** The fields an in-place update changes, with their defaults, for canonical comparison. */
-function settingsOf(inputs: Partial<WebServiceInputs> & { writable?: boolean; documentRoot?: string; rootPath?: string }) {
+function settingsOf(
+  inputs: Partial<WebServiceInputs> & { writable?: boolean; documentRoot?: string; rootPath?: string },
+) {
   return {
     primary: inputs.organization?.primary,
     enabled: inputs.enabled ?? true,

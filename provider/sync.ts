@@ -79,7 +79,8 @@ export async function inspectSecondary(
     return { endpoint: client.endpoint, state, copy, error };
   } catch (error) {
     if (isNotFound(error)) return { endpoint: client.endpoint, state: "missing" };
-    if (error instanceof AgentUnreachableError) return { endpoint: client.endpoint, state: "unreachable", error: error.message };
+    if (error instanceof AgentUnreachableError)
+      return { endpoint: client.endpoint, state: "unreachable", error: error.message };
     throw error;
   }
 }
@@ -151,7 +152,12 @@ async function syncSecondary(
     return toSyncStatus(before);
   }
   try {
-    let transfer: { mode: "delta" | "snapshot"; changes: number; bytes: number; target: { generation: number; digest: string } };
+    let transfer: {
+      mode: "delta" | "snapshot";
+      changes: number;
+      bytes: number;
+      target: { generation: number; digest: string };
+    };
     const delta =
       before.state === "behind" && !options.full && before.copy
         ? await tryDelta(primary, secondary, org, before.copy.generation)
@@ -167,7 +173,10 @@ async function syncSecondary(
     }
     const after = await inspectSecondary(secondary, org, transfer.target);
     if (after.state !== "in-sync") {
-      return toSyncStatus({ ...after, error: after.error ?? `verification failed: the copy is ${after.state} after the sync` });
+      return toSyncStatus({
+        ...after,
+        error: after.error ?? `verification failed: the copy is ${after.state} after the sync`,
+      });
     }
     options.log?.(
       `sync ${org} → ${secondary.endpoint}: ${transfer.mode} ${transfer.changes} changes, ` +

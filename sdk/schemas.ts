@@ -290,7 +290,11 @@ export const organizationInputsSchema = z
   })
   .superRefine((org, ctx) => {
     if (org.loadBalanced && (org.secondaries ?? []).length === 0) {
-      ctx.addIssue({ code: "custom", path: ["loadBalanced"], message: "loadBalanced: true requires at least one secondary" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["loadBalanced"],
+        message: "loadBalanced: true requires at least one secondary",
+      });
     }
     if (org.secondaries?.some((secondary) => normalizeEndpoint(secondary) === normalizeEndpoint(org.primary))) {
       ctx.addIssue({ code: "custom", path: ["secondaries"], message: "must not list the primary" });

@@ -51,7 +51,11 @@ describe("provider logic", () => {
     });
 
     it("tolerates values that are unknown during preview", () => {
-      const { failures } = checkInputs(organizationInputsSchema, { ...org, name: UNKNOWN_VALUE, secondaries: UNKNOWN_VALUE });
+      const { failures } = checkInputs(organizationInputsSchema, {
+        ...org,
+        name: UNKNOWN_VALUE,
+        secondaries: UNKNOWN_VALUE,
+      });
       expect(failures).to.deep.equal([]);
     });
 
@@ -77,12 +81,19 @@ describe("provider logic", () => {
     };
 
     it("ignores key and list order", async () => {
-      const news = { loadBalanced: true, secondaries: [...olds.secondaries].reverse(), primary: olds.primary, name: "acme" };
+      const news = {
+        loadBalanced: true,
+        secondaries: [...olds.secondaries].reverse(),
+        primary: olds.primary,
+        name: "acme",
+      };
       expect(await organizationProvider.diff!("acme", olds, news)).to.include({ changes: false });
     });
 
     it("replaces on a new name and updates in place otherwise", async () => {
-      expect((await organizationProvider.diff!("acme", olds, { ...olds, name: "other" })).replaces).to.deep.equal(["name"]);
+      expect((await organizationProvider.diff!("acme", olds, { ...olds, name: "other" })).replaces).to.deep.equal([
+        "name",
+      ]);
       const demote = await organizationProvider.diff!("acme", olds, { ...olds, loadBalanced: false });
       expect(demote).to.deep.include({ changes: true, replaces: [] });
       expect((await organizationProvider.diff!("acme", olds, { ...olds, syncTrigger: 2 })).changes).to.equal(true);
