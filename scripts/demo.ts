@@ -1,15 +1,164 @@
 /**
- * `npm run demo`: the project's main job on a fresh machine. Until the serving issue lands it
- * only makes sure the toolchain is in place and says what is coming.
+ * `npm run demo` — the project's main job on a fresh machine: a primary and a secondary hosting
+ * node on loopback (agent + nginx where installed), `pulumi up` of the root quick-start stack
+ * with a local backend under .demo/, a table of where every node stands, then a forced edit on
+ * the secondary that `pulumi refresh` detects and `pulumi up` heals. It stops everything it
+ * started and destroys the stack before it exits.
  */
-import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
+import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { AgentClient } from "../provider/client";
+import { inspectOrg } from "../provider/sync";
+import { getSite } from "../tests/support/http-get";
+import { startHostingNode, type HostingNode } from "../tests/support/hosting-node";
+import { findNginx } from "../tests/support/nginx";
+import { ensurePulumi, REPO_ROOT } from "../tests/support/pulumi";
 
-const repoRoot = path.resolve(__dirname, "..", "..");
-const toolchain = spawnSync("bash", [path.join(repoRoot, "scripts", "ensure-pulumi.sh")], {
-  encoding: "utf8",
-  stdio: ["ignore", "pipe", "inherit"],
+const ORG = "acme";
+const DOMAIN = "www.acme.test";
+const STACK = "demo";
+const step = (text: string) => console.log(`\n▶ ${text}`);
+
+async function main(): Promise<void> {
+  step("Pulumi toolchain (a first run builds the CLI from Go modules: several minutes)");
+  const bin = ensurePulumi();
+  if (!bin) throw new Error("no Pulumi CLI and no Go to build one: see README prerequisites");
+
+  const demoDir = path.join(REPO_ROOT, ".demo");
+  fs.rmSync(demoDir, { recursive: true, force: true });
+  const content = path.join(demoDir, "nas");
+  fs.mkdirSync(path.join(content, ORG, "www"), { recursive: true });
+  fs.writeFileSync(path.join(content, ORG, "www", "index.html"), "<h1>Acme Corp, served from the NAS</h1>\n");
+  fs.chmodSync(demoDir, 0o755);
+
+  const nginxBin = findNginx();
+  const token = randomBytes(24).toString("base64url");
+  step(
+    nginxBin
+      ? `Starting two hosting nodes (agent + nginx ${nginxBin}) on 127.0.1.1 and 127.0.1.2`
+      : "Starting two hosting nodes on 127.0.1.1 and 127.0.1.2 — nginx is not installed, so the agents run " +
+          "config-only (they keep and render the configuration; apt-get install nginx to serve it)",
+  );
+  const nodes: HostingNode[] = [];
+  try {
+    for (const [host, name] of [
+      ["127.0.1.1", "primary"],
+      ["127.0.1.2", "secondary"],
+    ]) {
+      nodes.push(await startHostingNode({ host, name, token, contentRoot: content, nginxBin }));
+      console.log(`  ${name}: agent ${nodes[nodes.length - 1].url}, pid ${nodes[nodes.length - 1].agent.pid}`);
+    }
+    const [primary, secondary] = nodes;
+
+    step("pulumi up — the root quick-start stack (Pulumi.yaml), local backend under .demo/");
+    const stack = await openStack(bin, demoDir, token, primary.url, [secondary.url]);
+    const up = await stack.up({ onOutput: indent });
+    console.log(`  result: ${up.summary.result}, ${JSON.stringify(up.summary.resourceChanges)}`);
+    await printTable(nodes, token);
+    await printServing(nodes);
+
+    step("A forced local edit on the secondary (an administrator adds user 'mallory' there by hand)");
+    await new AgentClient(secondary.url, token).putUser(
+      ORG,
+      "mallory",
+      { password: randomBytes(12).toString("hex") },
+      true,
+    );
+    await printTable(nodes, token);
+
+    step("pulumi refresh --expect-no-changes — the CI drift check");
+    try {
+      await stack.refresh({ expectNoChanges: true });
+      throw new Error("the drift check passed although the secondary drifted");
+    } catch (error) {
+      if (!/no changes were expected/.test(String(error))) throw error;
+      console.log("  drift detected: the check fails, as CI would");
+    }
+    await stack.refresh();
+
+    step("pulumi up — no program change; the primary wins and the secondary is healed");
+    const heal = await stack.up({ onOutput: indent });
+    console.log(`  result: ${heal.summary.result}, inSync: ${heal.outputs.inSync?.value}`);
+    await printTable(nodes, token);
+
+    step("Cleaning up: pulumi destroy, then stopping every process by pid");
+    await stack.destroy();
+  } finally {
+    for (const node of nodes.reverse()) await node.stop();
+  }
+  console.log("\nDone: the demo left no process behind. Rerun it with `npm run demo`.");
+}
+
+async function openStack(bin: string, demoDir: string, token: string, primary: string, secondaries: string[]) {
+  const backend = path.join(demoDir, "state");
+  const home = path.join(demoDir, "home");
+  fs.mkdirSync(backend, { recursive: true });
+  fs.mkdirSync(home, { recursive: true });
+  const program = require(path.join(REPO_ROOT, "dist", "examples", "quickstart", "index.js"));
+  const stack: Stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: STACK, projectName: "lbhosting-quickstart", program },
+    {
+      workDir: REPO_ROOT,
+      pulumiCommand: await PulumiCommand.get({ root: path.dirname(bin) }),
+      envVars: {
+        PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
+        PULUMI_HOME: home,
+        PULUMI_BACKEND_URL: `file://${backend}`,
+        PULUMI_CONFIG_PASSPHRASE: "lbhosting-demo",
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      },
+      secretsProvider: "passphrase",
+    },
+  );
+  await stack.setAllConfig({
+    "lbhosting:token": { value: token, secret: true },
+    primary: { value: primary },
+    secondaries: { value: JSON.stringify(secondaries) },
+    domain: { value: DOMAIN },
+    alicePassword: { value: randomBytes(12).toString("hex"), secret: true },
+    bobPassword: { value: randomBytes(12).toString("hex"), secret: true },
+  });
+  return stack;
+}
+
+async function printTable(nodes: HostingNode[], token: string): Promise<void> {
+  const clientFor = (endpoint: string) => new AgentClient(endpoint, token);
+  const { primary, secondaries } = await inspectOrg(clientFor(nodes[0].url), ORG, clientFor);
+  const rows = [
+    ["node", "role", "generation", "digest", "state"],
+    [nodes[0].name, "primary", String(primary.generation), primary.digest.slice(0, 12), "—"],
+    ...secondaries.map((secondary) => [
+      nodes.find((node) => node.url === secondary.endpoint)?.name ?? secondary.endpoint,
+      secondary.copy?.role ?? "—",
+      String(secondary.copy?.generation ?? "—"),
+      secondary.copy?.digest.slice(0, 12) ?? "—",
+      secondary.state,
+    ]),
+  ];
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  for (const row of rows) console.log(`  ${row.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`);
+}
+
+/** Asks each node's nginx for the site, as a browser behind the load balancer would. */
+async function printServing(nodes: HostingNode[]): Promise<void> {
+  for (const node of nodes) {
+    if (!node.nginx) continue;
+    const response = await getSite(`${node.nginx.url}/`, DOMAIN);
+    console.log(
+      `  curl -H 'Host: ${DOMAIN}' ${node.nginx.url}/ → ${response.status}, ` +
+        `X-Served-By: ${response.servedBy}, ${JSON.stringify(response.body.trim())}`,
+    );
+  }
+}
+
+function indent(text: string): void {
+  process.stdout.write(text.replace(/^(?=.)/gm, "    "));
+}
+
+main().catch((error) => {
+  console.error(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
 });
-if (toolchain.status !== 0) process.exit(toolchain.status ?? 1);
-console.log(`Pulumi CLI ready in ${toolchain.stdout.trim()}`);
-console.log("The load-balanced demo (agents, nginx, pulumi up, drift and heal) is not built yet: see issue 5.");
