@@ -27,16 +27,25 @@ export interface SyncReport {
   inSync: boolean;
 }
 
-/** A sync left at least one secondary behind; the primary keeps its change. */
+/** A sync left at least one secondary behind; the primary keeps its changes. */
 export class SyncError extends Error {
-  constructor(readonly report: SyncReport) {
+  constructor(
+    readonly report: SyncReport,
+    /** Whether the sync followed a change on the primary (a resource operation). */
+    afterChange = true,
+  ) {
     const failed = report.secondaries.filter((secondary) => secondary.state !== "in-sync");
-    const reasons = failed.map((secondary) => `${secondary.endpoint} is ${secondary.state}: ${secondary.error ?? ""}`);
+    const reasons = failed.map(({ endpoint, state, error }) => {
+      const detail = error?.replace(`${endpoint} is unreachable: `, "").replace(`${endpoint}: `, "");
+      return `${endpoint} is ${state}${detail ? `: ${detail}` : ""}`;
+    });
+    const what = failed.length === 1 ? "a secondary was" : `${failed.length} secondaries were`;
+    const lead = afterChange
+      ? `organization ${report.org}: the change is applied on the primary ${report.primary}, but ${what} not synchronized`
+      : `organization ${report.org}: ${what} not synchronized from the primary ${report.primary}`;
     super(
-      `organization ${report.org}: the change is applied on the primary ${report.primary}, but ` +
-        `${failed.length === 1 ? "a secondary was" : `${failed.length} secondaries were`} not synchronized ` +
-        `(${reasons.join("; ")}). Run 'pulumi up' again, or 'lbhosting sync --org ${report.org} --primary ${report.primary}', ` +
-        `once the secondary is reachable.`,
+      `${lead} (${reasons.join("; ")}). Run 'pulumi up' again, or 'lbhosting sync --org ${report.org} ` +
+        `--primary ${report.primary}', once the secondary is reachable.`,
     );
     this.name = "SyncError";
   }
