@@ -1,0 +1,77 @@
+/**
+ * Response shapes of the agent's HTTP API v1 that sdk/schemas.ts does not already define, as zod
+ * schemas so clients (the provider, the CLI, tests) can parse answers. Responses are parsed
+ * leniently (z.object, not strict) so the agent can add fields without breaking older clients.
+ *
+ *   GET    /v1/health                          → Health (no token)
+ *   GET    /v1/orgs                            → OrgList
+ *   PUT    /v1/orgs/{org}                      → OrgStatus (201 when created, else 200)
+ *   GET    /v1/orgs/{org}                      → OrgStatus
+ *   DELETE /v1/orgs/{org}                      → Deleted
+ *   GET    /v1/orgs/{org}/users                → UserList
+ *   PUT    /v1/orgs/{org}/users/{username}     → UserRecord (201 when created, else 200) + write headers
+ *   GET    /v1/orgs/{org}/users/{username}     → UserRecord
+ *   DELETE /v1/orgs/{org}/users/{username}     → WriteResult
+ *   GET    /v1/orgs/{org}/services             → ServiceList
+ *   PUT    /v1/orgs/{org}/services/{service}   → ServiceRecord (201 when created, else 200) + write headers
+ *   GET    /v1/orgs/{org}/services/{service}   → ServiceRecord
+ *   DELETE /v1/orgs/{org}/services/{service}   → WriteResult
+ *   GET    /v1/orgs/{org}/snapshot             → Snapshot
+ *   GET    /v1/orgs/{org}/changes?since=N      → ChangesResult (410 when the log does not reach back)
+ *   PUT    /v1/orgs/{org}/replica              → OrgStatus (body ReplicaBody)
+ *   POST   /v1/orgs/{org}/replica/changes      → OrgStatus (body ReplicaChangesBody)
+ *   DELETE /v1/orgs/{org}/replica              → Deleted
+ *
+ * "Write headers": a user/service PUT answers with the stored record (as GET does) and reports the
+ * org's state after the write in `x-lbhosting-generation`, `x-lbhosting-digest` and
+ * `x-lbhosting-changed` ("true" / "false"), the same values WriteResult carries for DELETE.
+ */
+import { z } from "zod";
+import { changeSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";
+
+const generation = z.number().int().nonnegative();
+const digest = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const healthSchema = z.object({ name: z.string(), version: z.string() });
+export type Health = z.infer<typeof healthSchema>;
+
+/** Result of a user/service PUT or DELETE: the org's generation and digest after it. */
+export const writeResultSchema = z.object({
+  generation,
+  digest,
+  /** False when the request left the stored content as it was (no generation bump, no log entry). */
+  changed: z.boolean(),
+});
+export type WriteResult = z.infer<typeof writeResultSchema>;
+
+/** Header names of a user/service PUT answer. */
+export const WRITE_HEADERS = {
+  generation: "x-lbhosting-generation",
+  digest: "x-lbhosting-digest",
+  changed: "x-lbhosting-changed",
+} as const;
+
+/** Read the write headers of a PUT answer (undefined when any is missing or malformed). */
+export function writeResultFromHeaders(headers: { get(name: string): string | null }): WriteResult | undefined {
+  const parsed = writeResultSchema.safeParse({
+    generation: Number(headers.get(WRITE_HEADERS.generation) ?? "x"),
+    digest: headers.get(WRITE_HEADERS.digest),
+    changed:
+      headers.get(WRITE_HEADERS.changed) === "true"
+        ? true
+        : headers.get(WRITE_HEADERS.changed) === "false"
+          ? false
+          : undefined,
+  });
+  return parsed.success ? parsed.data : undefined;
+}
+
+export const changesResultSchema = z.object({ generation, digest, changes: z.array(changeSchema) });
+export type ChangesResult = z.infer<typeof changesResultSchema>;
+
+export const orgListSchema = z.object({ orgs: z.array(orgStatusSchema) });
+export const userListSchema = z.object({ users: z.array(userRecordSchema) });
+export const serviceListSchema = z.object({ services: z.array(serviceRecordSchema) });
+
+export const deletedSchema = z.object({ name: z.string(), deleted: z.literal(true) });
+export type Deleted = z.infer<typeof deletedSchema>;

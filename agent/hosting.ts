@@ -1,0 +1,585 @@
+/**
+ * What the agent's operations mean: roles (primary / secondary copy), generations, the change
+ * log, drift, and keeping the rendered server configuration in step with the database.
+ *
+ * Every mutation runs in one SQLite transaction. Inside it the records change, the org's digest
+ * is recomputed and — when website configuration is affected — the new nginx files are staged and
+ * validated, so a configuration nginx rejects aborts the transaction. Everything here is
+ * synchronous, which also serialises mutations: generations are consecutive by construction.
+ */
+import {
+  type Change,
+  type OrgRecord,
+  type OrgSettingsInput,
+  type OrgStatus,
+  type ReplicaBody,
+  type ReplicaChangesBody,
+  type ServiceBody,
+  type ServiceRecord,
+  type Snapshot,
+  type UserBody,
+  type UserRecord,
+  normalizeEndpoint,
+} from "../sdk/schemas";
+import type { ChangesResult, WriteResult } from "./api";
+import type { ContentRoot } from "./content";
+import { canonicalJson, contentDigest } from "./digest";
+import { ApiFailure, notFound } from "./errors";
+import type { FtpFiles } from "./ftp";
+import { type NginxSites, type StagedSites, renderSite, siteFileName, siteScope } from "./nginx";
+import { hashPassword, verifyPassword } from "./password";
+import type { OrgState, Store } from "./store";
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A change before it is given its generation. */
+type ChangeBody = DistributiveOmit<Change, "generation">;
+
+export interface HostingOptions {
+  store: Store;
+  sites: NginxSites;
+  ftp: FtpFiles;
+  content: ContentRoot;
+  agentName: string;
+  /** nginx `listen` parameter of the rendered sites. */
+  httpListen: string;
+  /** How many change-log entries to keep per org. */
+  changeLogLimit: number;
+  warn: (msg: string, fields: Record<string, unknown>) => void;
+  now?: () => Date;
+}
+
+export interface WriteOptions {
+  /** Apply a write to a secondary copy anyway (an administrator's local edit; reported as drift). */
+  force: boolean;
+}
+
+/** What a mutation touched, beyond the database. */
+interface Touched {
+  sites: boolean;
+  ftp: boolean;
+}
+
+/** A PUT's outcome: the stored record, whether it was created, and the org's state after it. */
+export interface Written<T> extends WriteResult {
+  record: T;
+  created: boolean;
+}
+
+const UNTOUCHED: Touched = { sites: false, ftp: false };
+
+const sameRecord = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
+
+const written = <T>(state: OrgState, record: T, changed: boolean, created = false): Written<T> => ({
+  generation: state.generation,
+  digest: state.digest,
+  changed,
+  record,
+  created,
+});
+
+export class Hosting {
+  private readonly store: Store;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: HostingOptions) {
+    this.store = options.store;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+  // -------------------------------------------------------------------------------------------
+
+  private requireOrg(name: string): OrgState {
+    const state = this.store.getOrg(name);
+    if (!state) throw notFound(`organization "${name}"`);
+    return state;
+  }
+
+  private status(state: OrgState): OrgStatus {
+    const secondary = state.role === "secondary";
+    return {
+      name: state.record.name,
+      displayName: state.record.displayName,
+      role: state.role,
+      ...(secondary && state.primary !== null ? { primary: state.primary } : {}),
+      secondaries: state.record.secondaries,
+      loadBalanced: state.record.loadBalanced,
+      generation: state.generation,
+      digest: state.digest,
+      drifted: secondary && state.digest !== state.syncedDigest,
+      ...(secondary && state.lastSyncedAt !== null ? { lastSyncedAt: state.lastSyncedAt } : {}),
+      managedBy: state.record.managedBy,
+    };
+  }
+
+  orgStatus(name: string): OrgStatus {
+    return this.status(this.requireOrg(name));
+  }
+
+  listOrgs(): OrgStatus[] {
+    return this.store.orgNames().map((name) => this.orgStatus(name));
+  }
+
+  listUsers(org: string): UserRecord[] {
+    this.requireOrg(org);
+    return this.store.listUsers(org);
+  }
+
+  getUser(org: string, username: string): UserRecord {
+    this.requireOrg(org);
+    const user = this.store.getUser(org, username);
+    if (!user) throw notFound(`user "${username}" of organization "${org}"`);
+    return user;
+  }
+
+  listServices(org: string): ServiceRecord[] {
+    this.requireOrg(org);
+    return this.store.listServices(org);
+  }
+
+  getService(org: string, name: string): ServiceRecord {
+    this.requireOrg(org);
+    const service = this.store.getService(org, name);
+    if (!service) throw notFound(`service "${name}" of organization "${org}"`);
+    return service;
+  }
+
+  /** The org's whole replicated content; read in one transaction so it is one consistent generation. */
+  snapshot(name: string): Snapshot {
+    return this.store.transaction(() => {
+      const state = this.requireOrg(name);
+      return {
+        generation: state.generation,
+        digest: state.digest,
+        org: state.record,
+        users: this.store.listUsers(name),
+        services: this.store.listServices(name),
+      };
+    });
+  }
+
+  changesSince(name: string, since: number): ChangesResult {
+    return this.store.transaction(() => {
+      const state = this.requireOrg(name);
+      if (since > state.generation) {
+        throw new ApiFailure(
+          410,
+          "log_unavailable",
+          `organization "${name}" is at generation ${state.generation}, before ${since}; take a full snapshot`,
+        );
+      }
+      if (since < state.logFloor) {
+        throw new ApiFailure(
+          410,
+          "log_unavailable",
+          `the change log of organization "${name}" starts after generation ${state.logFloor}, not ${since}; take a full snapshot`,
+        );
+      }
+      return { generation: state.generation, digest: state.digest, changes: this.store.changesSince(name, since) };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Rendering
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The site files an org's stored services give. `strict`: an unsafe content folder is an error
+   * (a mutation must not commit what cannot be rendered); otherwise it is skipped with a warning.
+   */
+  private desiredSites(org: string, strict: boolean): Map<string, string> {
+    const files = new Map<string, string>();
+    for (const service of this.store.listServices(org)) {
+      if (service.kind !== "website" || !service.enabled) continue;
+      const root = this.options.content.resolve(org, service.documentRoot);
+      if (!root.ok) {
+        if (strict) {
+          throw new ApiFailure(422, "unsafe_content_path", `service "${service.name}": documentRoot ${root.reason}`, [
+            { path: `services.${service.name}.documentRoot`, message: root.reason },
+          ]);
+        }
+        this.options.warn("website not rendered", { org, service: service.name, reason: root.reason });
+        continue;
+      }
+      const site = renderSite({
+        agentName: this.options.agentName,
+        listen: this.options.httpListen,
+        org,
+        service: service.name,
+        domains: service.domains,
+        root: root.path,
+      });
+      files.set(siteFileName(org, service.name), site);
+    }
+    return files;
+  }
+
+  /** FTP files are not validated by a server, so they are rewritten after the commit. */
+  private renderFtp(org: string): void {
+    try {
+      if (this.store.getOrg(org)) {
+        this.options.ftp.render(org, this.store.listServices(org), () => this.store.listUsers(org));
+      } else {
+        this.options.ftp.remove(org);
+      }
+    } catch (error) {
+      // The database is the truth and the next start re-renders; the write itself succeeded.
+      this.options.warn("ftp files not written", { org, reason: (error as Error).message });
+    }
+  }
+
+  /** Re-render every org from the database (on start: heals a crash between commit and render). */
+  renderAll(): void {
+    const orgs = this.store.orgNames();
+    const desired = new Map<string, string>();
+    for (const org of orgs) for (const [file, content] of this.desiredSites(org, false)) desired.set(file, content);
+    try {
+      this.options.sites.stage(siteScope(), desired).activate();
+    } catch (error) {
+      if (!(error instanceof ApiFailure)) throw error;
+      this.options.warn("rendered configuration kept as it was", { reason: error.message });
+    }
+    for (const org of orgs) this.renderFtp(org);
+    this.options.ftp.prune(new Set(orgs));
+  }
+
+  /**
+   * Run `fn` in a transaction, then stage site files for `org` inside it when `touched.sites`, and
+   * activate them (and rewrite FTP files) only after the commit.
+   */
+  private transact<T>(org: string, fn: () => { result: T; touched: Touched }): T {
+    let staged: StagedSites | undefined;
+    let touched: Touched = { sites: false, ftp: false };
+    let result: T;
+    try {
+      result = this.store.transaction(() => {
+        const outcome = fn();
+        touched = outcome.touched;
+        if (touched.sites) staged = this.options.sites.stage(siteScope(org), this.desiredSites(org, true));
+        return outcome.result;
+      });
+    } catch (error) {
+      // Rolled back: the files must match the database again.
+      staged?.restore();
+      throw error;
+    }
+    staged?.activate();
+    if (touched.ftp) this.renderFtp(org);
+    return result;
+  }
+
+  private rejectSecondaryWrite(state: OrgState, options: WriteOptions): void {
+    if (state.role === "secondary" && !options.force) {
+      throw new ApiFailure(
+        409,
+        "secondary_copy",
+        `organization "${state.record.name}" is a secondary copy on this node; its primary is ${state.primary ?? "unknown"}. ` +
+          "Change it on the primary (or add ?force=true for a deliberate local edit, which is reported as drift).",
+      );
+    }
+  }
+
+  /**
+   * Record a content change to an existing org: on a primary it bumps the generation and appends
+   * to the log; on a secondary copy (forced edit) it changes only the content, which shows as drift.
+   */
+  private commitChange(state: OrgState, change: ChangeBody): OrgState {
+    const next: OrgState = { ...state };
+    if (state.role === "primary") {
+      next.generation = state.generation + 1;
+      this.store.appendChange(state.record.name, { ...change, generation: next.generation } as Change);
+      next.logFloor = this.trimLog(state.record.name, next.generation, state.logFloor);
+    }
+    this.store.saveOrg(next);
+    next.digest = this.store.computeDigest(state.record.name);
+    this.store.saveOrg(next);
+    return next;
+  }
+
+  /** Keep at most `changeLogLimit` entries; returns the new log floor. */
+  private trimLog(org: string, generation: number, floor: number): number {
+    const newFloor = generation - this.options.changeLogLimit;
+    if (newFloor <= floor) return floor;
+    this.store.trimChanges(org, newFloor);
+    return newFloor;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Org writes
+  // -------------------------------------------------------------------------------------------
+
+  /** Create (as primary) or replace the org's settings. Omitted settings take their defaults. */
+  putOrg(name: string, body: OrgSettingsInput, options: WriteOptions): { status: OrgStatus; created: boolean } {
+    const secondaries = (body.secondaries ?? []).map(normalizeEndpoint);
+    if (new Set(secondaries).size !== secondaries.length) {
+      throw new ApiFailure(
+        400,
+        "validation_failed",
+        "invalid request: secondaries: must not list the same secondary twice",
+        [{ path: "secondaries", message: "must not list the same secondary twice" }],
+      );
+    }
+    const record: OrgRecord = {
+      name,
+      displayName: body.displayName ?? "",
+      loadBalanced: body.loadBalanced ?? false,
+      secondaries,
+      managedBy: body.managedBy ?? "",
+    };
+    return this.transact<{ status: OrgStatus; created: boolean }>(name, () => {
+      const state = this.store.getOrg(name);
+      if (!state) {
+        const fresh: OrgState = {
+          record,
+          role: "primary",
+          primary: null,
+          generation: 0,
+          digest: "",
+          logFloor: 0,
+          syncedDigest: null,
+          lastSyncedAt: null,
+        };
+        this.store.saveOrg(fresh); // the row the first log entry refers to
+        const created = this.commitChange(fresh, { type: "org.put", org: record });
+        return { result: { status: this.status(created), created: true }, touched: UNTOUCHED };
+      }
+      this.rejectSecondaryWrite(state, options);
+      if (sameRecord(state.record, record)) {
+        return { result: { status: this.status(state), created: false }, touched: UNTOUCHED };
+      }
+      const next = this.commitChange({ ...state, record }, { type: "org.put", org: record });
+      return { result: { status: this.status(next), created: false }, touched: UNTOUCHED };
+    });
+  }
+
+  /** Remove the org, its users, services and log (and its rendered configuration; never content). */
+  deleteOrg(name: string, options: WriteOptions): void {
+    this.transact(name, () => {
+      const state = this.requireOrg(name);
+      this.rejectSecondaryWrite(state, options);
+      this.store.deleteOrg(name);
+      return { result: undefined, touched: { sites: true, ftp: true } };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // User and service writes
+  // -------------------------------------------------------------------------------------------
+
+  putUser(org: string, username: string, body: UserBody, options: WriteOptions): Written<UserRecord> {
+    return this.transact(org, () => {
+      const state = this.requireOrg(org);
+      this.rejectSecondaryWrite(state, options);
+      const existing = this.store.getUser(org, username);
+      const user: UserRecord = {
+        username,
+        passwordHash: this.passwordHashFor(body, existing),
+        displayName: body.displayName ?? "",
+        email: body.email ?? "",
+        enabled: body.enabled ?? true,
+        access: body.access ?? [],
+        managedBy: body.managedBy ?? "",
+      };
+      if (existing && sameRecord(existing, user)) {
+        return { result: written(state, user, false), touched: UNTOUCHED };
+      }
+      this.store.putUser(org, user);
+      const next = this.commitChange(state, { type: "user.put", user });
+      return { result: written(next, user, true, !existing), touched: { sites: false, ftp: true } };
+    });
+  }
+
+  /** The hash to store: given, kept (plaintext verifies against it, or none given), or freshly salted. */
+  private passwordHashFor(body: UserBody, existing: UserRecord | undefined): string {
+    if (body.passwordHash !== undefined) return body.passwordHash;
+    if (body.password !== undefined) {
+      if (existing && verifyPassword(body.password, existing.passwordHash)) return existing.passwordHash;
+      return hashPassword(body.password);
+    }
+    if (existing) return existing.passwordHash;
+    throw new ApiFailure(400, "validation_failed", "invalid request: password: is required for a new user", [
+      { path: "password", message: "is required for a new user (give password or passwordHash)" },
+    ]);
+  }
+
+  deleteUser(org: string, username: string, options: WriteOptions): WriteResult {
+    return this.transact(org, () => {
+      const state = this.requireOrg(org);
+      this.rejectSecondaryWrite(state, options);
+      if (!this.store.deleteUser(org, username)) throw notFound(`user "${username}" of organization "${org}"`);
+      const next = this.commitChange(state, { type: "user.delete", username });
+      return {
+        result: { generation: next.generation, digest: next.digest, changed: true },
+        touched: { sites: false, ftp: true },
+      };
+    });
+  }
+
+  putService(org: string, name: string, body: ServiceBody, options: WriteOptions): Written<ServiceRecord> {
+    const common = { name, enabled: body.enabled ?? true, managedBy: body.managedBy ?? "" };
+    const service: ServiceRecord =
+      body.kind === "website"
+        ? { ...common, kind: "website", domains: body.domains, documentRoot: body.documentRoot }
+        : { ...common, kind: "ftp", rootPath: body.rootPath, writable: body.writable ?? false };
+    const [field, folder] =
+      service.kind === "website" ? ["documentRoot", service.documentRoot] : ["rootPath", service.rootPath];
+    return this.transact(org, () => {
+      const state = this.requireOrg(org);
+      this.rejectSecondaryWrite(state, options);
+      const resolved = this.options.content.resolve(org, folder);
+      if (!resolved.ok) {
+        throw new ApiFailure(400, "validation_failed", `invalid request: ${field}: ${resolved.reason}`, [
+          { path: field, message: resolved.reason },
+        ]);
+      }
+      const existing = this.store.getService(org, name);
+      if (existing && sameRecord(existing, service)) {
+        return { result: written(state, service, false), touched: UNTOUCHED };
+      }
+      this.store.putService(org, service);
+      const next = this.commitChange(state, { type: "service.put", service });
+      return { result: written(next, service, true, !existing), touched: { sites: true, ftp: true } };
+    });
+  }
+
+  deleteService(org: string, name: string, options: WriteOptions): WriteResult {
+    return this.transact(org, () => {
+      const state = this.requireOrg(org);
+      this.rejectSecondaryWrite(state, options);
+      if (!this.store.deleteService(org, name)) throw notFound(`service "${name}" of organization "${org}"`);
+      const next = this.commitChange(state, { type: "service.delete", name });
+      return {
+        result: { generation: next.generation, digest: next.digest, changed: true },
+        touched: { sites: true, ftp: true },
+      };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Replication (what the sync hook calls on secondaries)
+  // -------------------------------------------------------------------------------------------
+
+  private rejectPrimary(state: OrgState): void {
+    if (state.role === "primary") {
+      throw new ApiFailure(
+        409,
+        "primary_copy",
+        `this node is the primary of organization "${state.record.name}"; a replica must not overwrite it`,
+      );
+    }
+  }
+
+  /** Replace this node's secondary copy of the org wholesale with a primary's snapshot. */
+  importReplica(name: string, body: ReplicaBody): OrgStatus {
+    if (body.org.name !== name) {
+      throw new ApiFailure(
+        400,
+        "validation_failed",
+        "invalid request: org.name: must equal the organization in the URL",
+        [{ path: "org.name", message: "must equal the organization in the URL" }],
+      );
+    }
+    const duplicate = (values: string[]) => new Set(values).size !== values.length;
+    if (duplicate(body.users.map((user) => user.username)) || duplicate(body.services.map((service) => service.name))) {
+      const path = duplicate(body.users.map((user) => user.username)) ? "users" : "services";
+      throw new ApiFailure(400, "validation_failed", `invalid request: ${path}: must not hold the same name twice`, [
+        { path, message: "must not hold the same name twice" },
+      ]);
+    }
+    if (contentDigest(body.org, body.users, body.services) !== body.digest) {
+      throw new ApiFailure(400, "digest_mismatch", "the snapshot's content does not match its digest", [
+        { path: "digest", message: "must be the digest of the snapshot's content" },
+      ]);
+    }
+    return this.transact(name, () => {
+      const existing = this.store.getOrg(name);
+      if (existing) {
+        this.rejectPrimary(existing);
+        this.store.clearOrgContent(name);
+      }
+      const state: OrgState = {
+        record: body.org,
+        role: "secondary",
+        primary: normalizeEndpoint(body.primary),
+        generation: body.generation,
+        digest: body.digest,
+        logFloor: body.generation,
+        syncedDigest: body.digest,
+        lastSyncedAt: this.now().toISOString(),
+      };
+      this.store.saveOrg(state);
+      for (const user of body.users) this.store.putUser(name, user);
+      for (const service of body.services) this.store.putService(name, service);
+      if (this.store.computeDigest(name) !== body.digest) {
+        throw new Error("stored replica digest differs from the verified snapshot digest");
+      }
+      return { result: this.status(state), touched: { sites: true, ftp: true } };
+    });
+  }
+
+  /** Apply a delta to a secondary copy that is exactly at `baseGeneration` and undrifted. */
+  applyChanges(name: string, body: ReplicaChangesBody): OrgStatus {
+    body.changes.forEach((change, index) => {
+      if (change.generation !== body.baseGeneration + 1 + index) {
+        throw new ApiFailure(400, "validation_failed", "invalid request: changes must have consecutive generations", [
+          { path: `changes.${index}.generation`, message: `must be ${body.baseGeneration + 1 + index}` },
+        ]);
+      }
+      if (change.type === "org.put" && change.org.name !== name) {
+        throw new ApiFailure(400, "validation_failed", "invalid request: a change names another organization", [
+          { path: `changes.${index}.org.name`, message: "must equal the organization in the URL" },
+        ]);
+      }
+    });
+    return this.transact(name, () => {
+      const state = this.requireOrg(name);
+      this.rejectPrimary(state);
+      if (state.generation !== body.baseGeneration) {
+        throw new ApiFailure(
+          409,
+          "stale_base",
+          `the copy of organization "${name}" is at generation ${state.generation}, not ${body.baseGeneration}; send a snapshot`,
+        );
+      }
+      if (state.digest !== state.syncedDigest) {
+        throw new ApiFailure(409, "drifted", `the copy of organization "${name}" was edited locally; send a snapshot`);
+      }
+      const next: OrgState = { ...state };
+      for (const change of body.changes) {
+        if (change.type === "org.put") next.record = change.org;
+        else if (change.type === "user.put") this.store.putUser(name, change.user);
+        else if (change.type === "user.delete") this.store.deleteUser(name, change.username);
+        else if (change.type === "service.put") this.store.putService(name, change.service);
+        else this.store.deleteService(name, change.name);
+        this.store.appendChange(name, change);
+      }
+      next.generation = body.baseGeneration + body.changes.length;
+      next.logFloor = this.trimLog(name, next.generation, state.logFloor);
+      this.store.saveOrg(next);
+      next.digest = this.store.computeDigest(name);
+      if (next.digest !== body.digest) {
+        throw new ApiFailure(
+          409,
+          "digest_mismatch",
+          `after the changes the copy of organization "${name}" does not have the expected digest; send a snapshot`,
+        );
+      }
+      next.syncedDigest = next.digest;
+      next.lastSyncedAt = this.now().toISOString();
+      this.store.saveOrg(next);
+      const touched = body.changes.some((change) => change.type !== "org.put");
+      return { result: this.status(next), touched: { sites: touched, ftp: touched } };
+    });
+  }
+
+  /** Remove this node's secondary copy (demotion). */
+  deleteReplica(name: string): void {
+    this.transact(name, () => {
+      const state = this.requireOrg(name);
+      this.rejectPrimary(state);
+      this.store.deleteOrg(name);
+      return { result: undefined, touched: { sites: true, ftp: true } };
+    });
+  }
+}

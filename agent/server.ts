@@ -1,0 +1,295 @@
+/**
+ * The hosting agent's HTTP server: `createAgent(options)` opens the store, re-renders the server
+ * configuration from it, and returns a Fastify app serving API v1 (see api.ts for the routes).
+ * This module owns HTTP concerns only — auth, validation, status codes, the error shape and
+ * request logging; what an operation means lives in hosting.ts.
+ */
+import fs from "node:fs";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { z } from "zod";
+import {
+  orgNameSchema,
+  orgSettingsSchema,
+  replicaBodySchema,
+  replicaChangesBodySchema,
+  serviceBodySchema,
+  serviceNameSchema,
+  userBodySchema,
+  usernameSchema,
+} from "../sdk/schemas";
+import { type Deleted, type Health, WRITE_HEADERS } from "./api";
+import { bearerChecker, tokenProblem } from "./auth";
+import { ContentRoot } from "./content";
+import { ApiFailure, validationFailure } from "./errors";
+import { type FtpIds, FtpFiles } from "./ftp";
+import { Hosting, type Written } from "./hosting";
+import { type Logger, jsonLogger, safeUrl } from "./log";
+import { type NginxBinary, NginxSites } from "./nginx";
+import { Store } from "./store";
+import { packageVersion } from "./version";
+
+/** Bodies of ordinary requests; larger ones get 413. */
+export const BODY_LIMIT = 1024 * 1024;
+/** Replica imports carry a whole org (a 1,000-user org is about 0.4 MiB), so they may be larger. */
+export const DEFAULT_REPLICA_BODY_LIMIT = 64 * 1024 * 1024;
+export const DEFAULT_CHANGE_LOG_LIMIT = 1000;
+
+/** Agent names go into nginx configuration and response headers: keep them plain. */
+export const AGENT_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/;
+/** nginx `listen` values the agent renders: "PORT", "IPv4:PORT" or "[IPv6]:PORT". */
+const HTTP_LISTEN = /^(?:(?:\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:.]+\]:)?\d{1,5}$/;
+
+export interface AgentOptions {
+  /** Where the API listens; port 0 picks a free port (read the bound URL from `listen()`). */
+  host: string;
+  port: number;
+  /** Folder for the SQLite database and generated FTP files. */
+  dataDir: string;
+  /** This server's name: the X-Served-By header of its sites and `GET /v1/health`. */
+  name: string;
+  /** The bearer token every request except health must carry. */
+  token: string;
+  tls?: { cert: Buffer; key: Buffer };
+  /** Folder holding `<org>/...` content (the NAS mount). Default `<dataDir>/content`. */
+  contentRoot?: string;
+  /** Where site files are written. Default `<dataDir>/nginx`. */
+  nginxConfDir?: string;
+  /** An nginx binary to validate (`-t`) and reload (`-s reload`) with; without it files are only written. */
+  nginx?: NginxBinary;
+  /** nginx `listen` parameter for rendered sites. Default "80". */
+  httpListen?: string;
+  changeLogLimit?: number;
+  replicaBodyLimit?: number;
+  /** uid/gid for FTP accounts. Default: the agent process's own. */
+  ftpIds?: FtpIds;
+  logger?: Logger;
+}
+
+export interface Agent {
+  readonly app: FastifyInstance;
+  /** Start listening; resolves to the bound base URL, e.g. "http://127.0.1.2:41234". */
+  listen(): Promise<string>;
+  /** Stop accepting requests, finish open ones, close the database. */
+  close(): Promise<void>;
+}
+
+/** Options that cannot work, as a message for the operator, or undefined. */
+export function optionProblem(options: AgentOptions): string | undefined {
+  if (!AGENT_NAME.test(options.name)) {
+    return `agent name ${JSON.stringify(options.name)} must be 1-63 letters, digits, '.', '_' or '-' (give --name)`;
+  }
+  const token = tokenProblem(options.token);
+  if (token) return `the agent token ${token}`;
+  if (options.httpListen !== undefined && !HTTP_LISTEN.test(options.httpListen)) {
+    return `--http-listen ${JSON.stringify(options.httpListen)} must be PORT, IPV4:PORT or [IPV6]:PORT`;
+  }
+  if (
+    options.changeLogLimit !== undefined &&
+    !(Number.isInteger(options.changeLogLimit) && options.changeLogLimit > 0)
+  ) {
+    return "the change log limit must be a positive integer";
+  }
+  return undefined;
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, prefix?: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationFailure(result.error, prefix);
+  return result.data;
+}
+
+const forceQuery = z.object({ force: z.enum(["true", "false"], "must be true or false").optional() });
+const sinceQuery = z.object({
+  since: z.string().regex(/^\d{1,15}$/, "must be a non-negative integer"),
+});
+
+/** Turn framework errors (body too large, bad JSON, ...) into the API's error shape. */
+function frameworkFailure(error: FastifyError): ApiFailure {
+  if (error instanceof ApiFailure) return error;
+  const status = error.statusCode ?? 500;
+  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return new ApiFailure(413, "payload_too_large", "the request body is too large", [
+      { path: "body", message: "is larger than this endpoint accepts" },
+    ]);
+  }
+  if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    return new ApiFailure(415, "unsupported_media_type", "send the body as application/json", [
+      { path: "body", message: "must be application/json" },
+    ]);
+  }
+  if (status === 400) {
+    return new ApiFailure(400, "invalid_json", "the request body is not valid JSON", [
+      { path: "body", message: "must be a JSON document" },
+    ]);
+  }
+  if (status >= 400 && status < 500) return new ApiFailure(status, "bad_request", "the request was refused");
+  return new ApiFailure(500, "internal", "internal error; see the agent's log");
+}
+
+function sendWritten<T>(reply: FastifyReply, written: Written<T>): FastifyReply {
+  return reply
+    .code(written.created ? 201 : 200)
+    .header(WRITE_HEADERS.generation, String(written.generation))
+    .header(WRITE_HEADERS.digest, written.digest)
+    .header(WRITE_HEADERS.changed, String(written.changed))
+    .send(written.record);
+}
+
+export function createAgent(options: AgentOptions): Agent {
+  const problem = optionProblem(options);
+  if (problem) throw new Error(problem);
+  const log = options.logger ?? jsonLogger();
+  const warn = (msg: string, fields: Record<string, unknown>) => log("warn", msg, fields);
+
+  fs.mkdirSync(options.dataDir, { recursive: true });
+  const content = new ContentRoot(options.contentRoot ?? path.join(options.dataDir, "content"));
+  const store = new Store(path.join(options.dataDir, "agent.db"));
+  const hosting = new Hosting({
+    store,
+    content,
+    sites: new NginxSites(options.nginxConfDir ?? path.join(options.dataDir, "nginx"), options.nginx, warn),
+    ftp: new FtpFiles(
+      path.join(options.dataDir, "ftp"),
+      content,
+      options.ftpIds ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+      warn,
+    ),
+    agentName: options.name,
+    httpListen: options.httpListen ?? "80",
+    changeLogLimit: options.changeLogLimit ?? DEFAULT_CHANGE_LOG_LIMIT,
+    warn,
+  });
+  try {
+    hosting.renderAll();
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // Errors raised before routing (a malformed %-escape in the path) get the API's error shape too.
+    frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const failure = new ApiFailure(400, "bad_url", "the request path is not a valid URL", [
+        { path: "url", message: "must be a valid, percent-encoded path" },
+      ]);
+      void reply.code(400).send(failure.toBody());
+    },
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+  }) as unknown as FastifyInstance; // the https variant differs only in its raw server type
+  const authorized = bearerChecker(options.token);
+  const health: Health = { name: options.name, version: packageVersion() };
+
+  app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.routeOptions.url === "/v1/health") return; // GET and HEAD, the only open route
+    if (!authorized(request.headers.authorization)) {
+      reply.header("www-authenticate", 'Bearer realm="lbhosting"');
+      throw new ApiFailure(401, "unauthorized", "missing or invalid bearer token");
+    }
+  });
+  app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
+    log("info", "request", {
+      method: request.method,
+      url: safeUrl(request.url),
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    });
+  });
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const failure = frameworkFailure(error);
+    if (failure.status >= 500) {
+      log("error", "request failed", { method: request.method, url: safeUrl(request.url), error: error.message });
+    }
+    return reply.code(failure.status).send(failure.toBody());
+  });
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .code(404)
+      .send(new ApiFailure(404, "not_found", `no endpoint ${request.method} ${request.url.split("?")[0]}`).toBody()),
+  );
+
+  type Params = Record<string, string | undefined>;
+  const orgOf = (request: FastifyRequest) => parse(orgNameSchema, (request.params as Params).org, "org");
+  const usernameOf = (request: FastifyRequest) =>
+    parse(usernameSchema, (request.params as Params).username, "username");
+  const serviceOf = (request: FastifyRequest) =>
+    parse(serviceNameSchema, (request.params as Params).service, "service");
+  const writeOptions = (request: FastifyRequest) => ({ force: parse(forceQuery, request.query).force === "true" });
+
+  app.get("/v1/health", async () => health);
+  app.get("/v1/orgs", async () => ({ orgs: hosting.listOrgs() }));
+
+  app.put("/v1/orgs/:org", async (request, reply) => {
+    const org = orgOf(request);
+    const options = writeOptions(request);
+    const body = parse(orgSettingsSchema, request.body ?? {});
+    const { status, created } = hosting.putOrg(org, body, options);
+    return reply.code(created ? 201 : 200).send(status);
+  });
+  app.get("/v1/orgs/:org", async (request) => hosting.orgStatus(orgOf(request)));
+  app.delete("/v1/orgs/:org", async (request): Promise<Deleted> => {
+    const org = orgOf(request);
+    hosting.deleteOrg(org, writeOptions(request));
+    return { name: org, deleted: true };
+  });
+
+  app.get("/v1/orgs/:org/users", async (request) => ({ users: hosting.listUsers(orgOf(request)) }));
+  app.put("/v1/orgs/:org/users/:username", async (request, reply) => {
+    const [org, username, options] = [orgOf(request), usernameOf(request), writeOptions(request)];
+    return sendWritten(reply, hosting.putUser(org, username, parse(userBodySchema, request.body), options));
+  });
+  app.get("/v1/orgs/:org/users/:username", async (request) => hosting.getUser(orgOf(request), usernameOf(request)));
+  app.delete("/v1/orgs/:org/users/:username", async (request) =>
+    hosting.deleteUser(orgOf(request), usernameOf(request), writeOptions(request)),
+  );
+
+  app.get("/v1/orgs/:org/services", async (request) => ({ services: hosting.listServices(orgOf(request)) }));
+  app.put("/v1/orgs/:org/services/:service", async (request, reply) => {
+    const [org, service, options] = [orgOf(request), serviceOf(request), writeOptions(request)];
+    return sendWritten(reply, hosting.putService(org, service, parse(serviceBodySchema, request.body), options));
+  });
+  app.get("/v1/orgs/:org/services/:service", async (request) => hosting.getService(orgOf(request), serviceOf(request)));
+  app.delete("/v1/orgs/:org/services/:service", async (request) =>
+    hosting.deleteService(orgOf(request), serviceOf(request), writeOptions(request)),
+  );
+
+  app.get("/v1/orgs/:org/snapshot", async (request) => hosting.snapshot(orgOf(request)));
+  app.get("/v1/orgs/:org/changes", async (request) => {
+    const org = orgOf(request);
+    return hosting.changesSince(org, Number(parse(sinceQuery, request.query).since));
+  });
+
+  const replicaLimit = { bodyLimit: options.replicaBodyLimit ?? DEFAULT_REPLICA_BODY_LIMIT };
+  app.put("/v1/orgs/:org/replica", replicaLimit, async (request) =>
+    hosting.importReplica(orgOf(request), parse(replicaBodySchema, request.body)),
+  );
+  app.post("/v1/orgs/:org/replica/changes", replicaLimit, async (request) =>
+    hosting.applyChanges(orgOf(request), parse(replicaChangesBodySchema, request.body)),
+  );
+  app.delete("/v1/orgs/:org/replica", async (request): Promise<Deleted> => {
+    const org = orgOf(request);
+    hosting.deleteReplica(org);
+    return { name: org, deleted: true };
+  });
+
+  const scheme = options.tls ? "https" : "http";
+  return {
+    app,
+    async listen() {
+      await app.listen({ host: options.host, port: options.port });
+      const address = app.server.address() as AddressInfo;
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      return `${scheme}://${host}:${address.port}`;
+    },
+    async close() {
+      try {
+        await app.close();
+      } finally {
+        store.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,260 @@
+/**
+ * The agent's SQLite store: orgs (with their replication state), users, services and the per-org
+ * change log. Records are kept as canonical JSON next to their hash, so an org's digest is
+ * recomputed from short row hashes in key order (see digest.ts). This module knows nothing about
+ * roles or HTTP; hosting.ts decides what a mutation means and wraps it in `transaction`.
+ */
+import Database from "better-sqlite3";
+import type { Change, OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
+import { canonicalJson, digestFromHashes, recordHash } from "./digest";
+
+export type Role = "primary" | "secondary";
+
+/** An org as this node holds it: the replicated record plus node-local replication state. */
+export interface OrgState {
+  record: OrgRecord;
+  role: Role;
+  /** Secondary copies: the primary's endpoint. */
+  primary: string | null;
+  generation: number;
+  digest: string;
+  /** The lowest N for which `changes?since=N` can still be answered from the log. */
+  logFloor: number;
+  /** Secondary copies: the digest the last sync left; differs from `digest` after a forced edit. */
+  syncedDigest: string | null;
+  lastSyncedAt: string | null;
+}
+
+interface OrgRow {
+  name: string;
+  record: string;
+  role: string;
+  primary_endpoint: string | null;
+  generation: number;
+  digest: string;
+  log_floor: number;
+  synced_digest: string | null;
+  last_synced_at: string | null;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS orgs (
+  name TEXT PRIMARY KEY,
+  record TEXT NOT NULL,
+  record_hash TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('primary', 'secondary')),
+  primary_endpoint TEXT,
+  generation INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  log_floor INTEGER NOT NULL,
+  synced_digest TEXT,
+  last_synced_at TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS users (
+  org TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+  username TEXT NOT NULL,
+  record TEXT NOT NULL,
+  record_hash TEXT NOT NULL,
+  PRIMARY KEY (org, username)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS services (
+  org TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  record TEXT NOT NULL,
+  record_hash TEXT NOT NULL,
+  PRIMARY KEY (org, name)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+  org TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+  generation INTEGER NOT NULL,
+  change TEXT NOT NULL,
+  PRIMARY KEY (org, generation)
+) STRICT, WITHOUT ROWID;
+`;
+
+export class Store {
+  private readonly db: Database.Database;
+  private readonly stmt;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    // WAL: readers never block the writer; FULL sync: an acknowledged change survives power loss.
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.pragma("busy_timeout = 5000");
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      this.db.close();
+      throw new Error(`database ${file} has schema version ${version}, newer than this agent's ${SCHEMA_VERSION}`);
+    }
+    this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.stmt = {
+      getOrg: this.db.prepare<[string], OrgRow>("SELECT * FROM orgs WHERE name = ?"),
+      orgNames: this.db.prepare<[], { name: string }>("SELECT name FROM orgs ORDER BY name"),
+      upsertOrg: this.db.prepare(
+        `INSERT INTO orgs (name, record, record_hash, role, primary_endpoint, generation, digest, log_floor,
+           synced_digest, last_synced_at)
+         VALUES (@name, @record, @record_hash, @role, @primary_endpoint, @generation, @digest, @log_floor,
+           @synced_digest, @last_synced_at)
+         ON CONFLICT (name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash,
+           role = excluded.role, primary_endpoint = excluded.primary_endpoint, generation = excluded.generation,
+           digest = excluded.digest, log_floor = excluded.log_floor, synced_digest = excluded.synced_digest,
+           last_synced_at = excluded.last_synced_at`,
+      ),
+      deleteOrg: this.db.prepare<[string]>("DELETE FROM orgs WHERE name = ?"),
+      orgHash: this.db.prepare<[string], { record_hash: string }>("SELECT record_hash FROM orgs WHERE name = ?"),
+      userHashes: this.db
+        .prepare<[string], string>("SELECT record_hash FROM users WHERE org = ? ORDER BY username")
+        .pluck(),
+      serviceHashes: this.db
+        .prepare<[string], string>("SELECT record_hash FROM services WHERE org = ? ORDER BY name")
+        .pluck(),
+      getUser: this.db
+        .prepare<[string, string], string>("SELECT record FROM users WHERE org = ? AND username = ?")
+        .pluck(),
+      listUsers: this.db.prepare<[string], string>("SELECT record FROM users WHERE org = ? ORDER BY username").pluck(),
+      putUser: this.db.prepare<[string, string, string, string]>(
+        `INSERT INTO users (org, username, record, record_hash) VALUES (?, ?, ?, ?)
+         ON CONFLICT (org, username) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
+      ),
+      deleteUser: this.db.prepare<[string, string]>("DELETE FROM users WHERE org = ? AND username = ?"),
+      deleteUsers: this.db.prepare<[string]>("DELETE FROM users WHERE org = ?"),
+      getService: this.db
+        .prepare<[string, string], string>("SELECT record FROM services WHERE org = ? AND name = ?")
+        .pluck(),
+      listServices: this.db
+        .prepare<[string], string>("SELECT record FROM services WHERE org = ? ORDER BY name")
+        .pluck(),
+      putService: this.db.prepare<[string, string, string, string]>(
+        `INSERT INTO services (org, name, record, record_hash) VALUES (?, ?, ?, ?)
+         ON CONFLICT (org, name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
+      ),
+      deleteService: this.db.prepare<[string, string]>("DELETE FROM services WHERE org = ? AND name = ?"),
+      deleteServices: this.db.prepare<[string]>("DELETE FROM services WHERE org = ?"),
+      appendChange: this.db.prepare<[string, number, string]>(
+        "INSERT INTO changes (org, generation, change) VALUES (?, ?, ?)",
+      ),
+      changesSince: this.db
+        .prepare<[string, number], string>(
+          "SELECT change FROM changes WHERE org = ? AND generation > ? ORDER BY generation",
+        )
+        .pluck(),
+      trimChanges: this.db.prepare<[string, number]>("DELETE FROM changes WHERE org = ? AND generation <= ?"),
+      deleteChanges: this.db.prepare<[string]>("DELETE FROM changes WHERE org = ?"),
+    };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Run `fn` in one IMMEDIATE transaction: all of it commits, or (when it throws) none of it. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  getOrg(name: string): OrgState | undefined {
+    const row = this.stmt.getOrg.get(name);
+    if (!row) return undefined;
+    return {
+      record: JSON.parse(row.record) as OrgRecord,
+      role: row.role as Role,
+      primary: row.primary_endpoint,
+      generation: row.generation,
+      digest: row.digest,
+      logFloor: row.log_floor,
+      syncedDigest: row.synced_digest,
+      lastSyncedAt: row.last_synced_at,
+    };
+  }
+
+  orgNames(): string[] {
+    return this.stmt.orgNames.all().map((row) => row.name);
+  }
+
+  /** Write the org row; `digest` is taken from the state, so call `computeDigest` first when content changed. */
+  saveOrg(state: OrgState): void {
+    this.stmt.upsertOrg.run({
+      name: state.record.name,
+      record: canonicalJson(state.record),
+      record_hash: recordHash(state.record),
+      role: state.role,
+      primary_endpoint: state.primary,
+      generation: state.generation,
+      digest: state.digest,
+      log_floor: state.logFloor,
+      synced_digest: state.syncedDigest,
+      last_synced_at: state.lastSyncedAt,
+    });
+  }
+
+  /** Remove the org with its users, services and change log (foreign keys cascade). */
+  deleteOrg(name: string): boolean {
+    return this.stmt.deleteOrg.run(name).changes > 0;
+  }
+
+  /** Remove users, services and change log but keep the org row (a replica import refills them). */
+  clearOrgContent(name: string): void {
+    this.stmt.deleteUsers.run(name);
+    this.stmt.deleteServices.run(name);
+    this.stmt.deleteChanges.run(name);
+  }
+
+  /** The digest of what is stored for `org` right now (the org row must have been saved). */
+  computeDigest(org: string): string {
+    const orgRow = this.stmt.orgHash.get(org);
+    if (!orgRow) throw new Error(`org ${org} is not stored`);
+    return digestFromHashes(orgRow.record_hash, this.stmt.userHashes.all(org), this.stmt.serviceHashes.all(org));
+  }
+
+  getUser(org: string, username: string): UserRecord | undefined {
+    const json = this.stmt.getUser.get(org, username);
+    return json === undefined ? undefined : (JSON.parse(json) as UserRecord);
+  }
+
+  listUsers(org: string): UserRecord[] {
+    return this.stmt.listUsers.all(org).map((json) => JSON.parse(json) as UserRecord);
+  }
+
+  putUser(org: string, user: UserRecord): void {
+    this.stmt.putUser.run(org, user.username, canonicalJson(user), recordHash(user));
+  }
+
+  deleteUser(org: string, username: string): boolean {
+    return this.stmt.deleteUser.run(org, username).changes > 0;
+  }
+
+  getService(org: string, name: string): ServiceRecord | undefined {
+    const json = this.stmt.getService.get(org, name);
+    return json === undefined ? undefined : (JSON.parse(json) as ServiceRecord);
+  }
+
+  listServices(org: string): ServiceRecord[] {
+    return this.stmt.listServices.all(org).map((json) => JSON.parse(json) as ServiceRecord);
+  }
+
+  putService(org: string, service: ServiceRecord): void {
+    this.stmt.putService.run(org, service.name, canonicalJson(service), recordHash(service));
+  }
+
+  deleteService(org: string, name: string): boolean {
+    return this.stmt.deleteService.run(org, name).changes > 0;
+  }
+
+  appendChange(org: string, change: Change): void {
+    this.stmt.appendChange.run(org, change.generation, canonicalJson(change));
+  }
+
+  changesSince(org: string, since: number): Change[] {
+    return this.stmt.changesSince.all(org, since).map((json) => JSON.parse(json) as Change);
+  }
+
+  /** Drop log entries up to and including `generation`. */
+  trimChanges(org: string, generation: number): void {
+    this.stmt.trimChanges.run(org, generation);
+  }
+}

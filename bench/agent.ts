@@ -1,0 +1,140 @@
+/**
+ * Agent benchmark (prints figures, asserts nothing): user upserts per second and p50/p99 latency
+ * against one agent process on loopback, and the size of a one-user delta against a full snapshot
+ * of an org with 1,000 users.
+ *
+ *   node dist/bench/agent.js [--duration SECONDS] [--concurrency N]
+ *   (or BENCH_DURATION_S / BENCH_CONCURRENCY; default 30 s in total, concurrency 4)
+ *
+ * The time is split between upserts carrying a plaintext password (the agent hashes it: crypt
+ * SHA-512, 5000 rounds) and upserts carrying a ready passwordHash (the agent's own overhead).
+ */
+import { agentClient, type AgentClient } from "../tests/support/agent-http";
+import { startAgentProcess } from "../tests/support/agent-process";
+
+const HASH = "$6$benchsalt$" + "x".repeat(86);
+const MAX_OPERATIONS = 1_000_000;
+
+function option(flag: string, env: string, fallback: number): number {
+  const index = process.argv.indexOf(flag);
+  const raw = index >= 0 ? process.argv[index + 1] : process.env[env];
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} / ${env} must be a positive number`);
+  return value;
+}
+
+const percentile = (sorted: number[], p: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+interface PhaseResult {
+  operations: number;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** Upsert distinct users with `workers` concurrent clients until `seconds` pass. */
+async function upserts(
+  api: AgentClient,
+  org: string,
+  seconds: number,
+  workers: number,
+  body: (i: number) => object,
+): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let next = 0;
+  const worker = async () => {
+    while (performance.now() < deadline && next < MAX_OPERATIONS) {
+      const i = next++;
+      const begin = performance.now();
+      const answer = await api.put(`/v1/orgs/${org}/users/u${i}`, body(i));
+      if (answer.status !== 201 && answer.status !== 200) throw new Error(`upsert failed: ${answer.text}`);
+      latencies.push(performance.now() - begin);
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, worker));
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    operations: latencies.length,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+async function main(): Promise<void> {
+  const duration = option("--duration", "BENCH_DURATION_S", 30);
+  const concurrency = Math.round(option("--concurrency", "BENCH_CONCURRENCY", 4));
+  const agent = await startAgentProcess({ host: "127.0.1.40", name: "bench" });
+  try {
+    const api = agentClient(agent.url, agent.token, { keepAlive: true });
+    const print = (label: string, result: PhaseResult) =>
+      console.log(
+        `${label}: ${result.operations} upserts in ${result.seconds.toFixed(1)} s = ${result.perSecond.toFixed(0)}/s, ` +
+          `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms (concurrency ${concurrency})`,
+      );
+
+    await api.put("/v1/orgs/plain", {});
+    const plain = await upserts(api, "plain", duration / 2, concurrency, (i) => ({
+      password: `password-${i}`,
+      displayName: `User ${i}`,
+    }));
+    print("upserts with plaintext password", plain);
+
+    await api.put("/v1/orgs/hashed", {});
+    const hashed = await upserts(api, "hashed", duration / 2, concurrency, (i) => ({
+      passwordHash: HASH,
+      displayName: `User ${i}`,
+    }));
+    print("upserts with passwordHash      ", hashed);
+
+    await api.put("/v1/orgs/big", {});
+    for (let i = 0; i < 1000; i++) {
+      await api.put(`/v1/orgs/big/users/u${String(i).padStart(4, "0")}`, {
+        passwordHash: HASH,
+        displayName: `User ${i}`,
+        email: `user${i}@example.com`,
+        access: ["www", "files"],
+      });
+    }
+    const snapshot = await api.get("/v1/orgs/big/snapshot");
+    const generation = (snapshot.json as { generation: number }).generation;
+    await api.put("/v1/orgs/big/users/u0500", {
+      passwordHash: HASH,
+      displayName: "Changed",
+      email: "user500@example.com",
+      access: ["www", "files"],
+    });
+    const delta = await api.get(`/v1/orgs/big/changes?since=${generation}`);
+    const snapshotBytes = Buffer.byteLength(snapshot.text);
+    const deltaBytes = Buffer.byteLength(delta.text);
+    console.log(
+      `org with 1,000 users: full snapshot ${snapshotBytes} bytes, one-user delta ${deltaBytes} bytes ` +
+        `(${(snapshotBytes / deltaBytes).toFixed(0)}x smaller)`,
+    );
+    console.log(
+      JSON.stringify({
+        durationS: duration,
+        concurrency,
+        plaintext: plain,
+        passwordHash: hashed,
+        snapshotBytes,
+        deltaBytes,
+        agentStartMs: agent.startMs,
+      }),
+    );
+  } finally {
+    await agent.stop();
+    agent.cleanup();
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(error.message);
+  process.exit(1);
+});

@@ -1,0 +1,132 @@
+/**
+ * `lbhosting agent`: run the hosting agent on this server. Parses options, reads the token (file
+ * or LBHOSTING_AGENT_TOKEN), prints one `{"msg":"listening","url":...}` line once bound, and stops
+ * cleanly (exit 0) on SIGTERM / SIGINT.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import { type Command, InvalidArgumentError } from "commander";
+import { jsonLogger } from "../agent/log";
+import type { AgentOptions } from "../agent/server";
+
+interface AgentCliOptions {
+  listen: string;
+  data: string;
+  name?: string;
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  contentRoot?: string;
+  nginxConfDir?: string;
+  nginxBin?: string;
+  nginxMainConf?: string;
+  nginxPrefix?: string;
+  httpListen?: string;
+  changeLogLimit?: number;
+  ftpUid?: number;
+  ftpGid?: number;
+}
+
+/** "HOST:PORT" or "[IPV6]:PORT" → parts. */
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535)
+    throw new InvalidArgumentError("expected HOST:PORT, e.g. 127.0.0.1:8443 (port 0 = any free port)");
+  return { host: match[1] ?? match[2], port };
+}
+
+const nonNegativeInt = (value: string): number => {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError("expected a non-negative integer");
+  return Number(value);
+};
+
+function readToken(tokenFile: string | undefined): string {
+  if (tokenFile !== undefined) return fs.readFileSync(tokenFile, "utf8").trim();
+  return (process.env.LBHOSTING_AGENT_TOKEN ?? "").trim();
+}
+
+function fail(message: string): never {
+  process.stderr.write(`lbhosting agent: ${message}\n`);
+  process.exit(2);
+}
+
+async function runAgent(cli: AgentCliOptions): Promise<void> {
+  // Loaded here, not at the top, so other lbhosting subcommands do not pay for Fastify at start-up.
+  const { createAgent, optionProblem } = await import("../agent/server");
+  const log = jsonLogger();
+  const listen = parseListen(cli.listen);
+  const token = readToken(cli.tokenFile);
+  if (token === "") fail("no token: give --token-file FILE or set LBHOSTING_AGENT_TOKEN");
+  if ((cli.tlsCert === undefined) !== (cli.tlsKey === undefined)) fail("--tls-cert and --tls-key go together");
+  if (cli.nginxBin === undefined && (cli.nginxMainConf !== undefined || cli.nginxPrefix !== undefined)) {
+    fail("--nginx-main-conf and --nginx-prefix need --nginx-bin");
+  }
+  const options: AgentOptions = {
+    ...listen,
+    dataDir: cli.data,
+    name: cli.name ?? os.hostname(),
+    token,
+    ...(cli.tlsCert && cli.tlsKey
+      ? { tls: { cert: fs.readFileSync(cli.tlsCert), key: fs.readFileSync(cli.tlsKey) } }
+      : {}),
+    contentRoot: cli.contentRoot,
+    nginxConfDir: cli.nginxConfDir,
+    ...(cli.nginxBin ? { nginx: { bin: cli.nginxBin, mainConf: cli.nginxMainConf, prefix: cli.nginxPrefix } } : {}),
+    httpListen: cli.httpListen,
+    changeLogLimit: cli.changeLogLimit,
+    ...(cli.ftpUid !== undefined || cli.ftpGid !== undefined
+      ? { ftpIds: { uid: cli.ftpUid ?? process.getuid?.() ?? 0, gid: cli.ftpGid ?? process.getgid?.() ?? 0 } }
+      : {}),
+    logger: log,
+  };
+  const problem = optionProblem(options);
+  if (problem) fail(problem);
+
+  const agent = createAgent(options);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log("info", "stopping", { signal });
+    agent.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        log("error", "stop failed", { error: error.message });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  const url = await agent.listen();
+  log("info", "listening", { url, name: options.name, pid: process.pid });
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command("agent")
+    .description("run the hosting agent: the HTTP API that keeps this server's hosting configuration")
+    .requiredOption("--listen <host:port>", "address of the API (port 0 picks a free port)")
+    .requiredOption("--data <dir>", "folder for the database and generated FTP files")
+    .option("--name <name>", "this server's name (X-Served-By header); default: the host name")
+    .option("--token-file <file>", "file holding the bearer token (else LBHOSTING_AGENT_TOKEN)")
+    .option("--tls-cert <file>", "serve the API over HTTPS with this certificate (PEM)")
+    .option("--tls-key <file>", "private key for --tls-cert (PEM)")
+    .option("--content-root <dir>", "folder holding each org's content (the NAS mount); default <data>/content")
+    .option("--nginx-conf-dir <dir>", "where site files are written; default <data>/nginx")
+    .option("--nginx-bin <path>", "nginx binary used to validate (-t) and reload (-s reload) configuration")
+    .option("--nginx-main-conf <file>", "nginx main configuration (-c) for validate and reload")
+    .option("--nginx-prefix <dir>", "nginx prefix (-p) for validate and reload")
+    .option("--http-listen <host:port>", "nginx listen address of the rendered sites; default 80")
+    .option("--change-log-limit <n>", "change-log entries kept per org (default 1000)", nonNegativeInt)
+    .option("--ftp-uid <uid>", "uid of FTP accounts (default: the agent's)", nonNegativeInt)
+    .option("--ftp-gid <gid>", "gid of FTP accounts (default: the agent's)", nonNegativeInt)
+    .action(async (cli: AgentCliOptions) => {
+      try {
+        await runAgent(cli);
+      } catch (error) {
+        fail((error as Error).message);
+      }
+    });
+}

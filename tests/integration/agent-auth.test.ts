@@ -1,0 +1,83 @@
+/**
+ * Every endpoint except health refuses requests without the right bearer token (127.0.1.12),
+ * and a refused request changes nothing.
+ */
+import { expect } from "chai";
+import { agentClient, call } from "../support/agent-http";
+import { type AgentProcess, startAgentProcess } from "../support/agent-process";
+
+const ENDPOINTS: Array<[string, string, unknown?]> = [
+  ["GET", "/v1/orgs"],
+  ["PUT", "/v1/orgs/acme", { displayName: "Changed" }],
+  ["GET", "/v1/orgs/acme"],
+  ["DELETE", "/v1/orgs/acme"],
+  ["GET", "/v1/orgs/acme/users"],
+  ["PUT", "/v1/orgs/acme/users/alice", { password: "new-password-1" }],
+  ["GET", "/v1/orgs/acme/users/alice"],
+  ["DELETE", "/v1/orgs/acme/users/alice"],
+  ["GET", "/v1/orgs/acme/services"],
+  ["PUT", "/v1/orgs/acme/services/www", { kind: "ftp", rootPath: "." }],
+  ["GET", "/v1/orgs/acme/services/www"],
+  ["DELETE", "/v1/orgs/acme/services/www"],
+  ["GET", "/v1/orgs/acme/snapshot"],
+  ["GET", "/v1/orgs/acme/changes?since=0"],
+  ["PUT", "/v1/orgs/acme/replica", {}],
+  ["POST", "/v1/orgs/acme/replica/changes", {}],
+  ["DELETE", "/v1/orgs/acme/replica"],
+  ["GET", "/v1/no-such-endpoint"],
+  ["PUT", "/v1/orgs/acme?force=true", { displayName: "Forced" }],
+];
+
+describe("agent authentication (integration)", function () {
+  let agent: AgentProcess;
+
+  before(async function () {
+    agent = await startAgentProcess({ host: "127.0.1.12", tokenVia: "file" });
+    const api = agentClient(agent.url, agent.token);
+    expect((await api.put("/v1/orgs/acme", { displayName: "Acme" })).status).to.equal(201);
+    expect((await api.put("/v1/orgs/acme/users/alice", { password: "first-password" })).status).to.equal(201);
+    expect(
+      (await api.put("/v1/orgs/acme/services/www", { kind: "website", domains: ["a.test"], documentRoot: "." })).status,
+    ).to.equal(201);
+  });
+
+  after(async function () {
+    await agent?.stop();
+    agent?.cleanup();
+  });
+
+  const credentials: Array<[string, (token: string) => Record<string, string>]> = [
+    ["no Authorization header", () => ({})],
+    ["a wrong token", () => ({ authorization: "Bearer wrong-token-wrong-token" })],
+    ["the token minus its last character", (token) => ({ authorization: `Bearer ${token.slice(0, -1)}` })],
+    ["the token without the Bearer scheme", (token) => ({ authorization: token })],
+    ["the token with Basic", (token) => ({ authorization: `Basic ${token}` })],
+    ["the token twice", (token) => ({ authorization: `Bearer ${token} ${token}` })],
+    ["an empty Bearer", () => ({ authorization: "Bearer " })],
+  ];
+
+  for (const [what, headersFor] of credentials) {
+    it(`answers 401 on every endpoint for ${what}`, async function () {
+      for (const [method, path, body] of ENDPOINTS) {
+        const answer = await call(agent.url, method, path, { token: null, headers: headersFor(agent.token), body });
+        expect(answer.status, `${method} ${path}`).to.equal(401);
+        expect(answer.json).to.have.nested.property("error.code", "unauthorized");
+        expect(answer.headers["www-authenticate"]).to.match(/^Bearer/);
+      }
+    });
+  }
+
+  it("still holds exactly what was written with the token", async function () {
+    const api = agentClient(agent.url, agent.token);
+    const org = await api.get("/v1/orgs/acme");
+    expect(org.json).to.include({ displayName: "Acme", generation: 3 });
+    expect((await api.get("/v1/orgs/acme/users/alice")).status).to.equal(200);
+  });
+
+  it("accepts the token on every endpoint (nothing answers 401 with it)", async function () {
+    for (const [method, path, body] of ENDPOINTS) {
+      const answer = await call(agent.url, method, path, { token: agent.token, body });
+      expect(answer.status, `${method} ${path}`).to.not.equal(401);
+    }
+  });
+});

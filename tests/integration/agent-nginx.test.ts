@@ -1,0 +1,148 @@
+/**
+ * Real nginx: an agent (127.0.1.24) renders sites that a real nginx (127.0.1.25) serves, and a
+ * configuration nginx rejects never replaces the running one. With CI=true a missing nginx fails
+ * this suite; elsewhere it is skipped with the reason.
+ */
+import { expect } from "chai";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { orgStatusSchema } from "../../sdk/schemas";
+import { type AgentClient, type HttpAnswer, agentClient, call } from "../support/agent-http";
+import { type AgentProcess, startAgentProcess } from "../support/agent-process";
+import { type NginxProcess, nginxBinaryOrSkip, startNginx } from "../support/nginx";
+
+describe("agent with a real nginx (integration)", function () {
+  let nginx: NginxProcess | undefined;
+  let agent: AgentProcess | undefined;
+  let api: AgentClient;
+  let work: string;
+  let confDir: string;
+  let contentRoot: string;
+
+  const siteFiles = () =>
+    Object.fromEntries(
+      fs.readdirSync(confDir).map((file) => [file, fs.readFileSync(path.join(confDir, file), "utf8")]),
+    );
+
+  /** GET / for `host` on nginx. */
+  const fetchSite = (host: string): Promise<HttpAnswer> =>
+    call((nginx as NginxProcess).url, "GET", "/", { token: null, headers: { host } });
+
+  /** Run a change that makes the agent reload nginx, and wait until only new workers are left. */
+  async function reloading<T>(change: () => Promise<T>): Promise<T> {
+    const before = nginx!.workerPids();
+    const result = await change();
+    await nginx!.waitForReload(before);
+    return result;
+  }
+
+  before(async function () {
+    const bin = nginxBinaryOrSkip(this);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-nginx-test-"));
+    fs.chmodSync(work, 0o755);
+    confDir = path.join(work, "sites");
+    contentRoot = path.join(work, "content");
+    fs.mkdirSync(path.join(contentRoot, "acme", "www"), { recursive: true });
+    fs.writeFileSync(path.join(contentRoot, "acme", "www", "index.html"), "<h1>acme</h1>\n");
+    fs.mkdirSync(confDir);
+    nginx = await startNginx({ bin, host: "127.0.1.25", includeDirs: [confDir] });
+    agent = await startAgentProcess({
+      host: "127.0.1.24",
+      name: "web-1",
+      contentRoot,
+      nginxConfDir: confDir,
+      httpListen: nginx.listen,
+      nginx: { bin, mainConf: nginx.mainConf, prefix: nginx.prefix },
+    });
+    api = agentClient(agent.url, agent.token);
+  });
+
+  after(async function () {
+    await agent?.stop();
+    agent?.cleanup();
+    await nginx?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it("serves a website service with the agent's X-Served-By header", async function () {
+    expect((await api.put("/v1/orgs/acme", { displayName: "Acme" })).status).to.equal(201);
+    const put = await reloading(() =>
+      api.put("/v1/orgs/acme/services/www", {
+        kind: "website",
+        domains: ["www.acme.test", "acme.test"],
+        documentRoot: "www",
+      }),
+    );
+    expect(put.status, put.text).to.equal(201);
+    for (const host of ["www.acme.test", "acme.test"]) {
+      const answer = await fetchSite(host);
+      expect(answer.status, nginx?.errorLog()).to.equal(200);
+      expect(answer.text).to.equal("<h1>acme</h1>\n");
+      expect(answer.headers["x-served-by"]).to.equal("web-1");
+    }
+    // A name nginx has no site for goes to the fixture's default server.
+    const other = await fetchSite("other.test");
+    expect(other.status).to.equal(404);
+    expect(other.headers["x-served-by"]).to.equal(undefined);
+  });
+
+  it("never activates a configuration nginx rejects: 422, the previous files, the running site", async function () {
+    const before = siteFiles();
+    const workers = nginx!.workerPids();
+    const status = orgStatusSchema.parse((await api.get("/v1/orgs/acme")).json);
+    // A valid domain (243 characters) that overflows nginx's default server_names_hash_bucket_size.
+    const long = Array.from({ length: 4 }, () => "a".repeat(60)).join(".");
+    const answer = await api.put("/v1/orgs/acme/services/long", {
+      kind: "website",
+      domains: [long],
+      documentRoot: "www",
+    });
+    expect(answer.status, answer.text).to.equal(422);
+    expect(answer.json).to.have.nested.property("error.code", "nginx_rejected");
+    expect((answer.json as { error: { message: string } }).error.message).to.include("server_names_hash");
+
+    expect(siteFiles()).to.deep.equal(before);
+    expect(nginx!.workerPids(), "nginx was not reloaded").to.deep.equal(workers);
+    expect((await api.get("/v1/orgs/acme/services/long")).status).to.equal(404);
+    expect(orgStatusSchema.parse((await api.get("/v1/orgs/acme")).json)).to.deep.equal(status);
+    const test = spawnSync(nginx!.bin, ["-t", "-q", "-p", nginx!.prefix, "-c", nginx!.mainConf], { encoding: "utf8" });
+    expect(test.status, test.stderr).to.equal(0);
+    const site = await fetchSite("www.acme.test");
+    expect(site.status).to.equal(200);
+    expect(site.headers["x-served-by"]).to.equal("web-1");
+  });
+
+  it("stops serving a disabled service and serves it again when enabled", async function () {
+    const body = { kind: "website", domains: ["www.acme.test", "acme.test"], documentRoot: "www" };
+    expect((await reloading(() => api.put("/v1/orgs/acme/services/www", { ...body, enabled: false }))).status).to.equal(
+      200,
+    );
+    expect(siteFiles()).to.deep.equal({});
+    const gone = await fetchSite("www.acme.test");
+    expect(gone.status).to.equal(404);
+    expect(gone.headers["x-served-by"]).to.equal(undefined);
+
+    expect((await reloading(() => api.put("/v1/orgs/acme/services/www", body))).status).to.equal(200);
+    const back = await fetchSite("www.acme.test");
+    expect(back.status).to.equal(200);
+    expect(back.headers["x-served-by"]).to.equal("web-1");
+  });
+
+  it("re-renders the same configuration after a restart and keeps serving", async function () {
+    const before = siteFiles();
+    await agent!.restart();
+    expect(siteFiles()).to.deep.equal(before);
+    const site = await fetchSite("acme.test");
+    expect(site.status).to.equal(200);
+    expect(site.headers["x-served-by"]).to.equal("web-1");
+  });
+
+  it("removes an org's sites when the org is deleted", async function () {
+    expect((await reloading(() => api.delete("/v1/orgs/acme"))).status).to.equal(200);
+    expect(siteFiles()).to.deep.equal({});
+    expect((await fetchSite("acme.test")).status).to.equal(404);
+    expect(fs.existsSync(path.join(contentRoot, "acme", "www", "index.html"))).to.equal(true);
+  });
+});

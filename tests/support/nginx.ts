@@ -1,0 +1,225 @@
+/**
+ * Test fixture: a real nginx (the Debian package) on its own loopback address, with its own
+ * prefix, main configuration, pid file and logs, including the agent's site folder. It runs in
+ * the foreground ("daemon off") as our child, so it is stopped by pid.
+ *
+ *   const bin = nginxBinaryOrSkip(this);                 // in a mocha before()
+ *   const nginx = await startNginx({ bin, host: "127.0.1.21", includeDirs: [agentConfDir] });
+ *   // agent: --nginx-bin bin --nginx-main-conf nginx.mainConf --nginx-prefix nginx.prefix
+ *   //        --http-listen nginx.listen
+ *   await nginx.stop();
+ *
+ * Outside CI, a missing nginx skips the calling suite with the reason; with CI=true it fails.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
+
+/** The nginx binary: $NGINX_BIN, a usual install path, or undefined. */
+export function findNginx(): string | undefined {
+  const configured = process.env.NGINX_BIN;
+  if (configured) return configured;
+  const onPath = (process.env.PATH ?? "").split(":").map((dir) => path.join(dir, "nginx"));
+  return [...CANDIDATES, ...onPath].find((file) => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** nginx for a test suite: found, or skip (outside CI) / throw (CI=true) with the reason. */
+export function nginxBinaryOrSkip(context: Mocha.Context): string {
+  const bin = findNginx();
+  if (bin) return bin;
+  const reason = "nginx is not installed (apt-get install -y nginx, or set NGINX_BIN)";
+  if (process.env.CI === "true") throw new Error(`${reason}; CI must run the nginx tests`);
+  console.log(`      skipped: ${reason}`);
+  context.skip();
+}
+
+/** A TCP port that was free on `host` a moment ago. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.setTimeout(1000);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface NginxOptions {
+  bin: string;
+  host: string;
+  /** Default: a free port on `host`. */
+  port?: number;
+  /** Folders whose `*.conf` files are included in the http block (the agent's --nginx-conf-dir). */
+  includeDirs: string[];
+}
+
+export interface NginxProcess {
+  readonly bin: string;
+  readonly host: string;
+  readonly port: number;
+  /** "host:port", the value for the agent's --http-listen. */
+  readonly listen: string;
+  /** "http://host:port". */
+  readonly url: string;
+  readonly prefix: string;
+  readonly mainConf: string;
+  readonly pid: number;
+  /** nginx's error log so far. */
+  errorLog(): string;
+  /** pids of the current worker processes. */
+  workerPids(): number[];
+  /**
+   * Wait (bounded, 10 s) until none of `previous` workers is left: after a reload, old workers may
+   * still accept a connection or two before they wind down, and would answer with the old sites.
+   */
+  waitForReload(previous: number[]): Promise<void>;
+  /** Stop nginx (SIGQUIT, then SIGKILL of master and workers after 5 s) and remove its prefix. */
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
+function childPids(pid: number): number[] {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    return text === "" ? [] : text.split(/\s+/).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
+  const port = options.port ?? (await freePort(options.host));
+  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-nginx-"));
+  fs.chmodSync(prefix, 0o755);
+  fs.mkdirSync(path.join(prefix, "logs"));
+  fs.mkdirSync(path.join(prefix, "temp"));
+  const mainConf = path.join(prefix, "nginx.conf");
+  const temp = (kind: string) => `    ${kind}_temp_path ${path.join(prefix, "temp", kind)};`;
+  fs.writeFileSync(
+    mainConf,
+    [
+      "daemon off;",
+      "worker_processes 1;",
+      `pid ${path.join(prefix, "nginx.pid")};`,
+      `error_log ${path.join(prefix, "logs", "error.log")} warn;`,
+      "events { worker_connections 256; }",
+      "http {",
+      `    access_log ${path.join(prefix, "logs", "access.log")};`,
+      temp("client_body"),
+      temp("proxy"),
+      temp("fastcgi"),
+      temp("uwsgi"),
+      temp("scgi"),
+      "    types { text/html html; text/plain txt; }",
+      "    default_type application/octet-stream;",
+      `    server { listen ${options.host}:${port} default_server; return 404; }`,
+      ...options.includeDirs.map((dir) => `    include ${path.join(dir, "*.conf")};`),
+      "}",
+      "",
+    ].join("\n"),
+  );
+
+  const child = spawn(options.bin, ["-p", prefix, "-c", mainConf], { stdio: ["ignore", "ignore", "pipe"] });
+  live.add(child);
+  let stderr = "";
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      live.delete(child);
+      resolve();
+    }),
+  );
+  const errorLog = () => {
+    try {
+      return fs.readFileSync(path.join(prefix, "logs", "error.log"), "utf8");
+    } catch {
+      return "";
+    }
+  };
+
+  const deadline = Date.now() + 10_000;
+  while (!(await canConnect(options.host, port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`nginx did not start on ${options.host}:${port}: ${stderr}${errorLog()}`);
+    }
+    await sleep(50);
+  }
+
+  return {
+    bin: options.bin,
+    host: options.host,
+    port,
+    listen: `${options.host}:${port}`,
+    url: `http://${options.host}:${port}`,
+    prefix,
+    mainConf,
+    pid: child.pid as number,
+    errorLog,
+    workerPids: () => childPids(child.pid as number),
+    async waitForReload(previous) {
+      const reloaded = () => {
+        const current = childPids(child.pid as number);
+        return current.length > 0 && current.every((pid) => !previous.includes(pid));
+      };
+      const limit = Date.now() + 10_000;
+      while (!reloaded()) {
+        if (Date.now() > limit) throw new Error(`nginx did not reload: ${errorLog()}`);
+        await sleep(20);
+      }
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const workers = childPids(child.pid as number);
+        child.kill("SIGQUIT");
+        const timer = setTimeout(() => {
+          for (const worker of childPids(child.pid as number).concat(workers)) {
+            try {
+              process.kill(worker, "SIGKILL");
+            } catch {
+              // already gone
+            }
+          }
+          child.kill("SIGKILL");
+        }, 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      fs.rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}

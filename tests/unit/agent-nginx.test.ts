@@ -1,0 +1,63 @@
+/**
+ * Site rendering and staging on a real folder, without an nginx binary (validation against a
+ * real nginx is in tests/integration/agent-nginx.test.ts).
+ */
+import { expect } from "chai";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { NginxSites, renderSite, siteFileName, siteScope } from "../../agent/nginx";
+
+describe("agent nginx sites", function () {
+  let dir: string;
+
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-sites-"));
+  });
+
+  afterEach(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("renders one server block with the names, root, listen address and X-Served-By", function () {
+    const text = renderSite({
+      agentName: "web-1",
+      listen: "127.0.1.2:8080",
+      org: "acme",
+      service: "www",
+      domains: ["www.acme.test", "acme.test"],
+      root: "/srv/nas/acme/www",
+    });
+    expect(text).to.include("    listen 127.0.1.2:8080;\n");
+    expect(text).to.include("    server_name www.acme.test acme.test;\n");
+    expect(text).to.include('    root "/srv/nas/acme/www";\n');
+    expect(text).to.include('    add_header X-Served-By "web-1" always;\n');
+    expect(text.match(/server \{/g)).to.have.length(1);
+  });
+
+  it("names files so that no two (org, service) pairs collide", function () {
+    expect(siteFileName("a--b", "c")).to.not.equal(siteFileName("a", "b--c"));
+    expect(siteScope("acme")(siteFileName("acme", "www"))).to.equal(true);
+    expect(siteScope("acme")(siteFileName("acme-2", "www"))).to.equal(false);
+    expect(siteScope()("unrelated.conf")).to.equal(false);
+  });
+
+  it("stages exactly the desired files of one org, leaves others alone, and can restore", function () {
+    const sites = new NginxSites(dir, undefined, () => undefined);
+    fs.writeFileSync(path.join(dir, "lbh.acme.old.conf"), "old\n");
+    fs.writeFileSync(path.join(dir, "lbh.other.www.conf"), "other\n");
+    fs.writeFileSync(path.join(dir, "hand-written.conf"), "mine\n");
+    const staged = sites.stage(siteScope("acme"), new Map([["lbh.acme.www.conf", "new\n"]]));
+    expect(staged.changed).to.equal(true);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(["hand-written.conf", "lbh.acme.www.conf", "lbh.other.www.conf"]);
+    staged.restore();
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(["hand-written.conf", "lbh.acme.old.conf", "lbh.other.www.conf"]);
+    expect(fs.readFileSync(path.join(dir, "lbh.acme.old.conf"), "utf8")).to.equal("old\n");
+  });
+
+  it("reports no change when the files are already as desired", function () {
+    const sites = new NginxSites(dir, undefined, () => undefined);
+    sites.stage(siteScope("acme"), new Map([["lbh.acme.www.conf", "same\n"]]));
+    expect(sites.stage(siteScope("acme"), new Map([["lbh.acme.www.conf", "same\n"]])).changed).to.equal(false);
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * crypt(3) SHA-512: the published test vectors of the SHA-crypt specification, and agreement with
+ * OpenSSL's independent implementation (`openssl passwd -6`), which is what pure-ftpd's crypt does.
+ */
+import { expect } from "chai";
+import { execFileSync } from "node:child_process";
+import { cryptSha512, hashPassword, verifyPassword } from "../../agent/password";
+import { passwordHashSchema } from "../../sdk/schemas";
+
+describe("agent password hashing", function () {
+  // From Ulrich Drepper's "Unix crypt using SHA-256 and SHA-512" specification.
+  const VECTORS: Array<[string, string, string]> = [
+    [
+      "$6$saltstring",
+      "Hello world!",
+      "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+    ],
+    [
+      "$6$rounds=10000$saltstringsaltstring",
+      "Hello world!",
+      "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+    ],
+    [
+      "$6$rounds=5000$toolongsaltstring",
+      "This is just a test",
+      "$6$rounds=5000$toolongsaltstrin$lQ8jolhgVRVhY4b5pZKaysCLi0QBxGoNeKQzQ3glMhwllF7oGDZxUhx1yxdYcz/e1JSbq3y6JMxxl8audkUEm0",
+    ],
+    [
+      "$6$rounds=1400$anotherlongsaltstring",
+      "a very much longer text to encrypt.  This one even stretches over morethan one line.",
+      "$6$rounds=1400$anotherlongsalts$POfYwTEok97VWcjxIiSOjiykti.o/pQs.wPvMxQ6Fm7I6IoYN3CmLs66x9t0oSwbtEW7o7UmJEiDwGqd8p4ur1",
+    ],
+    [
+      "$6$rounds=10$roundstoolow",
+      "the minimum number is still observed",
+      "$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.",
+    ],
+  ];
+
+  for (const [setting, password, expected] of VECTORS) {
+    it(`matches the specification for ${setting}`, function () {
+      expect(cryptSha512(password, setting)).to.equal(expected);
+    });
+  }
+
+  for (const password of ["pw123456", "correct horse battery staple", "ünïcødé-pässwörd", "x".repeat(128)]) {
+    it(`agrees with openssl passwd -6 for a ${password.length}-character password`, function () {
+      const reference = execFileSync("openssl", ["passwd", "-6", "-salt", "Ab3./xyz", password], { encoding: "utf8" });
+      expect(cryptSha512(password, "$6$Ab3./xyz")).to.equal(reference.trim());
+      expect(verifyPassword(password, reference.trim())).to.equal(true);
+    });
+  }
+
+  it("hashes with a fresh 16-character salt in the form the schemas accept", function () {
+    const first = hashPassword("a-fine-password");
+    const second = hashPassword("a-fine-password");
+    expect(first).to.not.equal(second);
+    expect(passwordHashSchema.safeParse(first).success).to.equal(true);
+    expect(first.split("$")[2]).to.have.length(16);
+    expect(verifyPassword("a-fine-password", first)).to.equal(true);
+    expect(verifyPassword("a-fine-passworD", first)).to.equal(false);
+  });
+
+  it("does not verify against malformed hashes", function () {
+    expect(verifyPassword("x", "")).to.equal(false);
+    expect(verifyPassword("x", "$1$abc$def")).to.equal(false);
+    expect(verifyPassword("x", "$6$salt$short")).to.equal(false);
+  });
+});
