@@ -143,7 +143,7 @@ describe("e2e: LoadBalancedOrganization, OrgUser, WebService and the sync hook",
     await expectMissing(() => client(secondaryA).getUser(ORG, "carol"));
     const state = JSON.stringify(await testStack.exportState());
     expect(state).to.include("alice").and.to.include("4dabf18193072939515e22adb298388d"); // a secret's signature
-    for (const secret of [...Object.values(PASSWORDS), TOKEN]) expect(state.includes(secret)).to.equal(false);
+    for (const secret of [...Object.values(PASSWORDS), TOKEN]) expect(state.includes(secret), secret).to.equal(false);
     const newLines = syncLines().slice(linesBefore);
     expect(newLines).to.match(/→ http:\/\/127\.0\.2\.2:\d+: delta \d+ changes/);
     expect(newLines).to.match(/→ http:\/\/127\.0\.2\.3:\d+: delta \d+ changes/);

@@ -4,11 +4,14 @@
  * throw-away folder inside the repository (so the dynamic-provider process, which starts in the
  * program's folder, finds this package in the repository's node_modules).
  */
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
+
+const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 
@@ -57,7 +60,7 @@ export interface TestStack {
   stack: Stack;
   /** The temporary folder holding the backend, PULUMI_HOME and the workspace. */
   root: string;
-  /** The stack's state as `pulumi stack export` gives it. */
+  /** The stack's state as `pulumi stack export` gives it: secrets stay encrypted. */
   exportState(): Promise<unknown>;
   /** Destroys nothing; removes the temporary folder. */
   cleanup(): void;
@@ -99,7 +102,16 @@ export async function createTestStack(bin: string, options: TestStackOptions): P
   return {
     stack,
     root,
-    exportState: async () => (await stack.exportStack()).deployment,
+    // The Automation API's exportStack passes --show-secrets; the CLI's own export keeps them encrypted.
+    exportState: async () => {
+      const { stdout } = await execFileAsync(pulumiCommand.command, ["stack", "export", "--stack", stack.name], {
+        cwd: workDir,
+        env: { ...process.env, ...envVars },
+        maxBuffer: 256 * 1024 * 1024,
+        timeout: 120_000,
+      });
+      return (JSON.parse(stdout) as { deployment: unknown }).deployment;
+    },
     cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
   };
 }
