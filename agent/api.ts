@@ -21,10 +21,19 @@
  *   PUT    /v1/orgs/{org}/replica              → OrgStatus (body ReplicaBody)
  *   POST   /v1/orgs/{org}/replica/changes      → OrgStatus (body ReplicaChangesBody)
  *   DELETE /v1/orgs/{org}/replica              → Deleted
+ *   GET    /v1/node                            → NodeInfo (sdk/schemas.ts)
+ *   GET    /v1/balancer                        → BalancerList
+ *   PUT    /v1/balancer/{org}                  → BalancerRecord (201 when created, else 200; body BalancerRoute)
+ *   GET    /v1/balancer/{org}                  → BalancerRecord
+ *   DELETE /v1/balancer/{org}                  → BalancerDeleted
  *
  * "Write headers": a user/service PUT answers with the stored record (as GET does) and reports the
  * org's state after the write in `x-lbhosting-generation`, `x-lbhosting-digest` and
  * `x-lbhosting-changed` ("true" / "false"), the same values WriteResult carries for DELETE.
+ *
+ * A balancer PUT or DELETE answers once nginx runs the new routes and its previous workers (which
+ * finish their in-flight requests first) have exited, at most about 30 s: allow for that in timeouts.
+ * 409 `domain_taken` when a domain is routed for another org on this node.
  */
 import { z } from "zod";
 import { changeSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";
@@ -75,3 +84,14 @@ export const serviceListSchema = z.object({ services: z.array(serviceRecordSchem
 
 export const deletedSchema = z.object({ name: z.string(), deleted: z.literal(true) });
 export type Deleted = z.infer<typeof deletedSchema>;
+
+/** A load-balancer route as stored: the org and its `BalancerRoute`. */
+export const balancerRecordSchema = z.object({
+  org: z.string(),
+  domains: z.array(z.string()),
+  backends: z.array(z.string()),
+});
+export type BalancerRecord = z.infer<typeof balancerRecordSchema>;
+export const balancerListSchema = z.object({ routes: z.array(balancerRecordSchema) });
+export const balancerDeletedSchema = z.object({ org: z.string(), deleted: z.literal(true) });
+export type BalancerDeleted = z.infer<typeof balancerDeletedSchema>;

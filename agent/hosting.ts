@@ -242,6 +242,17 @@ export class Hosting {
     }
     for (const org of orgs) this.renderFtp(org);
     this.options.ftp.prune(new Set(orgs));
+    // Unlike after a write, a failure here stops the start: pure-pw is missing or misconfigured.
+    this.options.ftp.publish();
+  }
+
+  /** Rebuild the node's FTP account database; on failure the previous one keeps serving. */
+  private publishFtp(): void {
+    try {
+      this.options.ftp.publish();
+    } catch (error) {
+      this.options.warn("ftp accounts not published", { reason: (error as Error).message });
+    }
   }
 
   /**
@@ -265,7 +276,10 @@ export class Hosting {
       throw error;
     }
     staged?.activate();
-    if (touched.ftp) this.renderFtp(org);
+    if (touched.ftp) {
+      this.renderFtp(org);
+      this.publishFtp();
+    }
     return result;
   }
 

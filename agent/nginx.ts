@@ -35,6 +35,8 @@ export interface NginxBinary {
   mainConf?: string;
   /** Prefix (`-p`); nginx's compiled-in default when absent. */
   prefix?: string;
+  /** The master's pid file, to wait for old workers after a reload; default: the main conf's `pid`. */
+  pidFile?: string;
 }
 
 export const siteFileName = (org: string, service: string): string => `${SITE_PREFIX}${org}.${service}.conf`;
@@ -74,8 +76,11 @@ function writeAtomic(file: string, content: string): void {
 export interface StagedSites {
   /** Whether any file changed (so nginx needs a reload). */
   readonly changed: boolean;
-  /** Reload nginx if anything changed. Never throws: a failed reload is logged, the files stay valid. */
-  activate(): void;
+  /**
+   * Reload nginx if anything changed; false when the reload failed. Never throws: a failed reload
+   * is logged, the files stay valid.
+   */
+  activate(): boolean;
   /** Put the previous files back (the caller's transaction failed after staging). */
   restore(): void;
 }
@@ -124,7 +129,7 @@ export class NginxSites {
     const previous = this.readFiles(scope);
     const same =
       previous.size === desired.size && [...desired].every(([file, content]) => previous.get(file) === content);
-    if (same) return { changed: false, activate: () => undefined, restore: () => undefined };
+    if (same) return { changed: false, activate: () => true, restore: () => undefined };
 
     const restore = () => this.replace(scope, previous);
     this.replace(scope, desired);
@@ -139,6 +144,7 @@ export class NginxSites {
       activate: () => {
         const reload = this.run(["-s", "reload"]);
         if (!reload.ok) this.warn("nginx reload failed", { output: reload.output });
+        return reload.ok;
       },
     };
   }

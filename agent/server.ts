@@ -10,6 +10,9 @@ import path from "node:path";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import {
+  type NodeInfo,
+  balancerRouteSchema,
+  listenAddressSchema,
   orgNameSchema,
   orgSettingsSchema,
   replicaBodySchema,
@@ -19,14 +22,16 @@ import {
   userBodySchema,
   usernameSchema,
 } from "../sdk/schemas";
-import { type Deleted, type Health, WRITE_HEADERS } from "./api";
+import { type BalancerDeleted, type Deleted, type Health, WRITE_HEADERS } from "./api";
 import { bearerChecker, tokenProblem } from "./auth";
+import { Balancer } from "./balancer";
 import { ContentRoot } from "./content";
 import { ApiFailure, validationFailure } from "./errors";
-import { type FtpIds, FtpFiles } from "./ftp";
+import { DEFAULT_FTP_READONLY_IDS, type FtpIds, FtpFiles, servingIdsProblem } from "./ftp";
 import { Hosting, type Written } from "./hosting";
 import { type Logger, jsonLogger, safeUrl } from "./log";
 import { type NginxBinary, NginxSites } from "./nginx";
+import { ReloadDrain } from "./reload-drain";
 import { Store } from "./store";
 import { packageVersion } from "./version";
 
@@ -58,12 +63,18 @@ export interface AgentOptions {
   nginxConfDir?: string;
   /** An nginx binary to validate (`-t`) and reload (`-s reload`) with; without it files are only written. */
   nginx?: NginxBinary;
-  /** nginx `listen` parameter for rendered sites. Default "80". */
+  /** nginx `listen` parameter for rendered sites and load-balancer routes. Default "80". */
   httpListen?: string;
+  /** Where this node's FTP server listens ("host:port"); only reported by `GET /v1/node`. */
+  ftpListen?: string;
   changeLogLimit?: number;
   replicaBodyLimit?: number;
   /** uid/gid for FTP accounts. Default: the agent process's own. */
   ftpIds?: FtpIds;
+  /** uid/gid for accounts of read-only FTP services. Default 65534/65534 (nobody). */
+  ftpReadonlyIds?: FtpIds;
+  /** pure-ftpd's `pure-pw`: serve FTP accounts from `<dataDir>/ftp/pureftpd.pdb`; without it files only. */
+  purePwBin?: string;
   logger?: Logger;
 }
 
@@ -75,6 +86,9 @@ export interface Agent {
   close(): Promise<void>;
 }
 
+const ftpWritableIds = (options: AgentOptions): FtpIds =>
+  options.ftpIds ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
 /** Options that cannot work, as a message for the operator, or undefined. */
 export function optionProblem(options: AgentOptions): string | undefined {
   if (!AGENT_NAME.test(options.name)) {
@@ -85,11 +99,17 @@ export function optionProblem(options: AgentOptions): string | undefined {
   if (options.httpListen !== undefined && !HTTP_LISTEN.test(options.httpListen)) {
     return `--http-listen ${JSON.stringify(options.httpListen)} must be PORT, IPV4:PORT or [IPV6]:PORT`;
   }
+  if (options.ftpListen !== undefined && !listenAddressSchema.safeParse(options.ftpListen).success) {
+    return `--ftp-listen ${JSON.stringify(options.ftpListen)} must be HOST:PORT (an IPv4 address or DNS name)`;
+  }
   if (
     options.changeLogLimit !== undefined &&
     !(Number.isInteger(options.changeLogLimit) && options.changeLogLimit > 0)
   ) {
     return "the change log limit must be a positive integer";
+  }
+  if (options.purePwBin !== undefined) {
+    return servingIdsProblem(ftpWritableIds(options), options.ftpReadonlyIds ?? DEFAULT_FTP_READONLY_IDS);
   }
   return undefined;
 }
@@ -146,23 +166,35 @@ export function createAgent(options: AgentOptions): Agent {
   fs.mkdirSync(options.dataDir, { recursive: true });
   const content = new ContentRoot(options.contentRoot ?? path.join(options.dataDir, "content"));
   const store = new Store(path.join(options.dataDir, "agent.db"));
+  const sites = new NginxSites(options.nginxConfDir ?? path.join(options.dataDir, "nginx"), options.nginx, warn);
   const hosting = new Hosting({
     store,
     content,
-    sites: new NginxSites(options.nginxConfDir ?? path.join(options.dataDir, "nginx"), options.nginx, warn),
-    ftp: new FtpFiles(
-      path.join(options.dataDir, "ftp"),
+    sites,
+    ftp: new FtpFiles({
+      dir: path.join(options.dataDir, "ftp"),
       content,
-      options.ftpIds ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+      writableIds: ftpWritableIds(options),
+      readonlyIds: options.ftpReadonlyIds ?? DEFAULT_FTP_READONLY_IDS,
+      purePw: options.purePwBin,
       warn,
-    ),
+    }),
     agentName: options.name,
     httpListen: options.httpListen ?? "80",
     changeLogLimit: options.changeLogLimit ?? DEFAULT_CHANGE_LOG_LIMIT,
     warn,
   });
+  const balancer = new Balancer({
+    store,
+    sites,
+    drain: new ReloadDrain(options.nginx, warn),
+    agentName: options.name,
+    listen: options.httpListen ?? "80",
+    warn,
+  });
   try {
     hosting.renderAll();
+    balancer.renderAll();
   } catch (error) {
     store.close();
     throw error;
@@ -182,6 +214,12 @@ export function createAgent(options: AgentOptions): Agent {
   }) as unknown as FastifyInstance; // the https variant differs only in its raw server type
   const authorized = bearerChecker(options.token);
   const health: Health = { name: options.name, version: packageVersion() };
+  const node: NodeInfo = {
+    ...health,
+    // Without nginx this node renders configuration only: nothing serves it.
+    httpListen: options.nginx ? (options.httpListen ?? "80") : null,
+    ftpListen: options.ftpListen ?? null,
+  };
 
   app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.routeOptions.url === "/v1/health") return; // GET and HEAD, the only open route
@@ -273,6 +311,20 @@ export function createAgent(options: AgentOptions): Agent {
     const org = orgOf(request);
     hosting.deleteReplica(org);
     return { name: org, deleted: true };
+  });
+
+  app.get("/v1/node", async () => node);
+  app.get("/v1/balancer", async () => ({ routes: balancer.list() }));
+  app.put("/v1/balancer/:org", async (request, reply) => {
+    const org = orgOf(request);
+    const { record, created } = await balancer.put(org, parse(balancerRouteSchema, request.body));
+    return reply.code(created ? 201 : 200).send(record);
+  });
+  app.get("/v1/balancer/:org", async (request) => balancer.get(orgOf(request)));
+  app.delete("/v1/balancer/:org", async (request): Promise<BalancerDeleted> => {
+    const org = orgOf(request);
+    await balancer.delete(org);
+    return { org, deleted: true };
   });
 
   const scheme = options.tls ? "https" : "http";

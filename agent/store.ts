@@ -1,11 +1,11 @@
 /**
- * The agent's SQLite store: orgs (with their replication state), users, services and the per-org
- * change log. Records are kept as canonical JSON next to their hash, so an org's digest is
+ * The agent's SQLite store: orgs (with their replication state), users, services, the per-org
+ * change log and the load-balancer routes this node serves (see balancer.ts). Records are kept as canonical JSON next to their hash, so an org's digest is
  * recomputed from short row hashes in key order (see digest.ts). This module knows nothing about
  * roles or HTTP; hosting.ts decides what a mutation means and wraps it in `transaction`.
  */
 import Database from "better-sqlite3";
-import type { Change, OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
+import type { BalancerRoute, Change, OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
 import { canonicalJson, digestFromHashes, recordHash } from "./digest";
 
 export type Role = "primary" | "secondary";
@@ -71,6 +71,12 @@ CREATE TABLE IF NOT EXISTS changes (
   generation INTEGER NOT NULL,
   change TEXT NOT NULL,
   PRIMARY KEY (org, generation)
+) STRICT, WITHOUT ROWID;
+-- Load-balancer routes are node-local, not org content: no foreign key, no digest, no change log.
+-- Added without a version bump: older agents simply ignore the table.
+CREATE TABLE IF NOT EXISTS balancer_routes (
+  org TEXT PRIMARY KEY,
+  route TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 `;
 
@@ -145,6 +151,12 @@ export class Store {
         .pluck(),
       trimChanges: this.db.prepare<[string, number]>("DELETE FROM changes WHERE org = ? AND generation <= ?"),
       deleteChanges: this.db.prepare<[string]>("DELETE FROM changes WHERE org = ?"),
+      getRoute: this.db.prepare<[string], string>("SELECT route FROM balancer_routes WHERE org = ?").pluck(),
+      listRoutes: this.db.prepare<[], { org: string; route: string }>("SELECT * FROM balancer_routes ORDER BY org"),
+      putRoute: this.db.prepare<[string, string]>(
+        "INSERT INTO balancer_routes (org, route) VALUES (?, ?) ON CONFLICT (org) DO UPDATE SET route = excluded.route",
+      ),
+      deleteRoute: this.db.prepare<[string]>("DELETE FROM balancer_routes WHERE org = ?"),
     };
   }
 
@@ -256,5 +268,23 @@ export class Store {
   /** Drop log entries up to and including `generation`. */
   trimChanges(org: string, generation: number): void {
     this.stmt.trimChanges.run(org, generation);
+  }
+
+  getRoute(org: string): BalancerRoute | undefined {
+    const json = this.stmt.getRoute.get(org);
+    return json === undefined ? undefined : (JSON.parse(json) as BalancerRoute);
+  }
+
+  /** Every route, by org name. */
+  listRoutes(): Array<{ org: string; route: BalancerRoute }> {
+    return this.stmt.listRoutes.all().map((row) => ({ org: row.org, route: JSON.parse(row.route) as BalancerRoute }));
+  }
+
+  putRoute(org: string, route: BalancerRoute): void {
+    this.stmt.putRoute.run(org, JSON.stringify(route));
+  }
+
+  deleteRoute(org: string): boolean {
+    return this.stmt.deleteRoute.run(org).changes > 0;
   }
 }

@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { type Command, InvalidArgumentError } from "commander";
+import { DEFAULT_FTP_READONLY_IDS } from "../agent/ftp";
 import { jsonLogger } from "../agent/log";
 import type { AgentOptions } from "../agent/server";
 
@@ -21,10 +22,15 @@ interface AgentCliOptions {
   nginxBin?: string;
   nginxMainConf?: string;
   nginxPrefix?: string;
+  nginxPidFile?: string;
   httpListen?: string;
+  ftpListen?: string;
   changeLogLimit?: number;
   ftpUid?: number;
   ftpGid?: number;
+  ftpReadonlyUid?: number;
+  ftpReadonlyGid?: number;
+  purePwBin?: string;
 }
 
 /** "HOST:PORT" or "[IPV6]:PORT" → parts. */
@@ -59,8 +65,11 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
   const token = readToken(cli.tokenFile);
   if (token === "") fail("no token: give --token-file FILE or set LBHOSTING_AGENT_TOKEN");
   if ((cli.tlsCert === undefined) !== (cli.tlsKey === undefined)) fail("--tls-cert and --tls-key go together");
-  if (cli.nginxBin === undefined && (cli.nginxMainConf !== undefined || cli.nginxPrefix !== undefined)) {
-    fail("--nginx-main-conf and --nginx-prefix need --nginx-bin");
+  if (
+    cli.nginxBin === undefined &&
+    (cli.nginxMainConf !== undefined || cli.nginxPrefix !== undefined || cli.nginxPidFile !== undefined)
+  ) {
+    fail("--nginx-main-conf, --nginx-prefix and --nginx-pid-file need --nginx-bin");
   }
   const options: AgentOptions = {
     ...listen,
@@ -72,12 +81,26 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
       : {}),
     contentRoot: cli.contentRoot,
     nginxConfDir: cli.nginxConfDir,
-    ...(cli.nginxBin ? { nginx: { bin: cli.nginxBin, mainConf: cli.nginxMainConf, prefix: cli.nginxPrefix } } : {}),
+    ...(cli.nginxBin
+      ? {
+          nginx: { bin: cli.nginxBin, mainConf: cli.nginxMainConf, prefix: cli.nginxPrefix, pidFile: cli.nginxPidFile },
+        }
+      : {}),
     httpListen: cli.httpListen,
+    ftpListen: cli.ftpListen,
     changeLogLimit: cli.changeLogLimit,
     ...(cli.ftpUid !== undefined || cli.ftpGid !== undefined
       ? { ftpIds: { uid: cli.ftpUid ?? process.getuid?.() ?? 0, gid: cli.ftpGid ?? process.getgid?.() ?? 0 } }
       : {}),
+    ...(cli.ftpReadonlyUid !== undefined || cli.ftpReadonlyGid !== undefined
+      ? {
+          ftpReadonlyIds: {
+            uid: cli.ftpReadonlyUid ?? DEFAULT_FTP_READONLY_IDS.uid,
+            gid: cli.ftpReadonlyGid ?? DEFAULT_FTP_READONLY_IDS.gid,
+          },
+        }
+      : {}),
+    purePwBin: cli.purePwBin,
     logger: log,
   };
   const problem = optionProblem(options);
@@ -118,10 +141,15 @@ export function registerAgentCommand(program: Command): void {
     .option("--nginx-bin <path>", "nginx binary used to validate (-t) and reload (-s reload) configuration")
     .option("--nginx-main-conf <file>", "nginx main configuration (-c) for validate and reload")
     .option("--nginx-prefix <dir>", "nginx prefix (-p) for validate and reload")
-    .option("--http-listen <host:port>", "nginx listen address of the rendered sites; default 80")
+    .option("--nginx-pid-file <file>", "nginx master's pid file, to await reloads; default: the main conf's pid")
+    .option("--http-listen <host:port>", "nginx listen address of the rendered sites and LB routes; default 80")
+    .option("--ftp-listen <host:port>", "where this node's FTP server listens (reported by GET /v1/node)")
     .option("--change-log-limit <n>", "change-log entries kept per org (default 1000)", nonNegativeInt)
     .option("--ftp-uid <uid>", "uid of FTP accounts (default: the agent's)", nonNegativeInt)
     .option("--ftp-gid <gid>", "gid of FTP accounts (default: the agent's)", nonNegativeInt)
+    .option("--ftp-readonly-uid <uid>", "uid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
+    .option("--ftp-readonly-gid <gid>", "gid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
+    .option("--pure-pw-bin <path>", "pure-ftpd's pure-pw: build FTP accounts into <data>/ftp/pureftpd.pdb")
     .action(async (cli: AgentCliOptions) => {
       try {
         await runAgent(cli);

@@ -5,7 +5,6 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import {
   deletedSchema,
@@ -242,9 +241,8 @@ describe("agent API (integration)", function () {
     const user = userRecordSchema.parse((await api.get("/v1/orgs/acme/users/alice")).json);
     const passwd = fs.readFileSync(path.join(agent.dataDir, "ftp", "acme.passwd"), "utf8");
     const home = path.join(fs.realpathSync(agent.contentRoot), "acme", "upload");
-    expect(passwd).to.equal(
-      `alice@files.acme:${user.passwordHash}:${os.userInfo().uid}:${os.userInfo().gid}::${home}/./::::::::::::\n`,
-    );
+    // A read-only service's accounts run as nobody (--ftp-readonly-uid/gid), which owns no content.
+    expect(passwd).to.equal(`alice@files.acme:${user.passwordHash}:65534:65534::${home}/./::::::::::::\n`);
     expect(fs.statSync(path.join(agent.dataDir, "ftp", "acme.passwd")).mode & 0o777).to.equal(0o600);
     await api.put("/v1/orgs/acme/users/alice", { password: PASSWORD, access: [] });
     expect(fs.existsSync(path.join(agent.dataDir, "ftp", "acme.passwd"))).to.equal(false);

@@ -24,6 +24,11 @@ const ENDPOINTS: Array<[string, string, unknown?]> = [
   ["PUT", "/v1/orgs/acme/replica", {}],
   ["POST", "/v1/orgs/acme/replica/changes", {}],
   ["DELETE", "/v1/orgs/acme/replica"],
+  ["GET", "/v1/node"],
+  ["GET", "/v1/balancer"],
+  ["PUT", "/v1/balancer/acme", { domains: ["a.test"], backends: ["127.0.1.12:8080"] }],
+  ["GET", "/v1/balancer/acme"],
+  ["DELETE", "/v1/balancer/acme"],
   ["GET", "/v1/no-such-endpoint"],
   ["PUT", "/v1/orgs/acme?force=true", { displayName: "Forced" }],
 ];

@@ -1,0 +1,238 @@
+/**
+ * Test fixture: a real pure-ftpd (the Debian package) on its own loopback address, with its own
+ * passive port range, serving the virtual users of one agent's PureDB. It runs in the foreground
+ * as our child, so it is stopped by pid; `ftpTry` drives it with curl.
+ *
+ *   const bins = pureFtpdOrSkip(this);                    // in a mocha before()
+ *   // agent: --pure-pw-bin bins.purePw --ftp-uid N
+ *   const ftp = await startPureFtpd({ bin: bins.pureFtpd, host: "127.0.7.1", pdb: pdbOf(agent.dataDir) });
+ *   const tried = await ftpTry({ url: ftp.url, user: "alice@files.acme", password });
+ *   await ftp.stop();
+ *
+ * Outside CI, a missing pure-ftpd, pure-pw or curl (or not running as root, which pure-ftpd needs
+ * to chroot and switch uids) skips the calling suite with the reason; with CI=true it fails.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { PDB_FILE } from "../../agent/ftp";
+import { freePort } from "./nginx";
+
+/** curl's exit code when the server refuses the login (530). */
+export const CURL_LOGIN_DENIED = 67;
+/** curl's exit code when the upload is refused (e.g. 553, no permission). */
+export const CURL_UPLOAD_FAILED = 25;
+
+const executable = (file: string): boolean => {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** `$env`, or the first executable of `candidates`, or of `name` on PATH. */
+function findBinary(env: string, name: string, candidates: string[]): string | undefined {
+  const configured = process.env[env];
+  if (configured) return configured;
+  const onPath = (process.env.PATH ?? "").split(":").map((dir) => path.join(dir, name));
+  return [...candidates, ...onPath].find(executable);
+}
+
+export interface FtpBinaries {
+  pureFtpd: string;
+  purePw: string;
+  curl: string;
+}
+
+/** The binaries for an FTP suite: found, or skip (outside CI) / throw (CI=true) with the reason. */
+export function pureFtpdOrSkip(context: Mocha.Context): FtpBinaries {
+  const pureFtpd = findBinary("PURE_FTPD_BIN", "pure-ftpd", ["/usr/sbin/pure-ftpd"]);
+  const purePw = findBinary("PURE_PW_BIN", "pure-pw", ["/usr/bin/pure-pw"]);
+  const curl = findBinary("CURL_BIN", "curl", ["/usr/bin/curl"]);
+  if (pureFtpd && purePw && curl && process.getuid?.() === 0) return { pureFtpd, purePw, curl };
+  const reason =
+    pureFtpd && purePw && curl
+      ? "pure-ftpd must run as root to chroot and switch to the accounts' uids"
+      : "pure-ftpd, pure-pw or curl is not installed (apt-get install -y pure-ftpd curl)";
+  if (process.env.CI === "true") throw new Error(`${reason}; CI must run the FTP tests`);
+  console.log(`      skipped: ${reason}`);
+  context.skip();
+}
+
+/** The PDB an agent with `--pure-pw-bin` builds under its data folder. */
+export const pdbOf = (agentDataDir: string): string => path.join(agentDataDir, "ftp", PDB_FILE);
+
+/** Resolves true once something on host:port greets with FTP's "220". */
+function greets(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000);
+    socket.once("data", (chunk) => done(chunk.toString("latin1").startsWith("220")));
+    socket.once("error", () => done(false));
+    socket.once("timeout", () => done(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
+function childPids(pid: number): number[] {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    return text === "" ? [] : text.split(/\s+/).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export interface PureFtpdOptions {
+  bin: string;
+  /** Loopback address for control and passive data connections. */
+  host: string;
+  /** The PureDB to authenticate against (re-read at each login). */
+  pdb: string;
+  /** Default: a free port on `host`. */
+  port?: number;
+  /** Default: 100 ports from 30000 + 100 × (last octet of `host` mod 250), so suites do not share. */
+  passivePorts?: [number, number];
+}
+
+export interface PureFtpdProcess {
+  readonly host: string;
+  readonly port: number;
+  /** "ftp://host:port". */
+  readonly url: string;
+  readonly pid: number;
+  /** What pure-ftpd printed so far. */
+  output(): string;
+  /** SIGTERM (SIGKILL of it and its session processes after 5 s) and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdProcess> {
+  const port = options.port ?? (await freePort(options.host));
+  const base = 30000 + 100 * (Number(options.host.split(".").pop()) % 250);
+  const [low, high] = options.passivePorts ?? [base, base + 99];
+  const args = [
+    ...["-l", `puredb:${options.pdb}`],
+    ...["-S", `${options.host},${port}`],
+    ...["-p", `${low}:${high}`, "-P", options.host],
+    "-E", // no anonymous logins
+    "-H", // do not resolve client names
+    "-A", // chroot everyone (the accounts' homes end in "/./" too)
+    "-j", // create a missing home folder
+    ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
+  ];
+  const child = spawn(options.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  let output = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      live.delete(child);
+      resolve();
+    }),
+  );
+
+  const deadline = Date.now() + 10_000;
+  while (!(await greets(options.host, port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`pure-ftpd did not start on ${options.host}:${port}: ${output}`);
+    }
+    await sleep(50);
+  }
+
+  return {
+    host: options.host,
+    port,
+    url: `ftp://${options.host}:${port}`,
+    pid: child.pid as number,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const sessions = childPids(child.pid as number);
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        for (const pid of sessions.concat(childPids(child.pid as number))) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+        }
+        child.kill("SIGKILL");
+      }, 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export interface FtpTry {
+  /** "ftp://host:port" of the server. */
+  url: string;
+  user: string;
+  password: string;
+  /** Upload this file into the account's root instead of listing it. */
+  upload?: { name: string; content: string };
+  /** Default 10 s; a failed login alone takes pure-ftpd about 3-4 s (its anti-guessing delay). */
+  timeoutMs?: number;
+  /** Default "curl". */
+  curl?: string;
+}
+
+export interface FtpTried {
+  /** Logged in and listed (or uploaded). */
+  ok: boolean;
+  /** curl's exit code: 0, CURL_LOGIN_DENIED, CURL_UPLOAD_FAILED, …; null when killed by the timeout. */
+  code: number | null;
+  /** Names in the account's root, without "." and ".." (listing only). */
+  names: string[];
+  stderr: string;
+}
+
+/** curl config-file quoting, so the password goes through stdin rather than the command line. */
+const quoted = (value: string): string => `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+
+/** Log in to `url` as `user` and list the root (or upload a file), bounded by a timeout. */
+export async function ftpTry(options: FtpTry): Promise<FtpTried> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-ftp-try-"));
+  try {
+    const args = ["--silent", "--show-error", "--max-time", String(Math.ceil(timeoutMs / 1000)), "--config", "-"];
+    if (options.upload) {
+      const file = path.join(work, "upload");
+      fs.writeFileSync(file, options.upload.content);
+      args.push("--upload-file", file, `${options.url}/${encodeURIComponent(options.upload.name)}`);
+    } else {
+      args.push("--list-only", `${options.url}/`);
+    }
+    const child = spawn(options.curl ?? "curl", args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.stdin.end(`user = ${quoted(`${options.user}:${options.password}`)}\n`);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs + 2000);
+    const code = await new Promise<number | null>((resolve) => child.once("close", (exitCode) => resolve(exitCode)));
+    clearTimeout(timer);
+    const names = options.upload ? [] : stdout.split(/\r?\n/).filter((name) => !["", ".", ".."].includes(name));
+    return { ok: code === 0, code, names: names.sort(), stderr: stderr.trim() };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
