@@ -6,6 +6,8 @@
 import {
   apiErrorSchema,
   normalizeEndpoint,
+  type BalancerRoute,
+  type NodeInfo,
   type Change,
   type OrgSettingsInput,
   type OrgStatus,
@@ -28,6 +30,8 @@ export interface ClientOptions {
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
+/** A load balancer answers a route change only after nginx's old workers drained (it waits up to 30 s). */
+const DRAIN_TIMEOUT_MS = 45_000;
 
 /** The agent answered with an error status. */
 export class AgentError extends Error {
@@ -150,8 +154,25 @@ export class AgentClient {
     return this.request("DELETE", `${orgPath(org)}/replica`);
   }
 
+  nodeInfo(): Promise<NodeInfo> {
+    return this.request("GET", "/v1/node");
+  }
+
+  getRoute(org: string): Promise<BalancerRoute> {
+    return this.request("GET", `/v1/balancer/${encodeURIComponent(org)}`);
+  }
+
+  /** Answers once the load balancer runs the new route and its old workers have drained (up to 30 s). */
+  putRoute(org: string, route: BalancerRoute): Promise<BalancerRoute> {
+    return this.request("PUT", `/v1/balancer/${encodeURIComponent(org)}`, route, DRAIN_TIMEOUT_MS);
+  }
+
+  deleteRoute(org: string): Promise<void> {
+    return this.request("DELETE", `/v1/balancer/${encodeURIComponent(org)}`, undefined, DRAIN_TIMEOUT_MS);
+  }
+
   /** One request with a timeout; retried (bounded) on network failures and 502/503/504. */
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     let lastError: Error = new AgentUnreachableError(this.endpoint, "no attempt made");
     for (let attempt = 0; attempt <= this.retries; attempt++) {
@@ -165,10 +186,10 @@ export class AgentClient {
             ...(payload === undefined ? {} : { "content-type": "application/json" }),
           },
           body: payload,
-          signal: AbortSignal.timeout(this.timeoutMs),
+          signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
-        lastError = new AgentUnreachableError(this.endpoint, describeNetworkError(error, this.timeoutMs));
+        lastError = new AgentUnreachableError(this.endpoint, describeNetworkError(error, timeoutMs));
         continue;
       }
       const text = await response.text();

@@ -4,7 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { UNKNOWN_VALUE } from "../sdk/schemas";
+import { normalizeEndpoint, UNKNOWN_VALUE, type OrgRef } from "../sdk/schemas";
 
 const PROVIDER_KEY = "__provider";
 
@@ -52,6 +52,15 @@ export function checkInputs(
       reason: `${issue.path.length > 0 ? issue.path.map(String).join(".") : "input"} ${issue.message}`,
     }));
   return { inputs, failures };
+}
+
+/** An org reference with its endpoints in canonical form (the load balancer only when set). */
+export function normalizeRef(ref: OrgRef): OrgRef {
+  return {
+    name: ref.name,
+    primary: normalizeEndpoint(ref.primary),
+    ...(ref.loadBalancer ? { loadBalancer: normalizeEndpoint(ref.loadBalancer) } : {}),
+  };
 }
 
 /** Canonical JSON (sorted keys, undefined dropped) for comparing values from state and program. */

@@ -6,7 +6,8 @@ import type { OrgRef } from "../sdk/schemas";
 import { isNotFound } from "./client";
 import { clientFor } from "./credentials";
 import { partialFailure } from "./inputs";
-import { requestSync, syncLogger, SyncError } from "./sync";
+import { routeOrg, servingNodes } from "./balancer";
+import { requestSync, syncLogger, SyncError, type SyncReport } from "./sync";
 
 /** The record, or undefined when the primary has none. */
 export async function findOnPrimary<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -32,19 +33,32 @@ export function assertMayTakeOver(
   }
 }
 
+/** Syncs the org, then (for website changes) routes its domains on the load balancer to the in-sync nodes. */
+async function syncAndRoute(organization: OrgRef, reroute: boolean): Promise<SyncReport> {
+  const primary = clientFor(organization.primary);
+  const report = await requestSync(primary, organization.name, clientFor, { log: syncLogger });
+  if (reroute) await routeOrg(organization, servingNodes(primary.endpoint, report.secondaries), clientFor);
+  return report;
+}
+
 /** Syncs the org after a change on its primary; returns only once a sync including the change finished. */
-export async function syncAfterChange(id: string, organization: OrgRef, outs: Record<string, unknown>): Promise<void> {
-  const report = await requestSync(clientFor(organization.primary), organization.name, clientFor, { log: syncLogger });
+export async function syncAfterChange(
+  id: string,
+  organization: OrgRef,
+  outs: Record<string, unknown>,
+  reroute = false,
+): Promise<void> {
+  const report = await syncAndRoute(organization, reroute);
   if (!report.inSync) throw partialFailure(new SyncError(report).message, id, outs);
 }
 
 /** Deletes on the primary (already gone is fine), then syncs the org. */
-export async function deleteAndSync(organization: OrgRef, remove: () => Promise<void>): Promise<void> {
+export async function deleteAndSync(organization: OrgRef, remove: () => Promise<void>, reroute = false): Promise<void> {
   try {
     await remove();
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
-  const report = await requestSync(clientFor(organization.primary), organization.name, clientFor, { log: syncLogger });
+  const report = await syncAndRoute(organization, reroute);
   if (!report.inSync) throw new SyncError(report);
 }

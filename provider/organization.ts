@@ -15,6 +15,7 @@ import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
 import { checkInputs, differs, ownInputs, partialFailure } from "./inputs";
 import { inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus, type SyncReport } from "./sync";
+import { routeOrg, servingNodes, unroute } from "./balancer";
 
 export interface OrganizationOutputs extends OrganizationInputs {
   orgId: string;
@@ -26,6 +27,12 @@ export interface OrganizationOutputs extends OrganizationInputs {
 
 const activeOf = (inputs: Pick<OrganizationInputs, "loadBalanced" | "secondaries">): string[] =>
   inputs.loadBalanced ? (inputs.secondaries ?? []).map(normalizeEndpoint) : [];
+
+const refOf = (inputs: OrganizationInputs) => ({
+  name: inputs.name,
+  primary: inputs.primary,
+  loadBalancer: inputs.loadBalancer,
+});
 
 const settingsOf = (inputs: OrganizationInputs): OrgSettingsInput => ({
   displayName: inputs.displayName ?? "",
@@ -51,6 +58,12 @@ async function syncAndReport(inputs: OrganizationInputs, full: boolean, extra: S
   const merged = { ...report, secondaries: [...report.secondaries, ...extra] };
   merged.inSync = merged.secondaries.every((secondary) => secondary.state === "in-sync");
   const outs = outputsOf(inputs, merged);
+  try {
+    await routeOrg(refOf(inputs), servingNodes(clientFor(inputs.primary).endpoint, merged.secondaries), clientFor);
+  } catch (error) {
+    const message = `organization ${inputs.name}: the load balancer ${inputs.loadBalancer} was not updated: ${(error as Error).message}`;
+    throw partialFailure(`${message}. Run 'pulumi up' again once it is reachable.`, inputs.name, { ...outs });
+  }
   if (!merged.inSync) throw partialFailure(new SyncError(merged).message, inputs.name, { ...outs });
   return outs;
 }
@@ -151,6 +164,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
       differs(olds.loadBalanced ?? false, news.loadBalanced ?? false) ||
       differs(olds.secondaries ?? [], news.secondaries ?? [], true) ||
       differs(olds.syncTrigger, news.syncTrigger) ||
+      differs(olds.loadBalancer, news.loadBalancer) ||
       differs(olds.managedBy ?? "", news.managedBy ?? "");
     // A secondary left behind (a failed sync, or drift found by refresh) makes the next `up` heal it.
     const needsHeal = (olds.syncStatus ?? []).some((secondary) => secondary.state !== "in-sync");
@@ -170,6 +184,11 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     const keep = new Set(activeOf(news));
     const held = new Set([...activeOf(olds), ...(olds.syncStatus ?? []).map((secondary) => secondary.endpoint)]);
     const demoted = [...held].filter((endpoint) => !keep.has(endpoint) && endpoint !== normalizeEndpoint(news.primary));
+    if (olds.loadBalancer && olds.loadBalancer !== news.loadBalancer)
+      await unroute(clientFor(olds.loadBalancer), news.name);
+    // Demotion drains first: the load balancer stops sending to a secondary before its copy goes.
+    const primaryEndpoint = clientFor(news.primary).endpoint;
+    await routeOrg(refOf(news), servingNodes(primaryEndpoint, olds.syncStatus ?? [], demoted), clientFor);
     const pendingRemovals = await removeCopies(news.name, demoted);
     await clientFor(news.primary).putOrg(news.name, settingsOf(news));
     const full = differs(olds.syncTrigger, news.syncTrigger);
@@ -212,6 +231,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async delete(id, props: OrganizationOutputs) {
+    if (props.loadBalancer) await unroute(clientFor(props.loadBalancer), id);
     const held = [...activeOf(props), ...(props.syncStatus ?? []).map((secondary) => secondary.endpoint)];
     const failures = await removeCopies(id, [...new Set(held)]);
     if (failures.length > 0) {

@@ -1,8 +1,8 @@
 /** WebService: a web site or an FTP service of an organization, on the primary and synced. */
 import type * as pulumi from "@pulumi/pulumi";
-import { normalizeEndpoint, webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from "../sdk/schemas";
+import { webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, differs } from "./inputs";
+import { checkInputs, differs, normalizeRef } from "./inputs";
 import { assertMayTakeOver, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
 
 const idOf = (inputs: WebServiceInputs) => `${inputs.organization.name}/${inputs.name}`;
@@ -34,7 +34,7 @@ async function apply(inputs: WebServiceInputs) {
   const { name, primary } = inputs.organization;
   await clientFor(primary).putService(name, inputs.name, bodyOf(inputs));
   const outs = { ...inputs, urls: urlsOf(inputs) };
-  await syncAfterChange(idOf(inputs), inputs.organization, outs);
+  await syncAfterChange(idOf(inputs), inputs.organization, outs, inputs.kind === "website");
   return outs;
 }
 
@@ -46,9 +46,7 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news) {
     const { inputs, failures } = checkInputs(webServiceInputsSchema, news);
     const organization = inputs.organization as WebServiceInputs["organization"] | undefined;
-    if (failures.length === 0 && organization && typeof organization.primary === "string") {
-      inputs.organization = { name: organization.name, primary: normalizeEndpoint(organization.primary) };
-    }
+    if (failures.length === 0 && organization) inputs.organization = normalizeRef(organization);
     return { inputs, failures };
   },
 
@@ -83,7 +81,11 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
 
   async delete(_id, props: WebServiceInputs) {
     const { name, primary } = props.organization;
-    await deleteAndSync(props.organization, () => clientFor(primary).deleteService(name, props.name));
+    await deleteAndSync(
+      props.organization,
+      () => clientFor(primary).deleteService(name, props.name),
+      props.kind === "website",
+    );
   },
 };
 
@@ -93,6 +95,7 @@ function settingsOf(
 ) {
   return {
     primary: inputs.organization?.primary,
+    loadBalancer: inputs.organization?.loadBalancer,
     enabled: inputs.enabled ?? true,
     documentRoot: inputs.documentRoot,
     rootPath: inputs.rootPath,

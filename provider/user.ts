@@ -1,9 +1,9 @@
 /** OrgUser: an organization user on the primary; secondaries get it by sync, never directly. */
 import type * as pulumi from "@pulumi/pulumi";
 import { verifyPassword } from "../agent/password";
-import { normalizeEndpoint, orgUserInputsSchema, type OrgUserInputs, type UserBody } from "../sdk/schemas";
+import { orgUserInputsSchema, type OrgUserInputs, type UserBody } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, differs } from "./inputs";
+import { checkInputs, differs, normalizeRef } from "./inputs";
 import { assertMayTakeOver, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
 
 const idOf = (inputs: OrgUserInputs) => `${inputs.organization.name}/${inputs.username}`;
@@ -32,9 +32,7 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news) {
     const { inputs, failures } = checkInputs(orgUserInputsSchema, news);
     const organization = inputs.organization as OrgUserInputs["organization"] | undefined;
-    if (failures.length === 0 && organization && typeof organization.primary === "string") {
-      inputs.organization = { name: organization.name, primary: normalizeEndpoint(organization.primary) };
-    }
+    if (failures.length === 0 && organization) inputs.organization = normalizeRef(organization);
     return { inputs, failures };
   },
 

@@ -1,6 +1,7 @@
 /**
  * `npm run demo` — the project's main job on a fresh machine: a primary and a secondary hosting
- * node on loopback (agent + nginx where installed), `pulumi up` of the root quick-start stack
+ * node on loopback (agent + nginx where installed) and a load balancer in front of them (an agent
+ * with its own nginx, where installed), `pulumi up` of the root quick-start stack
  * with a local backend under .demo/, a table of where every node stands, then a forced edit on
  * the secondary that `pulumi refresh` detects and `pulumi up` heals. It stops everything it
  * started and destroys the stack before it exits.
@@ -37,27 +38,31 @@ async function main(): Promise<void> {
   const token = randomBytes(24).toString("base64url");
   step(
     nginxBin
-      ? `Starting two hosting nodes (agent + nginx ${nginxBin}) on 127.0.1.1 and 127.0.1.2`
+      ? `Starting two hosting nodes (agent + nginx ${nginxBin}) on 127.0.1.1 and 127.0.1.2, and a load balancer on 127.0.1.3`
       : "Starting two hosting nodes on 127.0.1.1 and 127.0.1.2 — nginx is not installed, so the agents run " +
-          "config-only (they keep and render the configuration; apt-get install nginx to serve it)",
+          "config-only (they keep and render the configuration; apt-get install nginx to serve it) and there " +
+          "is no load balancer",
   );
   const nodes: HostingNode[] = [];
   try {
-    for (const [host, name] of [
+    const hosts = [
       ["127.0.1.1", "primary"],
       ["127.0.1.2", "secondary"],
-    ]) {
+      ...(nginxBin ? [["127.0.1.3", "balancer"]] : []),
+    ];
+    for (const [host, name] of hosts) {
       nodes.push(await startHostingNode({ host, name, token, contentRoot: content, nginxBin }));
       console.log(`  ${name}: agent ${nodes[nodes.length - 1].url}, pid ${nodes[nodes.length - 1].agent.pid}`);
     }
-    const [primary, secondary] = nodes;
+    const [primary, secondary, balancer] = nodes;
 
     step("pulumi up — the root quick-start stack (Pulumi.yaml), local backend under .demo/");
-    const stack = await openStack(bin, demoDir, token, primary.url, [secondary.url]);
+    const stack = await openStack(bin, demoDir, token, primary.url, [secondary.url], balancer?.url);
     const up = await stack.up({ onOutput: indent });
     console.log(`  result: ${up.summary.result}, ${JSON.stringify(up.summary.resourceChanges)}`);
     await printTable(nodes, token);
     await printServing(nodes);
+    if (balancer?.nginx) await printBalancing(balancer);
 
     step("A forced local edit on the secondary (an administrator adds user 'mallory' there by hand)");
     await new AgentClient(secondary.url, token).putUser(
@@ -91,7 +96,14 @@ async function main(): Promise<void> {
   console.log("\nDone: the demo left no process behind. Rerun it with `npm run demo`.");
 }
 
-async function openStack(bin: string, demoDir: string, token: string, primary: string, secondaries: string[]) {
+async function openStack(
+  bin: string,
+  demoDir: string,
+  token: string,
+  primary: string,
+  secondaries: string[],
+  loadBalancer: string | undefined,
+) {
   const backend = path.join(demoDir, "state");
   const home = path.join(demoDir, "home");
   fs.mkdirSync(backend, { recursive: true });
@@ -118,6 +130,7 @@ async function openStack(bin: string, demoDir: string, token: string, primary: s
     primary: { value: primary },
     secondaries: { value: JSON.stringify(secondaries) },
     domain: { value: DOMAIN },
+    ...(loadBalancer ? { loadBalancer: { value: loadBalancer } } : {}),
     alicePassword: { value: randomBytes(12).toString("hex"), secret: true },
     bobPassword: { value: randomBytes(12).toString("hex"), secret: true },
   });
@@ -142,10 +155,22 @@ async function printTable(nodes: HostingNode[], token: string): Promise<void> {
   for (const row of rows) console.log(`  ${row.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`);
 }
 
+/** Ten requests through the load balancer: who answered. */
+async function printBalancing(balancer: HostingNode): Promise<void> {
+  const servedBy = new Map<string, number>();
+  for (let i = 0; i < 10; i++) {
+    const response = await getSite(`${balancer.nginx!.url}/`, DOMAIN);
+    const key = `${response.status} from ${response.servedBy}`;
+    servedBy.set(key, (servedBy.get(key) ?? 0) + 1);
+  }
+  const summary = [...servedBy].map(([key, count]) => `${count} × ${key}`).join(", ");
+  console.log(`  10 requests through the load balancer ${balancer.nginx!.url} (Host: ${DOMAIN}): ${summary}`);
+}
+
 /** Asks each node's nginx for the site, as a browser behind the load balancer would. */
 async function printServing(nodes: HostingNode[]): Promise<void> {
   for (const node of nodes) {
-    if (!node.nginx) continue;
+    if (!node.nginx || node.name === "balancer") continue;
     const response = await getSite(`${node.nginx.url}/`, DOMAIN);
     console.log(
       `  curl -H 'Host: ${DOMAIN}' ${node.nginx.url}/ → ${response.status}, ` +

@@ -17,6 +17,8 @@ export interface LoadBalancedOrganizationArgs {
   syncTrigger?: pulumi.Input<string | number>;
   /** Take over an organization that already exists on the primary. */
   adopt?: pulumi.Input<boolean>;
+  /** Agent URL of the load balancer that routes the org's website domains to its serving nodes. */
+  loadBalancer?: pulumi.Input<string>;
 }
 
 /** A hosting organization on a primary server, synchronized to its secondaries when load-balanced. */
@@ -28,6 +30,7 @@ export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
   declare readonly loadBalanced: pulumi.Output<boolean | undefined>;
   declare readonly syncTrigger: pulumi.Output<string | number | undefined>;
   declare readonly adopt: pulumi.Output<boolean | undefined>;
+  declare readonly loadBalancer: pulumi.Output<string | undefined>;
   /** The organization id on the agents. */
   declare readonly orgId: pulumi.Output<string>;
   /** The primary's configuration version after this resource's last operation. */
@@ -63,9 +66,14 @@ export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
 export interface OrganizationRef {
   name: pulumi.Input<string>;
   primary: pulumi.Input<string>;
+  loadBalancer?: pulumi.Input<string | undefined>;
 }
 
 /** The `{ name, primary }` a user or service sends to its provider, depending on the org resource. */
 export function organizationRef(organization: LoadBalancedOrganization | OrganizationRef) {
-  return pulumi.output({ name: organization.name, primary: organization.primary });
+  return pulumi.output({
+    name: organization.name,
+    primary: organization.primary,
+    loadBalancer: organization.loadBalancer,
+  });
 }

@@ -286,6 +286,7 @@ export const organizationInputsSchema = z
     loadBalanced: z.boolean().optional(),
     syncTrigger: syncTriggerSchema.optional(),
     adopt: z.boolean().optional(),
+    loadBalancer: endpointSchema.optional(),
     managedBy: managedBySchema.optional(),
   })
   .superRefine((org, ctx) => {
@@ -302,8 +303,12 @@ export const organizationInputsSchema = z
   });
 export type OrganizationInputs = z.infer<typeof organizationInputsSchema>;
 
-/** How users and services name their organization: its name and its primary agent. */
-export const orgRefSchema = z.object({ name: orgNameSchema, primary: endpointSchema });
+/** How users and services name their organization: its name, primary agent and load balancer. */
+export const orgRefSchema = z.object({
+  name: orgNameSchema,
+  primary: endpointSchema,
+  loadBalancer: endpointSchema.optional(),
+});
 export type OrgRef = z.infer<typeof orgRefSchema>;
 
 export const orgUserInputsSchema = z.strictObject({
@@ -355,3 +360,34 @@ export interface SecondarySyncStatus {
   lastSyncedAt: string;
   error?: string;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Load balancer role: an agent on the LB host routes an org's website domains to its nodes.
+// ---------------------------------------------------------------------------------------------
+
+/** A serving address "host:port" (IPv4 or DNS name), as nginx's `listen` and `server` take it. */
+export const listenAddressSchema = z
+  .string()
+  .regex(
+    /^(?:(?:\d{1,3}\.){3}\d{1,3}|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*):(?:[1-9]\d{0,4})$/,
+    "must be host:port (an IPv4 address or DNS name, and a port)",
+  )
+  .refine((address) => Number(address.split(":")[1]) <= 65535, "port must be at most 65535");
+
+/** `PUT /v1/balancer/{org}`: the org's website domains and the nodes serving them. */
+export const balancerRouteSchema = z.strictObject({
+  domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
+  backends: uniqueList(listenAddressSchema, "backend").min(1, "must list at least one backend"),
+});
+export type BalancerRoute = z.infer<typeof balancerRouteSchema>;
+
+/** `GET /v1/node`: what the provider needs to know of a node to route traffic to it. */
+export const nodeInfoSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  /** Where this node's nginx serves the rendered sites, or null when it renders config only. */
+  httpListen: z.string().nullable(),
+  /** Where this node's FTP server listens, or null. */
+  ftpListen: z.string().nullable(),
+});
+export type NodeInfo = z.infer<typeof nodeInfoSchema>;

@@ -6,6 +6,7 @@
  *   primary         agent URL of the primary hosting server            (required)
  *   secondaries     JSON list of secondary agent URLs                  (default [])
  *   loadBalanced    true/false                                         (default: any secondaries)
+ *   loadBalancer    agent URL of the load balancer                     (optional)
  *   domain          the web site's domain                              (default www.acme.test)
  *   alicePassword   secret                                             (required)
  *   bobPassword     secret                                             (required)
@@ -24,6 +25,7 @@ export = async () => {
     primary: config.require("primary"),
     secondaries,
     loadBalanced: config.getBoolean("loadBalanced") ?? secondaries.length > 0,
+    loadBalancer: config.get("loadBalancer"),
   });
 
   const site = new WebService("www", {

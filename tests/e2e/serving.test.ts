@@ -1,0 +1,162 @@
+/**
+ * Real serving end to end: the real Pulumi CLI, per node an agent plus a real nginx on its own
+ * loopback address, a shared content folder (the NAS), and a load balancer (an agent with its own
+ * nginx) in front. Promotion, demotion and website changes are seen through the load balancer.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { expect } from "chai";
+import { LoadBalancedOrganization, WebService } from "../../sdk";
+import type { LoadBalancedOrganizationArgs, WebServiceArgs } from "../../sdk";
+import { startHostingNode, type HostingNode } from "../support/hosting-node";
+import { getSite, type SiteResponse } from "../support/http-get";
+import { nginxBinaryOrSkip } from "../support/nginx";
+import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";
+
+const TOKEN = "serving-e2e-token-0123456789abcdef";
+const WWW = "www.acme.test";
+const BLOG = "blog.acme.test";
+
+describe("e2e: serving through nginx on every node and a load balancer in front", function () {
+  let primary: HostingNode;
+  let secondary: HostingNode;
+  let balancer: HostingNode;
+  let content: string;
+  let testStack: TestStack;
+  let org: LoadBalancedOrganizationArgs;
+  let services: Record<string, Omit<WebServiceArgs, "organization">>;
+
+  const viaBalancer = (host: string) => getSite(`${balancer.nginx!.url}/`, host);
+  const direct = (node: HostingNode, host: string) => getSite(`${node.nginx!.url}/`, host);
+
+  /** `count` sequential requests through the load balancer. */
+  async function requests(host: string, count = 20): Promise<SiteResponse[]> {
+    const responses: SiteResponse[] = [];
+    for (let i = 0; i < count; i++) responses.push(await viaBalancer(host));
+    return responses;
+  }
+
+  before(async function () {
+    const bin = requirePulumi(this);
+    const nginxBin = nginxBinaryOrSkip(this);
+    content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-nas-"));
+    fs.chmodSync(content, 0o755);
+    for (const [folder, text] of [
+      ["www", "Acme www from the NAS\n"],
+      ["blog", "Acme blog from the NAS\n"],
+    ]) {
+      fs.mkdirSync(path.join(content, "acme", folder), { recursive: true });
+      fs.writeFileSync(path.join(content, "acme", folder, "index.html"), text);
+    }
+    const node = (host: string, name: string) =>
+      startHostingNode({ host, name, token: TOKEN, contentRoot: content, nginxBin });
+    [primary, secondary, balancer] = await Promise.all([
+      node("127.0.9.1", "primary"),
+      node("127.0.9.2", "secondary"),
+      node("127.0.9.3", "balancer"),
+    ]);
+    org = {
+      name: "acme",
+      primary: primary.url,
+      secondaries: [secondary.url],
+      loadBalanced: true,
+      loadBalancer: balancer.url,
+    };
+    services = { www: { name: "www", kind: "website", domains: [WWW], documentRoot: "www" } };
+    testStack = await createTestStack(bin, {
+      projectName: "serving",
+      config: { "lbhosting:token": { value: TOKEN, secret: true } },
+      program: async () => {
+        const resource = new LoadBalancedOrganization("org", org);
+        for (const [key, service] of Object.entries(services)) {
+          new WebService(key, { organization: resource, ...service });
+        }
+        return { inSync: resource.inSync };
+      },
+    });
+  });
+
+  after(async () => {
+    for (const node of [balancer, secondary, primary]) await node?.stop();
+    testStack?.cleanup();
+    if (content) fs.rmSync(content, { recursive: true, force: true });
+  });
+
+  it("1. after up, requests through the load balancer are served by both nodes with the same bytes", async () => {
+    const started = Date.now();
+    let secondaryAnsweredAfter: number | undefined;
+    const watch = (async () => {
+      for (let i = 0; i < 600 && secondaryAnsweredAfter === undefined; i++) {
+        const response = await direct(secondary, WWW).catch(() => undefined);
+        if (response?.status === 200) secondaryAnsweredAfter = Date.now() - started;
+        else await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    const up = await testStack.stack.up();
+    await watch;
+    expect(up.outputs.inSync.value).to.equal(true);
+    console.log(`      pulumi up start → site answering on the secondary: ${secondaryAnsweredAfter} ms`);
+
+    const responses = await requests(WWW);
+    expect(responses.map((response) => response.status)).to.deep.equal(Array(20).fill(200));
+    expect(new Set(responses.map((response) => response.servedBy))).to.deep.equal(new Set(["primary", "secondary"]));
+    expect(new Set(responses.map((response) => response.body))).to.deep.equal(new Set(["Acme www from the NAS\n"]));
+  });
+
+  it("2. demotion drains the secondary with no failed request; promotion brings it back", async () => {
+    let stop = false;
+    const failures: string[] = [];
+    let sent = 0;
+    const loop = async () => {
+      const deadline = Date.now() + 120_000;
+      while (!stop && sent < 200_000 && Date.now() < deadline) {
+        sent++;
+        const response = await viaBalancer(WWW).catch((error: Error) => ({ status: 0, body: error.message }));
+        if (response.status !== 200) failures.push(`${response.status} ${response.body.slice(0, 80)}`);
+      }
+    };
+    const loops = [loop(), loop()];
+    org = { ...org, loadBalanced: false };
+    try {
+      await testStack.stack.up();
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    console.log(`      demotion: ${sent} requests during the up, ${failures.length} failed`);
+    expect(failures).to.deep.equal([]);
+    expect(sent).to.be.greaterThan(0);
+    expect(new Set((await requests(WWW)).map((response) => response.servedBy))).to.deep.equal(new Set(["primary"]));
+
+    org = { ...org, loadBalanced: true };
+    await testStack.stack.up();
+    expect(new Set((await requests(WWW)).map((response) => response.servedBy))).to.deep.equal(
+      new Set(["primary", "secondary"]),
+    );
+  });
+
+  it("4. a website added is served through the load balancer on both nodes; removed, it is gone from both", async () => {
+    services = { ...services, blog: { name: "blog", kind: "website", domains: [BLOG], documentRoot: "blog" } };
+    await testStack.stack.up();
+    const added = await requests(BLOG);
+    expect(added.map((response) => response.status)).to.deep.equal(Array(20).fill(200));
+    expect(new Set(added.map((response) => response.servedBy))).to.deep.equal(new Set(["primary", "secondary"]));
+    expect(added[0].body).to.equal("Acme blog from the NAS\n");
+
+    services = Object.fromEntries(Object.entries(services).filter(([key]) => key !== "blog"));
+    await testStack.stack.up();
+    for (const response of [await viaBalancer(BLOG), await direct(primary, BLOG), await direct(secondary, BLOG)]) {
+      expect(response.status).to.equal(404);
+      expect(response.servedBy).to.equal(undefined);
+    }
+    expect((await viaBalancer(WWW)).status).to.equal(200);
+  });
+
+  it("destroy removes the route and the sites", async () => {
+    await testStack.stack.destroy();
+    for (const response of [await viaBalancer(WWW), await direct(primary, WWW), await direct(secondary, WWW)]) {
+      expect(response.status).to.equal(404);
+    }
+  });
+});
