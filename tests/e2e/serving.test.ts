@@ -1,22 +1,25 @@
 /**
  * Real serving end to end: the real Pulumi CLI, per node an agent plus a real nginx on its own
- * loopback address, a shared content folder (the NAS), and a load balancer (an agent with its own
- * nginx) in front. Promotion, demotion and website changes are seen through the load balancer.
+ * loopback address, a shared content folder (the NAS), a pure-ftpd per node, and a load balancer
+ * (an agent with its own nginx) in front. Promotion, demotion and website changes are seen through
+ * the load balancer; FTP logins are tried on every node.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
-import { LoadBalancedOrganization, WebService } from "../../sdk";
-import type { LoadBalancedOrganizationArgs, WebServiceArgs } from "../../sdk";
+import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
+import type { LoadBalancedOrganizationArgs, OrgUserArgs, WebServiceArgs } from "../../sdk";
 import { startHostingNode, type HostingNode } from "../support/hosting-node";
 import { getSite, type SiteResponse } from "../support/http-get";
 import { nginxBinaryOrSkip } from "../support/nginx";
+import { ftpTry, pureFtpdOrSkip } from "../support/pureftpd";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";
 
 const TOKEN = "serving-e2e-token-0123456789abcdef";
 const WWW = "www.acme.test";
 const BLOG = "blog.acme.test";
+const PASSWORDS = { alice: "alice-ftp-password-1", aliceNew: "alice-ftp-password-2", bob: "bob-ftp-password-1" };
 
 describe("e2e: serving through nginx on every node and a load balancer in front", function () {
   let primary: HostingNode;
@@ -26,6 +29,7 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
   let testStack: TestStack;
   let org: LoadBalancedOrganizationArgs;
   let services: Record<string, Omit<WebServiceArgs, "organization">>;
+  let users: Record<string, Omit<OrgUserArgs, "organization">>;
 
   const viaBalancer = (host: string) => getSite(`${balancer.nginx!.url}/`, host);
   const direct = (node: HostingNode, host: string) => getSite(`${node.nginx!.url}/`, host);
@@ -40,21 +44,23 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
   before(async function () {
     const bin = requirePulumi(this);
     const nginxBin = nginxBinaryOrSkip(this);
+    const ftp = pureFtpdOrSkip(this);
     content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-nas-"));
     fs.chmodSync(content, 0o755);
     for (const [folder, text] of [
       ["www", "Acme www from the NAS\n"],
       ["blog", "Acme blog from the NAS\n"],
+      ["ftp-root", "Acme files\n"],
     ]) {
       fs.mkdirSync(path.join(content, "acme", folder), { recursive: true });
       fs.writeFileSync(path.join(content, "acme", folder, "index.html"), text);
     }
-    const node = (host: string, name: string) =>
-      startHostingNode({ host, name, token: TOKEN, contentRoot: content, nginxBin });
+    const node = (host: string, name: string, withFtp: boolean) =>
+      startHostingNode({ host, name, token: TOKEN, contentRoot: content, nginxBin, ftp: withFtp ? ftp : undefined });
     [primary, secondary, balancer] = await Promise.all([
-      node("127.0.9.1", "primary"),
-      node("127.0.9.2", "secondary"),
-      node("127.0.9.3", "balancer"),
+      node("127.0.9.1", "primary", true),
+      node("127.0.9.2", "secondary", true),
+      node("127.0.9.3", "balancer", false),
     ]);
     org = {
       name: "acme",
@@ -63,7 +69,14 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
       loadBalanced: true,
       loadBalancer: balancer.url,
     };
-    services = { www: { name: "www", kind: "website", domains: [WWW], documentRoot: "www" } };
+    services = {
+      www: { name: "www", kind: "website", domains: [WWW], documentRoot: "www" },
+      files: { name: "files", kind: "ftp", rootPath: "ftp-root" },
+    };
+    users = {
+      alice: { username: "alice", password: PASSWORDS.alice, access: ["files"] },
+      bob: { username: "bob", password: PASSWORDS.bob },
+    };
     testStack = await createTestStack(bin, {
       projectName: "serving",
       config: { "lbhosting:token": { value: TOKEN, secret: true } },
@@ -72,6 +85,7 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
         for (const [key, service] of Object.entries(services)) {
           new WebService(key, { organization: resource, ...service });
         }
+        for (const [key, user] of Object.entries(users)) new OrgUser(key, { organization: resource, ...user });
         return { inSync: resource.inSync };
       },
     });
@@ -134,6 +148,30 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
     expect(new Set((await requests(WWW)).map((response) => response.servedBy))).to.deep.equal(
       new Set(["primary", "secondary"]),
     );
+  });
+
+  it("3. FTP: users with access log in on both nodes; password changes and removals reach both", async () => {
+    const login = (node: HostingNode, user: string, password: string) =>
+      ftpTry({ url: node.ftp!.url, user: `${user}@files.acme`, password });
+    for (const node of [primary, secondary]) {
+      const alice = await login(node, "alice", PASSWORDS.alice);
+      expect(alice.ok, `${node.name}: ${alice.stderr}`).to.equal(true);
+      expect(alice.names).to.include("index.html");
+      expect((await login(node, "bob", PASSWORDS.bob)).ok, `${node.name}: bob has no FTP access`).to.equal(false);
+    }
+
+    users = { ...users, alice: { ...users.alice, password: PASSWORDS.aliceNew } };
+    await testStack.stack.up();
+    for (const node of [primary, secondary]) {
+      expect((await login(node, "alice", PASSWORDS.alice)).ok, `${node.name}: old password`).to.equal(false);
+      expect((await login(node, "alice", PASSWORDS.aliceNew)).ok, `${node.name}: new password`).to.equal(true);
+    }
+
+    users = { bob: users.bob };
+    await testStack.stack.up();
+    for (const node of [primary, secondary]) {
+      expect((await login(node, "alice", PASSWORDS.aliceNew)).ok, `${node.name}: removed user`).to.equal(false);
+    }
   });
 
   it("4. a website added is served through the load balancer on both nodes; removed, it is gone from both", async () => {

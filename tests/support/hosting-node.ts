@@ -1,13 +1,18 @@
 /**
  * A hosting node on one loopback address, as the demo and the serving tests need it: the agent,
  * plus a real nginx (own prefix, config and pid file) serving the agent's rendered sites when
- * nginx is installed. All nodes share one content folder, standing in for the NAS.
+ * nginx is installed, and a real pure-ftpd serving its FTP accounts when given. All nodes share
+ * one content folder, standing in for the NAS.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { startAgentProcess, type AgentProcess } from "./agent-process";
-import { startNginx, type NginxProcess } from "./nginx";
+import { freePort, startNginx, type NginxProcess } from "./nginx";
+import { pdbOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
+
+/** The uid/gid writable FTP accounts run as (pure-ftpd refuses root). */
+const FTP_UID = 2001;
 
 export interface HostingNodeOptions {
   host: string;
@@ -17,15 +22,18 @@ export interface HostingNodeOptions {
   contentRoot: string;
   /** nginx binary; without it the agent runs config-only (the embedded default). */
   nginxBin?: string;
+  /** pure-ftpd and pure-pw; without them FTP accounts are only rendered to files. */
+  ftp?: FtpBinaries;
 }
 
 export interface HostingNode {
   readonly name: string;
   readonly agent: AgentProcess;
   readonly nginx?: NginxProcess;
+  readonly ftp?: PureFtpdProcess;
   /** The agent's API URL. */
   readonly url: string;
-  /** Stops nginx and the agent by pid and removes their temporary folders. */
+  /** Stops pure-ftpd, the agent and nginx by pid and removes their temporary folders. */
   stop(): Promise<void>;
 }
 
@@ -33,9 +41,25 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
   const confDir = fs.mkdtempSync(path.join(os.tmpdir(), `lbh-${options.name}-sites-`));
   let nginx: NginxProcess | undefined;
   let agent: AgentProcess | undefined;
+  let ftp: PureFtpdProcess | undefined;
+  const stopAll = async () => {
+    await ftp?.stop();
+    await agent?.stop();
+    agent?.cleanup();
+    await nginx?.stop();
+    fs.rmSync(confDir, { recursive: true, force: true });
+  };
   try {
-    if (options.nginxBin)
+    if (options.nginxBin) {
       nginx = await startNginx({ bin: options.nginxBin, host: options.host, includeDirs: [confDir] });
+    }
+    const ftpPort = options.ftp ? await freePort(options.host) : undefined;
+    const ftpArgs = options.ftp
+      ? [
+          ...["--pure-pw-bin", options.ftp.purePw, "--ftp-uid", `${FTP_UID}`, "--ftp-gid", `${FTP_UID}`],
+          ...["--ftp-listen", `${options.host}:${ftpPort}`],
+        ]
+      : [];
     agent = await startAgentProcess({
       host: options.host,
       name: options.name,
@@ -45,23 +69,16 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
       ...(nginx
         ? { nginx: { bin: nginx.bin, mainConf: nginx.mainConf, prefix: nginx.prefix }, httpListen: nginx.listen }
         : {}),
+      extraArgs: ftpArgs,
     });
+    if (options.ftp) {
+      const pdb = pdbOf(agent.dataDir);
+      ftp = await startPureFtpd({ bin: options.ftp.pureFtpd, host: options.host, pdb, port: ftpPort });
+    }
   } catch (error) {
-    await nginx?.stop();
-    fs.rmSync(confDir, { recursive: true, force: true });
+    await stopAll();
     throw error;
   }
   const started = agent;
-  return {
-    name: options.name,
-    agent: started,
-    nginx,
-    url: started.url,
-    async stop() {
-      await started.stop();
-      started.cleanup();
-      await nginx?.stop();
-      fs.rmSync(confDir, { recursive: true, force: true });
-    },
-  };
+  return { name: options.name, agent: started, nginx, ftp, url: started.url, stop: stopAll };
 }
