@@ -15,6 +15,7 @@ import { inspectOrg } from "../provider/sync";
 import { getSite } from "../tests/support/http-get";
 import { startHostingNode, type HostingNode } from "../tests/support/hosting-node";
 import { findNginx } from "../tests/support/nginx";
+import { findFtpBinaries, ftpTry } from "../tests/support/pureftpd";
 import { ensurePulumi, REPO_ROOT } from "../tests/support/pulumi";
 
 const ORG = "acme";
@@ -35,6 +36,8 @@ async function main(): Promise<void> {
   fs.chmodSync(demoDir, 0o755);
 
   const nginxBin = findNginx();
+  const ftp = findFtpBinaries();
+  const alicePassword = randomBytes(12).toString("hex");
   const token = randomBytes(24).toString("base64url");
   step(
     nginxBin
@@ -51,18 +54,20 @@ async function main(): Promise<void> {
       ...(nginxBin ? [["127.0.1.3", "balancer"]] : []),
     ];
     for (const [host, name] of hosts) {
-      nodes.push(await startHostingNode({ host, name, token, contentRoot: content, nginxBin }));
+      const withFtp = name === "balancer" ? undefined : ftp;
+      nodes.push(await startHostingNode({ host, name, token, contentRoot: content, nginxBin, ftp: withFtp }));
       console.log(`  ${name}: agent ${nodes[nodes.length - 1].url}, pid ${nodes[nodes.length - 1].agent.pid}`);
     }
     const [primary, secondary, balancer] = nodes;
 
     step("pulumi up — the root quick-start stack (Pulumi.yaml), local backend under .demo/");
-    const stack = await openStack(bin, demoDir, token, primary.url, [secondary.url], balancer?.url);
+    const stack = await openStack(bin, demoDir, token, alicePassword, primary.url, [secondary.url], balancer?.url);
     const up = await stack.up({ onOutput: indent });
     console.log(`  result: ${up.summary.result}, ${JSON.stringify(up.summary.resourceChanges)}`);
     await printTable(nodes, token);
     await printServing(nodes);
     if (balancer?.nginx) await printBalancing(balancer);
+    await printFtp([primary, secondary], alicePassword);
 
     step("A forced local edit on the secondary (an administrator adds user 'mallory' there by hand)");
     await new AgentClient(secondary.url, token).putUser(
@@ -100,6 +105,7 @@ async function openStack(
   bin: string,
   demoDir: string,
   token: string,
+  alicePassword: string,
   primary: string,
   secondaries: string[],
   loadBalancer: string | undefined,
@@ -131,7 +137,7 @@ async function openStack(
     secondaries: { value: JSON.stringify(secondaries) },
     domain: { value: DOMAIN },
     ...(loadBalancer ? { loadBalancer: { value: loadBalancer } } : {}),
-    alicePassword: { value: randomBytes(12).toString("hex"), secret: true },
+    alicePassword: { value: alicePassword, secret: true },
     bobPassword: { value: randomBytes(12).toString("hex"), secret: true },
   });
   return stack;
@@ -153,6 +159,16 @@ async function printTable(nodes: HostingNode[], token: string): Promise<void> {
   ];
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
   for (const row of rows) console.log(`  ${row.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`);
+}
+
+/** alice (FTP access) logs in on every node that runs pure-ftpd; the secondary knows only her hash. */
+async function printFtp(nodes: HostingNode[], password: string): Promise<void> {
+  for (const node of nodes) {
+    if (!node.ftp) continue;
+    const tried = await ftpTry({ url: node.ftp.url, user: "alice@ftp.acme", password });
+    const outcome = tried.ok ? `logged in, lists ${JSON.stringify(tried.names)}` : `failed (curl ${tried.code})`;
+    console.log(`  ftp ${node.ftp.url} as alice@ftp.acme → ${outcome}`);
+  }
 }
 
 /** Ten requests through the load balancer: who answered. */

@@ -48,14 +48,20 @@ export interface FtpBinaries {
   curl: string;
 }
 
-/** The binaries for an FTP suite: found, or skip (outside CI) / throw (CI=true) with the reason. */
-export function pureFtpdOrSkip(context: Mocha.Context): FtpBinaries {
+/** pure-ftpd, pure-pw and curl when all are installed and we run as root (needed to chroot), else undefined. */
+export function findFtpBinaries(): FtpBinaries | undefined {
   const pureFtpd = findBinary("PURE_FTPD_BIN", "pure-ftpd", ["/usr/sbin/pure-ftpd"]);
   const purePw = findBinary("PURE_PW_BIN", "pure-pw", ["/usr/bin/pure-pw"]);
   const curl = findBinary("CURL_BIN", "curl", ["/usr/bin/curl"]);
-  if (pureFtpd && purePw && curl && process.getuid?.() === 0) return { pureFtpd, purePw, curl };
+  return pureFtpd && purePw && curl && process.getuid?.() === 0 ? { pureFtpd, purePw, curl } : undefined;
+}
+
+/** The binaries for an FTP suite: found, or skip (outside CI) / throw (CI=true) with the reason. */
+export function pureFtpdOrSkip(context: Mocha.Context): FtpBinaries {
+  const found = findFtpBinaries();
+  if (found) return found;
   const reason =
-    pureFtpd && purePw && curl
+    process.getuid?.() !== 0
       ? "pure-ftpd must run as root to chroot and switch to the accounts' uids"
       : "pure-ftpd, pure-pw or curl is not installed (apt-get install -y pure-ftpd curl)";
   if (process.env.CI === "true") throw new Error(`${reason}; CI must run the FTP tests`);
