@@ -28,6 +28,7 @@ import { ApiFailure, notFound } from "./errors";
 import type { FtpFiles } from "./ftp";
 import { type NginxSites, type StagedSites, renderSite, siteFileName, siteScope } from "./nginx";
 import { hashPassword, verifyPassword } from "./password";
+import type { ReloadDrain } from "./reload-drain";
 import type { OrgState, Store } from "./store";
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -37,6 +38,8 @@ type ChangeBody = DistributiveOmit<Change, "generation">;
 export interface HostingOptions {
   store: Store;
   sites: NginxSites;
+  /** Activates site changes and tells when nginx's previous workers are gone. */
+  drain: ReloadDrain;
   ftp: FtpFiles;
   content: ContentRoot;
   agentName: string;
@@ -275,12 +278,26 @@ export class Hosting {
       staged?.restore();
       throw error;
     }
-    staged?.activate();
+    if (staged) this.awaitReload(this.options.drain.activate(staged));
     if (touched.ftp) {
       this.renderFtp(org);
       this.publishFtp();
     }
     return result;
+  }
+
+  /** Resolves once every site change made so far is live in nginx (its previous workers exited). */
+  settled(): Promise<void> {
+    return this.reloads;
+  }
+
+  private reloads: Promise<void> = Promise.resolve();
+
+  private awaitReload(reload: Promise<void>): void {
+    const done = reload.catch((error: Error) =>
+      this.options.warn("nginx reload not awaited", { reason: error.message }),
+    );
+    this.reloads = Promise.all([this.reloads, done]).then(() => undefined);
   }
 
   private rejectSecondaryWrite(state: OrgState, options: WriteOptions): void {

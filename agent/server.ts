@@ -167,10 +167,12 @@ export function createAgent(options: AgentOptions): Agent {
   const content = new ContentRoot(options.contentRoot ?? path.join(options.dataDir, "content"));
   const store = new Store(path.join(options.dataDir, "agent.db"));
   const sites = new NginxSites(options.nginxConfDir ?? path.join(options.dataDir, "nginx"), options.nginx, warn);
+  const drain = new ReloadDrain(options.nginx, warn);
   const hosting = new Hosting({
     store,
     content,
     sites,
+    drain,
     ftp: new FtpFiles({
       dir: path.join(options.dataDir, "ftp"),
       content,
@@ -187,7 +189,7 @@ export function createAgent(options: AgentOptions): Agent {
   const balancer = new Balancer({
     store,
     sites,
-    drain: new ReloadDrain(options.nginx, warn),
+    drain,
     agentName: options.name,
     listen: options.httpListen ?? "80",
     warn,
@@ -227,6 +229,11 @@ export function createAgent(options: AgentOptions): Agent {
       reply.header("www-authenticate", 'Bearer realm="lbhosting"');
       throw new ApiFailure(401, "unauthorized", "missing or invalid bearer token");
     }
+  });
+  // A write answers once its site change is live: a load balancer may send traffic right after.
+  app.addHook("onSend", async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+    if (request.method !== "GET" && request.method !== "HEAD") await hosting.settled();
+    return payload;
   });
   app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
     log("info", "request", {
