@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { killOnExit } from "./processes";
 
 export const CLI = path.resolve(__dirname, "..", "..", "cli", "main.js");
 
@@ -79,11 +80,6 @@ export interface AgentProcess {
   cleanup(): void;
 }
 
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
-});
-
 /** Spawn the agent with `args` and resolve once it prints its listening line. */
 function launch(
   args: string[],
@@ -94,8 +90,7 @@ function launch(
 ): Promise<{ child: ChildProcess; url: string; startMs: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [CLI, "agent", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  live.add(child);
-  child.once("exit", () => live.delete(child));
+  killOnExit(child);
   return new Promise((resolve, reject) => {
     let buffered = "";
     let settled = false;

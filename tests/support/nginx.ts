@@ -11,11 +11,12 @@
  *
  * Outside CI, a missing nginx skips the calling suite with the reason; with CI=true it fails.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { childPids, killOnExit } from "./processes";
 
 const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 
@@ -107,20 +108,6 @@ export interface NginxProcess {
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
-});
-
-function childPids(pid: number): number[] {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-    return text === "" ? [] : text.split(/\s+/).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
   const port = options.port ?? (await freePort(options.host));
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-nginx-"));
@@ -154,15 +141,10 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
   );
 
   const child = spawn(options.bin, ["-p", prefix, "-c", mainConf], { stdio: ["ignore", "ignore", "pipe"] });
-  live.add(child);
+  killOnExit(child);
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      live.delete(child);
-      resolve();
-    }),
-  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const errorLog = () => {
     try {
       return fs.readFileSync(path.join(prefix, "logs", "error.log"), "utf8");

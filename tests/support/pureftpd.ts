@@ -12,13 +12,14 @@
  * Outside CI, a missing pure-ftpd, pure-pw or curl (or not running as root, which pure-ftpd needs
  * to chroot and switch uids) skips the calling suite with the reason; with CI=true it fails.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { PDB_FILE } from "../../agent/ftp";
 import { freePort } from "./nginx";
+import { childPids, killOnExit } from "./processes";
 
 /** curl's exit code when the server refuses the login (530). */
 export const CURL_LOGIN_DENIED = 67;
@@ -89,20 +90,6 @@ function greets(host: string, port: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
-});
-
-function childPids(pid: number): number[] {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-    return text === "" ? [] : text.split(/\s+/).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 export interface PureFtpdOptions {
   bin: string;
   /** Loopback address for control and passive data connections. */
@@ -142,16 +129,11 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
   ];
   const child = spawn(options.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-  live.add(child);
+  killOnExit(child);
   let output = "";
   child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      live.delete(child);
-      resolve();
-    }),
-  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
 
   const deadline = Date.now() + 10_000;
   while (!(await greets(options.host, port))) {
