@@ -13,7 +13,7 @@ import {
 } from "../sdk/schemas";
 import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, differs, ownInputs, partialFailure } from "./inputs";
+import { checkInputs, containsUnknown, differs, ownInputs, partialFailure } from "./inputs";
 import { inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus, type SyncReport } from "./sync";
 import { routeOrg, servingNodes, unroute } from "./balancer";
 
@@ -152,7 +152,12 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
 
   async check(_olds, news) {
     const { inputs, failures } = checkInputs(organizationInputsSchema, news);
-    if (failures.length === 0 && typeof inputs.primary === "string") inputs.primary = normalizeEndpoint(inputs.primary);
+    if (failures.length > 0 || containsUnknown(inputs)) return { inputs, failures };
+    // Canonical endpoints, so "http://h:1/" and "http://h:1" never make a diff.
+    const org = inputs as OrganizationInputs;
+    org.primary = normalizeEndpoint(org.primary);
+    if (org.secondaries) org.secondaries = org.secondaries.map(normalizeEndpoint);
+    if (org.loadBalancer) org.loadBalancer = normalizeEndpoint(org.loadBalancer);
     return { inputs, failures };
   },
 

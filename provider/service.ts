@@ -2,7 +2,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, differs, normalizeRef } from "./inputs";
+import { checkInputs, containsUnknown, differs, normalizeRef } from "./inputs";
 import { assertMayTakeOver, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
 
 const idOf = (inputs: WebServiceInputs) => `${inputs.organization.name}/${inputs.name}`;
@@ -46,7 +46,9 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news) {
     const { inputs, failures } = checkInputs(webServiceInputsSchema, news);
     const organization = inputs.organization as WebServiceInputs["organization"] | undefined;
-    if (failures.length === 0 && organization) inputs.organization = normalizeRef(organization);
+    if (failures.length === 0 && organization && !containsUnknown(organization)) {
+      inputs.organization = normalizeRef(organization);
+    }
     return { inputs, failures };
   },
 

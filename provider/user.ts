@@ -3,7 +3,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { verifyPassword } from "../agent/password";
 import { orgUserInputsSchema, type OrgUserInputs, type UserBody } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, differs, normalizeRef } from "./inputs";
+import { checkInputs, containsUnknown, differs, normalizeRef } from "./inputs";
 import { assertMayTakeOver, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
 
 const idOf = (inputs: OrgUserInputs) => `${inputs.organization.name}/${inputs.username}`;
@@ -32,7 +32,9 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news) {
     const { inputs, failures } = checkInputs(orgUserInputsSchema, news);
     const organization = inputs.organization as OrgUserInputs["organization"] | undefined;
-    if (failures.length === 0 && organization) inputs.organization = normalizeRef(organization);
+    if (failures.length === 0 && organization && !containsUnknown(organization)) {
+      inputs.organization = normalizeRef(organization);
+    }
     return { inputs, failures };
   },
 

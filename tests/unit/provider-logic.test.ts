@@ -50,6 +50,26 @@ describe("provider logic", () => {
       expect(result.inputs).to.deep.equal({ ...org, primary: "http://127.0.0.1:8080" });
     });
 
+    it("normalizes every endpoint, so a trailing slash never makes a diff", async () => {
+      const result = await organizationProvider.check!(
+        {},
+        { ...org, secondaries: ["http://127.0.0.2:8080/"], loadBalancer: "http://127.0.0.9:8080/" },
+      );
+      expect(result.inputs).to.deep.include({
+        secondaries: ["http://127.0.0.2:8080"],
+        loadBalancer: "http://127.0.0.9:8080",
+      });
+    });
+
+    it("leaves an organization reference alone while it is unknown", async () => {
+      const user = await userProvider.check!(
+        {},
+        { organization: { name: "acme", primary: UNKNOWN_VALUE }, username: "alice", password: "long-enough-1" },
+      );
+      expect(user.failures).to.deep.equal([]);
+      expect(user.inputs.organization).to.deep.equal({ name: "acme", primary: UNKNOWN_VALUE });
+    });
+
     it("tolerates values that are unknown during preview", () => {
       const { failures } = checkInputs(organizationInputsSchema, {
         ...org,
