@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { killOnExit } from "./processes";
+import { reapWithTestRun } from "./processes";
 
 export const CLI = path.resolve(__dirname, "..", "..", "cli", "main.js");
 
@@ -90,7 +90,7 @@ function launch(
 ): Promise<{ child: ChildProcess; url: string; startMs: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [CLI, "agent", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  killOnExit(child);
+  reapWithTestRun(child);
   return new Promise((resolve, reject) => {
     let buffered = "";
     let settled = false;
@@ -125,7 +125,7 @@ function launch(
   });
 }
 
-function waitForExit(child: ChildProcess, signal: NodeJS.Signals): Promise<ExitStatus> {
+function waitUntilGone(child: ChildProcess, signal: NodeJS.Signals): Promise<ExitStatus> {
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
@@ -179,7 +179,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   let run = await launch(["--listen", `${options.host}:0`, ...baseArgs], env, timeoutMs, stdout, stderr);
   const port = new URL(run.url).port;
 
-  const stop = (signal: NodeJS.Signals = "SIGTERM") => waitForExit(run.child, signal);
+  const stop = (signal: NodeJS.Signals = "SIGTERM") => waitUntilGone(run.child, signal);
   return {
     get url() {
       return run.url;

@@ -16,7 +16,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { childPids, killOnExit } from "./processes";
+import { childPids, reapWithTestRun } from "./processes";
 
 const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 
@@ -141,7 +141,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
   );
 
   const child = spawn(options.bin, ["-p", prefix, "-c", mainConf], { stdio: ["ignore", "ignore", "pipe"] });
-  killOnExit(child);
+  reapWithTestRun(child);
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

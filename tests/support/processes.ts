@@ -8,7 +8,7 @@ process.once("exit", () => {
 });
 
 /** SIGKILLs `child` when the test process exits, so a failing test never leaves it behind. */
-export function killOnExit(child: ChildProcess): void {
+export function reapWithTestRun(child: ChildProcess): void {
   live.add(child);
   child.once("exit", () => live.delete(child));
 }

@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { PDB_FILE } from "../../agent/ftp";
 import { freePort } from "./nginx";
-import { childPids, killOnExit } from "./processes";
+import { childPids, reapWithTestRun } from "./processes";
 
 /** curl's exit code when the server refuses the login (530). */
 export const CURL_LOGIN_DENIED = 67;
@@ -129,7 +129,7 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
   ];
   const child = spawn(options.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-  killOnExit(child);
+  reapWithTestRun(child);
   let output = "";
   child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
