@@ -66,7 +66,7 @@ export interface TestStack {
   cleanup(): void;
 }
 
-export const PASSPHRASE = "lbhosting-e2e-passphrase";
+const PASSPHRASE = "lbhosting-e2e-passphrase";
 
 export async function createTestStack(bin: string, options: TestStackOptions): Promise<TestStack> {
   const scratch = path.join(REPO_ROOT, ".pulumi");
