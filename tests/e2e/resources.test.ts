@@ -285,15 +285,7 @@ describe("e2e: LoadBalancedOrganization, OrgUser, WebService and the sync hook",
     expect(b.digest).to.equal(p.digest);
   });
 
-  it("8. destroy leaves no agent holding the org", async () => {
-    const result = await testStack.stack.destroy();
-    expect(result.summary.result).to.equal("succeeded");
-    for (const agent of [primary, secondaryA, secondaryB, sparePrimary]) {
-      await expectMissing(() => client(agent).getOrg(ORG));
-    }
-  });
-
-  it("9. no password or token appears in state, agent databases or logs", async () => {
+  it("9. no password or token appears in state, agent databases or logs (scanned while the org exists)", async () => {
     const secrets = [...Object.values(PASSWORDS), TOKEN];
     const haystacks: [string, string][] = [
       ["exported state", JSON.stringify(await testStack.exportState())],
@@ -315,6 +307,13 @@ describe("e2e: LoadBalancedOrganization, OrgUser, WebService and the sync hook",
     for (const [where, text] of haystacks) {
       expect(text.length, where).to.be.greaterThan(0);
       for (const secret of secrets) expect(text.includes(secret), `${where} contains a secret`).to.equal(false);
+    }
+  });
+  it("8. destroy leaves no agent holding the org", async () => {
+    const result = await testStack.stack.destroy();
+    expect(result.summary.result).to.equal("succeeded");
+    for (const agent of [primary, secondaryA, secondaryB, sparePrimary]) {
+      await expectMissing(() => client(agent).getOrg(ORG));
     }
   });
 });
