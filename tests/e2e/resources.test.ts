@@ -29,6 +29,8 @@ const PASSWORDS = {
   aliceNew: "alice-password-2",
   bob: "bob-password-1",
   carol: "carol-password-1",
+  dave: "dave-password-1",
+  erin: "erin-password-1",
 };
 
 describe("e2e: LoadBalancedOrganization, OrgUser, WebService and the sync hook", function () {
@@ -283,6 +285,24 @@ describe("e2e: LoadBalancedOrganization, OrgUser, WebService and the sync hook",
     const [p, a, b] = await states([sparePrimary, secondaryA, secondaryB]);
     expect(a.digest).to.equal(p.digest);
     expect(b.digest).to.equal(p.digest);
+  });
+
+  it("create refuses to take over what another owner made, unless adopt; a retried create proceeds", async () => {
+    const current = client(sparePrimary);
+    await current.putUser(ORG, "dave", { password: PASSWORDS.dave, displayName: "made by hand" });
+    spec.users.dave = { username: "dave", password: PASSWORDS.dave };
+    const refused = await failureOf(() => testStack.stack.up());
+    expect(refused).to.match(/user dave already exists .* not created by this resource .* set adopt: true/);
+    expect((await current.getUser(ORG, "dave")).displayName).to.equal("made by hand");
+
+    spec.users.dave = { ...spec.users.dave, adopt: true };
+    expect((await testStack.stack.up()).summary.result).to.equal("succeeded");
+    expect((await current.getUser(ORG, "dave")).managedBy).to.equal("pulumi:resources/e2e/dave");
+
+    // A create whose first attempt reached the primary but was never recorded in state.
+    await current.putUser(ORG, "erin", { password: PASSWORDS.erin, managedBy: "pulumi:resources/e2e/erin" });
+    spec.users.erin = { username: "erin", password: PASSWORDS.erin };
+    expect((await testStack.stack.up()).summary.result).to.equal("succeeded");
   });
 
   it("9. no password or token appears in state, agent databases or logs (scanned while the org exists)", async () => {
