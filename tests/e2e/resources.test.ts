@@ -305,6 +305,15 @@ describe("e2e: LoadBalancedOrganization, OrgUser, WebService and the sync hook",
     expect((await testStack.stack.up()).summary.result).to.equal("succeeded");
   });
 
+  it("refresh drops what was deleted on the primary behind Pulumi's back; up recreates it", async () => {
+    await client(sparePrimary).deleteUser(ORG, "erin");
+    const refresh = await testStack.stack.refresh();
+    expect(refresh.summary.resourceChanges?.delete).to.equal(1);
+    const up = await testStack.stack.up();
+    expect(up.summary.resourceChanges?.create).to.equal(1);
+    expect((await client(secondaryA).getUser(ORG, "erin")).username).to.equal("erin");
+  });
+
   it("9. no password or token appears in state, agent databases or logs (scanned while the org exists)", async () => {
     const secrets = [...Object.values(PASSWORDS), TOKEN];
     const haystacks: [string, string][] = [
