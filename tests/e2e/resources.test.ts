@@ -9,6 +9,7 @@ import { expect } from "chai";
 import Database from "better-sqlite3";
 import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
 import type { LoadBalancedOrganizationArgs, OrgUserArgs, WebServiceArgs } from "../../sdk";
+import { verifyPassword } from "../../agent/password";
 import { AgentClient } from "../../provider/client";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";
@@ -312,6 +313,17 @@ describe("e2e: LoadBalancedOrganization, OrgUser, WebService and the sync hook",
     const up = await testStack.stack.up();
     expect(up.summary.resourceChanges?.create).to.equal(1);
     expect((await client(secondaryA).getUser(ORG, "erin")).username).to.equal("erin");
+  });
+
+  it("a password changed on the primary behind Pulumi's back is drift; up sets the program's again", async () => {
+    await client(sparePrimary).putUser(ORG, "bob", { password: "changed-by-hand-1", email: "bob@example.com" });
+    expect(await failureOf(() => testStack.stack.refresh({ expectNoChanges: true }))).to.match(
+      /no changes were expected/,
+    );
+    await testStack.stack.up();
+    const bob = await client(secondaryB).getUser(ORG, "bob");
+    expect(verifyPassword(PASSWORDS.bob, bob.passwordHash)).to.equal(true);
+    expect((await testStack.stack.refresh({ expectNoChanges: true })).summary.result).to.equal("succeeded");
   });
 
   it("9. no password or token appears in state, agent databases or logs (scanned while the org exists)", async () => {
