@@ -9,7 +9,7 @@ import { normalizeEndpoint, UNKNOWN_VALUE, type OrgRef } from "../sdk/schemas";
 const PROVIDER_KEY = "__provider";
 
 /** Inputs without Pulumi's own `__provider` property and without undefined members. */
-export function ownInputs(inputs: Record<string, unknown>): Record<string, unknown> {
+function ownInputs(inputs: Record<string, unknown>): Record<string, unknown> {
   const own: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(inputs)) {
     if (key !== PROVIDER_KEY && value !== undefined) own[key] = value;

@@ -2,10 +2,22 @@
  * What the OrgUser and WebService providers share: ownership checks on create, and the sync that
  * follows every change on the primary (a failed secondary becomes a partial failure).
  */
+import type * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
 import type { OrgRef } from "../sdk/schemas";
 import { isNotFound } from "./client";
 import { clientFor } from "./credentials";
-import { partialFailure } from "./inputs";
+import { checkInputs, containsUnknown, normalizeRef, partialFailure } from "./inputs";
+
+/** `check` for a user or service: the schema's failures, and the org reference in canonical form. */
+export function checkMember(schema: z.ZodType, news: Record<string, unknown>): pulumi.dynamic.CheckResult {
+  const { inputs, failures } = checkInputs(schema, news);
+  const organization = inputs.organization as OrgRef | undefined;
+  if (failures.length === 0 && organization && !containsUnknown(organization)) {
+    inputs.organization = normalizeRef(organization);
+  }
+  return { inputs, failures };
+}
 import { routeOrg, servingNodes } from "./balancer";
 import { requestSync, syncLogger, SyncError, type SyncReport } from "./sync";
 

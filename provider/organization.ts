@@ -13,8 +13,8 @@ import {
 } from "../sdk/schemas";
 import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, containsUnknown, differs, ownInputs, partialFailure } from "./inputs";
-import { inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus, type SyncReport } from "./sync";
+import { checkInputs, containsUnknown, differs, partialFailure } from "./inputs";
+import { inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
 import { routeOrg, servingNodes, unroute } from "./balancer";
 
 export interface OrganizationOutputs extends OrganizationInputs {
@@ -41,30 +41,37 @@ const settingsOf = (inputs: OrganizationInputs): OrgSettingsInput => ({
   managedBy: inputs.managedBy ?? "",
 });
 
-function outputsOf(inputs: OrganizationInputs, report: SyncReport): OrganizationOutputs {
+/** The outputs: the inputs, the primary's generation and digest, and where each secondary stands. */
+function outputsOf(
+  inputs: OrganizationInputs,
+  primary: { generation: number; digest: string },
+  secondaries: SecondarySyncStatus[],
+): OrganizationOutputs {
   return {
     ...inputs,
     orgId: inputs.name,
-    generation: report.generation,
-    digest: report.digest,
-    syncStatus: report.secondaries,
-    inSync: report.inSync,
+    generation: primary.generation,
+    digest: primary.digest,
+    syncStatus: secondaries,
+    inSync: secondaries.every((secondary) => secondary.state === "in-sync"),
   };
 }
 
 /** Syncs and returns the outputs; a failed secondary becomes a partial failure that keeps the outputs. */
 async function syncAndReport(inputs: OrganizationInputs, full: boolean, extra: SecondarySyncStatus[] = []) {
   const report = await requestSync(clientFor(inputs.primary), inputs.name, clientFor, { full, log: syncLogger });
-  const merged = { ...report, secondaries: [...report.secondaries, ...extra] };
-  merged.inSync = merged.secondaries.every((secondary) => secondary.state === "in-sync");
-  const outs = outputsOf(inputs, merged);
+  const secondaries = [...report.secondaries, ...extra];
+  const outs = outputsOf(inputs, report, secondaries);
   try {
-    await routeOrg(refOf(inputs), servingNodes(clientFor(inputs.primary).endpoint, merged.secondaries), clientFor);
+    await routeOrg(refOf(inputs), servingNodes(report.primary, secondaries), clientFor);
   } catch (error) {
     const message = `organization ${inputs.name}: the load balancer ${inputs.loadBalancer} was not updated: ${(error as Error).message}`;
     throw partialFailure(`${message}. Run 'pulumi up' again once it is reachable.`, inputs.name, { ...outs });
   }
-  if (!merged.inSync) throw partialFailure(new SyncError(merged).message, inputs.name, { ...outs });
+  if (!outs.inSync) {
+    const error = new SyncError({ ...report, secondaries, inSync: false });
+    throw partialFailure(error.message, inputs.name, { ...outs });
+  }
   return outs;
 }
 
@@ -211,8 +218,10 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     }
     const status = inspection.primary;
     if (status.role !== "primary") return { id: "", props: {} };
+    // The stored inputs, with what the primary now says in place of the settings it holds.
+    const stored = Object.keys(organizationInputsSchema.shape).filter((key) => key in props);
     const inputs: OrganizationInputs = {
-      ...(ownInputs(props as unknown as Record<string, unknown>) as OrganizationInputs),
+      ...(Object.fromEntries(stored.map((key) => [key, props[key as keyof OrganizationInputs]])) as OrganizationInputs),
       name: id,
       primary: primary.endpoint,
       loadBalanced: status.loadBalanced,
@@ -220,19 +229,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
       managedBy: status.managedBy,
     };
     if (props.displayName !== undefined || status.displayName !== "") inputs.displayName = status.displayName;
-    for (const key of ["orgId", "generation", "digest", "syncStatus", "inSync"]) {
-      delete (inputs as unknown as Record<string, unknown>)[key];
-    }
-    const secondaries = inspection.secondaries.map(toSyncStatus);
-    const outs: OrganizationOutputs = {
-      ...inputs,
-      orgId: id,
-      generation: status.generation,
-      digest: status.digest,
-      syncStatus: secondaries,
-      inSync: secondaries.every((secondary) => secondary.state === "in-sync"),
-    };
-    return { id, props: outs, inputs };
+    return { id, props: outputsOf(inputs, status, inspection.secondaries.map(toSyncStatus)), inputs };
   },
 
   async delete(id, props: OrganizationOutputs) {

@@ -2,8 +2,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, containsUnknown, differs, normalizeRef } from "./inputs";
-import { assertMayTakeOver, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
+import { differs } from "./inputs";
+import { assertMayTakeOver, checkMember, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
 
 const idOf = (inputs: WebServiceInputs) => `${inputs.organization.name}/${inputs.name}`;
 
@@ -44,12 +44,7 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async check(_olds, news) {
-    const { inputs, failures } = checkInputs(webServiceInputsSchema, news);
-    const organization = inputs.organization as WebServiceInputs["organization"] | undefined;
-    if (failures.length === 0 && organization && !containsUnknown(organization)) {
-      inputs.organization = normalizeRef(organization);
-    }
-    return { inputs, failures };
+    return checkMember(webServiceInputsSchema, news);
   },
 
   async diff(_id, olds: WebServiceInputs, news: WebServiceInputs) {

@@ -3,8 +3,8 @@ import type * as pulumi from "@pulumi/pulumi";
 import { verifyPassword } from "../agent/password";
 import { orgUserInputsSchema, type OrgUserInputs, type UserBody } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, containsUnknown, differs, normalizeRef } from "./inputs";
-import { assertMayTakeOver, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
+import { differs } from "./inputs";
+import { assertMayTakeOver, checkMember, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
 
 const idOf = (inputs: OrgUserInputs) => `${inputs.organization.name}/${inputs.username}`;
 
@@ -30,12 +30,7 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async check(_olds, news) {
-    const { inputs, failures } = checkInputs(orgUserInputsSchema, news);
-    const organization = inputs.organization as OrgUserInputs["organization"] | undefined;
-    if (failures.length === 0 && organization && !containsUnknown(organization)) {
-      inputs.organization = normalizeRef(organization);
-    }
-    return { inputs, failures };
+    return checkMember(orgUserInputsSchema, news);
   },
 
   async diff(_id, olds: OrgUserInputs, news: OrgUserInputs) {

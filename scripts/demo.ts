@@ -16,7 +16,7 @@ import { getSite } from "../tests/support/http-get";
 import { startHostingNode, type HostingNode } from "../tests/support/hosting-node";
 import { findNginx } from "../tests/support/nginx";
 import { findFtpBinaries, ftpTry } from "../tests/support/pureftpd";
-import { ensurePulumi, REPO_ROOT } from "../tests/support/pulumi";
+import { ensurePulumi, localPulumiEnv, REPO_ROOT } from "../tests/support/pulumi";
 
 const ORG = "acme";
 const DOMAIN = "www.acme.test";
@@ -120,14 +120,7 @@ async function openStack(
     {
       workDir: REPO_ROOT,
       pulumiCommand: await PulumiCommand.get({ root: path.dirname(bin) }),
-      envVars: {
-        PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
-        PULUMI_HOME: home,
-        PULUMI_BACKEND_URL: `file://${backend}`,
-        PULUMI_CONFIG_PASSPHRASE: "lbhosting-demo",
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      },
+      envVars: localPulumiEnv({ bin, home, backend, passphrase: "lbhosting-demo" }),
       secretsProvider: "passphrase",
     },
   );

@@ -49,11 +49,8 @@ export function requirePulumi(ctx: Mocha.Context): string {
 export interface TestStackOptions {
   projectName: string;
   program: PulumiFn;
-  stackName?: string;
   /** Stack config, set before the first operation. Secret values are encrypted in the stack file. */
   config?: Record<string, { value: string; secret?: boolean }>;
-  /** Extra environment for the CLI and the provider process. */
-  env?: Record<string, string>;
 }
 
 export interface TestStack {
@@ -68,6 +65,21 @@ export interface TestStack {
 
 const PASSPHRASE = "lbhosting-e2e-passphrase";
 
+/**
+ * The environment for the real CLI and the provider it starts, offline and self-contained: the
+ * CLI folder first on PATH, a local file backend, its own PULUMI_HOME, a passphrase for secrets.
+ */
+export function localPulumiEnv(options: { bin: string; home: string; backend: string; passphrase: string }) {
+  return {
+    PATH: `${options.bin}${path.delimiter}${process.env.PATH ?? ""}`,
+    PULUMI_HOME: options.home,
+    PULUMI_BACKEND_URL: `file://${options.backend}`,
+    PULUMI_CONFIG_PASSPHRASE: options.passphrase,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+  };
+}
+
 export async function createTestStack(bin: string, options: TestStackOptions): Promise<TestStack> {
   const scratch = path.join(REPO_ROOT, ".pulumi");
   fs.mkdirSync(scratch, { recursive: true });
@@ -77,19 +89,10 @@ export async function createTestStack(bin: string, options: TestStackOptions): P
   const workDir = path.join(root, "work");
   for (const dir of [backend, home, workDir]) fs.mkdirSync(dir, { recursive: true });
 
-  const envVars = {
-    PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
-    PULUMI_HOME: home,
-    PULUMI_BACKEND_URL: `file://${backend}`,
-    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "false",
-    ...options.env,
-  };
+  const envVars = localPulumiEnv({ bin, home, backend, passphrase: PASSPHRASE });
   const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
   const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: options.stackName ?? "e2e", projectName: options.projectName, program: options.program },
+    { stackName: "e2e", projectName: options.projectName, program: options.program },
     {
       workDir,
       pulumiCommand,
