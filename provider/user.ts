@@ -1,6 +1,6 @@
 /** OrgUser: an organization user on the primary; secondaries get it by sync, never directly. */
 import type * as pulumi from "@pulumi/pulumi";
-import { verifyPassword } from "../agent/password";
+import { verifyPassword } from "../sdk/password";
 import { orgUserInputsSchema, type OrgUserInputs, type UserBody } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
 import { differs } from "./inputs";

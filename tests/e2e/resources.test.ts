@@ -9,7 +9,7 @@ import { expect } from "chai";
 import Database from "better-sqlite3";
 import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
 import type { LoadBalancedOrganizationArgs, OrgUserArgs, WebServiceArgs } from "../../sdk";
-import { verifyPassword } from "../../agent/password";
+import { verifyPassword } from "../../sdk/password";
 import { AgentClient } from "../../provider/client";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";

@@ -4,10 +4,10 @@
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
-import { cryptSha512, hashPassword, verifyPassword } from "../../agent/password";
+import { cryptSha512, hashPassword, verifyPassword } from "../../sdk/password";
 import { passwordHashSchema } from "../../sdk/schemas";
 
-describe("agent password hashing", function () {
+describe("password hashing (crypt SHA-512)", function () {
   // From Ulrich Drepper's "Unix crypt using SHA-256 and SHA-512" specification.
   const VECTORS: Array<[string, string, string]> = [
     [

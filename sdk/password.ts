@@ -1,8 +1,13 @@
 /**
  * Password hashing in crypt(3) SHA-512 form ("$6$salt$hash", Ulrich Drepper's SHA-crypt), because
  * that is what pure-ftpd (through the system crypt) verifies for virtual users. Implemented here on
- * node:crypto so the agent needs no native add-on and no ESM-only dependency.
+ * node:crypto so the agent needs no native add-on and no ESM-only dependency. Shared by the agent
+ * (which hashes in worker threads: agent/password-pool.ts) and the provider (which verifies a
+ * password only for state written before fingerprints existed).
+ *
+ * CPU-heavy (~8 ms for the default 5000 rounds): never call it on a server's event loop.
  */
+import * as crypto from "node:crypto";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 const ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -17,6 +22,11 @@ function sha512(...parts: Buffer[]): Buffer {
   for (const part of parts) hash.update(part);
   return hash.digest();
 }
+
+/** One-shot SHA-512 (Node >= 20.12 has crypto.hash, about twice as fast as a Hash object per round). */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: "buffer") => Buffer }).hash;
+const sha512Of = (data: Buffer): Buffer =>
+  oneShot ? oneShot("sha512", data, "buffer") : createHash("sha512").update(data).digest();
 
 /** `length` bytes made of `block` repeated (the spec's "P'"/"S'" sequences). */
 function repeatTo(block: Buffer, length: number): Buffer {
@@ -51,20 +61,21 @@ function shaCrypt(password: Buffer, salt: Buffer, rounds: number): Buffer {
   const initial = createHash("sha512").update(password).update(salt);
   initial.update(repeatTo(alternate, password.length));
   for (let bits = password.length; bits > 0; bits >>= 1) initial.update(bits & 1 ? alternate : password);
-  let current = initial.digest();
+  let current: Buffer = initial.digest();
 
   const passwordBlock = sha512(...Array<Buffer>(password.length).fill(password));
   const passwordSeq = repeatTo(passwordBlock, password.length);
   const saltBlock = sha512(...Array<Buffer>(16 + current[0]).fill(salt));
   const saltSeq = repeatTo(saltBlock, salt.length);
 
+  // Each round hashes a concatenation of these parts: build it in one reused buffer.
+  const input = Buffer.alloc(2 * Math.max(64, passwordSeq.length) + passwordSeq.length + saltSeq.length);
   for (let round = 0; round < rounds; round++) {
-    const hash = createHash("sha512");
-    hash.update(round & 1 ? passwordSeq : current);
-    if (round % 3) hash.update(saltSeq);
-    if (round % 7) hash.update(passwordSeq);
-    hash.update(round & 1 ? current : passwordSeq);
-    current = hash.digest();
+    let length = (round & 1 ? passwordSeq : current).copy(input, 0);
+    if (round % 3) length += saltSeq.copy(input, length);
+    if (round % 7) length += passwordSeq.copy(input, length);
+    length += (round & 1 ? current : passwordSeq).copy(input, length);
+    current = sha512Of(input.subarray(0, length));
   }
   return current;
 }
