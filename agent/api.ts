@@ -27,9 +27,12 @@
  *   GET    /v1/balancer/{org}                  → BalancerRecord
  *   DELETE /v1/balancer/{org}                  → BalancerDeleted
  *
- * "Write headers": a user/service PUT answers with the stored record (as GET does) and reports the
- * org's state after the write in `x-lbhosting-generation`, `x-lbhosting-digest` and
- * `x-lbhosting-changed` ("true" / "false"), the same values WriteResult carries for DELETE.
+ * "Write headers": a user/service PUT answers with the stored record (as GET does), a DELETE with
+ * WriteResult; both report the org's state after the write in `x-lbhosting-generation`,
+ * `x-lbhosting-digest` and `x-lbhosting-changed` ("true" / "false"), and what a sync needs next:
+ * `x-lbhosting-secondaries` (the org's active secondaries, comma-separated, empty when none) and,
+ * when the write appended to a primary's change log, `x-lbhosting-change` (that log entry as
+ * base64url JSON). A write answers once it is durable and the configuration including it is live.
  *
  * A balancer PUT or DELETE answers once nginx runs the new routes and its previous workers (which
  * finish their in-flight requests first) have exited, at most about 30 s: allow for that in timeouts.
@@ -37,6 +40,7 @@
  */
 import { z } from "zod";
 import { changeSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";
+import { WRITE_HEADERS } from "../sdk/write-answer";
 
 const generation = z.number().int().nonnegative();
 const digest = z.string().regex(/^[0-9a-f]{64}$/);
@@ -53,12 +57,7 @@ export const writeResultSchema = z.object({
 });
 export type WriteResult = z.infer<typeof writeResultSchema>;
 
-/** Header names of a user/service PUT answer. */
-export const WRITE_HEADERS = {
-  generation: "x-lbhosting-generation",
-  digest: "x-lbhosting-digest",
-  changed: "x-lbhosting-changed",
-} as const;
+export { WRITE_HEADERS, encodeChange } from "../sdk/write-answer";
 
 /** Read the write headers of a PUT answer (undefined when any is missing or malformed). */
 export function writeResultFromHeaders(headers: { get(name: string): string | null }): WriteResult | undefined {

@@ -3,14 +3,15 @@
  * for its website domains, in `lbh-balancer.<org>.conf`. Routes are node-local (no org copy, no
  * generation, no digest): the provider points them at the nodes that may serve the org.
  *
- * Writes go through the same validate-before-commit staging as the sites (nginx -t inside the
- * SQLite transaction) and answer only once nginx's previous workers have drained, so a backend
- * taken out of a route gets no more requests through this node when the write returns.
+ * Writes go through the same validated group commit as the sites (config-commits.ts: nginx -t
+ * before the SQLite commit) and answer only once nginx's previous workers have drained, so a
+ * backend taken out of a route gets no more requests through this node when the write returns.
  */
 import type { BalancerRoute } from "../sdk/schemas";
 import type { BalancerRecord } from "./api";
+import type { ConfigCommits } from "./config-commits";
 import { ApiFailure, notFound } from "./errors";
-import type { NginxSites, StagedSites } from "./nginx";
+import type { NginxSites } from "./nginx";
 import type { ReloadDrain } from "./reload-drain";
 import type { Store } from "./store";
 
@@ -21,6 +22,7 @@ export interface BalancerOptions {
   store: Store;
   sites: NginxSites;
   drain: ReloadDrain;
+  commits: ConfigCommits;
   agentName: string;
   /** nginx `listen` parameter of the routes' server blocks: the load balancer's public address. */
   listen: string;
@@ -83,7 +85,7 @@ export class Balancer {
       this.rejectTakenDomains(org, route.domains);
       const fresh = this.options.store.getRoute(org) === undefined;
       this.options.store.putRoute(org, route);
-      return { result: fresh, files: new Map([[balancerFileName(org), this.render(org, route)]]) };
+      return fresh;
     });
     return { record: { org, ...route }, created };
   }
@@ -92,17 +94,16 @@ export class Balancer {
   async delete(org: string): Promise<void> {
     await this.commit(org, () => {
       if (!this.options.store.deleteRoute(org)) throw notFound(`the load-balancer route of organization "${org}"`);
-      return { result: undefined, files: new Map<string, string>() };
     });
   }
 
   /** Re-render every route from the database (on start). */
-  renderAll(): void {
+  async renderAll(): Promise<void> {
     const desired = new Map(
       this.options.store.listRoutes().map(({ org, route }) => [balancerFileName(org), this.render(org, route)]),
     );
     try {
-      this.options.sites.stage(balancerScope(), desired).activate();
+      await this.options.drain.activate(await this.options.sites.stage([{ scope: balancerScope(), desired }]));
     } catch (error) {
       if (!(error instanceof ApiFailure)) throw error;
       this.options.warn("load-balancer configuration kept as it was", { reason: error.message });
@@ -125,25 +126,18 @@ export class Balancer {
     }
   }
 
-  /**
-   * Change the DB and stage the org's file in one transaction (a file nginx rejects rolls both
-   * back), then reload and wait for the drain.
-   */
-  private async commit<T>(org: string, change: () => { result: T; files: Map<string, string> }): Promise<T> {
-    const staging: { staged?: StagedSites } = {};
-    let done: { result: T; staged: StagedSites };
-    try {
-      done = this.options.store.transaction(() => {
-        const outcome = change();
-        staging.staged = this.options.sites.stage(balancerScope(org), outcome.files);
-        return { result: outcome.result, staged: staging.staged };
-      });
-    } catch (error) {
-      // Rolled back (the commit itself failed after staging): the files must match the database again.
-      staging.staged?.restore();
-      throw error;
-    }
-    await this.options.drain.activate(done.staged);
-    return done.result;
+  /** Change the DB through the validated group commit; resolves once nginx runs it and the old workers drained. */
+  private commit<T>(org: string, change: () => T): Promise<T> {
+    const render = () => {
+      const route = this.options.store.getRoute(org);
+      return new Map(route ? [[balancerFileName(org), this.render(org, route)]] : []);
+    };
+    return this.options.commits.submit({
+      apply: () => ({
+        result: change(),
+        nginx: [{ key: `balancer:${org}`, scope: balancerScope(org), render }],
+        ftp: [],
+      }),
+    });
   }
 }

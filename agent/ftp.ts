@@ -8,11 +8,13 @@
  * With a `pure-pw` binary the agent also serves them: `publish()` joins every org's lines into one
  * node-wide passwd file and builds `pureftpd.pdb` from it (pure-pw writes `<pdb>.index` and renames
  * it over the PDB, so a login never reads a half-written one; pure-ftpd re-reads it per login).
+ * pure-pw runs as an asynchronous child process; the agent coalesces publishes (hosting.ts), so a
+ * burst of user writes costs one rebuild per round, not one per write.
  * Read-only is enforced by ownership, not by pure-ftpd: writable services' accounts run as the
  * `writable` uid, which is made owner of the service folder; read-only accounts run as another uid
  * that owns nothing there.
  */
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ServiceRecord, UserRecord } from "../sdk/schemas";
@@ -198,7 +200,7 @@ export class FtpFiles {
    * With pure-pw: rebuild the PDB from every org's accounts when they changed since the last build
    * (the first call always builds). Throws when pure-pw fails; the previous PDB keeps serving.
    */
-  publish(): void {
+  async publish(): Promise<void> {
     const purePw = this.options.purePw;
     if (purePw === undefined) return;
     const content = [...this.lines.keys()]
@@ -208,16 +210,15 @@ export class FtpFiles {
     if (content === this.published) return;
     const source = path.join(this.dir, NODE_PASSWD);
     writePrivate(source, content);
-    const result = spawnSync(purePw, ["mkdb", path.join(this.dir, PDB_FILE), "-f", source], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: PURE_PW_TIMEOUT_MS,
+    await new Promise<void>((resolve, reject) => {
+      const args = ["mkdb", path.join(this.dir, PDB_FILE), "-f", source];
+      execFile(purePw, args, { encoding: "utf8", timeout: PURE_PW_TIMEOUT_MS }, (error, _stdout, stderr) => {
+        if (!error) return resolve();
+        // pure-pw reports files and errno, never the lines it reads.
+        const code = typeof error.code === "number" ? `exit ${error.code}` : error.message;
+        reject(new Error(`pure-pw mkdb failed: ${code}: ${(stderr ?? "").trim().slice(0, MAX_MESSAGE)}`));
+      });
     });
-    if (result.error || result.status !== 0) {
-      // pure-pw reports files and errno, never the lines it reads.
-      const reason = result.error?.message ?? `exit ${result.status}: ${result.stderr.trim().slice(0, MAX_MESSAGE)}`;
-      throw new Error(`pure-pw mkdb failed: ${reason}`);
-    }
     this.published = content;
   }
 }

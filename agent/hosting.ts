@@ -2,10 +2,15 @@
  * What the agent's operations mean: roles (primary / secondary copy), generations, the change
  * log, drift, and keeping the rendered server configuration in step with the database.
  *
- * Every mutation runs in one SQLite transaction. Inside it the records change, the org's digest
- * is recomputed and — when website configuration is affected — the new nginx files are staged and
- * validated, so a configuration nginx rejects aborts the transaction. Everything here is
- * synchronous, which also serialises mutations: generations are consecutive by construction.
+ * Every mutation runs in one SQLite transaction, in which the records change and the org's digest
+ * is recomputed; transactions are synchronous, which serialises mutations: generations are
+ * consecutive by construction. Nothing slow runs on the event loop:
+ * - password hashing runs in worker threads (password-pool.ts) before the transaction;
+ * - writes that change nginx configuration go through config-commits.ts (validated group commit:
+ *   `nginx -t` as a child process before the commit, one reload per batch);
+ * - after a commit, a write waits for the next "settle" round (a Coalescer): one fdatasync of the
+ *   WAL and one FTP account rebuild (`pure-pw mkdb`) serve every write committed before it began.
+ * A write answers only once it is durable and the configuration that includes it is live.
  */
 import {
   type Change,
@@ -22,12 +27,14 @@ import {
   normalizeEndpoint,
 } from "../sdk/schemas";
 import type { ChangesResult, WriteResult } from "./api";
+import { Coalescer } from "./coalesce";
+import { ConfigCommits, type NginxScope } from "./config-commits";
 import type { ContentRoot } from "./content";
 import { canonicalJson, contentDigest } from "./digest";
 import { ApiFailure, notFound } from "./errors";
 import type { FtpFiles } from "./ftp";
-import { type NginxSites, type StagedSites, renderSite, siteFileName, siteScope } from "./nginx";
-import { hashPassword, verifyPassword } from "./password";
+import { type NginxSites, renderSite, siteFileName, siteScope } from "./nginx";
+import type { PasswordPool } from "./password-pool";
 import type { ReloadDrain } from "./reload-drain";
 import type { OrgState, Store } from "./store";
 
@@ -41,6 +48,8 @@ export interface HostingOptions {
   /** Activates site changes and tells when nginx's previous workers are gone. */
   drain: ReloadDrain;
   ftp: FtpFiles;
+  /** Hashes and verifies plaintext passwords in worker threads. */
+  passwords: PasswordPool;
   content: ContentRoot;
   agentName: string;
   /** nginx `listen` parameter of the rendered sites. */
@@ -62,31 +71,57 @@ interface Touched {
   ftp: boolean;
 }
 
-/** A PUT's outcome: the stored record, whether it was created, and the org's state after it. */
+/**
+ * A write's outcome on a user or service: the org's state after it, what a sync needs next (the
+ * change-log entry it appended, the org's active secondaries) and, for a PUT, the stored record.
+ */
 export interface Written<T> extends WriteResult {
   record: T;
   created: boolean;
+  /** The change-log entry this write appended (primary, changed) — a delta a sync can send as is. */
+  change?: Change;
+  /** The org's active secondaries (loadBalanced ? secondaries : []), as its record says. */
+  secondaries: string[];
 }
 
 const UNTOUCHED: Touched = { sites: false, ftp: false };
 
 const sameRecord = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
 
-const written = <T>(state: OrgState, record: T, changed: boolean, created = false): Written<T> => ({
-  generation: state.generation,
-  digest: state.digest,
+/** A mutation's state after it, and the change-log entry it appended (primaries only). */
+interface Committed {
+  state: OrgState;
+  change?: Change;
+}
+
+const written = <T>(after: Committed, record: T, changed: boolean, created = false): Written<T> => ({
+  generation: after.state.generation,
+  digest: after.state.digest,
   changed,
   record,
   created,
+  ...(after.change ? { change: after.change } : {}),
+  secondaries: after.state.record.loadBalanced ? after.state.record.secondaries : [],
 });
 
 export class Hosting {
   private readonly store: Store;
   private readonly now: () => Date;
+  /** After-commit work shared by concurrent writes: WAL durable, FTP files of these orgs rebuilt. */
+  private readonly settle: Coalescer<string>;
+  /** Writes that change nginx configuration: validated, then committed, a batch at a time. */
+  readonly configCommits: ConfigCommits;
 
   constructor(private readonly options: HostingOptions) {
     this.store = options.store;
     this.now = options.now ?? (() => new Date());
+    this.settle = new Coalescer((ftpOrgs) => this.settleRound(ftpOrgs));
+    this.configCommits = new ConfigCommits({
+      store: options.store,
+      sites: options.sites,
+      drain: options.drain,
+      afterCommit: (ftpOrgs) => this.settle.request(ftpOrgs),
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -233,12 +268,12 @@ export class Hosting {
   }
 
   /** Re-render every org from the database (on start: heals a crash between commit and render). */
-  renderAll(): void {
+  async renderAll(): Promise<void> {
     const orgs = this.store.orgNames();
     const desired = new Map<string, string>();
     for (const org of orgs) for (const [file, content] of this.desiredSites(org, false)) desired.set(file, content);
     try {
-      this.options.sites.stage(siteScope(), desired).activate();
+      await this.options.drain.activate(await this.options.sites.stage([{ scope: siteScope(), desired }]));
     } catch (error) {
       if (!(error instanceof ApiFailure)) throw error;
       this.options.warn("rendered configuration kept as it was", { reason: error.message });
@@ -246,58 +281,42 @@ export class Hosting {
     for (const org of orgs) this.renderFtp(org);
     this.options.ftp.prune(new Set(orgs));
     // Unlike after a write, a failure here stops the start: pure-pw is missing or misconfigured.
-    this.options.ftp.publish();
+    await this.options.ftp.publish();
   }
 
-  /** Rebuild the node's FTP account database; on failure the previous one keeps serving. */
-  private publishFtp(): void {
+  /** One settle round: the WAL made durable, then the FTP files of `ftpOrgs` and the node's PDB rebuilt. */
+  private async settleRound(ftpOrgs: Set<string>): Promise<void> {
+    await this.store.flush();
+    if (ftpOrgs.size === 0) return;
+    for (const org of ftpOrgs) this.renderFtp(org);
     try {
-      this.options.ftp.publish();
+      await this.options.ftp.publish();
     } catch (error) {
+      // The previous PDB keeps serving; the next change (or the next start) rebuilds it.
       this.options.warn("ftp accounts not published", { reason: (error as Error).message });
     }
   }
 
-  /**
-   * Run `fn` in a transaction, then stage site files for `org` inside it when `touched.sites`, and
-   * activate them (and rewrite FTP files) only after the commit.
-   */
-  private transact<T>(org: string, fn: () => { result: T; touched: Touched }): T {
-    let staged: StagedSites | undefined;
-    let touched: Touched = { sites: false, ftp: false };
-    let result: T;
-    try {
-      result = this.store.transaction(() => {
-        const outcome = fn();
-        touched = outcome.touched;
-        if (touched.sites) staged = this.options.sites.stage(siteScope(org), this.desiredSites(org, true));
-        return outcome.result;
-      });
-    } catch (error) {
-      // Rolled back: the files must match the database again.
-      staged?.restore();
-      throw error;
-    }
-    if (staged) this.awaitReload(this.options.drain.activate(staged));
-    if (touched.ftp) {
-      this.renderFtp(org);
-      this.publishFtp();
-    }
+  /** A write that touches no nginx configuration: commit now, answer once settled. */
+  private async commit<T>(org: string, fn: () => { result: T; touched: Touched }): Promise<T> {
+    const { result, touched } = this.store.transaction(fn);
+    await this.settle.request(touched.ftp ? [org] : []);
     return result;
   }
 
-  /** Resolves once every site change made so far is live in nginx (its previous workers exited). */
-  settled(): Promise<void> {
-    return this.reloads;
+  /** The nginx site files of one org, rendered from the database (strict: see desiredSites). */
+  private sitesOf(org: string): NginxScope {
+    return { key: `sites:${org}`, scope: siteScope(org), render: () => this.desiredSites(org, true) };
   }
 
-  private reloads: Promise<void> = Promise.resolve();
-
-  private awaitReload(reload: Promise<void>): void {
-    const done = reload.catch((error: Error) =>
-      this.options.warn("nginx reload not awaited", { reason: error.message }),
-    );
-    this.reloads = Promise.all([this.reloads, done]).then(() => undefined);
+  /** A write that may change nginx configuration: validated group commit (config-commits.ts). */
+  private commitConfig<T>(org: string, fn: () => { result: T; touched: Touched }): Promise<T> {
+    return this.configCommits.submit({
+      apply: () => {
+        const { result, touched } = fn();
+        return { result, nginx: touched.sites ? [this.sitesOf(org)] : [], ftp: touched.ftp ? [org] : [] };
+      },
+    });
   }
 
   private rejectSecondaryWrite(state: OrgState, options: WriteOptions): void {
@@ -315,17 +334,19 @@ export class Hosting {
    * Record a content change to an existing org: on a primary it bumps the generation and appends
    * to the log; on a secondary copy (forced edit) it changes only the content, which shows as drift.
    */
-  private commitChange(state: OrgState, change: ChangeBody): OrgState {
+  private commitChange(state: OrgState, change: ChangeBody): Committed {
     const next: OrgState = { ...state };
+    let entry: Change | undefined;
     if (state.role === "primary") {
       next.generation = state.generation + 1;
-      this.store.appendChange(state.record.name, { ...change, generation: next.generation } as Change);
+      entry = { ...change, generation: next.generation } as Change;
+      this.store.appendChange(state.record.name, entry);
       next.logFloor = this.trimLog(state.record.name, next.generation, state.logFloor);
     }
     this.store.saveOrg(next);
     next.digest = this.store.computeDigest(state.record.name);
     this.store.saveOrg(next);
-    return next;
+    return { state: next, change: entry };
   }
 
   /** Keep at most `changeLogLimit` entries; returns the new log floor. */
@@ -341,7 +362,11 @@ export class Hosting {
   // -------------------------------------------------------------------------------------------
 
   /** Create (as primary) or replace the org's settings. Omitted settings take their defaults. */
-  putOrg(name: string, body: OrgSettingsInput, options: WriteOptions): { status: OrgStatus; created: boolean } {
+  putOrg(
+    name: string,
+    body: OrgSettingsInput,
+    options: WriteOptions,
+  ): Promise<{ status: OrgStatus; created: boolean }> {
     const secondaries = (body.secondaries ?? []).map(normalizeEndpoint);
     if (new Set(secondaries).size !== secondaries.length) {
       throw new ApiFailure(
@@ -358,7 +383,7 @@ export class Hosting {
       secondaries,
       managedBy: body.managedBy ?? "",
     };
-    return this.transact<{ status: OrgStatus; created: boolean }>(name, () => {
+    return this.commit<{ status: OrgStatus; created: boolean }>(name, () => {
       const state = this.store.getOrg(name);
       if (!state) {
         const fresh: OrgState = {
@@ -373,20 +398,20 @@ export class Hosting {
         };
         this.store.saveOrg(fresh); // the row the first log entry refers to
         const created = this.commitChange(fresh, { type: "org.put", org: record });
-        return { result: { status: this.status(created), created: true }, touched: UNTOUCHED };
+        return { result: { status: this.status(created.state), created: true }, touched: UNTOUCHED };
       }
       this.rejectSecondaryWrite(state, options);
       if (sameRecord(state.record, record)) {
         return { result: { status: this.status(state), created: false }, touched: UNTOUCHED };
       }
       const next = this.commitChange({ ...state, record }, { type: "org.put", org: record });
-      return { result: { status: this.status(next), created: false }, touched: UNTOUCHED };
+      return { result: { status: this.status(next.state), created: false }, touched: UNTOUCHED };
     });
   }
 
   /** Remove the org, its users, services and log (and its rendered configuration; never content). */
-  deleteOrg(name: string, options: WriteOptions): void {
-    this.transact(name, () => {
+  async deleteOrg(name: string, options: WriteOptions): Promise<void> {
+    await this.commitConfig(name, () => {
       const state = this.requireOrg(name);
       this.rejectSecondaryWrite(state, options);
       this.store.deleteOrg(name);
@@ -398,14 +423,23 @@ export class Hosting {
   // User and service writes
   // -------------------------------------------------------------------------------------------
 
-  putUser(org: string, username: string, body: UserBody, options: WriteOptions): Written<UserRecord> {
-    return this.transact(org, () => {
+  async putUser(org: string, username: string, body: UserBody, options: WriteOptions): Promise<Written<UserRecord>> {
+    // Refuse early what the transaction would refuse, before spending a hash on it.
+    this.rejectSecondaryWrite(this.requireOrg(org), options);
+    const passwordHash = await this.passwordHashFor(org, username, body);
+    return this.commit(org, () => {
       const state = this.requireOrg(org);
       this.rejectSecondaryWrite(state, options);
       const existing = this.store.getUser(org, username);
+      const hash = passwordHash ?? existing?.passwordHash;
+      if (hash === undefined) {
+        throw new ApiFailure(400, "validation_failed", "invalid request: password: is required for a new user", [
+          { path: "password", message: "is required for a new user (give password or passwordHash)" },
+        ]);
+      }
       const user: UserRecord = {
         username,
-        passwordHash: this.passwordHashFor(body, existing),
+        passwordHash: hash,
         displayName: body.displayName ?? "",
         email: body.email ?? "",
         enabled: body.enabled ?? true,
@@ -413,7 +447,7 @@ export class Hosting {
         managedBy: body.managedBy ?? "",
       };
       if (existing && sameRecord(existing, user)) {
-        return { result: written(state, user, false), touched: UNTOUCHED };
+        return { result: written({ state }, user, false), touched: UNTOUCHED };
       }
       this.store.putUser(org, user);
       const next = this.commitChange(state, { type: "user.put", user });
@@ -421,33 +455,32 @@ export class Hosting {
     });
   }
 
-  /** The hash to store: given, kept (plaintext verifies against it, or none given), or freshly salted. */
-  private passwordHashFor(body: UserBody, existing: UserRecord | undefined): string {
+  /**
+   * The hash to store when the body gives one or a plaintext password (undefined: keep the stored
+   * one). A plaintext that verifies against the stored hash keeps it, so re-sending an unchanged
+   * password changes nothing; hashing and verifying run in the worker pool.
+   */
+  private async passwordHashFor(org: string, username: string, body: UserBody): Promise<string | undefined> {
     if (body.passwordHash !== undefined) return body.passwordHash;
-    if (body.password !== undefined) {
-      if (existing && verifyPassword(body.password, existing.passwordHash)) return existing.passwordHash;
-      return hashPassword(body.password);
+    if (body.password === undefined) return undefined;
+    const existing = this.store.getUser(org, username);
+    if (existing && (await this.options.passwords.verify(body.password, existing.passwordHash))) {
+      return existing.passwordHash;
     }
-    if (existing) return existing.passwordHash;
-    throw new ApiFailure(400, "validation_failed", "invalid request: password: is required for a new user", [
-      { path: "password", message: "is required for a new user (give password or passwordHash)" },
-    ]);
+    return this.options.passwords.hash(body.password);
   }
 
-  deleteUser(org: string, username: string, options: WriteOptions): WriteResult {
-    return this.transact(org, () => {
+  deleteUser(org: string, username: string, options: WriteOptions): Promise<Written<undefined>> {
+    return this.commit(org, () => {
       const state = this.requireOrg(org);
       this.rejectSecondaryWrite(state, options);
       if (!this.store.deleteUser(org, username)) throw notFound(`user "${username}" of organization "${org}"`);
       const next = this.commitChange(state, { type: "user.delete", username });
-      return {
-        result: { generation: next.generation, digest: next.digest, changed: true },
-        touched: { sites: false, ftp: true },
-      };
+      return { result: written(next, undefined, true), touched: { sites: false, ftp: true } };
     });
   }
 
-  putService(org: string, name: string, body: ServiceBody, options: WriteOptions): Written<ServiceRecord> {
+  putService(org: string, name: string, body: ServiceBody, options: WriteOptions): Promise<Written<ServiceRecord>> {
     const common = { name, enabled: body.enabled ?? true, managedBy: body.managedBy ?? "" };
     const service: ServiceRecord =
       body.kind === "website"
@@ -455,7 +488,7 @@ export class Hosting {
         : { ...common, kind: "ftp", rootPath: body.rootPath, writable: body.writable ?? false };
     const [field, folder] =
       service.kind === "website" ? ["documentRoot", service.documentRoot] : ["rootPath", service.rootPath];
-    return this.transact(org, () => {
+    return this.commitConfig(org, () => {
       const state = this.requireOrg(org);
       this.rejectSecondaryWrite(state, options);
       const resolved = this.options.content.resolve(org, folder);
@@ -466,7 +499,7 @@ export class Hosting {
       }
       const existing = this.store.getService(org, name);
       if (existing && sameRecord(existing, service)) {
-        return { result: written(state, service, false), touched: UNTOUCHED };
+        return { result: written({ state }, service, false), touched: UNTOUCHED };
       }
       this.store.putService(org, service);
       const next = this.commitChange(state, { type: "service.put", service });
@@ -474,16 +507,13 @@ export class Hosting {
     });
   }
 
-  deleteService(org: string, name: string, options: WriteOptions): WriteResult {
-    return this.transact(org, () => {
+  deleteService(org: string, name: string, options: WriteOptions): Promise<Written<undefined>> {
+    return this.commitConfig(org, () => {
       const state = this.requireOrg(org);
       this.rejectSecondaryWrite(state, options);
       if (!this.store.deleteService(org, name)) throw notFound(`service "${name}" of organization "${org}"`);
       const next = this.commitChange(state, { type: "service.delete", name });
-      return {
-        result: { generation: next.generation, digest: next.digest, changed: true },
-        touched: { sites: true, ftp: true },
-      };
+      return { result: written(next, undefined, true), touched: { sites: true, ftp: true } };
     });
   }
 
@@ -502,7 +532,7 @@ export class Hosting {
   }
 
   /** Replace this node's secondary copy of the org wholesale with a primary's snapshot. */
-  importReplica(name: string, body: ReplicaBody): OrgStatus {
+  importReplica(name: string, body: ReplicaBody): Promise<OrgStatus> {
     if (body.org.name !== name) {
       throw new ApiFailure(
         400,
@@ -523,7 +553,7 @@ export class Hosting {
         { path: "digest", message: "must be the digest of the snapshot's content" },
       ]);
     }
-    return this.transact(name, () => {
+    return this.commitConfig(name, () => {
       const existing = this.store.getOrg(name);
       if (existing) {
         this.rejectPrimary(existing);
@@ -550,7 +580,7 @@ export class Hosting {
   }
 
   /** Apply a delta to a secondary copy that is exactly at `baseGeneration` and undrifted. */
-  applyChanges(name: string, body: ReplicaChangesBody): OrgStatus {
+  applyChanges(name: string, body: ReplicaChangesBody): Promise<OrgStatus> {
     body.changes.forEach((change, index) => {
       if (change.generation !== body.baseGeneration + 1 + index) {
         throw new ApiFailure(400, "validation_failed", "invalid request: changes must have consecutive generations", [
@@ -563,9 +593,20 @@ export class Hosting {
         ]);
       }
     });
-    return this.transact(name, () => {
+    // Most deltas change users only: those commit at once, without the nginx queue.
+    const sites = body.changes.some((change) => change.type === "service.put" || change.type === "service.delete");
+    const commit = (fn: () => { result: OrgStatus; touched: Touched }) =>
+      sites ? this.commitConfig(name, fn) : this.commit(name, fn);
+    return commit(() => {
       const state = this.requireOrg(name);
       this.rejectPrimary(state);
+      if (body.primary !== undefined && state.primary !== normalizeEndpoint(body.primary)) {
+        throw new ApiFailure(
+          409,
+          "other_primary",
+          `the copy of organization "${name}" comes from ${state.primary ?? "unknown"}, not ${normalizeEndpoint(body.primary)}; send a snapshot`,
+        );
+      }
       if (state.generation !== body.baseGeneration) {
         throw new ApiFailure(
           409,
@@ -600,13 +641,13 @@ export class Hosting {
       next.lastSyncedAt = this.now().toISOString();
       this.store.saveOrg(next);
       const touched = body.changes.some((change) => change.type !== "org.put");
-      return { result: this.status(next), touched: { sites: touched, ftp: touched } };
+      return { result: this.status(next), touched: { sites, ftp: touched } };
     });
   }
 
   /** Remove this node's secondary copy (demotion). */
-  deleteReplica(name: string): void {
-    this.transact(name, () => {
+  async deleteReplica(name: string): Promise<void> {
+    await this.commitConfig(name, () => {
       const state = this.requireOrg(name);
       this.rejectPrimary(state);
       this.store.deleteOrg(name);

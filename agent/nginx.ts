@@ -3,13 +3,13 @@
  * `lbh.<org>.<service>.conf` (a '.' cannot occur in either DNS label, so names never collide).
  *
  * Changing files goes through `stage`: the new files are written, `nginx -t` checks the whole
- * configuration (when an nginx binary is configured) and a rejected set is rolled back before the
- * caller's transaction aborts, so the running nginx — which only rereads files on reload — never
- * sees a configuration that failed validation. nginx runs synchronously (spawnSync, with a
- * timeout) on purpose: it keeps staging inside the caller's single SQLite transaction, so no
- * other request can interleave between "files written" and "DB committed".
+ * configuration (when an nginx binary is configured) and a rejected set is rolled back, so the
+ * running nginx — which only rereads files on reload — never sees a configuration that failed
+ * validation. nginx runs as an asynchronous child process (with a timeout): the agent's event loop
+ * keeps serving meanwhile. Callers serialise staging through config-commits.ts, so no other
+ * change to these files interleaves between "files written" and "DB committed".
  */
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { ApiFailure } from "./errors";
@@ -72,18 +72,26 @@ function writeAtomic(file: string, content: string): void {
   fs.renameSync(temp, file);
 }
 
+/** The files one scope must hold. */
+export interface SiteChange {
+  scope: (file: string) => boolean;
+  desired: Map<string, string>;
+}
+
 /** A set of site files written but not yet activated. */
 export interface StagedSites {
   /** Whether any file changed (so nginx needs a reload). */
   readonly changed: boolean;
   /**
-   * Reload nginx if anything changed; false when the reload failed. Never throws: a failed reload
+   * Reload nginx if anything changed; false when the reload failed. Never rejects: a failed reload
    * is logged, the files stay valid.
    */
-  activate(): boolean;
+  activate(): Promise<boolean>;
   /** Put the previous files back (the caller's transaction failed after staging). */
   restore(): void;
 }
+
+const UNCHANGED: StagedSites = { changed: false, activate: async () => true, restore: () => undefined };
 
 export class NginxSites {
   constructor(
@@ -109,31 +117,38 @@ export class NginxSites {
     for (const [file, content] of desired) writeAtomic(path.join(this.confDir, file), content);
   }
 
-  private run(args: string[]): { ok: boolean; output: string } {
-    if (!this.nginx) return { ok: true, output: "" };
-    const base = [
-      ...(this.nginx.prefix ? ["-p", this.nginx.prefix] : []),
-      ...(this.nginx.mainConf ? ["-c", this.nginx.mainConf] : []),
-    ];
-    const result = spawnSync(this.nginx.bin, [...base, ...args], { encoding: "utf8", timeout: NGINX_TIMEOUT_MS });
-    if (result.error) return { ok: false, output: result.error.message };
-    const output = `${result.stderr ?? ""}${result.stdout ?? ""}`.trim().slice(0, MAX_MESSAGE);
-    return { ok: result.status === 0, output };
+  private run(args: string[]): Promise<{ ok: boolean; output: string }> {
+    const nginx = this.nginx;
+    if (!nginx) return Promise.resolve({ ok: true, output: "" });
+    const base = [...(nginx.prefix ? ["-p", nginx.prefix] : []), ...(nginx.mainConf ? ["-c", nginx.mainConf] : [])];
+    return new Promise((resolve) => {
+      execFile(
+        nginx.bin,
+        [...base, ...args],
+        { encoding: "utf8", timeout: NGINX_TIMEOUT_MS },
+        (error, stdout, stderr) => {
+          const output = `${stderr ?? ""}${stdout ?? ""}`.trim().slice(0, MAX_MESSAGE);
+          resolve({ ok: !error, output: output || (error?.message ?? "") });
+        },
+      );
+    });
   }
 
   /**
-   * Make the files matching `scope` exactly `desired`, validated by `nginx -t`. Throws a 422
+   * Make the files of each scope exactly as desired, validated by `nginx -t`. Rejects with a 422
    * `nginx_rejected` ApiFailure (after restoring the previous files) when nginx refuses them.
    */
-  stage(scope: (file: string) => boolean, desired: Map<string, string>): StagedSites {
-    const previous = this.readFiles(scope);
-    const same =
-      previous.size === desired.size && [...desired].every(([file, content]) => previous.get(file) === content);
-    if (same) return { changed: false, activate: () => true, restore: () => undefined };
+  async stage(changes: SiteChange[]): Promise<StagedSites> {
+    const previous = changes.map((change) => this.readFiles(change.scope));
+    const same = changes.every(({ desired }, i) => {
+      const before = previous[i];
+      return before.size === desired.size && [...desired].every(([file, content]) => before.get(file) === content);
+    });
+    if (same) return UNCHANGED;
 
-    const restore = () => this.replace(scope, previous);
-    this.replace(scope, desired);
-    const test = this.run(["-t", "-q"]);
+    const restore = () => changes.forEach((change, i) => this.replace(change.scope, previous[i]));
+    for (const change of changes) this.replace(change.scope, change.desired);
+    const test = await this.run(["-t", "-q"]);
     if (!test.ok) {
       restore();
       throw new ApiFailure(422, "nginx_rejected", `nginx rejected the new configuration: ${test.output}`);
@@ -141,8 +156,8 @@ export class NginxSites {
     return {
       changed: true,
       restore,
-      activate: () => {
-        const reload = this.run(["-s", "reload"]);
+      activate: async () => {
+        const reload = await this.run(["-s", "reload"]);
         if (!reload.ok) this.warn("nginx reload failed", { output: reload.output });
         return reload.ok;
       },

@@ -67,7 +67,7 @@ export class ReloadDrain {
   /** Activate `staged` (reloading nginx when it changed) and resolve once the previous workers have exited. */
   async activate(staged: StagedSites): Promise<void> {
     const before = staged.changed && this.nginx ? this.workers(this.nginx) : undefined;
-    if (!staged.activate() || before === undefined) return;
+    if (!(await staged.activate()) || before === undefined) return;
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     for (;;) {
       const current = childPids(before.master);

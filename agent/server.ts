@@ -22,7 +22,7 @@ import {
   userBodySchema,
   usernameSchema,
 } from "../sdk/schemas";
-import { type BalancerDeleted, type Deleted, type Health, WRITE_HEADERS } from "./api";
+import { type BalancerDeleted, type Deleted, type Health, WRITE_HEADERS, encodeChange } from "./api";
 import { bearerChecker, tokenProblem } from "./auth";
 import { Balancer } from "./balancer";
 import { ContentRoot } from "./content";
@@ -31,6 +31,7 @@ import { DEFAULT_FTP_READONLY_IDS, type FtpIds, FtpFiles, servingIdsProblem } fr
 import { Hosting, type Written } from "./hosting";
 import { type Logger, jsonLogger, safeUrl } from "./log";
 import { type NginxBinary, NginxSites } from "./nginx";
+import { PasswordPool } from "./password-pool";
 import { ReloadDrain } from "./reload-drain";
 import { Store } from "./store";
 import { packageVersion } from "./version";
@@ -148,13 +149,17 @@ function frameworkFailure(error: FastifyError): ApiFailure {
   return new ApiFailure(500, "internal", "internal error; see the agent's log");
 }
 
+/** A user/service write's answer: the record (PUT) or WriteResult (DELETE), with the write headers. */
 function sendWritten<T>(reply: FastifyReply, written: Written<T>): FastifyReply {
-  return reply
+  reply
     .code(written.created ? 201 : 200)
     .header(WRITE_HEADERS.generation, String(written.generation))
     .header(WRITE_HEADERS.digest, written.digest)
     .header(WRITE_HEADERS.changed, String(written.changed))
-    .send(written.record);
+    .header(WRITE_HEADERS.secondaries, written.secondaries.join(","));
+  if (written.change) reply.header(WRITE_HEADERS.change, encodeChange(written.change));
+  const { generation, digest, changed } = written;
+  return reply.send(written.record ?? { generation, digest, changed });
 }
 
 export function createAgent(options: AgentOptions): Agent {
@@ -168,11 +173,13 @@ export function createAgent(options: AgentOptions): Agent {
   const store = new Store(path.join(options.dataDir, "agent.db"));
   const sites = new NginxSites(options.nginxConfDir ?? path.join(options.dataDir, "nginx"), options.nginx, warn);
   const drain = new ReloadDrain(options.nginx, warn);
+  const passwords = new PasswordPool();
   const hosting = new Hosting({
     store,
     content,
     sites,
     drain,
+    passwords,
     ftp: new FtpFiles({
       dir: path.join(options.dataDir, "ftp"),
       content,
@@ -190,17 +197,11 @@ export function createAgent(options: AgentOptions): Agent {
     store,
     sites,
     drain,
+    commits: hosting.configCommits,
     agentName: options.name,
     listen: options.httpListen ?? "80",
     warn,
   });
-  try {
-    hosting.renderAll();
-    balancer.renderAll();
-  } catch (error) {
-    store.close();
-    throw error;
-  }
 
   const app = Fastify({
     logger: false,
@@ -229,11 +230,6 @@ export function createAgent(options: AgentOptions): Agent {
       reply.header("www-authenticate", 'Bearer realm="lbhosting"');
       throw new ApiFailure(401, "unauthorized", "missing or invalid bearer token");
     }
-  });
-  // A write answers once its site change is live: a load balancer may send traffic right after.
-  app.addHook("onSend", async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
-    if (request.method !== "GET" && request.method !== "HEAD") await hosting.settled();
-    return payload;
   });
   app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
     log("info", "request", {
@@ -271,34 +267,34 @@ export function createAgent(options: AgentOptions): Agent {
     const org = orgOf(request);
     const options = writeOptions(request);
     const body = parse(orgSettingsSchema, request.body ?? {});
-    const { status, created } = hosting.putOrg(org, body, options);
+    const { status, created } = await hosting.putOrg(org, body, options);
     return reply.code(created ? 201 : 200).send(status);
   });
   app.get("/v1/orgs/:org", async (request) => hosting.orgStatus(orgOf(request)));
   app.delete("/v1/orgs/:org", async (request): Promise<Deleted> => {
     const org = orgOf(request);
-    hosting.deleteOrg(org, writeOptions(request));
+    await hosting.deleteOrg(org, writeOptions(request));
     return { name: org, deleted: true };
   });
 
   app.get("/v1/orgs/:org/users", async (request) => ({ users: hosting.listUsers(orgOf(request)) }));
   app.put("/v1/orgs/:org/users/:username", async (request, reply) => {
     const [org, username, options] = [orgOf(request), usernameOf(request), writeOptions(request)];
-    return sendWritten(reply, hosting.putUser(org, username, parse(userBodySchema, request.body), options));
+    return sendWritten(reply, await hosting.putUser(org, username, parse(userBodySchema, request.body), options));
   });
   app.get("/v1/orgs/:org/users/:username", async (request) => hosting.getUser(orgOf(request), usernameOf(request)));
-  app.delete("/v1/orgs/:org/users/:username", async (request) =>
-    hosting.deleteUser(orgOf(request), usernameOf(request), writeOptions(request)),
+  app.delete("/v1/orgs/:org/users/:username", async (request, reply) =>
+    sendWritten(reply, await hosting.deleteUser(orgOf(request), usernameOf(request), writeOptions(request))),
   );
 
   app.get("/v1/orgs/:org/services", async (request) => ({ services: hosting.listServices(orgOf(request)) }));
   app.put("/v1/orgs/:org/services/:service", async (request, reply) => {
     const [org, service, options] = [orgOf(request), serviceOf(request), writeOptions(request)];
-    return sendWritten(reply, hosting.putService(org, service, parse(serviceBodySchema, request.body), options));
+    return sendWritten(reply, await hosting.putService(org, service, parse(serviceBodySchema, request.body), options));
   });
   app.get("/v1/orgs/:org/services/:service", async (request) => hosting.getService(orgOf(request), serviceOf(request)));
-  app.delete("/v1/orgs/:org/services/:service", async (request) =>
-    hosting.deleteService(orgOf(request), serviceOf(request), writeOptions(request)),
+  app.delete("/v1/orgs/:org/services/:service", async (request, reply) =>
+    sendWritten(reply, await hosting.deleteService(orgOf(request), serviceOf(request), writeOptions(request))),
   );
 
   app.get("/v1/orgs/:org/snapshot", async (request) => hosting.snapshot(orgOf(request)));
@@ -316,7 +312,7 @@ export function createAgent(options: AgentOptions): Agent {
   );
   app.delete("/v1/orgs/:org/replica", async (request): Promise<Deleted> => {
     const org = orgOf(request);
-    hosting.deleteReplica(org);
+    await hosting.deleteReplica(org);
     return { name: org, deleted: true };
   });
 
@@ -338,6 +334,10 @@ export function createAgent(options: AgentOptions): Agent {
   return {
     app,
     async listen() {
+      // Configuration is rendered from the database before the first request (heals a crash
+      // between a commit and its render); a failure (pure-pw missing, ...) stops the start.
+      await hosting.renderAll();
+      await balancer.renderAll();
       await app.listen({ host: options.host, port: options.port });
       const address = app.server.address() as AddressInfo;
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -346,6 +346,7 @@ export function createAgent(options: AgentOptions): Agent {
     async close() {
       try {
         await app.close();
+        await passwords.close();
       } finally {
         store.close();
       }

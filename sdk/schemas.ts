@@ -240,6 +240,8 @@ export const replicaChangesBodySchema = z.strictObject({
   changes: z.array(changeSchema).max(10_000),
   /** The digest the copy must have after applying the changes (the primary's at that generation). */
   digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The primary sending the changes: a copy taken from another primary refuses them (409). */
+  primary: endpointSchema.optional(),
 });
 export type ReplicaChangesBody = z.infer<typeof replicaChangesBodySchema>;
 

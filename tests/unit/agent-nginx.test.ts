@@ -42,12 +42,14 @@ describe("agent nginx sites", function () {
     expect(siteScope()("unrelated.conf")).to.equal(false);
   });
 
-  it("stages exactly the desired files of one org, leaves others alone, and can restore", function () {
+  it("stages exactly the desired files of one org, leaves others alone, and can restore", async function () {
     const sites = new NginxSites(dir, undefined, () => undefined);
     fs.writeFileSync(path.join(dir, "lbh.acme.old.conf"), "old\n");
     fs.writeFileSync(path.join(dir, "lbh.other.www.conf"), "other\n");
     fs.writeFileSync(path.join(dir, "hand-written.conf"), "mine\n");
-    const staged = sites.stage(siteScope("acme"), new Map([["lbh.acme.www.conf", "new\n"]]));
+    const staged = await sites.stage([
+      { scope: siteScope("acme"), desired: new Map([["lbh.acme.www.conf", "new\n"]]) },
+    ]);
     expect(staged.changed).to.equal(true);
     expect(fs.readdirSync(dir).sort()).to.deep.equal(["hand-written.conf", "lbh.acme.www.conf", "lbh.other.www.conf"]);
     staged.restore();
@@ -55,9 +57,10 @@ describe("agent nginx sites", function () {
     expect(fs.readFileSync(path.join(dir, "lbh.acme.old.conf"), "utf8")).to.equal("old\n");
   });
 
-  it("reports no change when the files are already as desired", function () {
+  it("reports no change when the files are already as desired", async function () {
     const sites = new NginxSites(dir, undefined, () => undefined);
-    sites.stage(siteScope("acme"), new Map([["lbh.acme.www.conf", "same\n"]]));
-    expect(sites.stage(siteScope("acme"), new Map([["lbh.acme.www.conf", "same\n"]])).changed).to.equal(false);
+    const change = { scope: siteScope("acme"), desired: new Map([["lbh.acme.www.conf", "same\n"]]) };
+    await sites.stage([change]);
+    expect((await sites.stage([change])).changed).to.equal(false);
   });
 });

@@ -1,0 +1,157 @@
+/**
+ * Validated group commit of writes that change nginx configuration (websites, load-balancer routes).
+ *
+ * nginx must never run a configuration it would reject, and a rejected write must change nothing.
+ * The agent no longer runs `nginx -t` inside the SQLite transaction (that blocked the event loop
+ * for the whole validation); instead writes queue here and are handled a batch at a time:
+ *
+ *   1. dry run: every write of the batch is applied in one transaction that is rolled back, which
+ *      gives each write's own errors (404, 409, ...) and the files the batch leads to;
+ *   2. those files are written and `nginx -t` checks them, asynchronously (other requests run);
+ *      a rejection restores the files, and a batch of several writes is retried one write at a
+ *      time, so only the write nginx refuses fails (HTTP 422);
+ *   3. the batch commits in one transaction; the files it renders must equal the validated ones;
+ *   4. nginx reloads once for the batch, and every write answers once the old workers are gone
+ *      and its after-commit work (WAL durable, FTP accounts) is done.
+ *
+ * Writes arriving while a batch runs form the next batch. Only these writes touch nginx files and
+ * they run one batch at a time, so nothing else can change those files between steps 2 and 4.
+ */
+import type { NginxSites, SiteChange, StagedSites } from "./nginx";
+import type { ReloadDrain } from "./reload-drain";
+import type { Store } from "./store";
+
+/** The files under one scope, rendered from the database as it stands inside the transaction. */
+export interface NginxScope {
+  /** One render per key and batch (e.g. "sites:acme"). */
+  key: string;
+  scope: (file: string) => boolean;
+  render: () => Map<string, string>;
+}
+
+export interface ConfigWrite<T> {
+  /** Changes the database (inside a transaction; may run twice: dry run, then commit). */
+  apply(): { result: T; nginx: NginxScope[]; ftp: string[] };
+}
+
+interface Pending {
+  write: ConfigWrite<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface ConfigCommitOptions {
+  store: Store;
+  sites: NginxSites;
+  drain: ReloadDrain;
+  /** After-commit work for the orgs whose FTP accounts changed; resolves once done. */
+  afterCommit: (ftpOrgs: string[]) => Promise<void>;
+}
+
+class Rollback extends Error {}
+
+const sameFiles = (a: Map<string, string>, b: Map<string, string>) =>
+  a.size === b.size && [...a].every(([file, content]) => b.get(file) === content);
+
+export class ConfigCommits {
+  private queue: Pending[] = [];
+  private running = false;
+
+  constructor(private readonly options: ConfigCommitOptions) {}
+
+  /** Resolves with the write's result once its configuration is live; rejects when it changed nothing. */
+  submit<T>(write: ConfigWrite<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) await this.runBatch(this.queue.splice(0));
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Apply `batch` inside the current transaction; per write its result or error, and the files. */
+  private applyAll(batch: Pending[]) {
+    const outcomes = batch.map((pending) => {
+      try {
+        return { pending, ok: true as const, ...this.options.store.savepoint(() => pending.write.apply()) };
+      } catch (error) {
+        return { pending, ok: false as const, error };
+      }
+    });
+    const scopes = new Map<string, NginxScope>();
+    const ftp = new Set<string>();
+    for (const outcome of outcomes) {
+      if (!outcome.ok) continue;
+      for (const scope of outcome.nginx) scopes.set(scope.key, scope);
+      for (const org of outcome.ftp) ftp.add(org);
+    }
+    const changes: SiteChange[] = [...scopes.values()].map(({ scope, render }) => ({ scope, desired: render() }));
+    return { outcomes, changes, ftp: [...ftp] };
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    // 1. Dry run.
+    let planned: ReturnType<ConfigCommits["applyAll"]> | undefined;
+    try {
+      this.options.store.transaction(() => {
+        planned = this.applyAll(batch);
+        throw new Rollback();
+      });
+    } catch (error) {
+      if (!(error instanceof Rollback)) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
+    }
+    const dry = planned as ReturnType<ConfigCommits["applyAll"]>;
+    for (const outcome of dry.outcomes) if (!outcome.ok) outcome.pending.reject(outcome.error);
+    const accepted = dry.outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.pending);
+    if (accepted.length === 0) return;
+
+    // 2. Write and validate the files.
+    let staged: StagedSites;
+    try {
+      staged = await this.options.sites.stage(dry.changes);
+    } catch (error) {
+      if (accepted.length === 1) accepted[0].reject(error);
+      else for (const pending of accepted) await this.runBatch([pending]);
+      return;
+    }
+
+    // 3. Commit; the database must render exactly the validated files.
+    let committed: ReturnType<ConfigCommits["applyAll"]>;
+    try {
+      committed = this.options.store.transaction(() => {
+        const outcome = this.applyAll(accepted);
+        const failed = outcome.outcomes.find((item) => !item.ok);
+        if (failed && !failed.ok) throw failed.error;
+        if (outcome.changes.some((change, i) => !sameFiles(change.desired, dry.changes[i]?.desired ?? new Map()))) {
+          throw new Error("the configuration changed while it was validated");
+        }
+        return outcome;
+      });
+    } catch (error) {
+      staged.restore();
+      if (accepted.length === 1) accepted[0].reject(error);
+      else for (const pending of accepted) await this.runBatch([pending]);
+      return;
+    }
+
+    // 4. Go live, then answer.
+    try {
+      await Promise.all([this.options.drain.activate(staged), this.options.afterCommit(committed.ftp)]);
+    } catch (error) {
+      for (const pending of accepted) pending.reject(error);
+      return;
+    }
+    for (const outcome of committed.outcomes) if (outcome.ok) outcome.pending.resolve(outcome.result);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Password hashing off the event loop: a pool of worker threads (piscina), one per core, running
+ * the crypt SHA-512 of sdk/password.ts (~8 ms of CPU each). The agent's event loop only queues the
+ * task and awaits it, so health checks and other requests keep answering during a burst of
+ * plaintext passwords. Passwords travel to the workers by structured clone, never through a log.
+ */
+import os from "node:os";
+import path from "node:path";
+import { Piscina } from "piscina";
+import type { PasswordTask } from "./password-worker";
+
+export class PasswordPool {
+  private readonly pool: Piscina<PasswordTask, string | boolean>;
+
+  constructor(threads = os.availableParallelism()) {
+    this.pool = new Piscina({
+      filename: path.join(__dirname, "password-worker.js"),
+      minThreads: 1,
+      maxThreads: Math.max(1, threads),
+      // Idle workers go away; the first hash after a quiet spell pays a thread start (~30 ms).
+      idleTimeout: 30_000,
+    });
+  }
+
+  /** A new salted hash of `password`. */
+  async hash(password: string): Promise<string> {
+    return (await this.pool.run({ password })) as string;
+  }
+
+  /** Whether `password` matches `storedHash`. */
+  async verify(password: string, storedHash: string): Promise<boolean> {
+    return (await this.pool.run({ password, storedHash })) as boolean;
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}

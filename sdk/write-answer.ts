@@ -1,0 +1,57 @@
+/**
+ * What an agent's answer to a user or service write tells a client beyond its body, in headers
+ * (the body stays the stored record, as GET gives it): the org's generation and digest after the
+ * write, whether it changed anything, the org's active secondaries, and the change-log entry the
+ * write appended. That is everything a sync needs to bring an in-sync secondary along with one
+ * request (provider/sync.ts), so the wire format lives here, shared by the agent and the provider.
+ */
+import { type Change, changeSchema, normalizeEndpoint } from "./schemas";
+
+export const WRITE_HEADERS = {
+  generation: "x-lbhosting-generation",
+  digest: "x-lbhosting-digest",
+  changed: "x-lbhosting-changed",
+  /** The org's active secondaries (loadBalanced ? secondaries : []), comma-separated; "" when none. */
+  secondaries: "x-lbhosting-secondaries",
+  /** The change-log entry the write appended on a primary, as base64url JSON. */
+  change: "x-lbhosting-change",
+} as const;
+
+export interface WriteAnswer {
+  generation: number;
+  digest: string;
+  changed: boolean;
+  /** Absent when the agent did not say (an older agent). */
+  secondaries?: string[];
+  change?: Change;
+}
+
+export const encodeChange = (change: Change): string => Buffer.from(JSON.stringify(change)).toString("base64url");
+
+function decodeChange(header: string | null): Change | undefined {
+  if (!header) return undefined;
+  try {
+    const parsed = changeSchema.safeParse(JSON.parse(Buffer.from(header, "base64url").toString("utf8")));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The write answer in `headers`, or undefined when the agent sent none (or malformed ones). */
+export function writeAnswerFromHeaders(headers: { get(name: string): string | null }): WriteAnswer | undefined {
+  const generation = Number(headers.get(WRITE_HEADERS.generation) ?? "x");
+  const digest = headers.get(WRITE_HEADERS.digest) ?? "";
+  const changed = headers.get(WRITE_HEADERS.changed);
+  if (!Number.isSafeInteger(generation) || generation < 0 || !/^[0-9a-f]{64}$/.test(digest)) return undefined;
+  if (changed !== "true" && changed !== "false") return undefined;
+  const secondaries = headers.get(WRITE_HEADERS.secondaries);
+  const change = decodeChange(headers.get(WRITE_HEADERS.change));
+  return {
+    generation,
+    digest,
+    changed: changed === "true",
+    ...(secondaries === null ? {} : { secondaries: secondaries.split(",").filter(Boolean).map(normalizeEndpoint) }),
+    ...(change && change.generation === generation ? { change } : {}),
+  };
+}
