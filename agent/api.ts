@@ -28,7 +28,8 @@
  *   DELETE /v1/balancer/{org}                  → BalancerDeleted
  *
  * "Write headers": a user/service PUT answers with the stored record (as GET does), a DELETE with
- * WriteResult; both report the org's state after the write in `x-lbhosting-generation`,
+ * WriteResult; both report the org's state after the write (writes that arrive together commit
+ * together, and each reports the org after all of them) in `x-lbhosting-generation`,
  * `x-lbhosting-digest` and `x-lbhosting-changed` ("true" / "false"), and what a sync needs next:
  * `x-lbhosting-secondaries` (the org's active secondaries, comma-separated, empty when none) and,
  * when the write appended to a primary's change log, `x-lbhosting-change` (that log entry as

@@ -8,8 +8,10 @@
  * - password hashing runs in worker threads (password-pool.ts) before the transaction;
  * - writes that change nginx configuration go through config-commits.ts (validated group commit:
  *   `nginx -t` as a child process before the commit, one reload per batch);
- * - after a commit, a write waits for the next "settle" round (a Coalescer): one fdatasync of the
- *   WAL and one FTP account rebuild (`pure-pw mkdb`) serve every write committed before it began.
+ * - plain writes arriving together commit in one transaction, with one digest computation per org;
+ * - after a commit, a write waits for the next fdatasync of the WAL and, when it changed FTP
+ *   accounts, the next FTP rebuild (`pure-pw mkdb`): each serves every write committed before it
+ *   began (Coalescer), so a burst costs a few rounds, not one per write.
  * A write answers only once it is durable and the configuration that includes it is live.
  */
 import {
@@ -86,41 +88,67 @@ export interface Written<T> extends WriteResult {
 
 const UNTOUCHED: Touched = { sites: false, ftp: false };
 
+/** A user write whose stored hash changed while its password was being hashed: work it out again. */
+class StaleHash extends Error {}
+
 const sameRecord = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
 
-/** A mutation's state after it, and the change-log entry it appended (primaries only). */
-interface Committed {
-  state: OrgState;
-  change?: Change;
+/**
+ * A mutation inside a transaction: what it touched, and its result given the org's state once
+ * the whole batch it belongs to is applied (digests are computed once per batch, see `commit`).
+ */
+interface Mutation<T> {
+  touched: Touched;
+  finish: (after: OrgState | undefined) => T;
 }
 
-const written = <T>(after: Committed, record: T, changed: boolean, created = false): Written<T> => ({
-  generation: after.state.generation,
-  digest: after.state.digest,
+/** The answer of a user/service write; `after` is the org once the write's batch is applied. */
+const written = <T>(after: OrgState, record: T, changed: boolean, created = false, change?: Change): Written<T> => ({
+  generation: after.generation,
+  digest: after.digest,
   changed,
   record,
   created,
-  ...(after.change ? { change: after.change } : {}),
-  secondaries: after.state.record.loadBalanced ? after.state.record.secondaries : [],
+  ...(change ? { change } : {}),
+  secondaries: after.record.loadBalanced ? after.record.secondaries : [],
 });
+
+/** The org after a write that cannot have deleted it. */
+const orgAfter = (after: OrgState | undefined): OrgState => {
+  if (!after) throw new Error("the organization vanished inside its own write");
+  return after;
+};
 
 export class Hosting {
   private readonly store: Store;
   private readonly now: () => Date;
-  /** After-commit work shared by concurrent writes: WAL durable, FTP files of these orgs rebuilt. */
-  private readonly settle: Coalescer<string>;
+  /** Makes commits durable: one fdatasync of the WAL serves every write committed before it began. */
+  private readonly durable: Coalescer<never>;
+  /** Rebuilds the FTP files of these orgs and the node's PDB, one round at a time. */
+  private readonly ftpRounds: Coalescer<string>;
+  /** Plain writes waiting for the next batch transaction (see `commit`). */
+  private pendingWrites: Array<{
+    org: string;
+    fn: () => Mutation<unknown>;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  /** Orgs whose content changed in the current transaction: their digest is computed at its end. */
+  private readonly staleDigests = new Set<string>();
   /** Writes that change nginx configuration: validated, then committed, a batch at a time. */
   readonly configCommits: ConfigCommits;
 
   constructor(private readonly options: HostingOptions) {
     this.store = options.store;
     this.now = options.now ?? (() => new Date());
-    this.settle = new Coalescer((ftpOrgs) => this.settleRound(ftpOrgs));
+    this.durable = new Coalescer(() => this.store.flush(), { overlap: true });
+    this.ftpRounds = new Coalescer((orgs) => this.ftpRound(orgs));
     this.configCommits = new ConfigCommits({
       store: options.store,
       sites: options.sites,
       drain: options.drain,
-      afterCommit: (ftpOrgs) => this.settle.request(ftpOrgs),
+      afterApply: () => this.finalizeDigests(),
+      afterCommit: (ftpOrgs) => this.settle(ftpOrgs),
     });
   }
 
@@ -284,11 +312,14 @@ export class Hosting {
     await this.options.ftp.publish();
   }
 
-  /** One settle round: the WAL made durable, then the FTP files of `ftpOrgs` and the node's PDB rebuilt. */
-  private async settleRound(ftpOrgs: Set<string>): Promise<void> {
-    await this.store.flush();
-    if (ftpOrgs.size === 0) return;
-    for (const org of ftpOrgs) this.renderFtp(org);
+  /** After a commit: resolves once it is durable and the FTP accounts of `ftpOrgs` are rebuilt. */
+  private async settle(ftpOrgs: string[]): Promise<void> {
+    await Promise.all([this.durable.request(), ftpOrgs.length > 0 ? this.ftpRounds.request(ftpOrgs) : undefined]);
+  }
+
+  /** One FTP round: the files of `orgs` rewritten from the database, then the node's PDB rebuilt. */
+  private async ftpRound(orgs: Set<string>): Promise<void> {
+    for (const org of orgs) this.renderFtp(org);
     try {
       await this.options.ftp.publish();
     } catch (error) {
@@ -297,11 +328,67 @@ export class Hosting {
     }
   }
 
-  /** A write that touches no nginx configuration: commit now, answer once settled. */
-  private async commit<T>(org: string, fn: () => { result: T; touched: Touched }): Promise<T> {
-    const { result, touched } = this.store.transaction(fn);
-    await this.settle.request(touched.ftp ? [org] : []);
-    return result;
+  /**
+   * A write that touches no nginx configuration. Writes arriving in the same event-loop turn commit
+   * together: one transaction, each write in its own savepoint (a failing write rolls back alone),
+   * one digest computation per org for the whole batch (the digest hashes every row hash of the
+   * org, O(users), so this is what keeps a burst of user writes fast). Each write then answers
+   * with the org's state after the batch, once the batch is settled (durable, FTP rebuilt).
+   */
+  private commit<T>(org: string, fn: () => Mutation<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ org, fn, resolve: resolve as (value: unknown) => void, reject });
+      if (this.pendingWrites.length === 1) setImmediate(() => void this.commitPending());
+    });
+  }
+
+  private async commitPending(): Promise<void> {
+    const jobs = this.pendingWrites.splice(0);
+    type Outcome = { ok: true; result: unknown; ftp: boolean } | { ok: false; error: unknown };
+    let outcomes: Outcome[];
+    try {
+      outcomes = this.store.transaction(() => {
+        const applied = jobs.map((job) => {
+          try {
+            return { ok: true as const, mutation: this.store.savepoint(job.fn) };
+          } catch (error) {
+            return { ok: false as const, error };
+          }
+        });
+        this.finalizeDigests();
+        return applied.map((item, i): Outcome => {
+          if (!item.ok) return item;
+          const after = this.store.getOrg(jobs[i].org);
+          return { ok: true, result: item.mutation.finish(after), ftp: item.mutation.touched.ftp };
+        });
+      });
+    } catch (error) {
+      this.staleDigests.clear();
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    const ftpOrgs = jobs
+      .filter((_job, i) => {
+        const o = outcomes[i];
+        return o.ok && o.ftp;
+      })
+      .map((job) => job.org);
+    try {
+      await this.settle(ftpOrgs);
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    outcomes.forEach((outcome, i) => (outcome.ok ? jobs[i].resolve(outcome.result) : jobs[i].reject(outcome.error)));
+  }
+
+  /** Inside the transaction: compute and store the digest of every org changed in it. */
+  private finalizeDigests(): void {
+    for (const org of this.staleDigests) {
+      const state = this.store.getOrg(org);
+      if (state) this.store.saveOrg({ ...state, digest: this.store.computeDigest(org) });
+    }
+    this.staleDigests.clear();
   }
 
   /** The nginx site files of one org, rendered from the database (strict: see desiredSites). */
@@ -310,11 +397,15 @@ export class Hosting {
   }
 
   /** A write that may change nginx configuration: validated group commit (config-commits.ts). */
-  private commitConfig<T>(org: string, fn: () => { result: T; touched: Touched }): Promise<T> {
+  private commitConfig<T>(org: string, fn: () => Mutation<T>): Promise<T> {
     return this.configCommits.submit({
       apply: () => {
-        const { result, touched } = fn();
-        return { result, nginx: touched.sites ? [this.sitesOf(org)] : [], ftp: touched.ftp ? [org] : [] };
+        const { finish, touched } = fn();
+        return {
+          finish: () => finish(this.store.getOrg(org)),
+          nginx: touched.sites ? [this.sitesOf(org)] : [],
+          ftp: touched.ftp ? [org] : [],
+        };
       },
     });
   }
@@ -334,7 +425,7 @@ export class Hosting {
    * Record a content change to an existing org: on a primary it bumps the generation and appends
    * to the log; on a secondary copy (forced edit) it changes only the content, which shows as drift.
    */
-  private commitChange(state: OrgState, change: ChangeBody): Committed {
+  private commitChange(state: OrgState, change: ChangeBody): Change | undefined {
     const next: OrgState = { ...state };
     let entry: Change | undefined;
     if (state.role === "primary") {
@@ -344,9 +435,9 @@ export class Hosting {
       next.logFloor = this.trimLog(state.record.name, next.generation, state.logFloor);
     }
     this.store.saveOrg(next);
-    next.digest = this.store.computeDigest(state.record.name);
-    this.store.saveOrg(next);
-    return { state: next, change: entry };
+    // The digest is computed once, at the end of the transaction (finalizeDigests).
+    this.staleDigests.add(state.record.name);
+    return entry;
   }
 
   /** Keep at most `changeLogLimit` entries; returns the new log floor. */
@@ -397,15 +488,12 @@ export class Hosting {
           lastSyncedAt: null,
         };
         this.store.saveOrg(fresh); // the row the first log entry refers to
-        const created = this.commitChange(fresh, { type: "org.put", org: record });
-        return { result: { status: this.status(created.state), created: true }, touched: UNTOUCHED };
+        this.commitChange(fresh, { type: "org.put", org: record });
+        return { finish: (after) => ({ status: this.status(orgAfter(after)), created: true }), touched: UNTOUCHED };
       }
       this.rejectSecondaryWrite(state, options);
-      if (sameRecord(state.record, record)) {
-        return { result: { status: this.status(state), created: false }, touched: UNTOUCHED };
-      }
-      const next = this.commitChange({ ...state, record }, { type: "org.put", org: record });
-      return { result: { status: this.status(next.state), created: false }, touched: UNTOUCHED };
+      if (!sameRecord(state.record, record)) this.commitChange({ ...state, record }, { type: "org.put", org: record });
+      return { finish: (after) => ({ status: this.status(orgAfter(after)), created: false }), touched: UNTOUCHED };
     });
   }
 
@@ -415,7 +503,7 @@ export class Hosting {
       const state = this.requireOrg(name);
       this.rejectSecondaryWrite(state, options);
       this.store.deleteOrg(name);
-      return { result: undefined, touched: { sites: true, ftp: true } };
+      return { finish: () => undefined, touched: { sites: true, ftp: true } };
     });
   }
 
@@ -424,50 +512,77 @@ export class Hosting {
   // -------------------------------------------------------------------------------------------
 
   async putUser(org: string, username: string, body: UserBody, options: WriteOptions): Promise<Written<UserRecord>> {
-    // Refuse early what the transaction would refuse, before spending a hash on it.
-    this.rejectSecondaryWrite(this.requireOrg(org), options);
-    const passwordHash = await this.passwordHashFor(org, username, body);
-    return this.commit(org, () => {
-      const state = this.requireOrg(org);
-      this.rejectSecondaryWrite(state, options);
-      const existing = this.store.getUser(org, username);
-      const hash = passwordHash ?? existing?.passwordHash;
-      if (hash === undefined) {
-        throw new ApiFailure(400, "validation_failed", "invalid request: password: is required for a new user", [
-          { path: "password", message: "is required for a new user (give password or passwordHash)" },
-        ]);
+    for (let attempt = 1; ; attempt++) {
+      // Refuse early what the transaction would refuse, before spending a hash on it.
+      this.rejectSecondaryWrite(this.requireOrg(org), options);
+      const password = await this.passwordHashFor(org, username, body);
+      try {
+        return await this.commit(org, () => this.storeUser(org, username, body, options, password, attempt < 3));
+      } catch (error) {
+        if (!(error instanceof StaleHash)) throw error;
       }
-      const user: UserRecord = {
-        username,
-        passwordHash: hash,
-        displayName: body.displayName ?? "",
-        email: body.email ?? "",
-        enabled: body.enabled ?? true,
-        access: body.access ?? [],
-        managedBy: body.managedBy ?? "",
-      };
-      if (existing && sameRecord(existing, user)) {
-        return { result: written({ state }, user, false), touched: UNTOUCHED };
-      }
-      this.store.putUser(org, user);
-      const next = this.commitChange(state, { type: "user.put", user });
-      return { result: written(next, user, true, !existing), touched: { sites: false, ftp: true } };
-    });
+    }
+  }
+
+  /** The user write itself, inside the transaction, with the hash worked out before it. */
+  private storeUser(
+    org: string,
+    username: string,
+    body: UserBody,
+    options: WriteOptions,
+    password: { hash?: string; against?: string },
+    mayRetry: boolean,
+  ): Mutation<Written<UserRecord>> {
+    const state = this.requireOrg(org);
+    this.rejectSecondaryWrite(state, options);
+    const stored = this.store.getUser(org, username);
+    // Another write changed the hash while this one was hashing (say, a retried identical PUT):
+    // verify against the new one, so the same password never gets two salts.
+    if (body.password !== undefined && stored?.passwordHash !== password.against && mayRetry) throw new StaleHash();
+    const hash = password.hash ?? stored?.passwordHash;
+    if (hash === undefined) {
+      throw new ApiFailure(400, "validation_failed", "invalid request: password: is required for a new user", [
+        { path: "password", message: "is required for a new user (give password or passwordHash)" },
+      ]);
+    }
+    const user: UserRecord = {
+      username,
+      passwordHash: hash,
+      displayName: body.displayName ?? "",
+      email: body.email ?? "",
+      enabled: body.enabled ?? true,
+      access: body.access ?? [],
+      managedBy: body.managedBy ?? "",
+    };
+    if (stored && sameRecord(stored, user)) {
+      return { finish: (after) => written(orgAfter(after), user, false), touched: UNTOUCHED };
+    }
+    this.store.putUser(org, user);
+    const change = this.commitChange(state, { type: "user.put", user });
+    return {
+      finish: (after) => written(orgAfter(after), user, true, !stored, change),
+      touched: { sites: false, ftp: true },
+    };
   }
 
   /**
    * The hash to store when the body gives one or a plaintext password (undefined: keep the stored
-   * one). A plaintext that verifies against the stored hash keeps it, so re-sending an unchanged
-   * password changes nothing; hashing and verifying run in the worker pool.
+   * one), and the stored hash it was worked out against. A plaintext that verifies against the
+   * stored hash keeps it, so re-sending an unchanged password changes nothing; hashing and
+   * verifying run in the worker pool.
    */
-  private async passwordHashFor(org: string, username: string, body: UserBody): Promise<string | undefined> {
-    if (body.passwordHash !== undefined) return body.passwordHash;
-    if (body.password === undefined) return undefined;
-    const existing = this.store.getUser(org, username);
-    if (existing && (await this.options.passwords.verify(body.password, existing.passwordHash))) {
-      return existing.passwordHash;
+  private async passwordHashFor(
+    org: string,
+    username: string,
+    body: UserBody,
+  ): Promise<{ hash?: string; against?: string }> {
+    if (body.passwordHash !== undefined) return { hash: body.passwordHash };
+    if (body.password === undefined) return {};
+    const against = this.store.getUser(org, username)?.passwordHash;
+    if (against !== undefined && (await this.options.passwords.verify(body.password, against))) {
+      return { hash: against, against };
     }
-    return this.options.passwords.hash(body.password);
+    return { hash: await this.options.passwords.hash(body.password), against };
   }
 
   deleteUser(org: string, username: string, options: WriteOptions): Promise<Written<undefined>> {
@@ -475,8 +590,11 @@ export class Hosting {
       const state = this.requireOrg(org);
       this.rejectSecondaryWrite(state, options);
       if (!this.store.deleteUser(org, username)) throw notFound(`user "${username}" of organization "${org}"`);
-      const next = this.commitChange(state, { type: "user.delete", username });
-      return { result: written(next, undefined, true), touched: { sites: false, ftp: true } };
+      const change = this.commitChange(state, { type: "user.delete", username });
+      return {
+        finish: (after) => written(orgAfter(after), undefined, true, false, change),
+        touched: { sites: false, ftp: true },
+      };
     });
   }
 
@@ -497,13 +615,16 @@ export class Hosting {
           { path: field, message: resolved.reason },
         ]);
       }
-      const existing = this.store.getService(org, name);
-      if (existing && sameRecord(existing, service)) {
-        return { result: written({ state }, service, false), touched: UNTOUCHED };
+      const stored = this.store.getService(org, name);
+      if (stored && sameRecord(stored, service)) {
+        return { finish: (after) => written(orgAfter(after), service, false), touched: UNTOUCHED };
       }
       this.store.putService(org, service);
-      const next = this.commitChange(state, { type: "service.put", service });
-      return { result: written(next, service, true, !existing), touched: { sites: true, ftp: true } };
+      const change = this.commitChange(state, { type: "service.put", service });
+      return {
+        finish: (after) => written(orgAfter(after), service, true, !stored, change),
+        touched: { sites: true, ftp: true },
+      };
     });
   }
 
@@ -512,8 +633,11 @@ export class Hosting {
       const state = this.requireOrg(org);
       this.rejectSecondaryWrite(state, options);
       if (!this.store.deleteService(org, name)) throw notFound(`service "${name}" of organization "${org}"`);
-      const next = this.commitChange(state, { type: "service.delete", name });
-      return { result: written(next, undefined, true), touched: { sites: true, ftp: true } };
+      const change = this.commitChange(state, { type: "service.delete", name });
+      return {
+        finish: (after) => written(orgAfter(after), undefined, true, false, change),
+        touched: { sites: true, ftp: true },
+      };
     });
   }
 
@@ -575,7 +699,7 @@ export class Hosting {
       if (this.store.computeDigest(name) !== body.digest) {
         throw new Error("stored replica digest differs from the verified snapshot digest");
       }
-      return { result: this.status(state), touched: { sites: true, ftp: true } };
+      return { finish: (after) => this.status(orgAfter(after)), touched: { sites: true, ftp: true } };
     });
   }
 
@@ -595,8 +719,7 @@ export class Hosting {
     });
     // Most deltas change users only: those commit at once, without the nginx queue.
     const sites = body.changes.some((change) => change.type === "service.put" || change.type === "service.delete");
-    const commit = (fn: () => { result: OrgStatus; touched: Touched }) =>
-      sites ? this.commitConfig(name, fn) : this.commit(name, fn);
+    const commit = (fn: () => Mutation<OrgStatus>) => (sites ? this.commitConfig(name, fn) : this.commit(name, fn));
     return commit(() => {
       const state = this.requireOrg(name);
       this.rejectPrimary(state);
@@ -641,7 +764,7 @@ export class Hosting {
       next.lastSyncedAt = this.now().toISOString();
       this.store.saveOrg(next);
       const touched = body.changes.some((change) => change.type !== "org.put");
-      return { result: this.status(next), touched: { sites, ftp: touched } };
+      return { finish: (after) => this.status(orgAfter(after)), touched: { sites, ftp: touched } };
     });
   }
 
@@ -651,7 +774,7 @@ export class Hosting {
       const state = this.requireOrg(name);
       this.rejectPrimary(state);
       this.store.deleteOrg(name);
-      return { result: undefined, touched: { sites: true, ftp: true } };
+      return { finish: () => undefined, touched: { sites: true, ftp: true } };
     });
   }
 }

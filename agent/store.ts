@@ -164,6 +164,8 @@ export class Store {
   }
 
   close(): void {
+    void this.wal?.then((handle) => handle.close()).catch(() => undefined);
+    this.wal = undefined;
     if (this.db.open) this.db.close();
   }
 
@@ -179,20 +181,18 @@ export class Store {
 
   /** Make every commit so far durable: fdatasync the write-ahead log, in libuv's thread pool. */
   async flush(): Promise<void> {
-    let handle: fs.promises.FileHandle;
     try {
-      handle = await fs.promises.open(`${this.file}-wal`, "r");
+      // SQLite keeps the WAL file while the connection is open (it rewinds it, never removes it).
+      this.wal ??= fs.promises.open(`${this.file}-wal`, "r");
+      await (await this.wal).datasync();
     } catch (error) {
+      this.wal = undefined;
       // No WAL: everything is checkpointed into the database file, which SQLite synced.
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw error;
-    }
-    try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
   }
+
+  private wal: Promise<fs.promises.FileHandle> | undefined;
 
   getOrg(name: string): OrgState | undefined {
     const row = this.stmt.getOrg.get(name);

@@ -126,10 +126,17 @@ describe("agent process (integration)", function () {
         const one = agentClient(first.url, first.token);
         await one.put("/v1/orgs/acme", { displayName: "Acme" });
         const answers = await Promise.all(names.map((name) => one.put(`/v1/orgs/acme/users/${name}`, body(name))));
-        const generations = answers
-          .map((answer) => Number(answer.headers["x-lbhosting-generation"]))
-          .sort((a, b) => a - b);
+        // Each write's own log entry; the org's generation it reports may be later (writes that
+        // arrive together commit together, and each reports the org after all of them).
+        const changeOf = (answer: (typeof answers)[number]) =>
+          JSON.parse(Buffer.from(String(answer.headers["x-lbhosting-change"]), "base64url").toString("utf8")) as {
+            generation: number;
+          };
+        const generations = answers.map((answer) => changeOf(answer).generation).sort((a, b) => a - b);
         expect(generations).to.deep.equal(Array.from({ length: 50 }, (_, i) => i + 2));
+        for (const answer of answers) {
+          expect(Number(answer.headers["x-lbhosting-generation"])).to.be.at.least(changeOf(answer).generation);
+        }
         const log = (await one.get("/v1/orgs/acme/changes?since=1")).json as { changes: Array<{ generation: number }> };
         expect(log.changes.map((change) => change.generation)).to.deep.equal(generations);
         const status = orgStatusSchema.parse((await one.get("/v1/orgs/acme")).json);
