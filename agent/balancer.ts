@@ -133,11 +133,14 @@ export class Balancer {
       return new Map(route ? [[balancerFileName(org), this.render(org, route)]] : []);
     };
     return this.options.commits.submit({
-      apply: () => ({
-        result: change(),
-        nginx: [{ key: `balancer:${org}`, scope: balancerScope(org), render }],
-        ftp: [],
-      }),
+      apply: () => {
+        const result = change();
+        return {
+          finish: () => result,
+          nginx: [{ key: `balancer:${org}`, scope: balancerScope(org), render }],
+          ftp: [],
+        };
+      },
     });
   }
 }

@@ -30,8 +30,11 @@ export interface NginxScope {
 }
 
 export interface ConfigWrite<T> {
-  /** Changes the database (inside a transaction; may run twice: dry run, then commit). */
-  apply(): { result: T; nginx: NginxScope[]; ftp: string[] };
+  /**
+   * Changes the database (inside a transaction; may run twice: dry run, then commit). `finish`
+   * gives the result once every write of the batch is applied.
+   */
+  apply(): { finish: () => T; nginx: NginxScope[]; ftp: string[] };
 }
 
 interface Pending {
@@ -44,6 +47,8 @@ export interface ConfigCommitOptions {
   store: Store;
   sites: NginxSites;
   drain: ReloadDrain;
+  /** Runs inside the transaction once every write of a batch is applied (e.g. to compute digests). */
+  afterApply: () => void;
   /** After-commit work for the orgs whose FTP accounts changed; resolves once done. */
   afterCommit: (ftpOrgs: string[]) => Promise<void>;
 }
@@ -93,8 +98,10 @@ export class ConfigCommits {
       for (const scope of outcome.nginx) scopes.set(scope.key, scope);
       for (const org of outcome.ftp) ftp.add(org);
     }
+    this.options.afterApply();
+    const results = outcomes.map((outcome) => (outcome.ok ? outcome.finish() : undefined));
     const changes: SiteChange[] = [...scopes.values()].map(({ scope, render }) => ({ scope, desired: render() }));
-    return { outcomes, changes, ftp: [...ftp] };
+    return { outcomes, results, changes, ftp: [...ftp] };
   }
 
   private async runBatch(batch: Pending[]): Promise<void> {
@@ -152,6 +159,6 @@ export class ConfigCommits {
       for (const pending of accepted) pending.reject(error);
       return;
     }
-    for (const outcome of committed.outcomes) if (outcome.ok) outcome.pending.resolve(outcome.result);
+    committed.outcomes.forEach((outcome, i) => outcome.ok && outcome.pending.resolve(committed.results[i]));
   }
 }

@@ -114,6 +114,32 @@ describe("agent with a real nginx (integration)", function () {
     expect(site.headers["x-served-by"]).to.equal("web-1");
   });
 
+  it("commits concurrent site writes together: the one nginx rejects fails alone, each other answers once served", async function () {
+    const long = Array.from({ length: 4 }, () => "a".repeat(60)).join(".");
+    const valid = ["one", "two", "three", "four"];
+    const put = (name: string, domain: string) =>
+      api.put(`/v1/orgs/acme/services/${name}`, { kind: "website", domains: [domain], documentRoot: "www" });
+    const results = await Promise.all([
+      ...valid.map(async (name) => {
+        const answer = await put(name, `${name}.acme.test`);
+        // Checked the moment the write answered: the site it made must already be served.
+        const site = await fetchSite(`${name}.acme.test`);
+        return { name, status: answer.status, served: site.status, by: String(site.headers["x-served-by"]) };
+      }),
+      put("long", long).then((answer) => ({ name: "long", status: answer.status, served: 0, by: answer.text })),
+    ]);
+    expect(results.slice(0, valid.length)).to.deep.equal(
+      valid.map((name) => ({ name, status: 201, served: 200, by: "web-1" })),
+    );
+    expect(results[valid.length].status, results[valid.length].by).to.equal(422);
+    expect((await api.get("/v1/orgs/acme/services/long")).status).to.equal(404);
+    expect(Object.keys(siteFiles()).sort()).to.deep.equal(
+      [...valid, "www"].map((name) => `lbh.acme.${name}.conf`).sort(),
+    );
+    for (const name of valid) expect((await api.delete(`/v1/orgs/acme/services/${name}`)).status).to.equal(200);
+    expect(Object.keys(siteFiles())).to.deep.equal(["lbh.acme.www.conf"]);
+  });
+
   it("stops serving a disabled service and serves it again when enabled", async function () {
     const body = { kind: "website", domains: ["www.acme.test", "acme.test"], documentRoot: "www" };
     expect((await reloading(() => api.put("/v1/orgs/acme/services/www", { ...body, enabled: false }))).status).to.equal(
