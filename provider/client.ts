@@ -19,6 +19,14 @@ import {
   type UserBody,
   type UserRecord,
 } from "../sdk/schemas";
+import { type WriteAnswer, writeAnswerFromHeaders } from "../sdk/write-answer";
+
+/** A user/service PUT's answer: the stored record, and what the agent said about the write. */
+export interface WriteOutcome<T> {
+  record: T;
+  /** Undefined when the agent sent no write headers (an older agent). */
+  answer?: WriteAnswer;
+}
 
 export interface ClientOptions {
   /** Per-request timeout. */
@@ -108,12 +116,15 @@ export class AgentClient {
     );
   }
 
-  putUser(org: string, username: string, body: UserBody, force = false): Promise<UserRecord> {
-    return this.request("PUT", `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`, body);
+  async putUser(org: string, username: string, body: UserBody, force = false): Promise<WriteOutcome<UserRecord>> {
+    const path = `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`;
+    const { body: record, headers } = await this.send<UserRecord>("PUT", path, body);
+    return { record, answer: writeAnswerFromHeaders(headers) };
   }
 
-  deleteUser(org: string, username: string, force = false): Promise<void> {
-    return this.request("DELETE", `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`);
+  async deleteUser(org: string, username: string, force = false): Promise<WriteAnswer | undefined> {
+    const path = `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`;
+    return writeAnswerFromHeaders((await this.send("DELETE", path)).headers);
   }
 
   getService(org: string, name: string): Promise<ServiceRecord> {
@@ -126,12 +137,15 @@ export class AgentClient {
     );
   }
 
-  putService(org: string, name: string, body: ServiceBody, force = false): Promise<ServiceRecord> {
-    return this.request("PUT", `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`, body);
+  async putService(org: string, name: string, body: ServiceBody, force = false): Promise<WriteOutcome<ServiceRecord>> {
+    const path = `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`;
+    const { body: record, headers } = await this.send<ServiceRecord>("PUT", path, body);
+    return { record, answer: writeAnswerFromHeaders(headers) };
   }
 
-  deleteService(org: string, name: string, force = false): Promise<void> {
-    return this.request("DELETE", `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`);
+  async deleteService(org: string, name: string, force = false): Promise<WriteAnswer | undefined> {
+    const path = `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`;
+    return writeAnswerFromHeaders((await this.send("DELETE", path)).headers);
   }
 
   snapshot(org: string): Promise<Snapshot> {
@@ -171,8 +185,17 @@ export class AgentClient {
     return this.request("DELETE", `/v1/balancer/${encodeURIComponent(org)}`, undefined, DRAIN_TIMEOUT_MS);
   }
 
-  /** One request with a timeout; retried (bounded) on network failures and 502/503/504. */
   private async request<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    return (await this.send<T>(method, path, body, timeoutMs)).body;
+  }
+
+  /** One request with a timeout; retried (bounded) on network failures and 502/503/504. */
+  private async send<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = this.timeoutMs,
+  ): Promise<{ body: T; headers: Headers }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     let lastError: Error = new AgentUnreachableError(this.endpoint, "no attempt made");
     for (let attempt = 0; attempt <= this.retries; attempt++) {
@@ -193,7 +216,7 @@ export class AgentClient {
         continue;
       }
       const text = await response.text();
-      if (response.ok) return (text === "" ? undefined : JSON.parse(text)) as T;
+      if (response.ok) return { body: (text === "" ? undefined : JSON.parse(text)) as T, headers: response.headers };
       lastError = toAgentError(this.endpoint, response.status, text);
       if (!RETRYABLE_STATUS.has(response.status)) throw lastError;
     }

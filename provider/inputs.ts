@@ -54,6 +54,32 @@ export function checkInputs(
   return { inputs, failures };
 }
 
+/**
+ * The stored inputs among a resource's outputs (state): the keys of its inputs schema that are
+ * present, nothing else — so `read` returns inputs in the shape the program gave them.
+ */
+export function inputsOf(schema: z.ZodType, props: object): Record<string, unknown> {
+  const keys = inputKeys(schema);
+  return Object.fromEntries(Object.entries(props).filter(([key, value]) => keys.has(key) && value !== undefined));
+}
+
+/** Every key an inputs schema knows (for a union of kinds, the union of their keys). */
+function inputKeys(schema: unknown): Set<string> {
+  const def = (schema as { def?: { type?: string; options?: unknown[]; in?: unknown; schema?: unknown } }).def;
+  const shape = (schema as { shape?: Record<string, unknown> }).shape;
+  if (shape) return new Set(Object.keys(shape));
+  if (def?.options) return new Set(def.options.flatMap((option) => [...inputKeys(option)]));
+  if (def?.in) return inputKeys(def.in);
+  if (def?.schema) return inputKeys(def.schema);
+  return new Set();
+}
+
+/** The Pulumi resource name, from the owner mark `pulumi:<project>/<stack>/<name>` the SDK sets. */
+export function resourceName(inputs: { managedBy?: string }): string | undefined {
+  const mark = inputs.managedBy;
+  return mark?.startsWith("pulumi:") ? mark.slice(mark.lastIndexOf("/") + 1) || undefined : undefined;
+}
+
 /** An org reference with its endpoints in canonical form (the load balancer only when set). */
 export function normalizeRef(ref: OrgRef): OrgRef {
   return {

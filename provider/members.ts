@@ -18,8 +18,9 @@ export function checkMember(schema: z.ZodType, news: Record<string, unknown>): p
   }
   return { inputs, failures };
 }
+import type { WriteAnswer } from "../sdk/write-answer";
 import { routeOrg, servingNodes } from "./balancer";
-import { requestSync, syncLogger, SyncError, type SyncReport } from "./sync";
+import { syncLogger, SyncError, writeThenSync, type SyncReport } from "./sync";
 
 /** The record, or undefined when the primary has none. */
 export async function findOnPrimary<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -45,32 +46,44 @@ export function assertMayTakeOver(
   }
 }
 
-/** Syncs the org, then (for website changes) routes its domains on the load balancer to the in-sync nodes. */
-async function syncAndRoute(organization: OrgRef, reroute: boolean): Promise<SyncReport> {
+/**
+ * Runs a write on the org's primary, then syncs the org (and, for website changes, routes its
+ * domains on the load balancer to the in-sync nodes). Returns only once a sync including the
+ * write has finished; the write's answer lets that sync skip asking the primary.
+ */
+export async function writeAndSync(
+  organization: OrgRef,
+  write: () => Promise<WriteAnswer | undefined>,
+  reroute = false,
+): Promise<SyncReport> {
   const primary = clientFor(organization.primary);
-  const report = await requestSync(primary, organization.name, clientFor, { log: syncLogger });
+  const report = await writeThenSync(primary, organization.name, clientFor, write, { log: syncLogger });
   if (reroute) await routeOrg(organization, servingNodes(primary.endpoint, report.secondaries), clientFor);
   return report;
 }
 
-/** Syncs the org after a change on its primary; returns only once a sync including the change finished. */
-export async function syncAfterChange(
-  id: string,
-  organization: OrgRef,
-  outs: Record<string, unknown>,
-  reroute = false,
-): Promise<void> {
-  const report = await syncAndRoute(organization, reroute);
+/** A secondary left behind makes the operation a partial failure: the object exists with `outs`. */
+export function assertSynced(report: SyncReport, id: string, outs: Record<string, unknown>): void {
   if (!report.inSync) throw partialFailure(new SyncError(report).message, id, outs);
 }
 
 /** Deletes on the primary (already gone is fine), then syncs the org. */
-export async function deleteAndSync(organization: OrgRef, remove: () => Promise<void>, reroute = false): Promise<void> {
-  try {
-    await remove();
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  const report = await syncAndRoute(organization, reroute);
+export async function deleteAndSync(
+  organization: OrgRef,
+  remove: () => Promise<WriteAnswer | undefined>,
+  reroute = false,
+): Promise<void> {
+  const report = await writeAndSync(
+    organization,
+    async () => {
+      try {
+        return await remove();
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        return undefined;
+      }
+    },
+    reroute,
+  );
   if (!report.inSync) throw new SyncError(report);
 }

@@ -13,8 +13,8 @@ import {
 } from "../sdk/schemas";
 import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
-import { checkInputs, containsUnknown, differs, partialFailure } from "./inputs";
-import { inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
+import { checkInputs, containsUnknown, differs, inputsOf, partialFailure } from "./inputs";
+import { forgetOrg, inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
 import { routeOrg, servingNodes, unroute } from "./balancer";
 
 export interface OrganizationOutputs extends OrganizationInputs {
@@ -147,6 +147,7 @@ async function moveOrg(olds: OrganizationOutputs, news: OrganizationInputs): Pro
     );
   }
   await from.deleteOrg(news.name);
+  forgetOrg(from, news.name);
   syncLogger(
     `move ${news.name}: ${from.endpoint} → ${to.endpoint} (${moved.users.length} users, ${moved.services.length} services)`,
   );
@@ -218,17 +219,15 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     }
     const status = inspection.primary;
     if (status.role !== "primary") return { id: "", props: {} };
-    // The stored inputs, with what the primary now says in place of the settings it holds.
-    const stored = Object.keys(organizationInputsSchema.shape).filter((key) => key in props);
-    const inputs: OrganizationInputs = {
-      ...(Object.fromEntries(stored.map((key) => [key, props[key as keyof OrganizationInputs]])) as OrganizationInputs),
-      name: id,
-      primary: primary.endpoint,
-      loadBalanced: status.loadBalanced,
-      secondaries: status.secondaries,
-      managedBy: status.managedBy,
-    };
-    if (props.displayName !== undefined || status.displayName !== "") inputs.displayName = status.displayName;
+    // The stored inputs as the program gave them; a setting changes only where the primary holds
+    // something else (drift), so a default the program did not set stays unset.
+    const inputs = inputsOf(organizationInputsSchema, props) as OrganizationInputs;
+    if ((props.loadBalanced ?? false) !== status.loadBalanced) inputs.loadBalanced = status.loadBalanced;
+    if (differs((props.secondaries ?? []).map(normalizeEndpoint), status.secondaries, true)) {
+      inputs.secondaries = status.secondaries;
+    }
+    if ((props.displayName ?? "") !== status.displayName) inputs.displayName = status.displayName;
+    if ((props.managedBy ?? "") !== status.managedBy) inputs.managedBy = status.managedBy;
     return { id, props: outputsOf(inputs, status, inspection.secondaries.map(toSyncStatus)), inputs };
   },
 
@@ -247,5 +246,6 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+    forgetOrg(clientFor(props.primary), id);
   },
 };

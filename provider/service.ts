@@ -2,8 +2,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { differs } from "./inputs";
-import { assertMayTakeOver, checkMember, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
+import { differs, inputsOf } from "./inputs";
+import { assertMayTakeOver, assertSynced, checkMember, deleteAndSync, findOnPrimary, writeAndSync } from "./members";
 
 const idOf = (inputs: WebServiceInputs) => `${inputs.organization.name}/${inputs.name}`;
 
@@ -32,9 +32,10 @@ const urlsOf = (inputs: WebServiceInputs): string[] =>
 
 async function apply(inputs: WebServiceInputs) {
   const { name, primary } = inputs.organization;
-  await clientFor(primary).putService(name, inputs.name, bodyOf(inputs));
+  const put = async () => (await clientFor(primary).putService(name, inputs.name, bodyOf(inputs))).answer;
+  const report = await writeAndSync(inputs.organization, put, inputs.kind === "website");
   const outs = { ...inputs, urls: urlsOf(inputs) };
-  await syncAfterChange(idOf(inputs), inputs.organization, outs, inputs.kind === "website");
+  assertSynced(report, idOf(inputs), outs);
   return outs;
 }
 
@@ -66,14 +67,31 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
     return { outs: await apply(news) };
   },
 
+  /**
+   * `pulumi refresh`: the stored inputs, each replaced only where the primary holds something else
+   * (drift); a default the program did not set (enabled, writable) stays unset.
+   */
   async read(id, props: WebServiceInputs & { urls: string[] }) {
     const { name, primary } = props.organization;
     const service = await findOnPrimary(() => clientFor(primary).getService(name, props.name));
     if (!service) return { id: "", props: {} };
-    const { managedBy, enabled, ...rest } = service;
-    const inputs = { ...props, ...rest, enabled, managedBy } as WebServiceInputs;
-    delete (inputs as { urls?: string[] }).urls;
-    return { id, props: { ...inputs, urls: urlsOf(inputs) }, inputs };
+    const inputs = inputsOf(webServiceInputsSchema, props) as Record<string, unknown>;
+    const stored = props as Partial<Record<string, unknown>> & WebServiceInputs;
+    if (stored.kind !== service.kind) {
+      // Another kind on the primary: take its settings whole (the next up replaces it).
+      for (const key of ["domains", "documentRoot", "rootPath", "writable"]) delete inputs[key];
+      Object.assign(inputs, { ...service, name: props.name });
+    } else if (service.kind === "website") {
+      if (differs(stored.domains ?? [], service.domains, true)) inputs.domains = service.domains;
+      if (stored.documentRoot !== service.documentRoot) inputs.documentRoot = service.documentRoot;
+    } else {
+      if (stored.rootPath !== service.rootPath) inputs.rootPath = service.rootPath;
+      if (((stored.writable as boolean | undefined) ?? false) !== service.writable) inputs.writable = service.writable;
+    }
+    if ((stored.enabled ?? true) !== service.enabled) inputs.enabled = service.enabled;
+    if ((stored.managedBy ?? "") !== service.managedBy) inputs.managedBy = service.managedBy;
+    const refreshed = inputs as WebServiceInputs;
+    return { id, props: { ...refreshed, urls: urlsOf(refreshed) }, inputs: refreshed };
   },
 
   async delete(_id, props: WebServiceInputs) {

@@ -5,7 +5,8 @@
  * Used by the resource providers after each primary mutation and by `lbhosting sync`.
  */
 import * as fs from "node:fs";
-import type { OrgStatus, SecondaryState, SecondarySyncStatus, Snapshot } from "../sdk/schemas";
+import type { Change, OrgStatus, SecondaryState, SecondarySyncStatus, Snapshot } from "../sdk/schemas";
+import type { WriteAnswer } from "../sdk/write-answer";
 import { AgentClient, AgentError, AgentUnreachableError, isNotFound } from "./client";
 
 export type ClientFactory = (endpoint: string) => AgentClient;
@@ -15,6 +16,8 @@ export interface SyncOptions {
   full?: boolean;
   /** One line per secondary: delta or snapshot, changes, bytes, ms. */
   log?: (line: string) => void;
+  /** The primary's answer to the write this sync follows (its generation, digest, change). */
+  write?: WriteAnswer;
 }
 
 export interface SyncReport {
@@ -118,23 +121,104 @@ export async function inspectOrg(
   return { primary: status, secondaries };
 }
 
-/** Runs one sync of an org to all its active secondaries (no coalescing; see `requestSync`). */
+/**
+ * What this process remembers of one org's replication between syncs: the primary's latest state
+ * and change-log entries from write answers, and each secondary's copy as the last sync verified
+ * it. With it, a sync after a write needs no request to the primary and, for an in-sync secondary,
+ * exactly one: the delta, whose answer is the copy's new status (the verification).
+ */
+export class OrgKnowledge {
+  head: { generation: number; digest: string } | undefined;
+  secondaries: string[] | undefined;
+  readonly changes = new Map<number, Change>();
+  readonly copies = new Map<string, OrgStatus>();
+
+  /** A write answer from the primary. */
+  noteWrite(answer: WriteAnswer): void {
+    if (this.head?.generation === answer.generation && this.head.digest !== answer.digest) this.forget();
+    if (!this.head || answer.generation >= this.head.generation) {
+      this.head = { generation: answer.generation, digest: answer.digest };
+      if (answer.secondaries) this.secondaries = answer.secondaries;
+    }
+    if (answer.change) this.changes.set(answer.change.generation, answer.change);
+  }
+
+  /** The primary's status, read by a sync that could not rely on write answers. */
+  noteStatus(status: OrgStatus): void {
+    if (!this.head || status.generation >= this.head.generation) {
+      this.head = { generation: status.generation, digest: status.digest };
+      this.secondaries = activeSecondaries(status);
+    }
+  }
+
+  /** The entries (base, target], or undefined when any is unknown here. */
+  changesBetween(base: number, target: number): Change[] | undefined {
+    const list: Change[] = [];
+    for (let generation = base + 1; generation <= target; generation++) {
+      const change = this.changes.get(generation);
+      if (!change) return undefined;
+      list.push(change);
+    }
+    return list;
+  }
+
+  /** Where a secondary without a verified copy here presumably stands: before the first change seen. */
+  guessBase(): number | undefined {
+    return this.changes.size === 0 ? undefined : Math.min(...this.changes.keys()) - 1;
+  }
+
+  /** Drop entries every active secondary already holds (and keep the map bounded). */
+  prune(active: string[]): void {
+    const held = active.map((endpoint) => this.copies.get(endpoint)?.generation ?? -1);
+    const floor = Math.min(...held);
+    for (const generation of this.changes.keys()) {
+      if (generation <= floor || this.changes.size > MAX_KNOWN_CHANGES) this.changes.delete(generation);
+    }
+  }
+
+  forget(): void {
+    this.head = undefined;
+    this.secondaries = undefined;
+    this.changes.clear();
+    this.copies.clear();
+  }
+}
+
+const MAX_KNOWN_CHANGES = 10_000;
+
+/**
+ * Runs one sync of an org to all its active secondaries (no coalescing; see `requestSync`). With
+ * `known` (write-driven syncs), the primary's state and the changes come from write answers.
+ */
 export async function syncOrg(
   primary: AgentClient,
   org: string,
   clientFor: ClientFactory,
   options: SyncOptions = {},
+  known?: OrgKnowledge,
 ): Promise<SyncReport> {
-  const status = await primary.getOrg(org);
+  const fast = !options.full && known?.head !== undefined && known.secondaries !== undefined;
+  let target: { generation: number; digest: string };
+  let active: string[];
+  if (fast && known?.head && known.secondaries) {
+    target = { ...known.head };
+    active = known.secondaries;
+  } else {
+    const status = await primary.getOrg(org);
+    known?.noteStatus(status);
+    target = status;
+    active = activeSecondaries(status);
+  }
   let snapshot: Promise<Snapshot> | undefined;
   const fetchSnapshot = () => (snapshot ??= primary.snapshot(org));
   const secondaries = await Promise.all(
-    activeSecondaries(status).map((endpoint) =>
-      syncSecondary(primary, clientFor(endpoint), org, status, fetchSnapshot, options),
+    active.map((endpoint) =>
+      syncSecondary(primary, clientFor(endpoint), org, target, fetchSnapshot, options, known, fast),
     ),
   );
-  const generation = Math.max(status.generation, ...secondaries.map((secondary) => secondary.generation));
-  const digest = secondaries.find((secondary) => secondary.generation === generation)?.digest ?? status.digest;
+  known?.prune(active);
+  const generation = Math.max(target.generation, ...secondaries.map((secondary) => secondary.generation));
+  const digest = secondaries.find((secondary) => secondary.generation === generation)?.digest ?? target.digest;
   return {
     org,
     primary: primary.endpoint,
@@ -145,61 +229,106 @@ export async function syncOrg(
   };
 }
 
+type Transfer = { mode: "delta" | "snapshot"; changes: number; bytes: number; copy: OrgStatus };
+
 async function syncSecondary(
   primary: AgentClient,
   secondary: AgentClient,
   org: string,
-  primaryStatus: OrgStatus,
+  target: { generation: number; digest: string },
   fetchSnapshot: () => Promise<Snapshot>,
   options: SyncOptions,
+  known: OrgKnowledge | undefined,
+  fast: boolean,
 ): Promise<SecondarySyncStatus> {
   const started = Date.now();
-  const before = await inspectSecondary(secondary, org, primaryStatus);
+  const endpoint = secondary.endpoint;
+  // What this secondary is brought to: the primary's state, or a later one a transfer carried.
+  const goal = { ...target };
+  const done = (transfer: Transfer): SecondarySyncStatus => {
+    const state = classify(goal, transfer.copy);
+    if (state !== "in-sync") {
+      known?.copies.delete(endpoint);
+      return toSyncStatus({
+        endpoint,
+        state,
+        copy: transfer.copy,
+        error: `verification failed: the copy is ${state} after the sync`,
+      });
+    }
+    known?.copies.set(endpoint, transfer.copy);
+    options.log?.(
+      `sync ${org} → ${endpoint}: ${transfer.mode} ${transfer.changes} changes, ` +
+        `${transfer.bytes} bytes, ${Date.now() - started} ms → generation ${transfer.copy.generation}`,
+    );
+    return toSyncStatus({ endpoint, state, copy: transfer.copy });
+  };
+
+  // Fast path: the copy as this process last verified it (or a guess), and the changes from write answers.
+  if (fast && known) {
+    const copy = known.copies.get(endpoint);
+    if (copy && classify(target, copy) === "in-sync") {
+      options.log?.(`sync ${org} → ${endpoint}: in sync at generation ${target.generation}`);
+      return toSyncStatus({ endpoint, state: "in-sync", copy });
+    }
+    const base = copy && copy.generation < target.generation ? copy.generation : known.guessBase();
+    const changes = base === undefined ? undefined : known.changesBetween(base, target.generation);
+    if (base !== undefined && changes) {
+      try {
+        const body = { baseGeneration: base, changes, digest: target.digest, primary: primary.endpoint };
+        const answer = await secondary.applyReplicaChanges(org, body);
+        const transfer = {
+          mode: "delta" as const,
+          changes: changes.length,
+          bytes: JSON.stringify(body).length,
+          copy: answer,
+        };
+        if (classify(target, answer) === "in-sync") return done(transfer);
+      } catch (error) {
+        // Not where we thought (409), gone (404), or too far behind (410): look, then send what fits.
+        if (!(error instanceof AgentError && [404, 409, 410].includes(error.status))) {
+          return failed({ endpoint, state: "behind" }, error, known);
+        }
+      }
+      known.copies.delete(endpoint);
+    }
+  }
+
+  const before = await inspectSecondary(secondary, org, target);
   if (before.state === "unreachable") return toSyncStatus(before);
   if (before.state === "in-sync" && !options.full) {
-    options.log?.(`sync ${org} → ${secondary.endpoint}: in sync at generation ${primaryStatus.generation}`);
+    if (before.copy) known?.copies.set(endpoint, before.copy);
+    options.log?.(`sync ${org} → ${endpoint}: in sync at generation ${target.generation}`);
     return toSyncStatus(before);
   }
   try {
-    let transfer: {
-      mode: "delta" | "snapshot";
-      changes: number;
-      bytes: number;
-      target: { generation: number; digest: string };
-    };
     const delta =
       before.state === "behind" && !options.full && before.copy
         ? await tryDelta(primary, secondary, org, before.copy.generation)
         : undefined;
     if (delta) {
-      transfer = { mode: "delta", ...delta };
-    } else {
-      const snap = await fetchSnapshot();
-      const body = { ...snap, primary: primary.endpoint };
-      await secondary.putReplica(org, body);
-      const count = 1 + snap.users.length + snap.services.length;
-      transfer = { mode: "snapshot", changes: count, bytes: JSON.stringify(body).length, target: snap };
+      if (delta.target.generation > goal.generation) Object.assign(goal, delta.target);
+      return done({ mode: "delta", ...delta });
     }
-    const after = await inspectSecondary(secondary, org, transfer.target);
-    if (after.state !== "in-sync") {
-      return toSyncStatus({
-        ...after,
-        error: after.error ?? `verification failed: the copy is ${after.state} after the sync`,
-      });
-    }
-    options.log?.(
-      `sync ${org} → ${secondary.endpoint}: ${transfer.mode} ${transfer.changes} changes, ` +
-        `${transfer.bytes} bytes, ${Date.now() - started} ms → generation ${transfer.target.generation}`,
-    );
-    return toSyncStatus(after);
+    const snap = await fetchSnapshot();
+    const body = { ...snap, primary: primary.endpoint };
+    const copy = await secondary.putReplica(org, body);
+    if (snap.generation > goal.generation) Object.assign(goal, { generation: snap.generation, digest: snap.digest });
+    const count = 1 + snap.users.length + snap.services.length;
+    return done({ mode: "snapshot", changes: count, bytes: JSON.stringify(body).length, copy });
   } catch (error) {
-    const unreachable = error instanceof AgentUnreachableError;
-    return toSyncStatus({
-      ...before,
-      state: unreachable ? "unreachable" : before.state,
-      error: error instanceof Error ? error.message : String(error),
-    });
+    return failed(before, error, known);
   }
+}
+
+function failed(before: SecondaryInspection, error: unknown, known: OrgKnowledge | undefined): SecondarySyncStatus {
+  known?.copies.delete(before.endpoint);
+  const unreachable = error instanceof AgentUnreachableError;
+  return toSyncStatus({
+    ...before,
+    state: unreachable ? "unreachable" : before.state,
+    error: error instanceof Error ? error.message : String(error),
+  });
 }
 
 /** Sends the changes after `base`; undefined when a snapshot is needed instead (410 or 409). */
@@ -208,12 +337,14 @@ async function tryDelta(
   secondary: AgentClient,
   org: string,
   base: number,
-): Promise<{ changes: number; bytes: number; target: { generation: number; digest: string } } | undefined> {
+): Promise<
+  { changes: number; bytes: number; copy: OrgStatus; target: { generation: number; digest: string } } | undefined
+> {
   try {
     const page = await primary.changesSince(org, base);
-    const body = { baseGeneration: base, changes: page.changes, digest: page.digest };
-    await secondary.applyReplicaChanges(org, body);
-    return { changes: page.changes.length, bytes: JSON.stringify(body).length, target: page };
+    const body = { baseGeneration: base, changes: page.changes, digest: page.digest, primary: primary.endpoint };
+    const copy = await secondary.applyReplicaChanges(org, body);
+    return { changes: page.changes.length, bytes: JSON.stringify(body).length, copy, target: page };
   } catch (error) {
     if (error instanceof AgentError && (error.status === 410 || error.status === 409)) return undefined;
     throw error;
@@ -227,15 +358,47 @@ async function tryDelta(
 
 interface OrgSlot {
   running?: Promise<SyncReport>;
-  queued?: { promise: Promise<SyncReport>; full: boolean };
+  queued?: { promise: Promise<SyncReport>; full: boolean; needsStatus: boolean };
+  known: OrgKnowledge;
+  /** Writes to the org in flight in this process: a queued sync waits for them to join (briefly). */
+  writing: number;
+  writesDone: Array<() => void>;
 }
 
+/** How long a queued sync waits for writes in flight to join it. */
+const LINGER_MS = 250;
+
 const slots = new Map<string, OrgSlot>();
+
+function slotFor(primary: AgentClient, org: string): OrgSlot {
+  const key = `${primary.endpoint} ${org}`;
+  let slot = slots.get(key);
+  if (!slot) slots.set(key, (slot = { known: new OrgKnowledge(), writing: 0, writesDone: [] }));
+  return slot;
+}
+
+/** Forget what this process knew of an org (it was deleted or moved). */
+export function forgetOrg(primary: AgentClient, org: string): void {
+  slots.get(`${primary.endpoint} ${org}`)?.known.forget();
+}
+
+function writesSettled(slot: OrgSlot): Promise<void> {
+  if (slot.writing === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, LINGER_MS);
+    slot.writesDone.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 /**
  * Requests a sync that includes every change already committed on the primary. If a sync is
  * running it may have started before the caller's change, so the caller joins the one queued
- * behind it (one queued sync serves every caller that arrives meanwhile).
+ * behind it (one queued sync serves every caller that arrives meanwhile). A queued sync starts
+ * once the running one ended and this process's writes to the org in flight have joined it (at
+ * most LINGER_MS), so a burst of writes shares few syncs.
  */
 export function requestSync(
   primary: AgentClient,
@@ -243,32 +406,57 @@ export function requestSync(
   clientFor: ClientFactory,
   options: SyncOptions = {},
 ): Promise<SyncReport> {
-  const key = `${primary.endpoint} ${org}`;
-  let slot = slots.get(key);
-  if (!slot) slots.set(key, (slot = {}));
-  const current = slot;
-  const start = (full: boolean): Promise<SyncReport> => {
-    const run = syncOrg(primary, org, clientFor, { ...options, full }).finally(() => {
-      if (current.running === run) current.running = undefined;
-    });
-    current.running = run;
-    return run;
-  };
-  if (!current.running) return start(options.full ?? false);
-  let queued = current.queued;
+  const slot = slotFor(primary, org);
+  if (options.write) slot.known.noteWrite(options.write);
+  let queued = slot.queued;
   if (!queued) {
-    const waitFor = current.running.catch(() => undefined);
-    const next: { promise: Promise<SyncReport>; full: boolean } = {
+    const next: NonNullable<OrgSlot["queued"]> = {
       full: false,
-      promise: waitFor.then((): Promise<SyncReport> => {
-        current.queued = undefined;
-        return start(next.full);
-      }),
+      needsStatus: false,
+      promise: Promise.resolve() as never,
     };
-    current.queued = queued = next;
+    next.promise = (async () => {
+      await slot.running?.catch(() => undefined);
+      await writesSettled(slot);
+      slot.queued = undefined;
+      const known = next.needsStatus ? undefined : slot.known;
+      const run = syncOrg(primary, org, clientFor, { ...options, full: next.full }, known);
+      slot.running = run;
+      try {
+        return await run;
+      } finally {
+        if (slot.running === run) slot.running = undefined;
+      }
+    })();
+    slot.queued = queued = next;
   }
   queued.full ||= options.full ?? false;
+  queued.needsStatus ||= !options.write || (options.full ?? false);
   return queued.promise;
+}
+
+/**
+ * Runs a write on the primary, then requests the sync that includes it (with the write's answer,
+ * so the sync needs no request to the primary). While the write is in flight, a queued sync of
+ * the org waits for it.
+ */
+export async function writeThenSync(
+  primary: AgentClient,
+  org: string,
+  clientFor: ClientFactory,
+  write: () => Promise<WriteAnswer | undefined>,
+  options: SyncOptions = {},
+): Promise<SyncReport> {
+  const slot = slotFor(primary, org);
+  slot.writing++;
+  let answer: WriteAnswer | undefined;
+  try {
+    answer = await write();
+  } finally {
+    slot.writing--;
+    if (slot.writing === 0) for (const wake of slot.writesDone.splice(0)) wake();
+  }
+  return requestSync(primary, org, clientFor, { ...options, write: answer });
 }
 
 /** Writes a sync line to Pulumi's log (the provider's output) and, if set, to $LBHOSTING_SYNC_LOG. */

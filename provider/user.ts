@@ -1,12 +1,26 @@
 /** OrgUser: an organization user on the primary; secondaries get it by sync, never directly. */
+import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { verifyPassword } from "../sdk/password";
-import { orgUserInputsSchema, type OrgUserInputs, type UserBody } from "../sdk/schemas";
+import { orgUserInputsSchema, type OrgUserInputs, type UserBody, type UserRecord } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
-import { differs } from "./inputs";
-import { assertMayTakeOver, checkMember, deleteAndSync, findOnPrimary, syncAfterChange } from "./members";
+import { differs, inputsOf, resourceName } from "./inputs";
+import { assertMayTakeOver, assertSynced, checkMember, deleteAndSync, findOnPrimary, writeAndSync } from "./members";
+
+/** The outputs: the inputs, and a fingerprint of the hash the primary stored for the password. */
+export interface OrgUserOutputs extends OrgUserInputs {
+  passwordFingerprint?: string;
+}
 
 const idOf = (inputs: OrgUserInputs) => `${inputs.organization.name}/${inputs.username}`;
+
+/**
+ * A non-reversible fingerprint of the stored crypt hash (itself salted), kept in plain state: a
+ * refresh compares it with the primary's hash instead of re-hashing the password (a crypt per
+ * user), and a password changed behind Pulumi's back changes the hash, so it shows.
+ */
+export const passwordFingerprint = (passwordHash: string): string =>
+  createHash("sha256").update(`lbhosting password hash\n${passwordHash}`).digest("hex").slice(0, 32);
 
 const bodyOf = (inputs: OrgUserInputs): UserBody => ({
   password: inputs.password,
@@ -17,11 +31,31 @@ const bodyOf = (inputs: OrgUserInputs): UserBody => ({
   managedBy: inputs.managedBy ?? "",
 });
 
-async function apply(inputs: OrgUserInputs) {
+async function apply(inputs: OrgUserInputs): Promise<OrgUserOutputs> {
   const { name, primary } = inputs.organization;
-  await clientFor(primary).putUser(name, inputs.username, bodyOf(inputs));
-  await syncAfterChange(idOf(inputs), inputs.organization, { ...inputs });
-  return { ...inputs };
+  let stored: UserRecord | undefined;
+  const report = await writeAndSync(inputs.organization, async () => {
+    const { record, answer } = await clientFor(primary).putUser(name, inputs.username, bodyOf(inputs));
+    stored = record;
+    return answer;
+  });
+  const outs = { ...inputs, passwordFingerprint: passwordFingerprint((stored as UserRecord).passwordHash) };
+  assertSynced(report, idOf(inputs), outs);
+  return outs;
+}
+
+/** The fields that differ between the state (olds) and the program (news), defaults applied. */
+function changedFields(olds: OrgUserOutputs, news: OrgUserInputs): string[] {
+  const fields: Array<[string, boolean]> = [
+    ["primary", differs(olds.organization?.primary, news.organization?.primary)],
+    ["password", differs(olds.password, news.password)],
+    ["displayName", differs(olds.displayName ?? "", news.displayName ?? "")],
+    ["email", differs(olds.email ?? "", news.email ?? "")],
+    ["enabled", differs(olds.enabled ?? true, news.enabled ?? true)],
+    ["access", differs(olds.access ?? [], news.access ?? [], true)],
+    ["managedBy", differs(olds.managedBy ?? "", news.managedBy ?? "")],
+  ];
+  return fields.filter(([, changed]) => changed).map(([field]) => field);
 }
 
 export const userProvider: pulumi.dynamic.ResourceProvider = {
@@ -33,20 +67,18 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
     return checkMember(orgUserInputsSchema, news);
   },
 
-  async diff(_id, olds: OrgUserInputs, news: OrgUserInputs) {
+  async diff(_id, olds: OrgUserOutputs, news: OrgUserInputs) {
     const replaces = [
       ...(differs(olds.organization?.name, news.organization?.name) ? ["organization"] : []),
       ...(differs(olds.username, news.username) ? ["username"] : []),
     ];
-    const changed =
-      differs(olds.organization?.primary, news.organization?.primary) ||
-      differs(olds.password, news.password) ||
-      differs(olds.displayName ?? "", news.displayName ?? "") ||
-      differs(olds.email ?? "", news.email ?? "") ||
-      differs(olds.enabled ?? true, news.enabled ?? true) ||
-      differs(olds.access ?? [], news.access ?? [], true) ||
-      differs(olds.managedBy ?? "", news.managedBy ?? "");
-    return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: true };
+    const changed = changedFields(olds, news);
+    // Pulumi shows no diff of a secret input of a dynamic resource (pulumi/pulumi#16687): say which
+    // user's password changes, never the password. The provider's output reaches the CLI's.
+    if (changed.includes("password") && replaces.length === 0) {
+      console.log(`OrgUser ${resourceName(news) ?? news.username}: password changes`);
+    }
+    return { changes: replaces.length > 0 || changed.length > 0, replaces, deleteBeforeReplace: true };
   },
 
   async create(inputs: OrgUserInputs) {
@@ -56,26 +88,32 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
     return { id: idOf(inputs), outs: await apply(inputs) };
   },
 
-  async update(_id, _olds: OrgUserInputs, news: OrgUserInputs) {
+  async update(_id, _olds: OrgUserOutputs, news: OrgUserInputs) {
     return { outs: await apply(news) };
   },
 
-  async read(id, props: OrgUserInputs) {
+  /**
+   * `pulumi refresh`: the state as the program would write it. Every stored input stays as it was
+   * (a default the program did not set stays unset) unless the primary holds something else for
+   * it — that is drift, and only then does the input change.
+   */
+  async read(id, props: OrgUserOutputs) {
     const { name, primary } = props.organization;
     const user = await findOnPrimary(() => clientFor(primary).getUser(name, props.username));
     if (!user) return { id: "", props: {} };
-    // A password changed behind Pulumi's back no longer verifies: report it as drift to heal.
-    const password = verifyPassword(props.password, user.passwordHash) ? props.password : "";
-    const inputs: OrgUserInputs = {
-      ...props,
-      password,
-      enabled: user.enabled,
-      access: user.access,
-      managedBy: user.managedBy,
-    };
-    if (props.displayName !== undefined || user.displayName !== "") inputs.displayName = user.displayName;
-    if (props.email !== undefined || user.email !== "") inputs.email = user.email;
-    return { id, props: inputs, inputs };
+    const inputs = inputsOf(orgUserInputsSchema, props) as OrgUserInputs;
+    const fingerprint = passwordFingerprint(user.passwordHash);
+    // State from before fingerprints: verify once (a crypt), then keep the fingerprint.
+    const known = props.passwordFingerprint ?? (verifyPassword(props.password, user.passwordHash) ? fingerprint : "");
+    // A password changed behind Pulumi's back: an empty password makes the next `up` set it again.
+    if (known !== fingerprint) inputs.password = "";
+    if ((props.enabled ?? true) !== user.enabled) inputs.enabled = user.enabled;
+    if (differs(props.access ?? [], user.access, true)) inputs.access = user.access;
+    if ((props.displayName ?? "") !== user.displayName) inputs.displayName = user.displayName;
+    if ((props.email ?? "") !== user.email) inputs.email = user.email;
+    if ((props.managedBy ?? "") !== user.managedBy) inputs.managedBy = user.managedBy;
+    const outputs: OrgUserOutputs = { ...inputs, ...(known ? { passwordFingerprint: known } : {}) };
+    return { id, props: outputs, inputs };
   },
 
   async delete(_id, props: OrgUserInputs) {

@@ -52,6 +52,7 @@ export function writeAnswerFromHeaders(headers: { get(name: string): string | nu
     digest,
     changed: changed === "true",
     ...(secondaries === null ? {} : { secondaries: secondaries.split(",").filter(Boolean).map(normalizeEndpoint) }),
-    ...(change && change.generation === generation ? { change } : {}),
+    // Writes that arrive together commit together: the answer gives the org after all of them.
+    ...(change && change.generation <= generation ? { change } : {}),
   };
 }

@@ -1,0 +1,96 @@
+/** What a provider process remembers between syncs, and the write answer it learns it from. */
+import { expect } from "chai";
+import { type Change } from "../../sdk/schemas";
+import { WRITE_HEADERS, encodeChange, writeAnswerFromHeaders } from "../../sdk/write-answer";
+import { OrgKnowledge } from "../../provider/sync";
+
+const DIGEST = (n: number) => n.toString(16).padStart(64, "0");
+const userChange = (generation: number): Change => ({
+  generation,
+  type: "user.put",
+  user: {
+    username: `u${generation}`,
+    passwordHash: "$6$salt$" + "x".repeat(86),
+    displayName: "",
+    email: "",
+    enabled: true,
+    access: [],
+    managedBy: "",
+  },
+});
+
+describe("sync knowledge from write answers", function () {
+  it("reads the write headers, and ignores a change later than the answer's generation", function () {
+    const headers = (values: Record<string, string>) => ({ get: (name: string) => values[name] ?? null });
+    const answer = writeAnswerFromHeaders(
+      headers({
+        [WRITE_HEADERS.generation]: "7",
+        [WRITE_HEADERS.digest]: DIGEST(7),
+        [WRITE_HEADERS.changed]: "true",
+        [WRITE_HEADERS.secondaries]: "http://127.0.20.2:80/,http://127.0.20.3:81",
+        [WRITE_HEADERS.change]: encodeChange(userChange(6)),
+      }),
+    );
+    expect(answer).to.deep.equal({
+      generation: 7,
+      digest: DIGEST(7),
+      changed: true,
+      secondaries: ["http://127.0.20.2", "http://127.0.20.3:81"],
+      change: userChange(6),
+    });
+    const future = writeAnswerFromHeaders(
+      headers({
+        [WRITE_HEADERS.generation]: "7",
+        [WRITE_HEADERS.digest]: DIGEST(7),
+        [WRITE_HEADERS.changed]: "true",
+        [WRITE_HEADERS.change]: encodeChange(userChange(8)),
+      }),
+    );
+    expect(future).to.deep.equal({ generation: 7, digest: DIGEST(7), changed: true });
+    expect(writeAnswerFromHeaders(headers({ [WRITE_HEADERS.generation]: "7" }))).to.equal(undefined);
+  });
+
+  it("keeps the latest head, and gives the changes between two generations only when it has all of them", function () {
+    const known = new OrgKnowledge();
+    for (const generation of [5, 3, 4]) {
+      known.noteWrite({
+        generation,
+        digest: DIGEST(generation),
+        changed: true,
+        secondaries: ["http://s:1"],
+        change: userChange(generation),
+      });
+    }
+    expect(known.head).to.deep.equal({ generation: 5, digest: DIGEST(5) });
+    expect(known.guessBase()).to.equal(2);
+    expect(known.changesBetween(2, 5)?.map((change) => change.generation)).to.deep.equal([3, 4, 5]);
+    expect(known.changesBetween(1, 5)).to.equal(undefined);
+  });
+
+  it("forgets everything when the same generation comes with another digest (the org was recreated)", function () {
+    const known = new OrgKnowledge();
+    known.noteWrite({ generation: 2, digest: DIGEST(2), changed: true, secondaries: [], change: userChange(2) });
+    known.copies.set("http://s:1", {} as never);
+    known.noteWrite({ generation: 2, digest: DIGEST(99), changed: true, secondaries: [] });
+    expect(known.head).to.deep.equal({ generation: 2, digest: DIGEST(99) });
+    expect(known.changes.size).to.equal(0);
+    expect(known.copies.size).to.equal(0);
+  });
+
+  it("prunes the changes every active secondary holds", function () {
+    const known = new OrgKnowledge();
+    for (const generation of [1, 2, 3]) {
+      known.noteWrite({
+        generation,
+        digest: DIGEST(generation),
+        changed: true,
+        secondaries: [],
+        change: userChange(generation),
+      });
+    }
+    known.copies.set("http://a:1", { generation: 2 } as never);
+    known.copies.set("http://b:1", { generation: 3 } as never);
+    known.prune(["http://a:1", "http://b:1"]);
+    expect([...known.changes.keys()]).to.deep.equal([3]);
+  });
+});
