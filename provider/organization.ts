@@ -193,6 +193,8 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async update(_id, olds: OrganizationOutputs, news: OrganizationInputs) {
+    // Copies may be removed or moved: what this process verified of them no longer holds.
+    forgetOrg(clientFor(olds.primary), news.name);
     if (normalizeEndpoint(olds.primary) !== normalizeEndpoint(news.primary)) await moveOrg(olds, news);
     const keep = new Set(activeOf(news));
     const held = new Set([...activeOf(olds), ...(olds.syncStatus ?? []).map((secondary) => secondary.endpoint)]);

@@ -1,0 +1,350 @@
+/**
+ * `npm run bench:scale` — issue 9's measurements, printed, never asserted.
+ *
+ * Part 1, the way a user runs it: the library packed with `npm pack` and installed in a project
+ * folder's node_modules, a `Pulumi.yaml` TypeScript-free program (index.js), the real CLI and
+ * language host, three agents on loopback (one primary, two secondaries; FTP accounts built with
+ * pure-pw when it is installed). One org with USERS users (each with a secret password and FTP
+ * access), SITES websites and one FTP service, against a floor: the same number of dynamic
+ * resources whose provider does nothing, through the same CLI, in the same run. Six phases each:
+ * up creating everything, up with nothing changed, refresh, up changing one password right after
+ * the refresh, up changing another, destroy. Also: syncs performed during the create and the
+ * serialized `__provider` bytes per resource.
+ *
+ * Part 2, against one agent: 1,000 user upserts with plaintext passwords at concurrency 8 (wall
+ * time, p50/p99), while another process asks GET /v1/health every 20 ms (its p99).
+ *
+ *   USERS=1000 SITES=20 npm run bench:scale        (defaults; BENCH_SKIP_PULUMI=1 runs part 2 only)
+ */
+import { execFile, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { agentClient } from "../tests/support/agent-http";
+import { startAgentProcess, type AgentProcess } from "../tests/support/agent-process";
+import { REPO_ROOT, ensurePulumi, localPulumiEnv } from "../tests/support/pulumi";
+
+const execFileAsync = promisify(execFile);
+const USERS = Number(process.env.USERS ?? 1000);
+const SITES = Number(process.env.SITES ?? 20);
+const TOKEN = "bench-scale-token-0123456789abcdef";
+const PASSPHRASE = "bench-scale";
+const COMMAND_TIMEOUT_MS = 60 * 60_000;
+const UPSERTS = 1000;
+const UPSERT_CONCURRENCY = 8;
+
+const HOSTING_PROGRAM = `"use strict";
+const pulumi = require("@pulumi/pulumi");
+const { LoadBalancedOrganization, OrgUser, WebService } = require("pulumi-lbhosting");
+
+const config = new pulumi.Config("bench");
+const changed = new Set((config.get("changed") || "").split(",").filter(Boolean).map(Number));
+const org = new LoadBalancedOrganization("org", {
+  name: "scale",
+  primary: config.require("primary"),
+  secondaries: config.requireObject("secondaries"),
+  loadBalanced: true,
+});
+new WebService("ftp", { organization: org, name: "ftp", kind: "ftp", rootPath: "ftp" });
+for (let i = 0; i < config.requireNumber("sites"); i++) {
+  new WebService("site" + i, { organization: org, name: "site" + i, kind: "website", domains: ["site" + i + ".scale.test"], documentRoot: "site" + i });
+}
+for (let i = 0; i < config.requireNumber("users"); i++) {
+  const password = "password-" + i + "-bench" + (changed.has(i) ? "-v2" : "");
+  new OrgUser("user" + i, { organization: org, username: "user" + i, password, access: ["ftp"] });
+}
+`;
+
+const FLOOR_PROGRAM = `"use strict";
+const pulumi = require("@pulumi/pulumi");
+
+const config = new pulumi.Config("bench");
+const changed = new Set((config.get("changed") || "").split(",").filter(Boolean).map(Number));
+const nothing = {
+  async create(inputs) { return { id: "noop", outs: inputs }; },
+  async update(_id, _olds, news) { return { outs: news }; },
+};
+class Noop extends pulumi.dynamic.Resource {
+  constructor(name, props) { super(nothing, name, props, {}, "bench", "Noop"); }
+}
+new Noop("org", { name: "scale" });
+new Noop("ftp", { name: "ftp" });
+for (let i = 0; i < config.requireNumber("sites"); i++) new Noop("site" + i, { name: "site" + i });
+for (let i = 0; i < config.requireNumber("users"); i++) {
+  const password = "password-" + i + "-bench" + (changed.has(i) ? "-v2" : "");
+  new Noop("user" + i, { username: "user" + i, password: pulumi.secret(password) });
+}
+`;
+
+interface Project {
+  name: string;
+  dir: string;
+  env: NodeJS.ProcessEnv;
+}
+
+const percentile = (sorted: number[], p: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/** A scratch root whose node_modules holds the packed library, as `npm install <tarball>` would. */
+async function packedInstall(root: string): Promise<void> {
+  const { stdout } = await execFileAsync("npm", ["pack", "--pack-destination", root, "--silent"], {
+    cwd: REPO_ROOT,
+    timeout: 300_000,
+  });
+  const tarball = path.join(root, stdout.trim().split("\n").pop() as string);
+  // The library's dependencies as this repository installed them (no registry, no native build);
+  // the library itself from the tarball, a real folder inside node_modules.
+  await execFileAsync("cp", ["-a", path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules")]);
+  const target = path.join(root, "node_modules", "pulumi-lbhosting");
+  fs.rmSync(target, { recursive: true, force: true });
+  fs.mkdirSync(target);
+  await execFileAsync("tar", ["xzf", tarball, "-C", target, "--strip-components=1"]);
+}
+
+async function pulumiCli(project: Project, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await execFileAsync("pulumi", args, {
+      cwd: project.dir,
+      env: project.env,
+      timeout: COMMAND_TIMEOUT_MS,
+      maxBuffer: 512 * 1024 * 1024,
+    });
+    return stdout;
+  } catch (error) {
+    const failure = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(
+      `${project.name}: pulumi ${args.join(" ")} failed: ${failure.message}\n${(failure.stdout ?? "").slice(-4000)}`,
+    );
+  }
+}
+
+async function createProject(
+  root: string,
+  name: string,
+  program: string,
+  config: Record<string, string>,
+  env: NodeJS.ProcessEnv,
+): Promise<Project> {
+  const dir = path.join(root, name);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\n`);
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, private: true, main: "index.js" }, null, 2));
+  fs.writeFileSync(path.join(dir, "index.js"), program);
+  const project = { name, dir, env };
+  await pulumiCli(project, ["stack", "init", "bench", "--secrets-provider", "passphrase"]);
+  for (const [key, value] of Object.entries(config)) {
+    await pulumiCli(project, ["config", "set", ...(key === "lbhosting:token" ? ["--secret"] : []), key, value]);
+  }
+  return project;
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await run();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+async function pulumiPhases(bin: string, root: string): Promise<void> {
+  await packedInstall(root);
+  const purePw = fs.existsSync("/usr/bin/pure-pw") ? "/usr/bin/pure-pw" : undefined;
+  const ftpArgs = purePw ? ["--pure-pw-bin", purePw, "--ftp-uid", "65533", "--ftp-gid", "65533"] : [];
+  const agents: AgentProcess[] = await Promise.all(
+    ["127.0.21.1", "127.0.21.2", "127.0.21.3"].map((host) =>
+      startAgentProcess({ host, token: TOKEN, startTimeoutMs: 60_000, extraArgs: ftpArgs }),
+    ),
+  );
+  try {
+    const [primary, ...secondaries] = agents;
+    const syncLog = path.join(root, "sync.log");
+    const envFor = (name: string) => ({
+      ...process.env,
+      ...localPulumiEnv({
+        bin,
+        home: path.join(root, `${name}-home`),
+        backend: path.join(root, `${name}-state`),
+        passphrase: PASSPHRASE,
+      }),
+      LBHOSTING_SYNC_LOG: syncLog,
+    });
+    for (const name of ["hosting", "floor"]) fs.mkdirSync(path.join(root, `${name}-state`), { recursive: true });
+    const common = { "bench:users": String(USERS), "bench:sites": String(SITES) };
+    const floor = await createProject(root, "floor", FLOOR_PROGRAM, common, envFor("floor"));
+    const hosting = await createProject(
+      root,
+      "hosting",
+      HOSTING_PROGRAM,
+      {
+        ...common,
+        "bench:primary": primary.url,
+        "bench:secondaries": JSON.stringify(secondaries.map((agent) => agent.url)),
+        "lbhosting:token": TOKEN,
+      },
+      envFor("hosting"),
+    );
+    const projects = [floor, hosting];
+    const quiet = ["--yes", "--skip-preview", "--non-interactive", "--color", "never"];
+    const setChanged = (value: string) =>
+      Promise.all(projects.map((project) => pulumiCli(project, ["config", "set", "bench:changed", value])));
+    const phases: Array<{ label: string; before?: () => Promise<unknown>; args: string[] }> = [
+      { label: "up creating everything", args: ["up", ...quiet] },
+      { label: "up with nothing changed", args: ["up", ...quiet] },
+      { label: "refresh", args: ["refresh", ...quiet] },
+      { label: "up changing one password (after the refresh)", before: () => setChanged("1"), args: ["up", ...quiet] },
+      { label: "up changing another password", before: () => setChanged("1,2"), args: ["up", ...quiet] },
+      { label: "destroy", args: ["destroy", ...quiet] },
+    ];
+    const resources = 2 + SITES + USERS;
+    console.log(`${resources} resources (1 org, ${USERS} users with FTP access, ${SITES} websites, 1 FTP service)`);
+    console.log(
+      `3 agents, FTP accounts ${purePw ? "built with pure-pw" : "as files only (no pure-pw)"}; load ${os
+        .loadavg()
+        .map((n) => n.toFixed(2))
+        .join(" ")}`,
+    );
+    console.log("phase                                          floor s   lbhosting s   ratio");
+    const figures: Array<{ phase: string; floor: number; lbhosting: number; ratio: number }> = [];
+    for (const phase of phases) {
+      await phase.before?.();
+      const floorSeconds = await timed(() => pulumiCli(floor, phase.args));
+      const hostingSeconds = await timed(() => pulumiCli(hosting, phase.args));
+      figures.push({
+        phase: phase.label,
+        floor: floorSeconds,
+        lbhosting: hostingSeconds,
+        ratio: hostingSeconds / floorSeconds,
+      });
+      console.log(
+        `${phase.label.padEnd(46)} ${floorSeconds.toFixed(1).padStart(7)}   ${hostingSeconds.toFixed(1).padStart(11)}   ${(hostingSeconds / floorSeconds).toFixed(2).padStart(5)}x`,
+      );
+      if (phase.label === "up creating everything") {
+        const lines = fs.readFileSync(syncLog, "utf8");
+        const count = (pattern: RegExp) => (lines.match(pattern) ?? []).length;
+        const transfers = count(/: (delta|snapshot) /g);
+        const runs = (transfers + count(/: in sync at /g)) / secondaries.length;
+        console.log(
+          `  syncs during the create: ${runs} sync runs for ${resources} operations (${((100 * runs) / resources).toFixed(1)}%), ` +
+            `${count(/: delta /g)} delta and ${count(/: snapshot /g)} snapshot transfers to ${secondaries.length} secondaries`,
+        );
+        const exported = JSON.parse(await pulumiCli(hosting, ["stack", "export"])) as {
+          deployment: { resources: Array<{ type: string; inputs?: { __provider?: string } }> };
+        };
+        const bytes = new Map<string, number>();
+        for (const resource of exported.deployment.resources) {
+          if (resource.inputs?.__provider)
+            bytes.set(resource.type.split(":").pop() as string, resource.inputs.__provider.length);
+        }
+        console.log(`  __provider bytes per resource: ${[...bytes].map(([type, n]) => `${type} ${n}`).join(", ")}`);
+      }
+    }
+    console.log(JSON.stringify({ users: USERS, sites: SITES, loadAverage: os.loadavg(), phases: figures }));
+  } finally {
+    for (const agent of agents) {
+      await agent.stop();
+      agent.cleanup();
+    }
+  }
+}
+
+/** Health latencies measured by a separate process every 20 ms until its stdin closes (at most 10 min). */
+function healthProbe(url: string): { stop: () => Promise<number[]> } {
+  const script = `
+    const latencies = [];
+    const deadline = Date.now() + 600000;
+    let stopped = false;
+    process.stdin.on("end", () => (stopped = true)).resume();
+    (async () => {
+      while (!stopped && Date.now() < deadline) {
+        const started = performance.now();
+        try { await (await fetch(${JSON.stringify(url)} + "/v1/health", { signal: AbortSignal.timeout(5000) })).text(); } catch {}
+        latencies.push(performance.now() - started);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      process.stdout.write(JSON.stringify(latencies));
+    })();`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      return JSON.parse(output || "[]") as number[];
+    },
+  };
+}
+
+async function agentBurst(): Promise<void> {
+  const agent = await startAgentProcess({ host: "127.0.21.9", name: "burst", startTimeoutMs: 60_000 });
+  try {
+    const api = agentClient(agent.url, agent.token, { keepAlive: true });
+    await api.put("/v1/orgs/burst", {});
+    const idle = healthProbe(agent.url);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const idleLatencies = (await idle.stop()).sort((a, b) => a - b);
+    const probe = healthProbe(agent.url);
+    const latencies: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: UPSERT_CONCURRENCY }, async () => {
+        while (next < UPSERTS) {
+          const i = next++;
+          const begin = performance.now();
+          const answer = await api.put(`/v1/orgs/burst/users/u${i}`, {
+            password: `password-${i}-burst`,
+            access: ["ftp"],
+          });
+          if (answer.status !== 201) throw new Error(`upsert failed: ${answer.status} ${answer.text}`);
+          latencies.push(performance.now() - begin);
+        }
+      }),
+    );
+    const wall = (performance.now() - started) / 1000;
+    const health = (await probe.stop()).sort((a, b) => a - b);
+    latencies.sort((a, b) => a - b);
+    console.log(
+      `agent, ${UPSERTS} upserts with plaintext passwords at concurrency ${UPSERT_CONCURRENCY}: ${wall.toFixed(1)} s ` +
+        `(${(UPSERTS / wall).toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+    );
+    console.log(
+      `  GET /v1/health every 20 ms from another process: during the burst p50 ${percentile(health, 50).toFixed(1)} ms, ` +
+        `p99 ${percentile(health, 99).toFixed(1)} ms (${health.length} probes); idle p99 ${percentile(idleLatencies, 99).toFixed(1)} ms`,
+    );
+  } finally {
+    await agent.stop();
+    agent.cleanup();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `load average at start: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(" ")} (${os.availableParallelism()} cores)`,
+  );
+  if (!process.env.BENCH_SKIP_PULUMI) {
+    const bin = ensurePulumi();
+    if (!bin) throw new Error("no Pulumi CLI: run scripts/ensure-pulumi.sh");
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-scale-"));
+    try {
+      await pulumiPhases(bin, root);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }
+  await agentBurst();
+  console.log(
+    `load average at end: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(" ")}`,
+  );
+}
+
+main().catch((error: Error) => {
+  console.error(error.message);
+  process.exit(1);
+});
