@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import { cryptSha512, hashPassword, verifyPassword } from "../../sdk/password";
+import { PasswordPool } from "../../agent/password-pool";
 import { passwordHashSchema } from "../../sdk/schemas";
 
 describe("password hashing (crypt SHA-512)", function () {
@@ -65,5 +66,21 @@ describe("password hashing (crypt SHA-512)", function () {
     expect(verifyPassword("x", "")).to.equal(false);
     expect(verifyPassword("x", "$1$abc$def")).to.equal(false);
     expect(verifyPassword("x", "$6$salt$short")).to.equal(false);
+  });
+});
+
+describe("agent password pool (worker threads)", function () {
+  it("hashes and verifies off the event loop, with the same crypt as sdk/password", async function () {
+    const pool = new PasswordPool(2);
+    try {
+      const hashes = await Promise.all(["first-password", "second-password"].map((password) => pool.hash(password)));
+      expect(verifyPassword("first-password", hashes[0])).to.equal(true);
+      expect(verifyPassword("second-password", hashes[1])).to.equal(true);
+      expect(await pool.verify("first-password", hashes[0])).to.equal(true);
+      expect(await pool.verify("first-password", hashes[1])).to.equal(false);
+      expect(await pool.verify("x", "not a hash")).to.equal(false);
+    } finally {
+      await pool.close();
+    }
   });
 });
