@@ -76,7 +76,15 @@ export class ConfigCommits {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0) await this.runBatch(this.queue.splice(0));
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0);
+        try {
+          await this.runBatch(batch);
+        } catch (error) {
+          // Unexpected (a file that cannot be restored, ...): no write may wait forever.
+          for (const pending of batch) pending.reject(error);
+        }
+      }
     } finally {
       this.running = false;
     }
@@ -114,7 +122,9 @@ export class ConfigCommits {
       });
     } catch (error) {
       if (!(error instanceof Rollback)) {
-        for (const pending of batch) pending.reject(error);
+        // Rendering failed (an unsafe content folder): find whose write it was.
+        if (batch.length === 1) batch[0].reject(error);
+        else for (const pending of batch) await this.runBatch([pending]);
         return;
       }
     }
