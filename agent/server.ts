@@ -157,7 +157,8 @@ function sendWritten<T>(reply: FastifyReply, written: Written<T>): FastifyReply 
     .header(WRITE_HEADERS.digest, written.digest)
     .header(WRITE_HEADERS.changed, String(written.changed))
     .header(WRITE_HEADERS.secondaries, written.secondaries.join(","));
-  if (written.change) reply.header(WRITE_HEADERS.change, encodeChange(written.change));
+  const change = written.change && encodeChange(written.change);
+  if (change) reply.header(WRITE_HEADERS.change, change);
   const { generation, digest, changed } = written;
   return reply.send(written.record ?? { generation, digest, changed });
 }

@@ -26,7 +26,16 @@ export interface WriteAnswer {
   change?: Change;
 }
 
-export const encodeChange = (change: Change): string => Buffer.from(JSON.stringify(change)).toString("base64url");
+/**
+ * A change entry as the header carries it, or undefined when it is too big for a header (a service
+ * with hundreds of domains): clients take at most 16 KiB of headers; the sync then reads the log.
+ */
+export function encodeChange(change: Change): string | undefined {
+  const encoded = Buffer.from(JSON.stringify(change)).toString("base64url");
+  return encoded.length <= MAX_CHANGE_HEADER ? encoded : undefined;
+}
+
+const MAX_CHANGE_HEADER = 8 * 1024;
 
 function decodeChange(header: string | null): Change | undefined {
   if (!header) return undefined;
