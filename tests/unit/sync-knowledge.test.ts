@@ -5,7 +5,7 @@ import { WRITE_HEADERS, encodeChange, writeAnswerFromHeaders } from "../../sdk/w
 import { OrgKnowledge } from "../../provider/sync";
 
 const DIGEST = (n: number) => n.toString(16).padStart(64, "0");
-const userChange = (generation: number): Change => ({
+const userChange = (generation: number): Extract<Change, { type: "user.put" }> => ({
   generation,
   type: "user.put",
   user: {
