@@ -30,9 +30,13 @@ const urlsOf = (inputs: WebServiceInputs): string[] =>
     ? inputs.domains.map((domain) => `http://${domain}/`)
     : [`ftp://${new URL(inputs.organization.primary).hostname}/`];
 
-async function apply(inputs: WebServiceInputs) {
+/** Writes the service on the primary (after `precheck`, inside the write: see writeThenSync), then syncs. */
+async function apply(inputs: WebServiceInputs, precheck?: () => Promise<void>) {
   const { name, primary } = inputs.organization;
-  const put = async () => (await clientFor(primary).putService(name, inputs.name, bodyOf(inputs))).answer;
+  const put = async () => {
+    await precheck?.();
+    return (await clientFor(primary).putService(name, inputs.name, bodyOf(inputs))).answer;
+  };
   const report = await writeAndSync(inputs.organization, put, inputs.kind === "website");
   const outs = { ...inputs, urls: urlsOf(inputs) };
   assertSynced(report, idOf(inputs), outs);
@@ -58,9 +62,11 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
 
   async create(inputs: WebServiceInputs) {
     const { name, primary } = inputs.organization;
-    const existing = await findOnPrimary(() => clientFor(primary).getService(name, inputs.name));
-    assertMayTakeOver(`service ${inputs.name}`, existing, inputs);
-    return { id: idOf(inputs), outs: await apply(inputs) };
+    const mayTakeOver = async () => {
+      const existing = await findOnPrimary(() => clientFor(primary).getService(name, inputs.name));
+      assertMayTakeOver(`service ${inputs.name}`, existing, inputs);
+    };
+    return { id: idOf(inputs), outs: await apply(inputs, mayTakeOver) };
   },
 
   async update(_id, _olds: WebServiceInputs, news: WebServiceInputs) {

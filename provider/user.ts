@@ -31,10 +31,12 @@ const bodyOf = (inputs: OrgUserInputs): UserBody => ({
   managedBy: inputs.managedBy ?? "",
 });
 
-async function apply(inputs: OrgUserInputs): Promise<OrgUserOutputs> {
+/** Writes the user on the primary (after `precheck`, inside the write: see writeThenSync), then syncs. */
+async function apply(inputs: OrgUserInputs, precheck?: () => Promise<void>): Promise<OrgUserOutputs> {
   const { name, primary } = inputs.organization;
   let stored: UserRecord | undefined;
   const report = await writeAndSync(inputs.organization, async () => {
+    await precheck?.();
     const { record, answer } = await clientFor(primary).putUser(name, inputs.username, bodyOf(inputs));
     stored = record;
     return answer;
@@ -83,9 +85,11 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
 
   async create(inputs: OrgUserInputs) {
     const { name, primary } = inputs.organization;
-    const existing = await findOnPrimary(() => clientFor(primary).getUser(name, inputs.username));
-    assertMayTakeOver(`user ${inputs.username}`, existing, inputs);
-    return { id: idOf(inputs), outs: await apply(inputs) };
+    const mayTakeOver = async () => {
+      const existing = await findOnPrimary(() => clientFor(primary).getUser(name, inputs.username));
+      assertMayTakeOver(`user ${inputs.username}`, existing, inputs);
+    };
+    return { id: idOf(inputs), outs: await apply(inputs, mayTakeOver) };
   },
 
   async update(_id, _olds: OrgUserOutputs, news: OrgUserInputs) {
