@@ -4,7 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import type { OrgRef } from "../sdk/schemas";
+import { normalizeEndpoint, type OrgRef, type Snapshot } from "../sdk/schemas";
 import { isNotFound } from "./client";
 import { clientFor } from "./credentials";
 import { checkInputs, containsUnknown, normalizeRef, partialFailure } from "./inputs";
@@ -32,6 +32,29 @@ export async function findOnPrimary<T>(read: () => Promise<T>): Promise<T | unde
   }
 }
 
+/**
+ * `pulumi refresh` reads every user and service of an org: one snapshot of the org serves them all
+ * (one request instead of one per member). A snapshot is reused for READ_WINDOW_MS, and a write to
+ * the org in this process drops it, so a read never sees older than that window.
+ */
+const READ_WINDOW_MS = 2000;
+const snapshots = new Map<string, { at: number; snapshot: Promise<Snapshot | undefined> }>();
+
+export async function readMember<T>(
+  organization: OrgRef,
+  pick: (snapshot: Snapshot) => T | undefined,
+): Promise<T | undefined> {
+  const key = `${normalizeEndpoint(organization.primary)} ${organization.name}`;
+  let entry = snapshots.get(key);
+  if (!entry || Date.now() - entry.at > READ_WINDOW_MS) {
+    const snapshot = findOnPrimary(() => clientFor(organization.primary).snapshot(organization.name));
+    snapshots.set(key, (entry = { at: Date.now(), snapshot }));
+    snapshot.catch(() => snapshots.delete(key));
+  }
+  const snapshot = await entry.snapshot;
+  return snapshot && pick(snapshot);
+}
+
 /** Refuses to take over an object this resource did not create, unless `adopt` says so. */
 export function assertMayTakeOver(
   what: string,
@@ -57,6 +80,7 @@ export async function writeAndSync(
   reroute = false,
 ): Promise<SyncReport> {
   const primary = clientFor(organization.primary);
+  snapshots.delete(`${primary.endpoint} ${organization.name}`);
   const report = await writeThenSync(primary, organization.name, clientFor, write, { log: syncLogger });
   if (reroute) await routeOrg(organization, servingNodes(primary.endpoint, report.secondaries), clientFor);
   return report;

@@ -3,7 +3,15 @@ import type * as pulumi from "@pulumi/pulumi";
 import { webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
 import { differs, inputsOf } from "./inputs";
-import { assertMayTakeOver, assertSynced, checkMember, deleteAndSync, findOnPrimary, writeAndSync } from "./members";
+import {
+  assertMayTakeOver,
+  assertSynced,
+  checkMember,
+  deleteAndSync,
+  findOnPrimary,
+  readMember,
+  writeAndSync,
+} from "./members";
 
 const idOf = (inputs: WebServiceInputs) => `${inputs.organization.name}/${inputs.name}`;
 
@@ -78,8 +86,7 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
    * (drift); a default the program did not set (enabled, writable) stays unset.
    */
   async read(id, props: WebServiceInputs & { urls: string[] }) {
-    const { name, primary } = props.organization;
-    const service = await findOnPrimary(() => clientFor(primary).getService(name, props.name));
+    const service = await readMember(props.organization, (org) => org.services.find((s) => s.name === props.name));
     if (!service) return { id: "", props: {} };
     const inputs = inputsOf(webServiceInputsSchema, props) as Record<string, unknown>;
     const stored = props as Partial<Record<string, unknown>> & WebServiceInputs;

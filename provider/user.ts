@@ -5,7 +5,15 @@ import { verifyPassword } from "../sdk/password";
 import { orgUserInputsSchema, type OrgUserInputs, type UserBody, type UserRecord } from "../sdk/schemas";
 import { clientFor, configureCredentials } from "./credentials";
 import { differs, inputsOf, resourceName } from "./inputs";
-import { assertMayTakeOver, assertSynced, checkMember, deleteAndSync, findOnPrimary, writeAndSync } from "./members";
+import {
+  assertMayTakeOver,
+  assertSynced,
+  checkMember,
+  deleteAndSync,
+  findOnPrimary,
+  readMember,
+  writeAndSync,
+} from "./members";
 
 /** The outputs: the inputs, and a fingerprint of the hash the primary stored for the password. */
 export interface OrgUserOutputs extends OrgUserInputs {
@@ -102,8 +110,7 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
    * it — that is drift, and only then does the input change.
    */
   async read(id, props: OrgUserOutputs) {
-    const { name, primary } = props.organization;
-    const user = await findOnPrimary(() => clientFor(primary).getUser(name, props.username));
+    const user = await readMember(props.organization, (org) => org.users.find((u) => u.username === props.username));
     if (!user) return { id: "", props: {} };
     const inputs = inputsOf(orgUserInputsSchema, props) as OrgUserInputs;
     const fingerprint = passwordFingerprint(user.passwordHash);
