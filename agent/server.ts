@@ -11,6 +11,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { z } from "zod";
 import {
   type NodeInfo,
+  type PortRange,
   balancerRouteSchema,
   listenAddressSchema,
   orgNameSchema,
@@ -25,6 +26,7 @@ import {
 import { type BalancerDeleted, type Deleted, type Health, WRITE_HEADERS } from "./api";
 import { bearerChecker, tokenProblem } from "./auth";
 import { Balancer } from "./balancer";
+import type { HaproxyBinary } from "./haproxy";
 import { ContentRoot } from "./content";
 import { ApiFailure, validationFailure } from "./errors";
 import { DEFAULT_FTP_READONLY_IDS, type FtpIds, FtpFiles, servingIdsProblem } from "./ftp";
@@ -63,10 +65,16 @@ export interface AgentOptions {
   nginxConfDir?: string;
   /** An nginx binary to validate (`-t`) and reload (`-s reload`) with; without it files are only written. */
   nginx?: NginxBinary;
-  /** nginx `listen` parameter for rendered sites and load-balancer routes. Default "80". */
+  /** nginx `listen` parameter for rendered sites, and HAProxy's web address on a load balancer. Default "80". */
   httpListen?: string;
   /** Where this node's FTP server listens ("host:port"); only reported by `GET /v1/node`. */
   ftpListen?: string;
+  /** This node's FTP passive port range (pure-ftpd's -p); only reported by `GET /v1/node`. */
+  ftpPassivePorts?: PortRange;
+  /** HAProxy for the load-balancer role: validated with `-c`, reloaded and read through its master CLI. */
+  haproxy?: HaproxyBinary;
+  /** The HAProxy file the agent writes for its routes. Default `<dataDir>/haproxy/lbhosting.cfg`. */
+  haproxyConf?: string;
   changeLogLimit?: number;
   replicaBodyLimit?: number;
   /** uid/gid for FTP accounts. Default: the agent process's own. */
@@ -188,19 +196,20 @@ export function createAgent(options: AgentOptions): Agent {
   });
   const balancer = new Balancer({
     store,
-    sites,
-    drain,
+    confFile: options.haproxyConf ?? path.join(options.dataDir, "haproxy", "lbhosting.cfg"),
+    haproxy: options.haproxy,
     agentName: options.name,
-    listen: options.httpListen ?? "80",
+    // HAProxy binds a bare port on every address as ":PORT".
+    httpListen: (options.httpListen ?? "80").replace(/^(\d+)$/, ":$1"),
     warn,
   });
   try {
     hosting.renderAll();
-    balancer.renderAll();
   } catch (error) {
     store.close();
     throw error;
   }
+  void balancer.start();
 
   const app = Fastify({
     logger: false,
@@ -221,6 +230,7 @@ export function createAgent(options: AgentOptions): Agent {
     // Without nginx this node renders configuration only: nothing serves it.
     httpListen: options.nginx ? (options.httpListen ?? "80") : null,
     ftpListen: options.ftpListen ?? null,
+    ftpPassivePorts: options.ftpPassivePorts ?? null,
   };
 
   app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
@@ -328,6 +338,7 @@ export function createAgent(options: AgentOptions): Agent {
     return reply.code(created ? 201 : 200).send(record);
   });
   app.get("/v1/balancer/:org", async (request) => balancer.get(orgOf(request)));
+  app.get("/v1/balancer/:org/status", async (request) => balancer.status(orgOf(request)));
   app.delete("/v1/balancer/:org", async (request): Promise<BalancerDeleted> => {
     const org = orgOf(request);
     await balancer.delete(org);

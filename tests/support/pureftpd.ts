@@ -70,6 +70,15 @@ export function pureFtpdOrSkip(context: Mocha.Context): FtpBinaries {
   context.skip();
 }
 
+/**
+ * 100 passive ports from 30000 + 100 × (last octet of `host` mod 20): below the ephemeral range,
+ * and distinct for nodes whose last octets differ (a load balancer routes data connections by port).
+ */
+export function passivePortsOf(host: string): [number, number] {
+  const base = 30000 + 100 * (Number(host.split(".").pop()) % 20);
+  return [base, base + 99];
+}
+
 /** The PDB an agent with `--pure-pw-bin` builds under its data folder. */
 export const pdbOf = (agentDataDir: string): string => path.join(agentDataDir, "ftp", PDB_FILE);
 
@@ -98,8 +107,10 @@ export interface PureFtpdOptions {
   pdb: string;
   /** Default: a free port on `host`. */
   port?: number;
-  /** Default: 100 ports from 30000 + 100 × (last octet of `host` mod 250), so suites do not share. */
+  /** Default `passivePortsOf(host)`. */
   passivePorts?: [number, number];
+  /** The address advertised for passive mode (`-P`), e.g. the load balancer's; default `host`. */
+  passiveAddress?: string;
 }
 
 export interface PureFtpdProcess {
@@ -116,12 +127,11 @@ export interface PureFtpdProcess {
 
 export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdProcess> {
   const port = options.port ?? (await freePort(options.host));
-  const base = 30000 + 100 * (Number(options.host.split(".").pop()) % 250);
-  const [low, high] = options.passivePorts ?? [base, base + 99];
+  const [low, high] = options.passivePorts ?? passivePortsOf(options.host);
   const args = [
     ...["-l", `puredb:${options.pdb}`],
     ...["-S", `${options.host},${port}`],
-    ...["-p", `${low}:${high}`, "-P", options.host],
+    ...["-p", `${low}:${high}`, "-P", options.passiveAddress ?? options.host],
     "-E", // no anonymous logins
     "-H", // do not resolve client names
     "-A", // chroot everyone (the accounts' homes end in "/./" too)
