@@ -106,7 +106,9 @@ export class Balancer {
   /** Render the stored routes (on start) and reload HAProxy if the file changed; problems are logged. */
   start(): Promise<void> {
     return this.serial(async () => {
-      const text = this.render(this.routes());
+      const routes = this.routes();
+      if (!this.control && routes.length === 0) return; // not a load balancer: nothing to write
+      const text = this.render(routes);
       const current = await fs.promises.readFile(this.options.confFile, "utf8").catch(() => undefined);
       if (current === text) return;
       await writeAtomic(this.options.confFile, text);
