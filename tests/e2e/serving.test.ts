@@ -12,12 +12,12 @@ import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
 import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
 import type { LoadBalancedOrganizationArgs, OrgUserArgs, WebServiceArgs } from "../../sdk";
-import { startHostingNode, type HostingNode } from "../support/hosting-node";
+import { nodeBehind, startBalancedNodes, type HostingNode } from "../support/hosting-node";
 import { getSite, type SiteResponse } from "../support/http-get";
 import { FtpSession } from "../support/ftp-client";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
-import { freePort, nginxBinaryOrSkip } from "../support/nginx";
-import { ftpTry, passivePortsOf, pureFtpdOrSkip } from "../support/pureftpd";
+import { nginxBinaryOrSkip } from "../support/nginx";
+import { ftpTry, pureFtpdOrSkip } from "../support/pureftpd";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";
 
 const TOKEN = "serving-e2e-token-0123456789abcdef";
@@ -45,12 +45,7 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
     sessions.push(session);
     await session.login("alice@files.acme", password);
     await session.list();
-    const passivePort = session.passive[0].port;
-    const node = [primary, secondary].find((candidate) => {
-      const [low, high] = passivePortsOf(candidate.ftp!.host);
-      return passivePort >= low && passivePort <= high;
-    });
-    return { session, node: node?.name ?? `unknown port ${passivePort}` };
+    return { session, node: nodeBehind(session, [primary, secondary]) };
   };
   const direct = (node: HostingNode, host: string) => getSite(`${node.nginx!.url}/`, host);
 
@@ -76,22 +71,15 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
       fs.mkdirSync(path.join(content, "acme", folder), { recursive: true });
       fs.writeFileSync(path.join(content, "acme", folder, "index.html"), text);
     }
-    const node = (host: string, name: string) =>
-      startHostingNode({
-        host,
-        name,
-        token: TOKEN,
-        contentRoot: content,
-        nginxBin,
-        ftp,
-        ftpPassiveAddress: "127.0.9.3",
-      });
-    [primary, secondary, balancer] = await Promise.all([
-      node("127.0.9.1", "primary"),
-      node("127.0.9.2", "secondary"),
-      startHostingNode({ host: "127.0.9.3", name: "balancer", token: TOKEN, contentRoot: content, haproxyBin }),
-    ]);
-    ftpAddress = `127.0.9.3:${await freePort("127.0.9.3")}`;
+    ({ primary, secondary, balancer, ftpAddress } = await startBalancedNodes({
+      hosts: ["127.0.9.1", "127.0.9.2", "127.0.9.3"],
+      names: ["primary", "secondary", "balancer"],
+      token: TOKEN,
+      contentRoot: content,
+      nginxBin,
+      haproxyBin,
+      ftp,
+    }));
     org = {
       name: "acme",
       primary: primary.url,

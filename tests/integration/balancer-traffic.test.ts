@@ -21,9 +21,9 @@ import type { BalancerStatus, ServerView } from "../../sdk/schemas";
 import { runCli } from "../support/cli-run";
 import { FtpSession } from "../support/ftp-client";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
-import { type HostingNode, startHostingNode } from "../support/hosting-node";
+import { type HostingNode, nodeBehind, startBalancedNodes } from "../support/hosting-node";
 import { getSite } from "../support/http-get";
-import { freePort, nginxBinaryOrSkip } from "../support/nginx";
+import { nginxBinaryOrSkip } from "../support/nginx";
 import { passivePortsOf, pureFtpdOrSkip } from "../support/pureftpd";
 
 const TOKEN = "balancer-traffic-token-0123456789";
@@ -68,13 +68,6 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
   const clientFor = (endpoint: string) => new AgentClient(endpoint, TOKEN, { timeoutMs: 60_000 });
 
   const viaLb = (host: string) => getSite(lb.haproxy!.url, host);
-  const nodeOfPort = (port: number): string => {
-    for (const node of [primary, secondary]) {
-      const [low, high] = passivePortsOf(node.ftp!.host);
-      if (port >= low && port <= high) return node.name;
-    }
-    return `unknown port ${port}`;
-  };
   const lbStatus = async (): Promise<BalancerStatus> => clientFor(lb.url).balancerStatus(ORG);
   const view = async (node: HostingNode, kind: "web" | "ftp"): Promise<ServerView | undefined> =>
     (await lbStatus()).nodes.find((entry) => entry.name === node.name)?.[kind];
@@ -88,7 +81,7 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
   /** The node behind a session: the passive range of the port it advertises. */
   const nodeOf = async (session: FtpSession): Promise<string> => {
     await session.list();
-    return nodeOfPort(session.passive[session.passive.length - 1].port);
+    return nodeBehind(session, [primary, secondary]);
   };
 
   /** `total` GETs for `host` through the LB from `concurrency` clients at once; answers per X-Served-By. */
@@ -115,23 +108,21 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
     fs.chmodSync(content, 0o755);
     fs.mkdirSync(path.join(content, ORG, "www"), { recursive: true });
     fs.writeFileSync(path.join(content, ORG, "www", "index.html"), "Acme from the NAS\n");
-    const node = (host: string, name: string) =>
-      startHostingNode({
-        host,
-        name,
-        token: TOKEN,
-        contentRoot: content,
-        nginxBin,
-        ftp,
-        ftpPassiveAddress: "127.0.41.3",
-      });
-    [primary, secondary, lb] = await Promise.all([
-      node("127.0.41.1", "web-a"),
-      node("127.0.41.2", "web-b"),
-      startHostingNode({ host: "127.0.41.3", name: "lb", token: TOKEN, contentRoot: content, haproxyBin }),
-    ]);
+    ({
+      primary,
+      secondary,
+      balancer: lb,
+      ftpAddress: ftpListen,
+    } = await startBalancedNodes({
+      hosts: ["127.0.41.1", "127.0.41.2", "127.0.41.3"],
+      names: ["web-a", "web-b", "lb"],
+      token: TOKEN,
+      contentRoot: content,
+      nginxBin,
+      haproxyBin,
+      ftp,
+    }));
     slow = await startSlowSite("127.0.41.5");
-    ftpListen = `127.0.41.3:${await freePort("127.0.41.3")}`;
 
     const api = clientFor(primary.url);
     await api.putOrg(ORG, { loadBalanced: true, secondaries: [secondary.url] });
@@ -305,7 +296,7 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
     expect(await onB.list()).to.include("readme.txt");
     expect(await onB.retrieve("readme.txt")).to.equal("read me\n");
     await onB.store("during-drain.txt", "written while draining\n");
-    expect(nodeOfPort(onB.passive[onB.passive.length - 1].port)).to.equal("web-b");
+    expect(nodeBehind(onB, [primary, secondary])).to.equal("web-b");
     const newcomer = await openSession();
     expect(await nodeOf(newcomer), "a new login while web-b drains").to.equal("web-a");
     await newcomer.quit();

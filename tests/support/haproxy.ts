@@ -10,30 +10,16 @@
  *   //        --haproxy-master-socket lb.masterSocket --http-listen lb.listen
  *   await lb.stop();
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { HaproxyControl, renderHaproxy } from "../../agent/haproxy";
 import { freePort } from "./nginx";
-import { childPids, reapWithTestRun } from "./processes";
-
-const executable = (file: string): boolean => {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { childPids, findBinary, spawnServer, stopProcessTree } from "./processes";
 
 /** $HAPROXY_BIN, /usr/sbin/haproxy, or haproxy on PATH; undefined when not installed. */
-export function findHaproxy(): string | undefined {
-  if (process.env.HAPROXY_BIN) return process.env.HAPROXY_BIN;
-  const onPath = (process.env.PATH ?? "").split(":").map((dir) => path.join(dir, "haproxy"));
-  return ["/usr/sbin/haproxy", ...onPath].find(executable);
-}
+export const findHaproxy = (): string | undefined => findBinary("HAPROXY_BIN", "haproxy", ["/usr/sbin/haproxy"]);
 
 /** The haproxy binary for a load-balancer suite: found, or skip (outside CI) / throw (CI=true). */
 export function haproxyBinaryOrSkip(context: Mocha.Context): string {
@@ -88,8 +74,6 @@ function answers(socket: string): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyProcess> {
   const port = await freePort(options.host);
   const listen = `${options.host}:${port}`;
@@ -108,22 +92,14 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyProc
   );
   fs.writeFileSync(confFile, renderHaproxy(options.agentName, listen, []));
   const args = ["-W", "-db", "-S", `${masterSocket},mode,600`, "-f", mainConf, "-f", confFile];
-  const child = spawn(options.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-  reapWithTestRun(child);
-  let output = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-
-  const deadline = Date.now() + 10_000;
-  while (!(await answers(masterSocket))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      fs.rmSync(dir, { recursive: true, force: true });
-      throw new Error(`haproxy did not start on ${listen}: ${output}`);
-    }
-    await sleep(50);
+  let started: Awaited<ReturnType<typeof spawnServer>>;
+  try {
+    started = await spawnServer(options.bin, args, `haproxy on ${listen}`, () => answers(masterSocket));
+  } catch (error) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
+  const { child, output } = started;
   const pid = child.pid as number;
   return {
     bin: options.bin,
@@ -135,25 +111,10 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyProc
     masterSocket,
     pid,
     control: new HaproxyControl({ bin: options.bin, mainConf, masterSocket }),
-    output: () => output,
+    output,
     workerPids: () => childPids(pid),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const workers = childPids(pid);
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => {
-          for (const worker of childPids(pid).concat(workers)) {
-            try {
-              process.kill(worker, "SIGKILL");
-            } catch {
-              // already gone
-            }
-          }
-          child.kill("SIGKILL");
-        }, 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await stopProcessTree(child, "SIGTERM");
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startAgentProcess, type AgentProcess } from "./agent-process";
 import { freePort, startNginx, type NginxProcess } from "./nginx";
+import type { FtpSession } from "./ftp-client";
 import { startHaproxy, type HaproxyProcess } from "./haproxy";
 import { passivePortsOf, pdbOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
 
@@ -108,4 +109,65 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
   }
   const started = agent;
   return { name: options.name, agent: started, nginx, ftp, haproxy, url: started.url, stop: stopAll };
+}
+
+export interface BalancedNodesOptions {
+  /** Loopback addresses of the primary, the secondary and the load balancer. */
+  hosts: [string, string, string];
+  names: [string, string, string];
+  token: string;
+  contentRoot: string;
+  nginxBin: string;
+  haproxyBin: string;
+  ftp: FtpBinaries;
+}
+
+export interface BalancedNodes {
+  primary: HostingNode;
+  secondary: HostingNode;
+  balancer: HostingNode;
+  /** A free "host:port" on the load balancer for an org's FTP sessions. */
+  ftpAddress: string;
+}
+
+/**
+ * Two hosting nodes (nginx, and pure-ftpd advertising the load balancer for passive mode) and a
+ * load balancer (HAProxy) in front of them, on three loopback addresses.
+ */
+export async function startBalancedNodes(options: BalancedNodesOptions): Promise<BalancedNodes> {
+  const { hosts, names, token, contentRoot } = options;
+  const node = (index: number) =>
+    startHostingNode({
+      host: hosts[index],
+      name: names[index],
+      token,
+      contentRoot,
+      nginxBin: options.nginxBin,
+      ftp: options.ftp,
+      ftpPassiveAddress: hosts[2],
+    });
+  const started = await Promise.allSettled([
+    node(0),
+    node(1),
+    startHostingNode({ host: hosts[2], name: names[2], token, contentRoot, haproxyBin: options.haproxyBin }),
+  ]);
+  const nodes = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const failed = started.find((result): result is PromiseRejectedResult => result.status === "rejected");
+  if (failed) {
+    await Promise.allSettled(nodes.map((running) => running.stop()));
+    throw failed.reason;
+  }
+  const [primary, secondary, balancer] = nodes;
+  return { primary, secondary, balancer, ftpAddress: `${hosts[2]}:${await freePort(hosts[2])}` };
+}
+
+/** The node behind an FTP session through a load balancer: the one whose passive range holds its last data port. */
+export function nodeBehind(session: FtpSession, nodes: HostingNode[]): string {
+  const port = session.passive[session.passive.length - 1]?.port;
+  const node = nodes.find((candidate) => {
+    if (!candidate.ftp || port === undefined) return false;
+    const [low, high] = passivePortsOf(candidate.ftp.host);
+    return port >= low && port <= high;
+  });
+  return node?.name ?? `no node for passive port ${port}`;
 }

@@ -16,7 +16,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { childPids, reapWithTestRun } from "./processes";
+import { childPids, reapWithTestRun, stopProcessTree } from "./processes";
 
 const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 
@@ -203,7 +203,6 @@ async function launch(
   reapWithTestRun(child);
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
 
   const deadline = Date.now() + 10_000;
   while (!(await canConnect(host, port))) {
@@ -214,22 +213,6 @@ async function launch(
     await sleep(50);
   }
   /** SIGQUIT (graceful), then SIGKILL of master and workers after 5 s; resolves once it exited. */
-  const halt = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const workers = childPids(child.pid as number);
-    child.kill("SIGQUIT");
-    const timer = setTimeout(() => {
-      for (const worker of childPids(child.pid as number).concat(workers)) {
-        try {
-          process.kill(worker, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      child.kill("SIGKILL");
-    }, 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const halt = () => stopProcessTree(child, "SIGQUIT");
   return { child, halt };
 }

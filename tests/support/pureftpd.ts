@@ -19,29 +19,12 @@ import os from "node:os";
 import path from "node:path";
 import { PDB_FILE } from "../../agent/ftp";
 import { freePort } from "./nginx";
-import { childPids, reapWithTestRun } from "./processes";
+import { findBinary, spawnServer, stopProcessTree } from "./processes";
 
 /** curl's exit code when the server refuses the login (530). */
 export const CURL_LOGIN_DENIED = 67;
 /** curl's exit code when the upload is refused (e.g. 553, no permission). */
 export const CURL_UPLOAD_FAILED = 25;
-
-const executable = (file: string): boolean => {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** `$env`, or the first executable of `candidates`, or of `name` on PATH. */
-function findBinary(env: string, name: string, candidates: string[]): string | undefined {
-  const configured = process.env[env];
-  if (configured) return configured;
-  const onPath = (process.env.PATH ?? "").split(":").map((dir) => path.join(dir, name));
-  return [...candidates, ...onPath].find(executable);
-}
 
 export interface FtpBinaries {
   pureFtpd: string;
@@ -97,8 +80,6 @@ function greets(host: string, port: number): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export interface PureFtpdOptions {
   bin: string;
   /** Loopback address for control and passive data connections. */
@@ -138,45 +119,16 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
     "-j", // create a missing home folder
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
   ];
-  const child = spawn(options.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-  reapWithTestRun(child);
-  let output = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-
-  const deadline = Date.now() + 10_000;
-  while (!(await greets(options.host, port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`pure-ftpd did not start on ${options.host}:${port}: ${output}`);
-    }
-    await sleep(50);
-  }
+  const what = `pure-ftpd on ${options.host}:${port}`;
+  const { child, output } = await spawnServer(options.bin, args, what, () => greets(options.host, port));
 
   return {
     host: options.host,
     port,
     url: `ftp://${options.host}:${port}`,
     pid: child.pid as number,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const sessions = childPids(child.pid as number);
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => {
-        for (const pid of sessions.concat(childPids(child.pid as number))) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
-        }
-        child.kill("SIGKILL");
-      }, 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    output,
+    stop: () => stopProcessTree(child, "SIGTERM"),
   };
 }
 
