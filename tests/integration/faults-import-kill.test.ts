@@ -155,7 +155,7 @@ describe("fault: an agent killed while importing a 2,000-user snapshot (integrat
       if (outcome === "200") expect(found, "an answered import survives").to.equal("new");
       report.push({ delayMs: delay, before: start, answer: outcome, signal: killed.signal, after: found });
     }
-    printKillReport(`snapshot import of ${USERS} users (${importMs} ms unkilled)`, seed, report);
+    printKillReport(`snapshot import of ${USERS} users (${importMs} ms unkilled)`, report, seed);
     // The agent still imports normally afterwards.
     expect((await replica.put(`/v1/orgs/${ORG}/replica`, importBody(newer))).status).to.equal(200);
     expect(await inspectCopy()).to.equal("new");

@@ -27,13 +27,12 @@ export function spreadPoints(count: number, span: number, random: () => number):
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Prints one line per kill point, so the run's findings are in the test output. */
-export function printKillReport(title: string, seed: number, rows: Array<Record<string, unknown>>): void {
-  const lines = rows.map(
-    (row, index) =>
-      `  #${index + 1} ${Object.entries(row)
-        .map(([k, v]) => `${k}=${String(v)}`)
-        .join(" ")}`,
-  );
-  console.log(`      ${title} (seed ${seed}):\n${lines.map((line) => `    ${line}`).join("\n")}`);
+/** Prints one line per kill point, so the run's findings (and the seed, if random) are in the test output. */
+export function printKillReport(title: string, rows: Array<Record<string, unknown>>, seed?: number): void {
+  const fields = (row: Record<string, unknown>) =>
+    Object.entries(row)
+      .map(([key, value]) => `${key}=${String(value)}`)
+      .join(" ");
+  const lines = rows.map((row, index) => `        #${index + 1} ${fields(row)}`);
+  console.log(`      ${title}${seed === undefined ? "" : ` (seed ${seed})`}:\n${lines.join("\n")}`);
 }
