@@ -44,15 +44,13 @@ export function limitsProblem(limits: ConnectionLimits): string | undefined {
   return undefined;
 }
 
-/** Options for Node's HTTP(S) server: timeouts are checked every second, not every 30 s. */
+/**
+ * What only Node's HTTP(S) server constructor takes (Fastify sets the other timeouts): the headers
+ * timeout, and checking timeouts every second rather than Node's default 30 s.
+ */
 export function nodeServerOptions(limits: ConnectionLimits): http.ServerOptions {
   const headersTimeout = Math.min(HEADERS_TIMEOUT_MS, limits.requestTimeoutMs);
-  return {
-    headersTimeout,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.idleTimeoutMs,
-    connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)),
-  };
+  return { headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)) };
 }
 
 /** Fastify's share of the same limits; its own 503 while closing is replaced by one in the API shape. */

@@ -66,6 +66,7 @@ const newer = snapshotOf(USERS + 3 + USERS / 2 + 400, [
 ]);
 
 describe("fault: an agent killed while importing a 2,000-user snapshot (integration)", function () {
+  this.timeout(600_000); // many agent restarts; the suite default (60 s) is for single requests
   let secondary: AgentProcess;
   let replica: AgentClient;
 

@@ -21,6 +21,7 @@ const passwordOf = (index: number) => `password-of-user-${index}`;
 const usernameOf = (index: number) => `user${String(index).padStart(3, "0")}`;
 
 describe("fault: the primary killed during 200 concurrent user writes (integration)", function () {
+  this.timeout(600_000); // many agent restarts; the suite default (60 s) is for single requests
   let primary: AgentProcess;
   let secondary: AgentProcess;
   let api: AgentClient;
