@@ -36,6 +36,9 @@ interface AgentCliOptions {
   ftpReadonlyUid?: number;
   ftpReadonlyGid?: number;
   purePwBin?: string;
+  requestTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  maxConnections?: number;
 }
 
 /** "HOST:PORT" or "[IPV6]:PORT" → parts. */
@@ -126,6 +129,11 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
         }
       : {}),
     purePwBin: cli.purePwBin,
+    limits: {
+      requestTimeoutMs: cli.requestTimeoutMs,
+      idleTimeoutMs: cli.idleTimeoutMs,
+      maxConnections: cli.maxConnections,
+    },
     logger: log,
   };
   const problem = optionProblem(options);
@@ -190,6 +198,13 @@ export function registerAgentCommand(program: Command): void {
     .option("--ftp-readonly-uid <uid>", "uid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
     .option("--ftp-readonly-gid <gid>", "gid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
     .option("--pure-pw-bin <path>", "pure-ftpd's pure-pw: build FTP accounts into <data>/ftp/pureftpd.pdb")
+    .option("--request-timeout-ms <ms>", "time a client has to send a whole request (default 30000)", nonNegativeInt)
+    .option(
+      "--idle-timeout-ms <ms>",
+      "idle keep-alive connections are closed after this (default 5000)",
+      nonNegativeInt,
+    )
+    .option("--max-connections <n>", "open connections beyond this are refused (default 512)", nonNegativeInt)
     .action(async (cli: AgentCliOptions) => {
       try {
         await runAgent(cli);
