@@ -36,7 +36,8 @@
  * first (no new connections, the open ones finish), at most about 30 s: allow for that in timeouts.
  * 409 `domain_taken` / `address_taken` / `passive_ports_taken` when another org's route on this
  * node holds the domain, the FTP address or overlapping passive ports; 422 `haproxy_rejected`
- * when HAProxy refuses the configuration (nothing changes).
+ * when HAProxy refuses the configuration, 502 `haproxy_unreachable` when its master CLI does not
+ * answer (nothing changes in either case).
  */
 import { z } from "zod";
 import { changeSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";

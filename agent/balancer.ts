@@ -135,6 +135,9 @@ export class Balancer {
       this.options.store.transaction(commit);
       return;
     }
+    await control.processes().catch((error: Error) => {
+      throw new ApiFailure(502, "haproxy_unreachable", `HAProxy's master CLI does not answer: ${error.message}`);
+    });
     await control.validate(text, confFile);
     const leaving = serversLeaving(previous, next);
     if (leaving.length > 0) await this.drain(control, leaving);

@@ -364,6 +364,36 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
       expect(lbFile()).to.equal(before);
     });
 
+    it("without HAProxy only writes the file; with HAProxy unreachable changes nothing (502)", async function () {
+      const configOnlyApi = agentClient(configOnly!.url, token);
+      const written = await configOnlyApi.put("/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webA) });
+      expect(written.status, written.text).to.equal(201);
+      const file = fs.readFileSync(path.join(configOnly!.dataDir, "haproxy", "lbhosting.cfg"), "utf8");
+      expect(file).to.include(`    server web-a ${webA.nginx!.listen} check weight 1\n`);
+      const status = await configOnlyApi.get("/v1/balancer/acme/status");
+      expect(status.status, status.text).to.equal(409);
+      expect(status.json).to.have.nested.property("error.code", "no_haproxy");
+
+      const orphan = await startAgentProcess({
+        host: "127.0.40.4",
+        token,
+        httpListen: "127.0.40.4:8081",
+        extraArgs: ["--haproxy-bin", lb.haproxy!.bin, "--haproxy-master-socket", path.join(work, "no-such.sock")],
+      });
+      try {
+        const answer = await agentClient(orphan.url, token).put("/v1/balancer/acme", {
+          domains: DOMAINS,
+          backends: backendsOf(webA),
+        });
+        expect(answer.status, answer.text).to.equal(502);
+        expect(answer.json).to.have.nested.property("error.code", "haproxy_unreachable");
+        expect((await agentClient(orphan.url, token).get("/v1/balancer")).json).to.deep.equal({ routes: [] });
+      } finally {
+        await orphan.stop();
+        orphan.cleanup();
+      }
+    });
+
     it("re-renders the same file after a restart and keeps routing", async function () {
       const before = lbFile();
       await lb.agent.restart();
