@@ -15,17 +15,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BalancerRoute } from "../sdk/schemas";
 import type { BalancerRecord, BalancerStatus, ServerView } from "./api";
 import { ApiFailure, notFound } from "./errors";
-import {
-  type HaproxyBinary,
-  HaproxyControl,
-  type OrgRoute,
-  ftpBackendName,
-  isHealthy,
-  renderHaproxy,
-  routeConflict,
-  serversLeaving,
-  webBackendName,
-} from "./haproxy";
+import { type OrgRoute, ftpBackendName, renderHaproxy, routeConflict, serversLeaving, webBackendName } from "./haproxy";
+import { type HaproxyBinary, HaproxyControl, isHealthy } from "./haproxy-control";
 import type { Store } from "./store";
 
 /** How long a change waits for the connections of servers leaving the route before going ahead. */

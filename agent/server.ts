@@ -26,7 +26,7 @@ import {
 import { type BalancerDeleted, type Deleted, type Health, WRITE_HEADERS } from "./api";
 import { bearerChecker, tokenProblem } from "./auth";
 import { Balancer } from "./balancer";
-import type { HaproxyBinary } from "./haproxy";
+import type { HaproxyBinary } from "./haproxy-control";
 import { ContentRoot } from "./content";
 import { ApiFailure, validationFailure } from "./errors";
 import { DEFAULT_FTP_READONLY_IDS, type FtpIds, FtpFiles, servingIdsProblem } from "./ftp";

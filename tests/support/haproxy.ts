@@ -14,7 +14,8 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { HaproxyControl, renderHaproxy } from "../../agent/haproxy";
+import { renderHaproxy } from "../../agent/haproxy";
+import { HaproxyControl } from "../../agent/haproxy-control";
 import { freePort } from "./nginx";
 import { childPids, findBinary, spawnServer, stopProcessTree } from "./processes";
 

@@ -8,16 +8,8 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import {
-  type OrgRoute,
-  dataRoutes,
-  isHealthy,
-  parseShowProc,
-  parseShowStat,
-  renderHaproxy,
-  routeConflict,
-  serversLeaving,
-} from "../../agent/haproxy";
+import { type OrgRoute, dataRoutes, renderHaproxy, routeConflict, serversLeaving } from "../../agent/haproxy";
+import { isHealthy, parseShowProc, parseShowStat } from "../../agent/haproxy-control";
 import { nginxPidFile } from "../../agent/reload-drain";
 import { balancerRouteSchema } from "../../sdk/schemas";
 
