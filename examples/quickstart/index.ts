@@ -7,6 +7,7 @@
  *   secondaries     JSON list of secondary agent URLs                  (default [])
  *   loadBalanced    true/false                                         (default: any secondaries)
  *   loadBalancer    agent URL of the load balancer                     (optional)
+ *   loadBalancerFtp host:port where the load balancer accepts FTP      (optional)
  *   domain          the web site's domain                              (default www.acme.test)
  *   alicePassword   secret                                             (required)
  *   bobPassword     secret                                             (required)
@@ -26,6 +27,7 @@ export = async () => {
     secondaries,
     loadBalanced: config.getBoolean("loadBalanced") ?? secondaries.length > 0,
     loadBalancer: config.get("loadBalancer"),
+    loadBalancerFtp: config.get("loadBalancerFtp"),
   });
 
   const site = new WebService("www", {
