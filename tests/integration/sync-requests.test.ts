@@ -27,6 +27,16 @@ describe("sync hook: one request per in-sync secondary after a write (real agent
       .filter((entry) => entry.msg === "request")
       .map((entry) => `${entry.method} ${entry.route}`);
   const marks = () => agents.map((agent) => agent.stdout.length);
+  /** Request log lines reach us through a pipe, after the answers: wait until they stop coming (bounded). */
+  async function quietLogs(): Promise<void> {
+    let last = marks().join();
+    for (let stable = 0, polls = 0; stable < 4 && polls < 100; polls++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = marks().join();
+      stable = now === last ? stable + 1 : 0;
+      last = now;
+    }
+  }
 
   before(async () => {
     agents = await Promise.all(
@@ -49,10 +59,12 @@ describe("sync hook: one request per in-sync secondary after a write (real agent
       (await primary.putUser(ORG, username, { passwordHash: "$6$salt$" + "a".repeat(86) })).answer;
     // The first write of this process: the copies are where the change log says they were.
     expect((await writeThenSync(primary, ORG, clientFor, put("alice"))).inSync).to.equal(true);
+    await quietLogs();
     const before = marks();
     const lines: string[] = [];
     const report = await writeThenSync(primary, ORG, clientFor, put("bob"), { log: (line) => lines.push(line) });
     expect(report.inSync).to.equal(true);
+    await quietLogs();
     const [onPrimary, ...onSecondaries] = agents.map((agent, i) => requestsOf(agent, before[i]));
     expect(onPrimary).to.deep.equal(["PUT /v1/orgs/:org/users/:username"]);
     for (const requests of onSecondaries) expect(requests).to.deep.equal(["POST /v1/orgs/:org/replica/changes"]);
