@@ -24,6 +24,7 @@ import { promisify } from "node:util";
 import { agentClient } from "../tests/support/agent-http";
 import { startAgentProcess, type AgentProcess } from "../tests/support/agent-process";
 import { REPO_ROOT, ensurePulumi, localPulumiEnv } from "../tests/support/pulumi";
+import { processCpu, watchTree, type TreeCpu } from "./cpu";
 
 const execFileAsync = promisify(execFile);
 const USERS = Number(process.env.USERS ?? 1000);
@@ -102,21 +103,25 @@ async function packedInstall(root: string): Promise<void> {
   await execFileAsync("tar", ["xzf", tarball, "-C", target, "--strip-components=1"]);
 }
 
-async function pulumiCli(project: Project, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync("pulumi", args, {
-      cwd: project.dir,
-      env: project.env,
-      timeout: COMMAND_TIMEOUT_MS,
-      maxBuffer: 512 * 1024 * 1024,
-    });
-    return stdout;
-  } catch (error) {
-    const failure = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(
-      `${project.name}: pulumi ${args.join(" ")} failed: ${failure.message}\n${(failure.stdout ?? "").slice(-4000)}`,
+/** Runs the CLI in the project; with `cpu`, the CLI's process tree is sampled while it runs. */
+async function pulumiCli(project: Project, args: string[], cpu?: ReturnType<typeof watchTree>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      "pulumi",
+      args,
+      { cwd: project.dir, env: project.env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 512 * 1024 * 1024 },
+      (error, stdout) => {
+        if (!error) return resolve(stdout);
+        const failure = error as { stdout?: string; message: string };
+        reject(
+          new Error(
+            `${project.name}: pulumi ${args.join(" ")} failed: ${failure.message}\n${(failure.stdout ?? "").slice(-4000)}`,
+          ),
+        );
+      },
     );
-  }
+    if (child.pid !== undefined) cpu?.root(child.pid);
+  });
 }
 
 async function createProject(
@@ -139,10 +144,33 @@ async function createProject(
   return project;
 }
 
-async function timed(run: () => Promise<unknown>): Promise<number> {
+interface PhaseFigures {
+  phase: string;
+  floor: number;
+  lbhosting: number;
+  ratio: number;
+  /** CPU seconds: each project's CLI process tree, and each agent of the hosting run. */
+  cpu: { floor: TreeCpu; lbhosting: TreeCpu; agents: { primary: number; secondaries: number[] } };
+  loadAverage: number[];
+}
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");
+
+/** One CLI command: its wall-clock seconds and the CPU seconds of its process tree. */
+async function measured(project: Project, args: string[]): Promise<{ seconds: number; cpu: TreeCpu }> {
+  const cpu = watchTree();
   const started = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  try {
+    await pulumiCli(project, args, cpu);
+    return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: cpu.stop() };
+  } catch (error) {
+    cpu.stop();
+    throw error;
+  }
 }
 
 async function pulumiPhases(bin: string, root: string): Promise<void> {
@@ -150,7 +178,7 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
   const purePw = fs.existsSync("/usr/bin/pure-pw") ? "/usr/bin/pure-pw" : undefined;
   const ftpArgs = purePw ? ["--pure-pw-bin", purePw, "--ftp-uid", "65533", "--ftp-gid", "65533"] : [];
   const agents: AgentProcess[] = await Promise.all(
-    ["127.0.21.1", "127.0.21.2", "127.0.21.3"].map((host) =>
+    ["127.0.60.1", "127.0.60.2", "127.0.60.3"].map((host) =>
       startAgentProcess({ host, token: TOKEN, startTimeoutMs: 60_000, extraArgs: ftpArgs }),
     ),
   );
@@ -202,20 +230,40 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
         .map((n) => n.toFixed(2))
         .join(" ")}`,
     );
-    console.log("phase                                          floor s   lbhosting s   ratio");
-    const figures: Array<{ phase: string; floor: number; lbhosting: number; ratio: number }> = [];
+    console.log(
+      "phase                                          floor s   lbhosting s   ratio   " +
+        "CPU s: floor (engine/provider/program) | lbhosting (engine/provider/program) | agents (primary/secondaries)",
+    );
+    const figures: PhaseFigures[] = [];
+    const agentCpu = () => agents.map((agent) => processCpu(agent.pid));
     for (const phase of phases) {
       await phase.before?.();
-      const floorSeconds = await timed(() => pulumiCli(floor, phase.args));
-      const hostingSeconds = await timed(() => pulumiCli(hosting, phase.args));
-      figures.push({
+      const floorRun = await measured(floor, phase.args);
+      const agentsBefore = agentCpu();
+      const hostingRun = await measured(hosting, phase.args);
+      const agentSeconds = agentCpu().map((cpu, i) => cpu - agentsBefore[i]);
+      const figure: PhaseFigures = {
         phase: phase.label,
-        floor: floorSeconds,
-        lbhosting: hostingSeconds,
-        ratio: hostingSeconds / floorSeconds,
-      });
+        floor: floorRun.seconds,
+        lbhosting: hostingRun.seconds,
+        ratio: hostingRun.seconds / floorRun.seconds,
+        cpu: {
+          floor: floorRun.cpu,
+          lbhosting: hostingRun.cpu,
+          agents: { primary: agentSeconds[0], secondaries: agentSeconds.slice(1) },
+        },
+        loadAverage: os.loadavg(),
+      };
+      figures.push(figure);
+      const roles = (cpu: TreeCpu) =>
+        `${cpu.total.toFixed(1)} (${[cpu.byRole.engine, cpu.byRole.provider, cpu.byRole.program].map((n) => n.toFixed(1)).join("/")})`;
       console.log(
-        `${phase.label.padEnd(46)} ${floorSeconds.toFixed(1).padStart(7)}   ${hostingSeconds.toFixed(1).padStart(11)}   ${(hostingSeconds / floorSeconds).toFixed(2).padStart(5)}x`,
+        `${phase.label.padEnd(46)} ${floorRun.seconds.toFixed(1).padStart(7)}   ${hostingRun.seconds.toFixed(1).padStart(11)}   ` +
+          `${figure.ratio.toFixed(2).padStart(5)}x   ${roles(floorRun.cpu)} | ${roles(hostingRun.cpu)} | ` +
+          `${agentSeconds[0].toFixed(1)}/${agentSeconds
+            .slice(1)
+            .map((n) => n.toFixed(1))
+            .join("+")}   load ${loadAverage()}`,
       );
       if (phase.label === "up creating everything") {
         const lines = fs.readFileSync(syncLog, "utf8");
@@ -237,7 +285,7 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
         console.log(`  __provider bytes per resource: ${[...bytes].map(([type, n]) => `${type} ${n}`).join(", ")}`);
       }
     }
-    console.log(JSON.stringify({ users: USERS, sites: SITES, loadAverage: os.loadavg(), phases: figures }));
+    console.log(JSON.stringify({ users: USERS, sites: SITES, phases: figures }));
   } finally {
     for (const agent of agents) {
       await agent.stop();
@@ -276,7 +324,7 @@ function healthProbe(url: string): { stop: () => Promise<number[]> } {
 }
 
 async function agentBurst(): Promise<void> {
-  const agent = await startAgentProcess({ host: "127.0.21.9", name: "burst", startTimeoutMs: 60_000 });
+  const agent = await startAgentProcess({ host: "127.0.60.9", name: "burst", startTimeoutMs: 60_000 });
   try {
     const api = agentClient(agent.url, agent.token, { keepAlive: true });
     await api.put("/v1/orgs/burst", {});
