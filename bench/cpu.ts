@@ -77,8 +77,8 @@ export interface TreeCpu {
 }
 
 /**
- * Start sampling before the root is spawned (`start`), tell it the root's pid once spawned
- * (`root`), and `stop` once the root has been waited for.
+ * Call before the root is spawned, tell it the root's pid once spawned (`root`), and `stop` once
+ * the root has been waited for.
  */
 export function watchTree(): { root: (pid: number) => void; stop: () => TreeCpu } {
   const waitedBefore = waitedChildrenCpu();
@@ -90,8 +90,8 @@ export function watchTree(): { root: (pid: number) => void; stop: () => TreeCpu 
     for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
       const times = statTimes(pid);
       if (!times) continue;
-      const known = seen.get(pid);
-      seen.set(pid, { role: known?.role ?? roleOf(commandLine(pid)), cpu: times.own });
+      // The role is read each time: a process first seen between its fork and its exec looks like its parent.
+      seen.set(pid, { role: roleOf(commandLine(pid)), cpu: times.own });
       queue.push(...children(pid));
     }
   };

@@ -334,6 +334,7 @@ async function agentBurst(): Promise<void> {
     const probe = healthProbe(agent.url);
     const latencies: number[] = [];
     let next = 0;
+    const cpuBefore = processCpu(agent.pid);
     const started = performance.now();
     await Promise.all(
       Array.from({ length: UPSERT_CONCURRENCY }, async () => {
@@ -350,11 +351,13 @@ async function agentBurst(): Promise<void> {
       }),
     );
     const wall = (performance.now() - started) / 1000;
+    const cpu = processCpu(agent.pid) - cpuBefore;
     const health = (await probe.stop()).sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
     console.log(
       `agent, ${UPSERTS} upserts with plaintext passwords at concurrency ${UPSERT_CONCURRENCY}: ${wall.toFixed(1)} s ` +
-        `(${(UPSERTS / wall).toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+        `(${(UPSERTS / wall).toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; ` +
+        `agent CPU ${cpu.toFixed(1)} s (hashing in its worker threads included); load ${loadAverage()}`,
     );
     console.log(
       `  GET /v1/health every 20 ms from another process: during the burst p50 ${percentile(health, 50).toFixed(1)} ms, ` +
