@@ -273,3 +273,19 @@ export function supersededBy(
   }
   return found;
 }
+
+/** One line for a former primary still to be fenced: what `pulumi refresh` and `preview` print. */
+export function fencingNote(org: string, entry: FencingStatus): string {
+  const at = entry.epoch === undefined ? "" : ` (epoch ${entry.epoch}, generation ${entry.generation})`;
+  switch (entry.state) {
+    case "stale-primary":
+      return (
+        `organization ${org}: ${entry.endpoint} is a stale primary${at}: fenced, its replication is refused; ` +
+        `the next 'pulumi up' demotes it into a copy (listed in secondaries) or removes the org from it`
+      );
+    case "stale-copy":
+      return `organization ${org}: the former primary ${entry.endpoint} holds an outdated copy${at}; the next 'pulumi up' replaces or removes it`;
+    case "unreachable":
+      return `organization ${org}: the former primary ${entry.endpoint} is unreachable; it is fenced by the first 'pulumi up' after it is back`;
+  }
+}

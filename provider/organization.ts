@@ -14,7 +14,7 @@ import {
 } from "../sdk/schemas";
 import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
-import { changePrimary, inspectFormer, removeFromFormer } from "./failover";
+import { changePrimary, fencingNote, inspectFormer, removeFromFormer } from "./failover";
 import { checkInputs, containsUnknown, differs, inputsOf, partialFailure } from "./inputs";
 import { activeSecondaries, forgetOrg, inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
 import { type LoadBalancing, routeOrg, servingNodes, unroute } from "./balancer";
@@ -201,6 +201,8 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     // yet fenced, makes the next `up` heal it.
     const needsHeal =
       (olds.syncStatus ?? []).some((secondary) => secondary.state !== "in-sync") || (olds.fencing ?? []).length > 0;
+    // The engine shows no reason for a change the state alone asks for: say it (stdout reaches the CLI).
+    for (const entry of olds.fencing ?? []) console.log(`lbhosting: ${fencingNote(news.name, entry)}`);
     return { changes: replaces.length > 0 || settingsChanged || needsHeal, replaces, deleteBeforeReplace: false };
   },
 
@@ -293,6 +295,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     if ((props.managedBy ?? "") !== status.managedBy) inputs.managedBy = status.managedBy;
     const former = (props.fencing ?? []).map((entry) => entry.endpoint).filter((e) => e !== primary.endpoint);
     const fencing = await inspectFormer(id, former, status.epoch, activeSecondaries(status), clientFor);
+    for (const entry of fencing) syncLogger(fencingNote(id, entry));
     return { id, props: outputsOf(inputs, status, inspection.secondaries.map(toSyncStatus), fencing), inputs };
   },
 

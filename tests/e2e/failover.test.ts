@@ -105,7 +105,8 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
     // The old primary comes back, still believing it is the primary at epoch 0.
     await web1.restart();
     expect(await client(web1).getOrg(ORG)).to.include({ role: "primary", epoch: 0 });
-    await project.ok(["refresh", "--yes", "--skip-preview", "--non-interactive"]);
+    const refresh = await project.ok(["refresh", "--yes", "--skip-preview", "--non-interactive"]);
+    expect(refresh.stdout).to.include(`organization ${ORG}: ${web1.url} is a stale primary (epoch 0`);
     const refreshed = await orgOutputs();
     expect(refreshed?.fencing).to.deep.equal([
       { endpoint: web1.url, state: "stale-primary", epoch: 0, generation: before.generation },

@@ -1,6 +1,6 @@
 /** The pure decisions of a primary change: move or failover, which copy, refusals, fencing states. */
 import { expect } from "chai";
-import { formerState, type NodeView, planPrimaryChange, supersededBy } from "../../provider/failover";
+import { fencingNote, formerState, type NodeView, planPrimaryChange, supersededBy } from "../../provider/failover";
 import type { OrgStatus } from "../../sdk/schemas";
 
 const A = "http://127.0.0.1:1";
@@ -152,6 +152,22 @@ describe("failover decisions", () => {
       expect(formerState(A, view(A, { epoch: 0 }), 1, true)).to.include({ state: "stale-copy" });
       expect(formerState(A, view(A, { epoch: 1 }), 1, true)).to.equal(undefined);
       expect(formerState(A, view(A), 1, false)).to.equal(undefined);
+    });
+  });
+
+  describe("fencingNote", () => {
+    it("says what each former primary's state means and what the next up does", () => {
+      const stale = fencingNote("acme", { endpoint: A, state: "stale-primary", epoch: 0, generation: 7 });
+      expect(stale).to.equal(
+        `organization acme: ${A} is a stale primary (epoch 0, generation 7): fenced, its replication is refused; ` +
+          `the next 'pulumi up' demotes it into a copy (listed in secondaries) or removes the org from it`,
+      );
+      expect(fencingNote("acme", { endpoint: A, state: "unreachable" })).to.include(
+        `former primary ${A} is unreachable`,
+      );
+      expect(fencingNote("acme", { endpoint: A, state: "stale-copy", epoch: 1, generation: 3 })).to.include(
+        "outdated copy (epoch 1, generation 3)",
+      );
     });
   });
 
