@@ -4,7 +4,7 @@
  */
 import { Command } from "commander";
 import { packageVersion } from "../agent/version";
-import { registerAgentCommand } from "./agent";
+import { registerAgentCommand } from "./run-agent";
 import { registerDiffCommand } from "./diff";
 import { registerStatusCommand } from "./status";
 import { registerSyncCommand } from "./sync";

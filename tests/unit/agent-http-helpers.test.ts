@@ -8,7 +8,7 @@ import { bearerChecker, tokenProblem } from "../../agent/auth";
 import { validationFailure } from "../../agent/errors";
 import { safeUrl } from "../../agent/log";
 import { optionProblem } from "../../agent/server";
-import { parseListen } from "../../cli/agent";
+import { parseListen } from "../../agent/cli";
 import { serviceBodySchema } from "../../sdk/schemas";
 
 describe("agent HTTP helpers", function () {
