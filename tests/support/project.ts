@@ -150,6 +150,22 @@ function run(
   });
 }
 
+/**
+ * The CLI as a user with the official install has it: pulumi, its language host and the
+ * dynamic-provider host on PATH, but no ambient command plugin (which the CLI would prefer over
+ * the one installed into PULUMI_HOME).
+ */
+function userCliFolder(bin: string): string {
+  const dir = path.join(scratch(), "cli");
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir);
+    for (const tool of ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]) {
+      fs.symlinkSync(path.join(bin, tool), path.join(dir, tool));
+    }
+  }
+  return dir;
+}
+
 export interface ProjectFolderOptions {
   /** The project folder to copy (Pulumi.yaml, package.json, index.ts, …). */
   source: string;
@@ -204,7 +220,7 @@ export async function createProjectFolder(bin: string, options: ProjectFolderOpt
   fs.mkdirSync(backend);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    ...localPulumiEnv({ bin, home, backend, passphrase: PASSPHRASE }),
+    ...localPulumiEnv({ bin: userCliFolder(bin), home, backend, passphrase: PASSPHRASE }),
     ...options.env,
   };
   delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
