@@ -118,11 +118,13 @@ stop_agent() {
 function supervisor(install: AgentInstall, agentCommand: string): string {
   return `#!/bin/sh
 # lbhosting agent supervisor (HostingNode): restarts the agent when it exits; SIGTERM stops both.
-pid_file=${shellQuote(`${install.installDir}/agent.pid`)}
+install_dir=${shellQuote(install.installDir)}
+pid_file="$install_dir/agent.pid"
 echo $$ >"$pid_file"
 child=
 trap 'trap - TERM INT; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null; wait; rm -f "$pid_file"; exit 0' TERM INT
-while :; do
+# Ends when the installation is gone (removed by hand): nothing left to run.
+while [ -d "$install_dir" ]; do
   ${agentCommand} &
   child=$!
   wait "$child" || true
@@ -195,6 +197,8 @@ fi
 
 "$NODE" -e ${shellQuote(HEALTH_WAIT)} ${shellQuote(localHealthUrl(install.listen))} ${shellQuote(install.version)} ${install.healthTimeoutSeconds} || {
   [ ! -f "$INSTALL_DIR/agent.log" ] || tail -n 20 "$INSTALL_DIR/agent.log" >&2
+  # A failed create is not recorded in the stack, so no delete would ever stop this agent.
+  stop_agent
   fail "the agent did not become healthy"
 }
 `;

@@ -101,6 +101,14 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     // A failed test may leave agents running: the stack's own destroy stops them.
     await project?.destroy().catch(() => undefined);
     project?.cleanup();
+    // And anything an install that failed half-way left running under our folders, by pid.
+    for (const entry of root ? processCommandLines().filter((candidate) => candidate.args.includes(root)) : []) {
+      try {
+        process.kill(entry.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
     await sshd?.stop();
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });

@@ -23,10 +23,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { localPulumiEnv, REPO_ROOT } from "./pulumi";
+import { installCommandPlugin, localPulumiEnv, REPO_ROOT } from "./pulumi";
 
-/** The version of the command plugin that @pulumi/command (a library dependency) asks for. */
-export const COMMAND_PLUGIN_VERSION = "1.2.1";
 const PASSPHRASE = "lbhosting-project-passphrase";
 
 export interface PackedWorkspace {
@@ -155,8 +153,7 @@ function run(
  * dynamic-provider host on PATH, but no ambient command plugin (which the CLI would prefer over
  * the one installed into PULUMI_HOME).
  */
-function userCliFolder(bin: string): string {
-  const dir = path.join(scratch(), "cli");
+export function userCliFolder(bin: string, dir = path.join(scratch(), "cli")): string {
   if (!fs.existsSync(dir)) {
     fs.mkdirSync(dir);
     for (const tool of ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]) {
@@ -240,20 +237,7 @@ export async function createProjectFolder(bin: string, options: ProjectFolderOpt
 
   const [modules] = await Promise.all([
     installDependencies(dir),
-    run(
-      path.join(bin, "pulumi"),
-      [
-        "plugin",
-        "install",
-        "resource",
-        "command",
-        COMMAND_PLUGIN_VERSION,
-        "--file",
-        path.join(bin, "pulumi-resource-command"),
-      ],
-      { cwd: dir, env },
-      120_000,
-    ),
+    installCommandPlugin(bin, env as Record<string, string>),
   ]);
   fs.symlinkSync(modules, path.join(dir, "node_modules"), "dir");
   await pulumiCli(["stack", "init", stack]);
