@@ -17,8 +17,8 @@ import { getSite } from "../tests/support/http-get";
 import { startHostingNode, type HostingNode } from "../tests/support/hosting-node";
 import { findNginx } from "../tests/support/nginx";
 import { findFtpBinaries, ftpTry } from "../tests/support/pureftpd";
-import { userCliFolder } from "../tests/support/project";
-import { ensurePulumi, installCommandPlugin, localPulumiEnv, REPO_ROOT } from "../tests/support/pulumi";
+import { userPulumiEnv } from "../tests/support/project";
+import { ensurePulumi, installCommandPlugin, REPO_ROOT } from "../tests/support/pulumi";
 
 const ORG = "acme";
 const DOMAIN = "www.acme.test";
@@ -142,12 +142,7 @@ async function quickstartCli(bin: string, demoDir: string) {
   fs.mkdirSync(backend, { recursive: true });
   fs.rmSync(path.join(QUICKSTART, `Pulumi.${STACK}.yaml`), { force: true });
   // As a user has it: the command plugin from PULUMI_HOME, not from PATH.
-  const env = localPulumiEnv({
-    bin: userCliFolder(bin, path.join(demoDir, "cli")),
-    home,
-    backend,
-    passphrase: "lbhosting-demo",
-  });
+  const env = userPulumiEnv({ bin, home, backend, passphrase: "lbhosting-demo", cliDir: path.join(demoDir, "cli") });
   await installCommandPlugin(bin, env);
   return (args: string[], options: CliOptions = {}): Promise<{ code: number | null; output: string }> =>
     new Promise((resolve, reject) => {

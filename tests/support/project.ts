@@ -149,18 +149,29 @@ function run(
 }
 
 /**
- * The CLI as a user with the official install has it: pulumi, its language host and the
- * dynamic-provider host on PATH, but no ambient command plugin (which the CLI would prefer over
- * the one installed into PULUMI_HOME).
+ * The environment of the CLI as a user with the official install has it: pulumi, its language
+ * host and the dynamic-provider host on PATH (linked into `cliDir`), and no ambient command plugin
+ * anywhere on PATH (the CLI would prefer it over the one installed into PULUMI_HOME).
  */
-export function userCliFolder(bin: string, dir = path.join(scratch(), "cli")): string {
-  if (!fs.existsSync(dir)) {
-    fs.mkdirSync(dir);
+export function userPulumiEnv(options: {
+  bin: string;
+  home: string;
+  backend: string;
+  passphrase: string;
+  cliDir?: string;
+}): Record<string, string> {
+  const cliDir = options.cliDir ?? path.join(scratch(), "cli");
+  if (!fs.existsSync(cliDir)) {
+    fs.mkdirSync(cliDir, { recursive: true });
     for (const tool of ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]) {
-      fs.symlinkSync(path.join(bin, tool), path.join(dir, tool));
+      fs.symlinkSync(path.join(options.bin, tool), path.join(cliDir, tool));
     }
   }
-  return dir;
+  const env = localPulumiEnv({ ...options, bin: cliDir });
+  const withoutAmbientPlugin = env.PATH.split(path.delimiter).filter(
+    (dir) => dir === cliDir || !fs.existsSync(path.join(dir, "pulumi-resource-command")),
+  );
+  return { ...env, PATH: withoutAmbientPlugin.join(path.delimiter) };
 }
 
 export interface ProjectFolderOptions {
@@ -217,7 +228,7 @@ export async function createProjectFolder(bin: string, options: ProjectFolderOpt
   fs.mkdirSync(backend);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    ...localPulumiEnv({ bin: userCliFolder(bin), home, backend, passphrase: PASSPHRASE }),
+    ...userPulumiEnv({ bin, home, backend, passphrase: PASSPHRASE }),
     ...options.env,
   };
   delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
