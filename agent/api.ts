@@ -26,17 +26,23 @@
  *   PUT    /v1/balancer/{org}                  → BalancerRecord (201 when created, else 200; body BalancerRoute)
  *   GET    /v1/balancer/{org}                  → BalancerRecord
  *   DELETE /v1/balancer/{org}                  → BalancerDeleted
+ *   GET    /v1/balancer/{org}/status           → BalancerStatus (HAProxy's view of each node, live)
  *
  * "Write headers": a user/service PUT answers with the stored record (as GET does) and reports the
  * org's state after the write in `x-lbhosting-generation`, `x-lbhosting-digest` and
  * `x-lbhosting-changed` ("true" / "false"), the same values WriteResult carries for DELETE.
  *
- * A balancer PUT or DELETE answers once nginx runs the new routes and its previous workers (which
- * finish their in-flight requests first) have exited, at most about 30 s: allow for that in timeouts.
- * 409 `domain_taken` when a domain is routed for another org on this node.
+ * A balancer PUT or DELETE answers once HAProxy runs the new routes; a node taken out is drained
+ * first (no new connections, the open ones finish), at most about 30 s: allow for that in timeouts.
+ * 409 `domain_taken` / `address_taken` / `passive_ports_taken` when another org's route on this
+ * node holds the domain, the FTP address or overlapping passive ports; 422 `haproxy_rejected`
+ * when HAProxy refuses the configuration, 502 `haproxy_unreachable` when its master CLI does not
+ * answer (nothing changes in either case).
  */
 import { z } from "zod";
 import { changeSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";
+
+export { type BalancerStatus, type ServerView, balancerStatusSchema } from "../sdk/schemas";
 
 const generation = z.number().int().nonnegative();
 const digest = z.string().regex(/^[0-9a-f]{64}$/);
@@ -89,7 +95,16 @@ export type Deleted = z.infer<typeof deletedSchema>;
 export const balancerRecordSchema = z.object({
   org: z.string(),
   domains: z.array(z.string()),
-  backends: z.array(z.string()),
+  backends: z.array(
+    z.object({
+      name: z.string(),
+      http: z.string().optional(),
+      ftp: z.string().optional(),
+      passivePorts: z.tuple([z.number(), z.number()]).optional(),
+      weight: z.number().optional(),
+    }),
+  ),
+  ftp: z.object({ listen: z.string() }).optional(),
 });
 export type BalancerRecord = z.infer<typeof balancerRecordSchema>;
 export const balancerListSchema = z.object({ routes: z.array(balancerRecordSchema) });

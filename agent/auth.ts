@@ -1,6 +1,7 @@
 /**
  * Bearer-token check. Both sides are hashed to a fixed length first so the comparison is constant
- * time and its duration reveals neither the token nor its length.
+ * time and its duration reveals neither the token nor its length. The scheme name is
+ * case-insensitive (RFC 9110 §11.1), so `bearer <token>` is as good as `Bearer <token>`.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 
@@ -9,7 +10,7 @@ const digestOf = (value: string): Buffer => createHash("sha256").update(value, "
 export function bearerChecker(token: string): (authorization: string | undefined) => boolean {
   const expected = digestOf(token);
   return (authorization) => {
-    const match = /^Bearer ([^\s]+)$/.exec(authorization ?? "");
+    const match = /^Bearer +(\S+)$/i.exec(authorization ?? "");
     return match !== null && timingSafeEqual(digestOf(match[1]), expected);
   };
 }

@@ -1,74 +1,66 @@
 /**
- * The load-balancer role: per org, an nginx `upstream` of the nodes serving it and a server block
- * for its website domains, in `lbh-balancer.<org>.conf`. Routes are node-local (no org copy, no
- * generation, no digest): the provider points them at the nodes that may serve the org.
+ * The load-balancer role: per org, the nodes serving it behind HAProxy — its website domains
+ * (least-busy, health-checked HTTP) and its FTP address (least-busy control connections, passive
+ * data connections routed by port to the node that opened them). Routes are node-local (no org
+ * copy, no generation, no digest): the provider points them at the nodes that may serve the org.
  *
- * Writes go through the same validate-before-commit staging as the sites (nginx -t inside the
- * SQLite transaction) and answer only once nginx's previous workers have drained, so a backend
- * taken out of a route gets no more requests through this node when the write returns.
+ * A change is rendered into the agent's one HAProxy file and checked with `haproxy -c` before
+ * anything changes; servers leaving are drained (no new connections, the open ones finish) before
+ * the reload that removes them; the database commits once HAProxy runs the new file. Changes run
+ * one at a time (a promise chain), so file, database and HAProxy never disagree.
  */
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { BalancerRoute } from "../sdk/schemas";
-import type { BalancerRecord } from "./api";
+import type { BalancerRecord, BalancerStatus, ServerView } from "./api";
 import { ApiFailure, notFound } from "./errors";
-import type { NginxSites, StagedSites } from "./nginx";
-import type { ReloadDrain } from "./reload-drain";
+import { type OrgRoute, ftpBackendName, renderHaproxy, routeConflict, serversLeaving, webBackendName } from "./haproxy";
+import { type HaproxyBinary, HaproxyControl, isHealthy } from "./haproxy-control";
 import type { Store } from "./store";
 
-/** Not "lbh." (the sites' prefix), so site and route files never fall in each other's scope. */
-export const BALANCER_PREFIX = "lbh-balancer.";
+/** How long a change waits for the connections of servers leaving the route before going ahead. */
+export const DRAIN_TIMEOUT_MS = 30_000;
+const DRAIN_POLL_MS = 100;
 
 export interface BalancerOptions {
   store: Store;
-  sites: NginxSites;
-  drain: ReloadDrain;
+  /** The file the agent owns, loaded by HAProxy after the operator's main configuration. */
+  confFile: string;
+  /** Without it the file is only written (config-only, like nginx-less sites). */
+  haproxy?: HaproxyBinary;
   agentName: string;
-  /** nginx `listen` parameter of the routes' server blocks: the load balancer's public address. */
-  listen: string;
+  /** Where HAProxy accepts the sites' web traffic ("host:port"); no HTTP frontend without it. */
+  httpListen?: string;
   warn: (msg: string, fields: Record<string, unknown>) => void;
 }
 
-export const balancerFileName = (org: string): string => `${BALANCER_PREFIX}${org}.conf`;
-
-/** The route file of one org, or of every org when `org` is undefined. */
-const balancerScope =
-  (org?: string) =>
-  (file: string): boolean =>
-    org === undefined ? file.startsWith(BALANCER_PREFIX) && file.endsWith(".conf") : file === balancerFileName(org);
-
-/** One upstream and server block. Org, domains and backends were validated to hold no nginx syntax. */
-export function renderBalancer(agentName: string, listen: string, org: string, route: BalancerRoute): string {
-  const upstream = `lbh-balancer-${org}`;
-  return [
-    `# Managed by the lbhosting agent "${agentName}": load-balancer route of org ${org}.`,
-    "# Rewritten from the agent's database on every change; local edits are lost.",
-    `upstream ${upstream} {`,
-    // One failure takes a backend out for 2 s; proxy_next_upstream retries the request elsewhere.
-    ...route.backends.map((backend) => `    server ${backend} max_fails=1 fail_timeout=2s;`),
-    "}",
-    "server {",
-    `    listen ${listen};`,
-    `    server_name ${route.domains.join(" ")};`,
-    "    location / {",
-    `        proxy_pass http://${upstream};`,
-    "        proxy_set_header Host $host;",
-    "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-    "        proxy_next_upstream error timeout http_502 http_503 http_504;",
-    "        proxy_connect_timeout 2s;",
-    "    }",
-    "}",
-    "",
-  ].join("\n");
-}
-
 export class Balancer {
-  constructor(private readonly options: BalancerOptions) {}
+  private readonly control: HaproxyControl | undefined;
+  /** The tail of the chain every change (and the start) runs on. */
+  private queue: Promise<unknown> = Promise.resolve();
 
-  private render(org: string, route: BalancerRoute): string {
-    return renderBalancer(this.options.agentName, this.options.listen, org, route);
+  constructor(private readonly options: BalancerOptions) {
+    this.control = options.haproxy ? new HaproxyControl(options.haproxy) : undefined;
+    fs.mkdirSync(path.dirname(options.confFile), { recursive: true });
+  }
+
+  private serial<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(change, change);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private routes(): OrgRoute[] {
+    return this.options.store.listRoutes();
+  }
+
+  private render(routes: OrgRoute[]): string {
+    return renderHaproxy(this.options.agentName, this.options.httpListen, routes);
   }
 
   list(): BalancerRecord[] {
-    return this.options.store.listRoutes().map(({ org, route }) => ({ org, ...route }));
+    return this.routes().map(({ org, route }) => ({ org, ...route }));
   }
 
   get(org: string): BalancerRecord {
@@ -77,73 +69,151 @@ export class Balancer {
     return { org, ...route };
   }
 
-  /** Create or replace the org's route; answers once nginx serves it and the old workers are gone. */
-  async put(org: string, route: BalancerRoute): Promise<{ record: BalancerRecord; created: boolean }> {
-    const created = await this.commit(org, () => {
-      this.rejectTakenDomains(org, route.domains);
-      const fresh = this.options.store.getRoute(org) === undefined;
-      this.options.store.putRoute(org, route);
-      return { result: fresh, files: new Map([[balancerFileName(org), this.render(org, route)]]) };
-    });
-    return { record: { org, ...route }, created };
-  }
-
-  /** Remove the org's route; answers once the old workers (still proxying to its backends) are gone. */
-  async delete(org: string): Promise<void> {
-    await this.commit(org, () => {
-      if (!this.options.store.deleteRoute(org)) throw notFound(`the load-balancer route of organization "${org}"`);
-      return { result: undefined, files: new Map<string, string>() };
-    });
-  }
-
-  /** Re-render every route from the database (on start). */
-  renderAll(): void {
-    const desired = new Map(
-      this.options.store.listRoutes().map(({ org, route }) => [balancerFileName(org), this.render(org, route)]),
-    );
-    try {
-      this.options.sites.stage(balancerScope(), desired).activate();
-    } catch (error) {
-      if (!(error instanceof ApiFailure)) throw error;
-      this.options.warn("load-balancer configuration kept as it was", { reason: error.message });
-    }
-  }
-
-  /** nginx only warns about a server name in two server blocks, and serves just one of them. */
-  private rejectTakenDomains(org: string, domains: string[]): void {
-    for (const other of this.options.store.listRoutes()) {
-      if (other.org === org) continue;
-      const index = domains.findIndex((domain) => other.route.domains.includes(domain));
-      if (index >= 0) {
-        throw new ApiFailure(
-          409,
-          "domain_taken",
-          `domain "${domains[index]}" is already routed for organization "${other.org}" on this node`,
-          [{ path: `domains.${index}`, message: `is already routed for organization "${other.org}"` }],
-        );
+  /** Create or replace the org's route; answers once HAProxy runs it (servers leaving drained first). */
+  put(org: string, route: BalancerRoute): Promise<{ record: BalancerRecord; created: boolean }> {
+    return this.serial(async () => {
+      const others = this.routes().filter((other) => other.org !== org);
+      const conflict = routeConflict(org, route, others, this.options.httpListen);
+      if (conflict) {
+        throw new ApiFailure(409, conflict.code, conflict.message, [
+          { path: conflict.path, message: conflict.message },
+        ]);
       }
-    }
+      const created = this.options.store.getRoute(org) === undefined;
+      await this.apply([...others, { org, route }], () => this.options.store.putRoute(org, route));
+      return { record: { org, ...route }, created };
+    });
+  }
+
+  /** Remove the org's route; answers once its servers are drained and HAProxy runs without it. */
+  delete(org: string): Promise<void> {
+    return this.serial(async () => {
+      if (!this.options.store.getRoute(org)) throw notFound(`the load-balancer route of organization "${org}"`);
+      const rest = this.routes().filter((other) => other.org !== org);
+      await this.apply(rest, () => this.options.store.deleteRoute(org));
+    });
+  }
+
+  /** Render the stored routes (on start) and reload HAProxy if the file changed; problems are logged. */
+  start(): Promise<void> {
+    return this.serial(async () => {
+      const routes = this.routes();
+      if (!this.control && routes.length === 0) return; // not a load balancer: nothing to write
+      const text = this.render(routes);
+      const current = await fs.promises.readFile(this.options.confFile, "utf8").catch(() => undefined);
+      if (current === text) return;
+      await writeAtomic(this.options.confFile, text);
+      if (!this.control) return;
+      await this.control.reload().catch((error: Error) => {
+        this.options.warn("HAProxy not reloaded with the stored routes", { reason: error.message });
+      });
+    }).catch((error: Error) =>
+      this.options.warn("load-balancer configuration not rendered", { reason: error.message }),
+    );
   }
 
   /**
-   * Change the DB and stage the org's file in one transaction (a file nginx rejects rolls both
-   * back), then reload and wait for the drain.
+   * Validate `next`, drain the servers it drops, install it, reload, and only then commit the
+   * database change. A failed reload puts the previous file back and changes nothing.
    */
-  private async commit<T>(org: string, change: () => { result: T; files: Map<string, string> }): Promise<T> {
-    const staging: { staged?: StagedSites } = {};
-    let done: { result: T; staged: StagedSites };
-    try {
-      done = this.options.store.transaction(() => {
-        const outcome = change();
-        staging.staged = this.options.sites.stage(balancerScope(org), outcome.files);
-        return { result: outcome.result, staged: staging.staged };
-      });
-    } catch (error) {
-      // Rolled back (the commit itself failed after staging): the files must match the database again.
-      staging.staged?.restore();
-      throw error;
+  private async apply(next: OrgRoute[], commit: () => void): Promise<void> {
+    const previous = this.routes();
+    const text = this.render(next);
+    const { confFile } = this.options;
+    const control = this.control;
+    if (!control) {
+      await writeAtomic(confFile, text);
+      this.options.store.transaction(commit);
+      return;
     }
-    await this.options.drain.activate(done.staged);
-    return done.result;
+    await control.processes().catch((error: Error) => {
+      throw new ApiFailure(502, "haproxy_unreachable", `HAProxy's master CLI does not answer: ${error.message}`);
+    });
+    await control.validate(text, confFile);
+    const leaving = serversLeaving(previous, next);
+    if (leaving.length > 0) await this.drain(control, leaving);
+    const before = await fs.promises.readFile(confFile, "utf8").catch(() => "");
+    await writeAtomic(confFile, text);
+    try {
+      await control.reload();
+    } catch (error) {
+      await writeAtomic(confFile, before);
+      await control.setState(leaving, "ready").catch(() => undefined);
+      throw new ApiFailure(
+        422,
+        "haproxy_rejected",
+        `HAProxy did not take the new configuration: ${(error as Error).message}`,
+      );
+    }
+    this.options.store.transaction(commit);
   }
+
+  /** No new connections to `servers`; wait (bounded) until their open ones have finished on every worker. */
+  private async drain(control: HaproxyControl, servers: string[]): Promise<void> {
+    try {
+      await control.setState(servers, "drain");
+    } catch (error) {
+      this.options.warn("HAProxy servers not drained before their removal", {
+        servers,
+        reason: (error as Error).message,
+      });
+      return;
+    }
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    while (!(await control.idle(servers).catch(() => true))) {
+      if (Date.now() >= deadline) {
+        this.options.warn("connections still open to servers leaving the load balancer; removing them anyway", {
+          servers,
+          waitedMs: DRAIN_TIMEOUT_MS,
+        });
+        return;
+      }
+      await sleep(DRAIN_POLL_MS);
+    }
+  }
+
+  /** How HAProxy sees each node of the org's route now: health and open connections, web and FTP. */
+  async status(org: string): Promise<BalancerStatus> {
+    const route = this.get(org);
+    if (!this.control) {
+      throw new ApiFailure(
+        409,
+        "no_haproxy",
+        "this agent renders the load balancer's configuration only (no --haproxy-bin)",
+      );
+    }
+    let rows: Awaited<ReturnType<HaproxyControl["stats"]>>;
+    try {
+      rows = await this.control.stats();
+    } catch (error) {
+      throw new ApiFailure(
+        502,
+        "haproxy_unreachable",
+        `HAProxy's master CLI did not answer: ${(error as Error).message}`,
+      );
+    }
+    const view = (backend: string, server: string): ServerView | undefined => {
+      const mine = rows.filter((row) => row.backend === backend && row.server === server);
+      const current = mine.find((row) => row.current);
+      if (!current) return undefined;
+      const active = mine.reduce((sum, row) => sum + row.active, 0);
+      return { status: current.status, healthy: isHealthy(current.status), active };
+    };
+    return {
+      org,
+      nodes: route.backends.map((backend) => ({
+        name: backend.name,
+        ...(backend.http !== undefined && route.domains.length > 0
+          ? { web: view(webBackendName(org), backend.name) }
+          : {}),
+        ...(backend.ftp !== undefined && route.ftp ? { ftp: view(ftpBackendName(org), backend.name) } : {}),
+      })),
+    };
+  }
+}
+
+async function writeAtomic(file: string, content: string): Promise<void> {
+  const temp = `${file}.tmp-${process.pid}`;
+  await fs.promises.writeFile(temp, content, { mode: 0o644 });
+  await fs.promises.rename(temp, file);
 }

@@ -27,12 +27,20 @@ interface AgentCliOptions {
   nginxPidFile?: string;
   httpListen?: string;
   ftpListen?: string;
+  ftpPassivePorts?: [number, number];
+  haproxyBin?: string;
+  haproxyMainConf?: string;
+  haproxyMasterSocket?: string;
+  haproxyConf?: string;
   changeLogLimit?: number;
   ftpUid?: number;
   ftpGid?: number;
   ftpReadonlyUid?: number;
   ftpReadonlyGid?: number;
   purePwBin?: string;
+  requestTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  maxConnections?: number;
 }
 
 /** "HOST:PORT" or "[IPV6]:PORT" → parts. */
@@ -48,6 +56,16 @@ const nonNegativeInt = (value: string): number => {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError("expected a non-negative integer");
   return Number(value);
 };
+
+/** "LOW:HIGH" → [low, high], ports 1-65535, low <= high. */
+export function parsePortRange(value: string): [number, number] {
+  const match = /^(\d{1,5}):(\d{1,5})$/.exec(value);
+  const [low, high] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
+  if (!(low >= 1 && high <= 65535 && low <= high)) {
+    throw new InvalidArgumentError("expected LOW:HIGH, e.g. 30000:30099 (ports 1-65535, LOW <= HIGH)");
+  }
+  return [low, high];
+}
 
 function readToken(tokenFile: string | undefined): string {
   if (tokenFile !== undefined) return fs.readFileSync(tokenFile, "utf8").trim();
@@ -76,6 +94,11 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
   ) {
     fail("--nginx-main-conf, --nginx-prefix and --nginx-pid-file need --nginx-bin");
   }
+  if ((cli.haproxyBin === undefined) !== (cli.haproxyMasterSocket === undefined)) {
+    fail("--haproxy-bin and --haproxy-master-socket go together");
+  }
+  if (cli.haproxyBin === undefined && cli.haproxyMainConf !== undefined)
+    fail("--haproxy-main-conf needs --haproxy-bin");
   const options: AgentOptions = {
     ...listen,
     dataDir: cli.data,
@@ -93,6 +116,11 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
       : {}),
     httpListen: cli.httpListen,
     ftpListen: cli.ftpListen,
+    ftpPassivePorts: cli.ftpPassivePorts,
+    ...(cli.haproxyBin && cli.haproxyMasterSocket
+      ? { haproxy: { bin: cli.haproxyBin, mainConf: cli.haproxyMainConf, masterSocket: cli.haproxyMasterSocket } }
+      : {}),
+    haproxyConf: cli.haproxyConf,
     changeLogLimit: cli.changeLogLimit,
     ...(cli.ftpUid !== undefined || cli.ftpGid !== undefined
       ? { ftpIds: { uid: cli.ftpUid ?? process.getuid?.() ?? 0, gid: cli.ftpGid ?? process.getgid?.() ?? 0 } }
@@ -106,6 +134,11 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
         }
       : {}),
     purePwBin: cli.purePwBin,
+    limits: {
+      requestTimeoutMs: cli.requestTimeoutMs,
+      idleTimeoutMs: cli.idleTimeoutMs,
+      maxConnections: cli.maxConnections,
+    },
     logger: log,
   };
   const problem = optionProblem(options);
@@ -148,14 +181,36 @@ export function agentProgram(name = "lbhosting-agent"): Command {
     .option("--nginx-main-conf <file>", "nginx main configuration (-c) for validate and reload")
     .option("--nginx-prefix <dir>", "nginx prefix (-p) for validate and reload")
     .option("--nginx-pid-file <file>", "nginx master's pid file, to await reloads; default: the main conf's pid")
-    .option("--http-listen <host:port>", "nginx listen address of the rendered sites and LB routes; default 80")
+    .option(
+      "--http-listen <host:port>",
+      "where sites are served: nginx's listen, or HAProxy's on a load balancer; default 80",
+    )
     .option("--ftp-listen <host:port>", "where this node's FTP server listens (reported by GET /v1/node)")
+    .option(
+      "--ftp-passive-ports <low:high>",
+      "this node's FTP passive port range (reported by GET /v1/node)",
+      parsePortRange,
+    )
+    .option("--haproxy-bin <path>", "load-balancer role: HAProxy binary used to validate (-c) its configuration")
+    .option(
+      "--haproxy-master-socket <path>",
+      "HAProxy's master CLI socket (haproxy -W -S PATH): reloads, drains, stats",
+    )
+    .option("--haproxy-main-conf <file>", "HAProxy's main configuration (global section), included in validation")
+    .option("--haproxy-conf <file>", "the HAProxy file the agent writes; default <data>/haproxy/lbhosting.cfg")
     .option("--change-log-limit <n>", "change-log entries kept per org (default 1000)", nonNegativeInt)
     .option("--ftp-uid <uid>", "uid of FTP accounts (default: the agent's)", nonNegativeInt)
     .option("--ftp-gid <gid>", "gid of FTP accounts (default: the agent's)", nonNegativeInt)
     .option("--ftp-readonly-uid <uid>", "uid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
     .option("--ftp-readonly-gid <gid>", "gid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
     .option("--pure-pw-bin <path>", "pure-ftpd's pure-pw: build FTP accounts into <data>/ftp/pureftpd.pdb")
+    .option("--request-timeout-ms <ms>", "time a client has to send a whole request (default 30000)", nonNegativeInt)
+    .option(
+      "--idle-timeout-ms <ms>",
+      "idle keep-alive connections are closed after this (default 5000)",
+      nonNegativeInt,
+    )
+    .option("--max-connections <n>", "open connections beyond this are refused (default 512)", nonNegativeInt)
     .action(async (cli: AgentCliOptions) => {
       try {
         await runAgent(cli);

@@ -1,6 +1,7 @@
 /**
  * Structured logging: one JSON object per line on stdout. Callers pass only fields that are safe
- * to keep (never a token, password or hash); request URLs are reduced by `safeUrl`.
+ * to keep (never a token, password or hash); a request is logged by its route pattern, never by
+ * its path, since a client may put a credential in any path segment or query value.
  */
 export type LogLevel = "info" | "warn" | "error";
 export type LogFields = Record<string, unknown>;
@@ -12,15 +13,20 @@ export function jsonLogger(write: (line: string) => void = (line) => process.std
   };
 }
 
-/** Query parameters the API defines; anything else a client sends is left out of logs. */
-const LOGGED_QUERY = new Set(["since", "force"]);
+/** Query values that cannot hold a credential (tokens are 16+ characters): kept in logs; any other is dropped. */
+const LOGGED_QUERY: Record<string, RegExp> = { since: /^\d{1,15}$/, force: /^(?:true|false)$/ };
 
-/** The request path plus only the known, harmless query parameters. */
-export function safeUrl(url: string): string {
-  const [path, query] = url.split("?", 2);
-  if (query === undefined) return path;
+/**
+ * What a request log line says about the request: the route pattern that matched (e.g.
+ * "/v1/orgs/:org/changes", or "(no route)") plus the API's own query parameters when well-formed.
+ */
+export function loggedRoute(pattern: string | undefined, url: string): string {
+  const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : "";
   const kept = new URLSearchParams();
-  for (const [key, value] of new URLSearchParams(query)) if (LOGGED_QUERY.has(key)) kept.append(key, value);
+  for (const [key, value] of new URLSearchParams(query)) {
+    if (LOGGED_QUERY[key]?.test(value)) kept.append(key, value);
+  }
   const text = kept.toString();
-  return text === "" ? path : `${path}?${text}`;
+  const route = pattern ?? "(no route)";
+  return text === "" ? route : `${route}?${text}`;
 }

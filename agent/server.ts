@@ -11,6 +11,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { z } from "zod";
 import {
   type NodeInfo,
+  type PortRange,
   balancerRouteSchema,
   listenAddressSchema,
   orgNameSchema,
@@ -25,11 +26,24 @@ import {
 import { type BalancerDeleted, type Deleted, type Health, WRITE_HEADERS } from "./api";
 import { bearerChecker, tokenProblem } from "./auth";
 import { Balancer } from "./balancer";
+import type { HaproxyBinary } from "./haproxy-control";
 import { ContentRoot } from "./content";
 import { ApiFailure, validationFailure } from "./errors";
 import { DEFAULT_FTP_READONLY_IDS, type FtpIds, FtpFiles, servingIdsProblem } from "./ftp";
 import { Hosting, type Written } from "./hosting";
-import { type Logger, jsonLogger, safeUrl } from "./log";
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  badUrlFailure,
+  discardBody,
+  fastifyServerOptions,
+  frameworkFailure,
+  limitsProblem,
+  noRouteFailure,
+  nodeServerOptions,
+  parseJsonBody,
+} from "./http";
+import { type Logger, jsonLogger, loggedRoute } from "./log";
 import { type NginxBinary, NginxSites } from "./nginx";
 import { ReloadDrain } from "./reload-drain";
 import { Store } from "./store";
@@ -63,10 +77,16 @@ export interface AgentOptions {
   nginxConfDir?: string;
   /** An nginx binary to validate (`-t`) and reload (`-s reload`) with; without it files are only written. */
   nginx?: NginxBinary;
-  /** nginx `listen` parameter for rendered sites and load-balancer routes. Default "80". */
+  /** nginx `listen` parameter for rendered sites, and HAProxy's web address on a load balancer. Default "80". */
   httpListen?: string;
   /** Where this node's FTP server listens ("host:port"); only reported by `GET /v1/node`. */
   ftpListen?: string;
+  /** This node's FTP passive port range (pure-ftpd's -p); only reported by `GET /v1/node`. */
+  ftpPassivePorts?: PortRange;
+  /** HAProxy for the load-balancer role: validated with `-c`, reloaded and read through its master CLI. */
+  haproxy?: HaproxyBinary;
+  /** The HAProxy file the agent writes for its routes. Default `<dataDir>/haproxy/lbhosting.cfg`. */
+  haproxyConf?: string;
   changeLogLimit?: number;
   replicaBodyLimit?: number;
   /** uid/gid for FTP accounts. Default: the agent process's own. */
@@ -75,6 +95,8 @@ export interface AgentOptions {
   ftpReadonlyIds?: FtpIds;
   /** pure-ftpd's `pure-pw`: serve FTP accounts from `<dataDir>/ftp/pureftpd.pdb`; without it files only. */
   purePwBin?: string;
+  /** Timeouts and the connection cap; unset fields take DEFAULT_CONNECTION_LIMITS. */
+  limits?: Partial<ConnectionLimits>;
   logger?: Logger;
 }
 
@@ -88,6 +110,11 @@ export interface Agent {
 
 const ftpWritableIds = (options: AgentOptions): FtpIds =>
   options.ftpIds ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
+const connectionLimits = (options: AgentOptions): ConnectionLimits => ({
+  ...DEFAULT_CONNECTION_LIMITS,
+  ...Object.fromEntries(Object.entries(options.limits ?? {}).filter(([, value]) => value !== undefined)),
+});
 
 /** Options that cannot work, as a message for the operator, or undefined. */
 export function optionProblem(options: AgentOptions): string | undefined {
@@ -108,6 +135,8 @@ export function optionProblem(options: AgentOptions): string | undefined {
   ) {
     return "the change log limit must be a positive integer";
   }
+  const limits = limitsProblem(connectionLimits(options));
+  if (limits) return limits;
   if (options.purePwBin !== undefined) {
     return servingIdsProblem(ftpWritableIds(options), options.ftpReadonlyIds ?? DEFAULT_FTP_READONLY_IDS);
   }
@@ -124,29 +153,6 @@ const forceQuery = z.object({ force: z.enum(["true", "false"], "must be true or 
 const sinceQuery = z.object({
   since: z.string().regex(/^\d{1,15}$/, "must be a non-negative integer"),
 });
-
-/** Turn framework errors (body too large, bad JSON, ...) into the API's error shape. */
-function frameworkFailure(error: FastifyError): ApiFailure {
-  if (error instanceof ApiFailure) return error;
-  const status = error.statusCode ?? 500;
-  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-    return new ApiFailure(413, "payload_too_large", "the request body is too large", [
-      { path: "body", message: "is larger than this endpoint accepts" },
-    ]);
-  }
-  if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
-    return new ApiFailure(415, "unsupported_media_type", "send the body as application/json", [
-      { path: "body", message: "must be application/json" },
-    ]);
-  }
-  if (status === 400) {
-    return new ApiFailure(400, "invalid_json", "the request body is not valid JSON", [
-      { path: "body", message: "must be a JSON document" },
-    ]);
-  }
-  if (status >= 400 && status < 500) return new ApiFailure(status, "bad_request", "the request was refused");
-  return new ApiFailure(500, "internal", "internal error; see the agent's log");
-}
 
 function sendWritten<T>(reply: FastifyReply, written: Written<T>): FastifyReply {
   return reply
@@ -188,32 +194,45 @@ export function createAgent(options: AgentOptions): Agent {
   });
   const balancer = new Balancer({
     store,
-    sites,
-    drain,
+    confFile: options.haproxyConf ?? path.join(options.dataDir, "haproxy", "lbhosting.cfg"),
+    haproxy: options.haproxy,
     agentName: options.name,
-    listen: options.httpListen ?? "80",
+    // HAProxy binds a bare port on every address as ":PORT".
+    httpListen: (options.httpListen ?? "80").replace(/^(\d+)$/, ":$1"),
     warn,
   });
   try {
     hosting.renderAll();
-    balancer.renderAll();
   } catch (error) {
     store.close();
     throw error;
   }
+  void balancer.start();
 
+  // HTTP hardening (agent/http.ts): timeouts, a connection cap, and framework errors in the API shape.
+  const limits = connectionLimits(options);
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
+    ...fastifyServerOptions(limits),
     // Errors raised before routing (a malformed %-escape in the path) get the API's error shape too.
     frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
-      const failure = new ApiFailure(400, "bad_url", "the request path is not a valid URL", [
-        { path: "url", message: "must be a valid, percent-encoded path" },
-      ]);
-      void reply.code(400).send(failure.toBody());
+      void reply.code(400).send(badUrlFailure().toBody());
     },
-    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    ...(options.tls
+      ? { https: { cert: options.tls.cert, key: options.tls.key, ...nodeServerOptions(limits) } }
+      : { http: nodeServerOptions(limits) }),
   }) as unknown as FastifyInstance; // the https variant differs only in its raw server type
+  app.server.maxConnections = limits.maxConnections;
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  let closing = false;
   const authorized = bearerChecker(options.token);
   const health: Health = { name: options.name, version: packageVersion() };
   const node: NodeInfo = {
@@ -221,9 +240,14 @@ export function createAgent(options: AgentOptions): Agent {
     // Without nginx this node renders configuration only: nothing serves it.
     httpListen: options.nginx ? (options.httpListen ?? "80") : null,
     ftpListen: options.ftpListen ?? null,
+    ftpPassivePorts: options.ftpPassivePorts ?? null,
   };
 
   app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+    if (closing) {
+      reply.header("connection", "close");
+      throw new ApiFailure(503, "agent_stopping", "the agent is stopping; retry on another node or once it is back");
+    }
     if (request.routeOptions.url === "/v1/health") return; // GET and HEAD, the only open route
     if (!authorized(request.headers.authorization)) {
       reply.header("www-authenticate", 'Bearer realm="lbhosting"');
@@ -238,22 +262,22 @@ export function createAgent(options: AgentOptions): Agent {
   app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
     log("info", "request", {
       method: request.method,
-      url: safeUrl(request.url),
+      route: loggedRoute(request.routeOptions.url, request.url),
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 10) / 10,
     });
   });
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const failure = frameworkFailure(error);
     if (failure.status >= 500) {
-      log("error", "request failed", { method: request.method, url: safeUrl(request.url), error: error.message });
+      const route = loggedRoute(request.routeOptions.url, request.url);
+      log("error", "request failed", { method: request.method, route, error: error.message });
     }
+    if (failure.status === 413) await discardBody(request.raw);
     return reply.code(failure.status).send(failure.toBody());
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
-    reply
-      .code(404)
-      .send(new ApiFailure(404, "not_found", `no endpoint ${request.method} ${request.url.split("?")[0]}`).toBody()),
+    reply.code(404).send(noRouteFailure(request.method).toBody()),
   );
 
   type Params = Record<string, string | undefined>;
@@ -328,6 +352,7 @@ export function createAgent(options: AgentOptions): Agent {
     return reply.code(created ? 201 : 200).send(record);
   });
   app.get("/v1/balancer/:org", async (request) => balancer.get(orgOf(request)));
+  app.get("/v1/balancer/:org/status", async (request) => balancer.status(orgOf(request)));
   app.delete("/v1/balancer/:org", async (request): Promise<BalancerDeleted> => {
     const org = orgOf(request);
     await balancer.delete(org);
@@ -344,6 +369,7 @@ export function createAgent(options: AgentOptions): Agent {
       return `${scheme}://${host}:${address.port}`;
     },
     async close() {
+      closing = true;
       try {
         await app.close();
       } finally {

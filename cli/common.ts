@@ -25,7 +25,7 @@ const EXIT_USAGE = 2;
 /** The command line itself is wrong, or the primary cannot serve as this org's primary. */
 class UsageError extends Error {}
 
-const parseWith =
+export const parseWith =
   (schema: z.ZodType<string>) =>
   (value: string): string => {
     const parsed = schema.safeParse(value);

@@ -1,10 +1,13 @@
 /**
  * `lbhosting status`: one row per node of an organization — what `pulumi refresh` sees, through
- * the same `inspectOrg` and classification — and an exit code for monitoring checks.
+ * the same `inspectOrg` and classification — and an exit code for monitoring checks. With
+ * `--load-balancer`, each row also shows how the load balancer sees that node right now: healthy
+ * or not, and its open connections, for web and FTP traffic.
  */
 import type { Command } from "commander";
-import { inspectOrg, toSyncStatus } from "../provider/sync";
-import type { SecondarySyncStatus } from "../sdk/schemas";
+import type { AgentClient } from "../provider/client";
+import { type ClientFactory, inspectOrg, toSyncStatus } from "../provider/sync";
+import { type BalancerStatus, endpointSchema, type SecondarySyncStatus, type ServerView } from "../sdk/schemas";
 import {
   EXIT_NOT_IN_SYNC,
   colours,
@@ -13,6 +16,7 @@ import {
   operatorAction,
   operatorCommand,
   paintState,
+  parseWith,
   printLine,
   requirePrimary,
   shortDigest,
@@ -21,6 +25,51 @@ import {
 
 interface StatusOptions extends OperatorOptions {
   json?: boolean;
+  loadBalancer?: string;
+}
+
+/** How the load balancer sees one node, per kind of traffic; `note` when it could not be asked. */
+interface NodeBalancing {
+  endpoint: string;
+  name?: string;
+  web?: ServerView;
+  ftp?: ServerView;
+}
+
+/** The load balancer's view of every node, matched to them by node name; undefined without --load-balancer. */
+async function balancing(
+  options: StatusOptions,
+  endpoints: string[],
+  clientFor: ClientFactory,
+): Promise<{ nodes: NodeBalancing[]; note?: string } | undefined> {
+  if (!options.loadBalancer) return undefined;
+  const balancer: AgentClient = clientFor(options.loadBalancer);
+  let status: BalancerStatus;
+  try {
+    status = await balancer.balancerStatus(options.org);
+  } catch (error) {
+    const note = `${balancer.endpoint}: the load balancer's view is unavailable: ${(error as Error).message}`;
+    return { nodes: endpoints.map((endpoint) => ({ endpoint })), note };
+  }
+  const nodes = await Promise.all(
+    endpoints.map(async (endpoint): Promise<NodeBalancing> => {
+      const name = await clientFor(endpoint)
+        .nodeInfo()
+        .then((node) => node.name)
+        .catch(() => undefined);
+      const seen = status.nodes.find((node) => node.name === name);
+      return { endpoint, name, ...(seen?.web ? { web: seen.web } : {}), ...(seen?.ftp ? { ftp: seen.ftp } : {}) };
+    }),
+  );
+  return { nodes };
+}
+
+function viewCell(view: ServerView | undefined): Cell {
+  if (!view) return { text: "-" };
+  return {
+    text: `${view.status}, ${view.active} open`,
+    paint: view.healthy ? colours.green : colours.red,
+  };
 }
 
 interface Cell {
@@ -60,10 +109,13 @@ async function status(options: StatusOptions): Promise<number> {
   const { generation, digest, loadBalanced } = inspection.primary;
   const secondaries = inspection.secondaries.map(toSyncStatus);
   const inSync = secondaries.every((secondary) => secondary.state === "in-sync");
+  const endpoints = [primary.endpoint, ...secondaries.map((secondary) => secondary.endpoint)];
+  const lb = await balancing(options, endpoints, clientFor);
 
   if (options.json) {
     const report = { org: options.org, loadBalanced, primary: { endpoint: primary.endpoint, generation, digest } };
-    printLine(JSON.stringify({ ...report, secondaries, inSync }, null, 2));
+    const balancer = lb ? { loadBalancer: { endpoint: options.loadBalancer, ...lb } } : {};
+    printLine(JSON.stringify({ ...report, secondaries, inSync, ...balancer }, null, 2));
   } else {
     const primaryRow: Cell[] = [
       { text: primary.endpoint },
@@ -74,8 +126,14 @@ async function status(options: StatusOptions): Promise<number> {
       { text: "-" },
     ];
     const header = ["ENDPOINT", "ROLE", "GENERATION", "DIGEST", "STATE", "LAST SYNC"];
-    for (const line of renderTable(header, [primaryRow, ...secondaries.map(secondaryRow)])) printLine(line);
+    let rows = [primaryRow, ...secondaries.map(secondaryRow)];
+    if (lb) {
+      header.push("LB WEB", "LB FTP");
+      rows = rows.map((row, index) => [...row, viewCell(lb.nodes[index]?.web), viewCell(lb.nodes[index]?.ftp)]);
+    }
+    for (const line of renderTable(header, rows)) printLine(line);
     for (const { endpoint, error } of secondaries) if (error) printLine(nodeNote(endpoint, error));
+    if (lb?.note) printLine(lb.note);
     printLine(summary(options.org, primary.endpoint, loadBalanced, secondaries));
   }
   return inSync ? 0 : EXIT_NOT_IN_SYNC;
@@ -96,6 +154,11 @@ export function registerStatusCommand(program: Command): void {
       exitCodes: "0 every secondary in sync, 1 a secondary is not in sync, 2 bad usage or the primary cannot be read",
     })
       .option("--json", "print a JSON object instead of the table")
+      .option(
+        "--load-balancer <url>",
+        "the org's load-balancer agent: also show whether it considers each node healthy, and its open connections",
+        parseWith(endpointSchema),
+      )
       .action(operatorAction("status", status)),
   );
 }

@@ -1,12 +1,21 @@
 /**
- * The load balancer in front of an organization: its website domains route to the primary and
- * to every secondary that holds an in-sync copy. Promotion adds secondaries only after their copy
- * is verified; demotion takes them out of the route (the LB drains them) before their copy goes.
+ * The load balancer in front of an organization: its website domains and its FTP address route to
+ * the primary and to every secondary that holds an in-sync copy. Promotion adds secondaries only
+ * after their copy is verified; demotion takes them out of the route (the LB drains them) before
+ * their copy goes.
  */
-import type { OrgRef, SecondarySyncStatus } from "../sdk/schemas";
+import type { BalancerBackend, BalancerRoute, NodeInfo, OrgRef, SecondarySyncStatus } from "../sdk/schemas";
 import { isNotFound, type AgentClient } from "./client";
 import type { ClientFactory } from "./sync";
 import { differs } from "./inputs";
+
+/** The org's own load-balancing settings; `routeOrg` keeps the route's current ones when not given. */
+export interface LoadBalancing {
+  /** Where the load balancer accepts the org's FTP sessions ("host:port"), or none. */
+  ftp?: string;
+  /** Share of new connections per node (agent endpoint → 1-256); unlisted nodes weigh 1. */
+  weights?: Record<string, number>;
+}
 
 /** The primary plus the secondaries whose copy is in sync: the nodes that may serve. */
 export function servingNodes(primary: string, secondaries: SecondarySyncStatus[], exclude: string[] = []): string[] {
@@ -14,33 +23,57 @@ export function servingNodes(primary: string, secondaries: SecondarySyncStatus[]
   return [primary, ...inSync].filter((endpoint) => !exclude.includes(endpoint));
 }
 
+/** Where a node serves, as the load balancer reaches it; undefined for a node that serves nothing. */
+export function backendOf(endpoint: string, node: NodeInfo, weight: number | undefined): BalancerBackend | undefined {
+  // A bare port listens on every address of the node: reach it at the agent's own host.
+  const http =
+    node.httpListen === null ? undefined : node.httpListen.replace(/^(\d+)$/, `${new URL(endpoint).hostname}:$1`);
+  const ftp =
+    node.ftpListen !== null && node.ftpPassivePorts ? { ftp: node.ftpListen, passivePorts: node.ftpPassivePorts } : {};
+  if (http === undefined && !("ftp" in ftp)) return undefined;
+  return { name: node.name, ...(http ? { http } : {}), ...ftp, ...(weight && weight !== 1 ? { weight } : {}) };
+}
+
 /**
  * Points the org's route on its load balancer at `nodes` (agent endpoints) for the enabled
- * websites' domains; removes the route when nothing is left to serve. A no-op when unchanged.
+ * websites' domains and, with `ftp`, its FTP service; removes the route when nothing is left to
+ * serve. Without `settings` (a user's or service's change) the route keeps its FTP address and
+ * weights. A no-op when unchanged.
  */
-export async function routeOrg(org: OrgRef, nodes: string[], clientFor: ClientFactory): Promise<void> {
+export async function routeOrg(
+  org: OrgRef,
+  nodes: string[],
+  clientFor: ClientFactory,
+  settings?: LoadBalancing,
+): Promise<void> {
   if (!org.loadBalancer) return;
   const balancer = clientFor(org.loadBalancer);
-  const primary = clientFor(org.primary);
-  const websites = (await primary.listServices(org.name)).filter((service) => service.kind === "website");
+  const websites = (await clientFor(org.primary).listServices(org.name)).filter(
+    (service) => service.kind === "website",
+  );
   const domains = [...new Set(websites.filter((site) => site.enabled).flatMap((site) => site.domains))].sort();
-  const listens = await Promise.all(nodes.map(async (endpoint) => servingAddress(endpoint, clientFor)));
-  const backends = listens.filter((listen): listen is string => listen !== undefined);
-  if (domains.length === 0 || backends.length === 0) return unroute(balancer, org.name);
   const current = await balancer.getRoute(org.name).catch((error: unknown) => {
     if (isNotFound(error)) return undefined;
     throw error;
   });
-  if (current && !differs(current.domains, domains, true) && !differs(current.backends, backends, true)) return;
-  await balancer.putRoute(org.name, { domains, backends });
-}
-
-/** Where a node's nginx serves ("host:port"), or undefined for a config-only node. */
-async function servingAddress(endpoint: string, clientFor: ClientFactory): Promise<string | undefined> {
-  const { httpListen } = await clientFor(endpoint).nodeInfo();
-  if (httpListen === null) return undefined;
-  // A bare port listens on every address of the node: reach it at the agent's own host.
-  return /^\d+$/.test(httpListen) ? `${new URL(endpoint).hostname}:${httpListen}` : httpListen;
+  const ftp = settings ? settings.ftp : current?.ftp?.listen;
+  const infos = await Promise.all(
+    nodes.map(async (endpoint) => ({ endpoint, node: await clientFor(endpoint).nodeInfo() })),
+  );
+  const weightOf = (endpoint: string, name: string) =>
+    settings ? settings.weights?.[endpoint] : current?.backends.find((backend) => backend.name === name)?.weight;
+  const backends = infos
+    .map(({ endpoint, node }) => backendOf(endpoint, node, weightOf(endpoint, node.name)))
+    .filter((backend): backend is BalancerBackend => backend !== undefined);
+  const serves = backends.some((backend) => backend.http) && domains.length > 0;
+  if ((!serves && ftp === undefined) || backends.length === 0) return unroute(balancer, org.name);
+  const route: BalancerRoute = {
+    domains: serves ? domains : [],
+    backends,
+    ...(ftp === undefined ? {} : { ftp: { listen: ftp } }),
+  };
+  if (current && !differs({ ...current, org: undefined }, route)) return;
+  await balancer.putRoute(org.name, route);
 }
 
 /** Removes the org's route from a load balancer (already gone is fine). */

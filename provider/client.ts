@@ -7,6 +7,7 @@ import {
   apiErrorSchema,
   normalizeEndpoint,
   type BalancerRoute,
+  type BalancerStatus,
   type NodeInfo,
   type Change,
   type OrgSettingsInput,
@@ -30,7 +31,7 @@ export interface ClientOptions {
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
-/** A load balancer answers a route change only after nginx's old workers drained (it waits up to 30 s). */
+/** A load balancer answers a route change only after the nodes leaving it drained (it waits up to 30 s). */
 const DRAIN_TIMEOUT_MS = 45_000;
 
 /** The agent answered with an error status. */
@@ -162,13 +163,18 @@ export class AgentClient {
     return this.request("GET", `/v1/balancer/${encodeURIComponent(org)}`);
   }
 
-  /** Answers once the load balancer runs the new route and its old workers have drained (up to 30 s). */
+  /** Answers once the load balancer runs the new route, nodes leaving it drained first (up to 30 s). */
   putRoute(org: string, route: BalancerRoute): Promise<BalancerRoute> {
     return this.request("PUT", `/v1/balancer/${encodeURIComponent(org)}`, route, DRAIN_TIMEOUT_MS);
   }
 
   deleteRoute(org: string): Promise<void> {
     return this.request("DELETE", `/v1/balancer/${encodeURIComponent(org)}`, undefined, DRAIN_TIMEOUT_MS);
+  }
+
+  /** How the load balancer sees each node of the org's route now (HAProxy's health and open connections). */
+  balancerStatus(org: string): Promise<BalancerStatus> {
+    return this.request("GET", `/v1/balancer/${encodeURIComponent(org)}/status`);
   }
 
   /** One request with a timeout; retried (bounded) on network failures and 502/503/504. */

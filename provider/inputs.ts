@@ -60,6 +60,7 @@ export function normalizeRef(ref: OrgRef): OrgRef {
     name: ref.name,
     primary: normalizeEndpoint(ref.primary),
     ...(ref.loadBalancer ? { loadBalancer: normalizeEndpoint(ref.loadBalancer) } : {}),
+    ...(ref.loadBalancerFtp ? { loadBalancerFtp: ref.loadBalancerFtp } : {}),
   };
 }
 

@@ -15,7 +15,7 @@ import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
 import { checkInputs, containsUnknown, differs, partialFailure } from "./inputs";
 import { inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
-import { routeOrg, servingNodes, unroute } from "./balancer";
+import { type LoadBalancing, routeOrg, servingNodes, unroute } from "./balancer";
 
 export interface OrganizationOutputs extends OrganizationInputs {
   orgId: string;
@@ -32,6 +32,12 @@ const refOf = (inputs: OrganizationInputs) => ({
   name: inputs.name,
   primary: inputs.primary,
   loadBalancer: inputs.loadBalancer,
+});
+
+/** The org's load-balancing settings: its FTP address on the load balancer and the nodes' weights. */
+const balancingOf = (inputs: OrganizationInputs): LoadBalancing => ({
+  ftp: inputs.loadBalancerFtp,
+  weights: inputs.nodeWeights,
 });
 
 const settingsOf = (inputs: OrganizationInputs): OrgSettingsInput => ({
@@ -63,7 +69,7 @@ async function syncAndReport(inputs: OrganizationInputs, full: boolean, extra: S
   const secondaries = [...report.secondaries, ...extra];
   const outs = outputsOf(inputs, report, secondaries);
   try {
-    await routeOrg(refOf(inputs), servingNodes(report.primary, secondaries), clientFor);
+    await routeOrg(refOf(inputs), servingNodes(report.primary, secondaries), clientFor, balancingOf(inputs));
   } catch (error) {
     const message = `organization ${inputs.name}: the load balancer ${inputs.loadBalancer} was not updated: ${(error as Error).message}`;
     throw partialFailure(`${message}. Run 'pulumi up' again once it is reachable.`, inputs.name, { ...outs });
@@ -165,6 +171,11 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     org.primary = normalizeEndpoint(org.primary);
     if (org.secondaries) org.secondaries = org.secondaries.map(normalizeEndpoint);
     if (org.loadBalancer) org.loadBalancer = normalizeEndpoint(org.loadBalancer);
+    if (org.nodeWeights) {
+      org.nodeWeights = Object.fromEntries(
+        Object.entries(org.nodeWeights).map(([endpoint, weight]) => [normalizeEndpoint(endpoint), weight]),
+      );
+    }
     return { inputs, failures };
   },
 
@@ -177,6 +188,8 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
       differs(olds.secondaries ?? [], news.secondaries ?? [], true) ||
       differs(olds.syncTrigger, news.syncTrigger) ||
       differs(olds.loadBalancer, news.loadBalancer) ||
+      differs(olds.loadBalancerFtp, news.loadBalancerFtp) ||
+      differs(olds.nodeWeights ?? {}, news.nodeWeights ?? {}) ||
       differs(olds.managedBy ?? "", news.managedBy ?? "");
     // A secondary left behind (a failed sync, or drift found by refresh) makes the next `up` heal it.
     const needsHeal = (olds.syncStatus ?? []).some((secondary) => secondary.state !== "in-sync");
@@ -200,7 +213,12 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
       await unroute(clientFor(olds.loadBalancer), news.name);
     // Demotion drains first: the load balancer stops sending to a secondary before its copy goes.
     const primaryEndpoint = clientFor(news.primary).endpoint;
-    await routeOrg(refOf(news), servingNodes(primaryEndpoint, olds.syncStatus ?? [], demoted), clientFor);
+    await routeOrg(
+      refOf(news),
+      servingNodes(primaryEndpoint, olds.syncStatus ?? [], demoted),
+      clientFor,
+      balancingOf(news),
+    );
     const pendingRemovals = await removeCopies(news.name, demoted);
     await clientFor(news.primary).putOrg(news.name, settingsOf(news));
     const full = differs(olds.syncTrigger, news.syncTrigger);

@@ -24,11 +24,11 @@ const bodyOf = (inputs: WebServiceInputs): ServiceBody =>
         managedBy: inputs.managedBy ?? "",
       };
 
-/** Where the service answers: each domain for a web site, the primary's host for FTP. */
+/** Where the service answers: each domain for a web site; for FTP the load balancer, else the primary's host. */
 const urlsOf = (inputs: WebServiceInputs): string[] =>
   inputs.kind === "website"
     ? inputs.domains.map((domain) => `http://${domain}/`)
-    : [`ftp://${new URL(inputs.organization.primary).hostname}/`];
+    : [`ftp://${inputs.organization.loadBalancerFtp ?? new URL(inputs.organization.primary).hostname}/`];
 
 async function apply(inputs: WebServiceInputs) {
   const { name, primary } = inputs.organization;
@@ -93,6 +93,7 @@ function settingsOf(
   return {
     primary: inputs.organization?.primary,
     loadBalancer: inputs.organization?.loadBalancer,
+    loadBalancerFtp: inputs.organization?.loadBalancerFtp,
     enabled: inputs.enabled ?? true,
     documentRoot: inputs.documentRoot,
     rootPath: inputs.rootPath,

@@ -1,11 +1,11 @@
 /**
  * `npm run demo` — the project's main job on a fresh machine: a primary and a secondary hosting
  * node on loopback (agent + nginx where installed) and a load balancer in front of them (an agent
- * with its own nginx, where installed), then the quick start run by the Pulumi CLI in its project
- * folder (examples/quickstart: `pulumi stack init`, `config set`, `up`), with a local backend
- * under .demo/, so Pulumi's own output shows; a table of where every node stands, then a forced
- * edit on the secondary that `pulumi refresh` detects and `pulumi up` heals. It stops everything
- * it started and destroys the stack before it exits.
+ * driving HAProxy, where nginx and haproxy are installed), then the quick start run by the Pulumi
+ * CLI in its project folder (examples/quickstart: `pulumi stack init`, `config set`, `up`), with
+ * a local backend under .demo/, so Pulumi's own output shows; a table of where every node stands,
+ * then a forced edit on the secondary that `pulumi refresh` detects and `pulumi up` heals. It
+ * stops everything it started and destroys the stack before it exits.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -15,7 +15,8 @@ import { AgentClient } from "../provider/client";
 import { inspectOrg } from "../provider/sync";
 import { getSite } from "../tests/support/http-get";
 import { startHostingNode, type HostingNode } from "../tests/support/hosting-node";
-import { findNginx } from "../tests/support/nginx";
+import { findHaproxy } from "../tests/support/haproxy";
+import { freePort, findNginx } from "../tests/support/nginx";
 import { findFtpBinaries, ftpTry } from "../tests/support/pureftpd";
 import { userPulumiEnv } from "../tests/support/project";
 import { ensurePulumi, installCommandPlugin, REPO_ROOT } from "../tests/support/pulumi";
@@ -39,29 +40,39 @@ async function main(): Promise<void> {
   fs.chmodSync(demoDir, 0o755);
 
   const nginxBin = findNginx();
+  const haproxyBin = nginxBin ? findHaproxy() : undefined;
   const ftp = findFtpBinaries();
   const alicePassword = randomBytes(12).toString("hex");
   const token = randomBytes(24).toString("base64url");
   step(
     nginxBin
-      ? `Starting two hosting nodes (agent + nginx ${nginxBin}) on 127.0.1.1 and 127.0.1.2, and a load balancer on 127.0.1.3`
+      ? `Starting two hosting nodes (agent + nginx ${nginxBin}) on 127.0.1.1 and 127.0.1.2` +
+          (haproxyBin
+            ? `, and a load balancer (agent + HAProxy ${haproxyBin}) on 127.0.1.3`
+            : " — haproxy is not installed, so there is no load balancer (apt-get install haproxy)")
       : "Starting two hosting nodes on 127.0.1.1 and 127.0.1.2 — nginx is not installed, so the agents run " +
           "config-only (they keep and render the configuration; apt-get install nginx to serve it) and there " +
           "is no load balancer",
   );
   const nodes: HostingNode[] = [];
   try {
-    const hosts = [
+    // With a load balancer, each node's pure-ftpd advertises it for passive mode.
+    const ftpPassiveAddress = haproxyBin ? "127.0.1.3" : undefined;
+    for (const [host, name] of [
       ["127.0.1.1", "primary"],
       ["127.0.1.2", "secondary"],
-      ...(nginxBin ? [["127.0.1.3", "balancer"]] : []),
-    ];
-    for (const [host, name] of hosts) {
-      const withFtp = name === "balancer" ? undefined : ftp;
-      nodes.push(await startHostingNode({ host, name, token, contentRoot: content, nginxBin, ftp: withFtp }));
+    ]) {
+      nodes.push(await startHostingNode({ host, name, token, contentRoot: content, nginxBin, ftp, ftpPassiveAddress }));
       console.log(`  ${name}: agent ${nodes[nodes.length - 1].url}, pid ${nodes[nodes.length - 1].agent.pid}`);
     }
+    if (haproxyBin) {
+      nodes.push(
+        await startHostingNode({ host: "127.0.1.3", name: "balancer", token, contentRoot: content, haproxyBin }),
+      );
+      console.log(`  balancer: agent ${nodes[2].url}, HAProxy master pid ${nodes[2].haproxy?.pid}`);
+    }
     const [primary, secondary, balancer] = nodes;
+    const balancerFtp = balancer && ftp ? `127.0.1.3:${await freePort("127.0.1.3")}` : undefined;
 
     step(
       "pulumi up — the quick start (examples/quickstart) run by the Pulumi CLI in its folder, local backend under .demo/",
@@ -75,12 +86,13 @@ async function main(): Promise<void> {
       ["domain", DOMAIN, false],
       ["alicePassword", alicePassword, true],
       ["bobPassword", randomBytes(12).toString("hex"), true],
-      ...(balancer
+      ...(balancer?.haproxy
         ? ([
             ["loadBalancer", balancer.url, false],
-            ["siteCheckUrl", `${balancer.nginx!.url}/`, false],
+            ["siteCheckUrl", `${balancer.haproxy.url}/`, false],
           ] as [string, string, boolean][])
         : []),
+      ...(balancerFtp ? ([["loadBalancerFtp", balancerFtp, false]] as [string, string, boolean][]) : []),
     ];
     for (const [key, value, secret] of config) {
       await pulumi(["config", "set", ...(secret ? ["--secret"] : []), key], { input: value, quiet: true });
@@ -88,8 +100,8 @@ async function main(): Promise<void> {
     await pulumi(["up", "--yes"]);
     await printTable(nodes, token);
     await printServing(nodes);
-    if (balancer?.nginx) await printBalancing(balancer);
-    await printFtp([primary, secondary], alicePassword);
+    if (balancer?.haproxy) await printBalancing(balancer);
+    await printFtp([primary, secondary], alicePassword, balancerFtp);
 
     step("A forced local edit on the secondary (an administrator adds user 'mallory' there by hand)");
     await new AgentClient(secondary.url, token).putUser(
@@ -183,13 +195,15 @@ async function printTable(nodes: HostingNode[], token: string): Promise<void> {
   for (const row of rows) console.log(`  ${row.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`);
 }
 
-/** alice (FTP access) logs in on every node that runs pure-ftpd; the secondary knows only her hash. */
-async function printFtp(nodes: HostingNode[], password: string): Promise<void> {
-  for (const node of nodes) {
-    if (!node.ftp) continue;
-    const tried = await ftpTry({ url: node.ftp.url, user: "alice@ftp.acme", password });
+/** alice (FTP access) logs in on every node that runs pure-ftpd, and through the load balancer when it has FTP. */
+async function printFtp(nodes: HostingNode[], password: string, balancerFtp: string | undefined): Promise<void> {
+  const urls = nodes.flatMap((node) => (node.ftp ? [node.ftp.url] : []));
+  if (balancerFtp) urls.push(`ftp://${balancerFtp}`);
+  for (const url of urls) {
+    const tried = await ftpTry({ url, user: "alice@ftp.acme", password });
     const outcome = tried.ok ? `logged in, lists ${JSON.stringify(tried.names)}` : `failed (curl ${tried.code})`;
-    console.log(`  ftp ${node.ftp.url} as alice@ftp.acme → ${outcome}`);
+    const via = url === `ftp://${balancerFtp}` ? " (the load balancer)" : "";
+    console.log(`  ftp ${url}${via} as alice@ftp.acme → ${outcome}`);
   }
 }
 
@@ -197,12 +211,12 @@ async function printFtp(nodes: HostingNode[], password: string): Promise<void> {
 async function printBalancing(balancer: HostingNode): Promise<void> {
   const servedBy = new Map<string, number>();
   for (let i = 0; i < 10; i++) {
-    const response = await getSite(`${balancer.nginx!.url}/`, DOMAIN);
+    const response = await getSite(`${balancer.haproxy!.url}/`, DOMAIN);
     const key = `${response.status} from ${response.servedBy}`;
     servedBy.set(key, (servedBy.get(key) ?? 0) + 1);
   }
   const summary = [...servedBy].map(([key, count]) => `${count} × ${key}`).join(", ");
-  console.log(`  10 requests through the load balancer ${balancer.nginx!.url} (Host: ${DOMAIN}): ${summary}`);
+  console.log(`  10 requests through the load balancer ${balancer.haproxy!.url} (Host: ${DOMAIN}): ${summary}`);
 }
 
 /** Asks each node's nginx for the site, as a browser behind the load balancer would. */

@@ -17,8 +17,12 @@ export interface LoadBalancedOrganizationArgs {
   syncTrigger?: pulumi.Input<string | number>;
   /** Take over an organization that already exists on the primary. */
   adopt?: pulumi.Input<boolean>;
-  /** Agent URL of the load balancer that routes the org's website domains to its serving nodes. */
+  /** Agent URL of the load balancer that routes the org's website domains (and FTP) to its serving nodes. */
   loadBalancer?: pulumi.Input<string>;
+  /** "host:port" where the load balancer accepts the org's FTP sessions; needs `loadBalancer`. */
+  loadBalancerFtp?: pulumi.Input<string>;
+  /** Share of new connections per node (agent URL of the primary or a secondary → 1-256); default 1 each. */
+  nodeWeights?: pulumi.Input<Record<string, pulumi.Input<number>>>;
 }
 
 /** A hosting organization on a primary server, synchronized to its secondaries when load-balanced. */
@@ -31,6 +35,8 @@ export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
   declare readonly syncTrigger: pulumi.Output<string | number | undefined>;
   declare readonly adopt: pulumi.Output<boolean | undefined>;
   declare readonly loadBalancer: pulumi.Output<string | undefined>;
+  declare readonly loadBalancerFtp: pulumi.Output<string | undefined>;
+  declare readonly nodeWeights: pulumi.Output<Record<string, number> | undefined>;
   /** The organization id on the agents. */
   declare readonly orgId: pulumi.Output<string>;
   /** The primary's configuration version after this resource's last operation. */
@@ -67,6 +73,7 @@ export interface OrganizationRef {
   name: pulumi.Input<string>;
   primary: pulumi.Input<string>;
   loadBalancer?: pulumi.Input<string | undefined>;
+  loadBalancerFtp?: pulumi.Input<string | undefined>;
 }
 
 /** The `{ name, primary }` a user or service sends to its provider, depending on the org resource. */
@@ -75,5 +82,6 @@ export function organizationRef(organization: LoadBalancedOrganization | Organiz
     name: organization.name,
     primary: organization.primary,
     loadBalancer: organization.loadBalancer,
+    loadBalancerFtp: organization.loadBalancerFtp,
   });
 }

@@ -99,6 +99,31 @@ export function normalizeEndpoint(endpoint: string): string {
   return `${url.protocol}//${url.host}`;
 }
 
+/** A node's name (an agent's --name): its X-Served-By header and its server name on the load balancer. */
+export const nodeNameSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  );
+
+/** A serving address "host:port" (IPv4 or DNS name), as HAProxy's `bind` and `server` take it. */
+export const listenAddressSchema = z
+  .string()
+  .regex(
+    /^(?:(?:\d{1,3}\.){3}\d{1,3}|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*):(?:[1-9]\d{0,4})$/,
+    "must be host:port (an IPv4 address or DNS name, and a port)",
+  )
+  .refine((address) => Number(address.split(":")[1]) <= 65535, "port must be at most 65535");
+
+const portSchema = z.number().int().min(1).max(65535);
+
+/** An FTP server's passive port range `[low, high]`, as pure-ftpd's `-p low:high` takes it. */
+export const portRangeSchema = z
+  .tuple([portSchema, portSchema])
+  .refine(([low, high]) => low <= high, "must be [low, high] with low <= high");
+export type PortRange = z.infer<typeof portRangeSchema>;
+
 const uniqueList = <T extends z.ZodType<string>>(item: T, what: string) =>
   z.array(item).refine((values) => new Set(values).size === values.length, `must not list the same ${what} twice`);
 
@@ -287,9 +312,24 @@ export const organizationInputsSchema = z
     syncTrigger: syncTriggerSchema.optional(),
     adopt: z.boolean().optional(),
     loadBalancer: endpointSchema.optional(),
+    loadBalancerFtp: listenAddressSchema.optional(),
+    nodeWeights: z.record(endpointSchema, z.number().int().min(1).max(256)).optional(),
     managedBy: managedBySchema.optional(),
   })
   .superRefine((org, ctx) => {
+    if (org.loadBalancerFtp !== undefined && org.loadBalancer === undefined) {
+      ctx.addIssue({ code: "custom", path: ["loadBalancerFtp"], message: "needs loadBalancer" });
+    }
+    const nodes = [org.primary, ...(org.secondaries ?? [])].map(normalizeEndpoint);
+    for (const endpoint of Object.keys(org.nodeWeights ?? {})) {
+      if (!endpointSchema.safeParse(endpoint).success || !nodes.includes(normalizeEndpoint(endpoint))) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["nodeWeights", endpoint],
+          message: "must name the primary or a secondary",
+        });
+      }
+    }
     if (org.loadBalanced && (org.secondaries ?? []).length === 0) {
       ctx.addIssue({
         code: "custom",
@@ -308,6 +348,8 @@ export const orgRefSchema = z.object({
   name: orgNameSchema,
   primary: endpointSchema,
   loadBalancer: endpointSchema.optional(),
+  /** Where the load balancer accepts the org's FTP sessions (the FTP services' URLs). */
+  loadBalancerFtp: listenAddressSchema.optional(),
 });
 export type OrgRef = z.infer<typeof orgRefSchema>;
 
@@ -362,23 +404,76 @@ export interface SecondarySyncStatus {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Load balancer role: an agent on the LB host routes an org's website domains to its nodes.
+// Load balancer role: an agent on the LB host runs HAProxy in front of an org's serving nodes.
 // ---------------------------------------------------------------------------------------------
 
-/** A serving address "host:port" (IPv4 or DNS name), as nginx's `listen` and `server` take it. */
-export const listenAddressSchema = z
-  .string()
-  .regex(
-    /^(?:(?:\d{1,3}\.){3}\d{1,3}|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*):(?:[1-9]\d{0,4})$/,
-    "must be host:port (an IPv4 address or DNS name, and a port)",
-  )
-  .refine((address) => Number(address.split(":")[1]) <= 65535, "port must be at most 65535");
+/** One serving node of a route: where its web server and FTP server answer, and its share of the load. */
+export const balancerBackendSchema = z
+  .strictObject({
+    /** The node's name: the server name on the load balancer, shown by `lbhosting status`. */
+    name: nodeNameSchema,
+    /** Where its web server serves the org's sites. */
+    http: listenAddressSchema.optional(),
+    /** Where its FTP server listens (control connections). */
+    ftp: listenAddressSchema.optional(),
+    /** Its FTP server's passive ports; they must not overlap another node's (data connections are routed by port). */
+    passivePorts: portRangeSchema.optional(),
+    /** Relative share of new connections (HAProxy weight, default 1). */
+    weight: z.number().int().min(1).max(256).optional(),
+  })
+  .refine((backend) => backend.http !== undefined || backend.ftp !== undefined, {
+    message: "must give http, ftp or both",
+    path: ["http"],
+  })
+  .refine((backend) => (backend.ftp === undefined) === (backend.passivePorts === undefined), {
+    message: "ftp and passivePorts go together (FTP through the load balancer needs passive mode)",
+    path: ["passivePorts"],
+  });
+export type BalancerBackend = z.infer<typeof balancerBackendSchema>;
 
-/** `PUT /v1/balancer/{org}`: the org's website domains and the nodes serving them. */
-export const balancerRouteSchema = z.strictObject({
-  domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
-  backends: uniqueList(listenAddressSchema, "backend").min(1, "must list at least one backend"),
-});
+const overlaps = (a: PortRange, b: PortRange): boolean => a[0] <= b[1] && b[0] <= a[1];
+
+/**
+ * `PUT /v1/balancer/{org}`: the org's website domains, its FTP address on the load balancer, and
+ * the nodes serving them.
+ */
+export const balancerRouteSchema = z
+  .strictObject({
+    domains: uniqueList(domainSchema, "domain"),
+    backends: z.array(balancerBackendSchema).min(1, "must list at least one backend"),
+    /** Where the load balancer accepts the org's FTP sessions; passive data ports are bound on the same host. */
+    ftp: z.strictObject({ listen: listenAddressSchema }).optional(),
+  })
+  .superRefine((route, ctx) => {
+    if (route.domains.length === 0 && route.ftp === undefined) {
+      ctx.addIssue({ code: "custom", path: ["domains"], message: "must list at least one domain unless ftp is given" });
+    }
+    route.backends.forEach((backend, index) => {
+      const earlier = route.backends.slice(0, index);
+      if (earlier.some((other) => other.name === backend.name)) {
+        ctx.addIssue({ code: "custom", path: ["backends", index, "name"], message: "must not name a node twice" });
+      }
+      const range = backend.passivePorts;
+      const clash = range && earlier.find((other) => other.passivePorts && overlaps(other.passivePorts, range));
+      if (clash) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["backends", index, "passivePorts"],
+          message: `must not overlap the passive ports of ${clash.name} (data connections are routed by port)`,
+        });
+      }
+    });
+    if (route.domains.length > 0 && !route.backends.some((backend) => backend.http !== undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["backends"],
+        message: "must include a node with http to serve the domains",
+      });
+    }
+    if (route.ftp && !route.backends.some((backend) => backend.ftp !== undefined)) {
+      ctx.addIssue({ code: "custom", path: ["ftp"], message: "needs a backend with ftp and passivePorts" });
+    }
+  });
 export type BalancerRoute = z.infer<typeof balancerRouteSchema>;
 
 /** `GET /v1/node`: what the provider needs to know of a node to route traffic to it. */
@@ -389,5 +484,31 @@ export const nodeInfoSchema = z.object({
   httpListen: z.string().nullable(),
   /** Where this node's FTP server listens, or null. */
   ftpListen: z.string().nullable(),
+  /** Its FTP server's passive port range, or null (older agents leave it out). */
+  ftpPassivePorts: portRangeSchema.nullable().optional(),
 });
 export type NodeInfo = z.infer<typeof nodeInfoSchema>;
+
+/** How HAProxy sees one node for one kind of traffic, right now. */
+export const serverViewSchema = z.object({
+  /** HAProxy's status: "UP", "DOWN", "UP 1/3" (failing checks), "DOWN 1/2" (passing again), "DRAIN", "MAINT". */
+  status: z.string(),
+  /** Whether HAProxy sends it new connections: UP and passing its health check. */
+  healthy: z.boolean(),
+  /** Connections open to it now, over every HAProxy worker (old ones still finishing included). */
+  active: z.number().int().nonnegative(),
+});
+export type ServerView = z.infer<typeof serverViewSchema>;
+
+/** `GET /v1/balancer/{org}/status`: per node of the route, its web and FTP servers as HAProxy sees them. */
+export const balancerStatusSchema = z.object({
+  org: z.string(),
+  nodes: z.array(
+    z.object({
+      name: z.string(),
+      web: serverViewSchema.optional(),
+      ftp: serverViewSchema.optional(),
+    }),
+  ),
+});
+export type BalancerStatus = z.infer<typeof balancerStatusSchema>;

@@ -7,6 +7,7 @@
  *   secondaries     JSON list of secondary agent URLs                  (default [])
  *   loadBalanced    true/false                                         (default: any secondaries)
  *   loadBalancer    agent URL of the load balancer                     (optional)
+ *   loadBalancerFtp host:port where the load balancer accepts FTP      (optional)
  *   domain          the web site's domain                              (default www.acme.test)
  *   siteCheckUrl    where the site is served: the load balancer's (or the primary's) nginx,
  *                   e.g. http://lb1.internal/; when set, every up checks the site answers
@@ -30,6 +31,7 @@ export = async () => {
     secondaries,
     loadBalanced: config.getBoolean("loadBalanced") ?? secondaries.length > 0,
     loadBalancer: config.get("loadBalancer"),
+    loadBalancerFtp: config.get("loadBalancerFtp"),
   });
 
   const domain = config.get("domain") ?? "www.acme.test";

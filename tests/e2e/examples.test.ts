@@ -12,6 +12,7 @@ import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 import { startHostingNode, type HostingNode } from "../support/hosting-node";
+import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { createProjectFolder, exampleDir, type ProjectFolder } from "../support/project";
 import { requirePulumi } from "../support/pulumi";
@@ -50,24 +51,25 @@ describe("e2e: the examples, run by the CLI in their project folders", function 
     return project;
   }
 
-  describe("quickstart, served by nginx behind a load balancer", function () {
+  describe("quickstart, served by nginx behind a load balancer (HAProxy)", function () {
     let nodes: HostingNode[] = [];
     let content: string;
     const client = (node: HostingNode) => new AgentClient(node.url, TOKEN, { retries: 0 });
 
     before(async function () {
       const nginxBin = nginxBinaryOrSkip(this);
+      const haproxyBin = haproxyBinaryOrSkip(this);
       content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-quickstart-nas-"));
       fs.chmodSync(content, 0o755);
       fs.mkdirSync(path.join(content, "acme", "www"), { recursive: true });
       fs.writeFileSync(path.join(content, "acme", "www", "index.html"), "<h1>Acme Corp</h1>\n");
-      nodes = await Promise.all(
-        [
-          ["127.0.11.1", "web1"],
-          ["127.0.11.2", "web2"],
-          ["127.0.11.3", "lb1"],
-        ].map(([host, name]) => startHostingNode({ host, name, token: TOKEN, contentRoot: content, nginxBin })),
-      );
+      const node = (host: string, name: string, serving: { nginxBin: string } | { haproxyBin: string }) =>
+        startHostingNode({ host, name, token: TOKEN, contentRoot: content, ...serving });
+      nodes = await Promise.all([
+        node("127.0.11.1", "web1", { nginxBin }),
+        node("127.0.11.2", "web2", { nginxBin }),
+        node("127.0.11.3", "lb1", { haproxyBin }),
+      ]);
     });
 
     after(async () => {
@@ -84,7 +86,7 @@ describe("e2e: the examples, run by the CLI in their project folders", function 
           primary: web1.url,
           secondaries: JSON.stringify([web2.url]),
           loadBalancer: lb1.url,
-          siteCheckUrl: `${lb1.nginx!.url}/`,
+          siteCheckUrl: `${lb1.haproxy!.url}/`,
         },
         { alicePassword: "alice-example-pw", bobPassword: "bob-example-pw", "lbhosting:token": TOKEN },
       );

@@ -1,17 +1,21 @@
 /**
  * Real serving end to end: the real Pulumi CLI, per node an agent plus a real nginx on its own
- * loopback address, a shared content folder (the NAS), a pure-ftpd per node, and a load balancer
- * (an agent with its own nginx) in front. Promotion, demotion and website changes are seen through
- * the load balancer; FTP logins are tried on every node.
+ * loopback address, a shared content folder (the NAS), a pure-ftpd per node advertising the load
+ * balancer for passive mode, and a load balancer (an agent driving HAProxy) in front. Promotion,
+ * demotion (with an FTP session open on the demoted node) and website changes are seen through the
+ * load balancer; FTP logins are tried through it and on every node.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
+import { AgentClient } from "../../provider/client";
 import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
 import type { LoadBalancedOrganizationArgs, OrgUserArgs, WebServiceArgs } from "../../sdk";
-import { startHostingNode, type HostingNode } from "../support/hosting-node";
+import { nodeBehind, startBalancedNodes, type HostingNode } from "../support/hosting-node";
 import { getSite, type SiteResponse } from "../support/http-get";
+import { FtpSession } from "../support/ftp-client";
+import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { ftpTry, pureFtpdOrSkip } from "../support/pureftpd";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";
@@ -30,8 +34,19 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
   let org: LoadBalancedOrganizationArgs;
   let services: Record<string, Omit<WebServiceArgs, "organization">>;
   let users: Record<string, Omit<OrgUserArgs, "organization">>;
+  let ftpAddress: string;
+  const sessions: FtpSession[] = [];
 
-  const viaBalancer = (host: string) => getSite(`${balancer.nginx!.url}/`, host);
+  const viaBalancer = (host: string) => getSite(`${balancer.haproxy!.url}/`, host);
+  /** An FTP session through the load balancer, and the node behind it (from its passive port). */
+  const ftpThroughBalancer = async (password = PASSWORDS.alice): Promise<{ session: FtpSession; node: string }> => {
+    const [host, port] = ftpAddress.split(":");
+    const session = await FtpSession.open({ host, port: Number(port) });
+    sessions.push(session);
+    await session.login("alice@files.acme", password);
+    await session.list();
+    return { session, node: nodeBehind(session, [primary, secondary]) };
+  };
   const direct = (node: HostingNode, host: string) => getSite(`${node.nginx!.url}/`, host);
 
   /** `count` sequential requests through the load balancer. */
@@ -44,6 +59,7 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
   before(async function () {
     const bin = requirePulumi(this);
     const nginxBin = nginxBinaryOrSkip(this);
+    const haproxyBin = haproxyBinaryOrSkip(this);
     const ftp = pureFtpdOrSkip(this);
     content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-nas-"));
     fs.chmodSync(content, 0o755);
@@ -55,23 +71,26 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
       fs.mkdirSync(path.join(content, "acme", folder), { recursive: true });
       fs.writeFileSync(path.join(content, "acme", folder, "index.html"), text);
     }
-    const node = (host: string, name: string, withFtp: boolean) =>
-      startHostingNode({ host, name, token: TOKEN, contentRoot: content, nginxBin, ftp: withFtp ? ftp : undefined });
-    [primary, secondary, balancer] = await Promise.all([
-      node("127.0.9.1", "primary", true),
-      node("127.0.9.2", "secondary", true),
-      node("127.0.9.3", "balancer", false),
-    ]);
+    ({ primary, secondary, balancer, ftpAddress } = await startBalancedNodes({
+      hosts: ["127.0.9.1", "127.0.9.2", "127.0.9.3"],
+      names: ["primary", "secondary", "balancer"],
+      token: TOKEN,
+      contentRoot: content,
+      nginxBin,
+      haproxyBin,
+      ftp,
+    }));
     org = {
       name: "acme",
       primary: primary.url,
       secondaries: [secondary.url],
       loadBalanced: true,
       loadBalancer: balancer.url,
+      loadBalancerFtp: ftpAddress,
     };
     services = {
       www: { name: "www", kind: "website", domains: [WWW], documentRoot: "www" },
-      files: { name: "files", kind: "ftp", rootPath: "ftp-root" },
+      files: { name: "files", kind: "ftp", rootPath: "ftp-root", writable: true },
     };
     users = {
       alice: { username: "alice", password: PASSWORDS.alice, access: ["files"] },
@@ -92,6 +111,7 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
   });
 
   after(async () => {
+    for (const session of sessions) session.destroy();
     for (const node of [balancer, secondary, primary]) await node?.stop();
     testStack?.cleanup();
     if (content) fs.rmSync(content, { recursive: true, force: true });
@@ -118,7 +138,13 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
     expect(new Set(responses.map((response) => response.body))).to.deep.equal(new Set(["Acme www from the NAS\n"]));
   });
 
-  it("2. demotion drains the secondary with no failed request; promotion brings it back", async () => {
+  it("2. demotion drains the secondary with no failed request and lets its FTP session finish; promotion brings it back", async () => {
+    // Two FTP sessions through the load balancer: least-busy puts one on each node.
+    const opened = [await ftpThroughBalancer(), await ftpThroughBalancer()];
+    expect(opened.map((entry) => entry.node).sort()).to.deep.equal(["primary", "secondary"]);
+    const onSecondary = opened.find((entry) => entry.node === "secondary")!.session;
+    await opened.find((entry) => entry.node === "primary")!.session.quit();
+
     let stop = false;
     const failures: string[] = [];
     let sent = 0;
@@ -132,16 +158,42 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
     };
     const loops = [loop(), loop()];
     org = { ...org, loadBalanced: false };
+    let upDone = false;
+    const up = testStack.stack.up().finally(() => (upDone = true));
     try {
-      await testStack.stack.up();
+      // The load balancer drains the secondary: no new session goes there, the open one carries on.
+      const deadline = Date.now() + 120_000;
+      const lb = new AgentClient(balancer.url, TOKEN);
+      const draining = async () =>
+        (await lb.balancerStatus("acme")).nodes.find((node) => node.name === "secondary")?.ftp?.status === "DRAIN";
+      while (!(await draining())) {
+        if (upDone || Date.now() > deadline)
+          throw new Error("the secondary was never drained while the session was open");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(await onSecondary.retrieve("index.html")).to.equal("Acme files\n");
+      await onSecondary.store("during-demotion.txt", "uploaded while the secondary drained\n");
+      const newcomer = await ftpThroughBalancer();
+      expect(newcomer.node, "a login while the secondary drains").to.equal("primary");
+      await newcomer.session.quit();
+      expect(upDone, "the demotion waits for the FTP session").to.equal(false);
+      await onSecondary.quit();
+      await up;
     } finally {
       stop = true;
       await Promise.all(loops);
+      await up.catch(() => undefined);
     }
-    console.log(`      demotion: ${sent} requests during the up, ${failures.length} failed`);
+    console.log(
+      `      demotion: ${sent} requests during the up, ${failures.length} failed; the FTP session on the secondary finished`,
+    );
     expect(failures).to.deep.equal([]);
     expect(sent).to.be.greaterThan(0);
     expect(new Set((await requests(WWW)).map((response) => response.servedBy))).to.deep.equal(new Set(["primary"]));
+    const after = [await ftpThroughBalancer(), await ftpThroughBalancer()];
+    expect(after.map((entry) => entry.node)).to.deep.equal(["primary", "primary"]);
+    expect(await after[0].session.retrieve("during-demotion.txt")).to.equal("uploaded while the secondary drained\n");
+    await Promise.all(after.map((entry) => entry.session.quit()));
 
     org = { ...org, loadBalanced: true };
     await testStack.stack.up();

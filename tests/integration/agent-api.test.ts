@@ -262,19 +262,19 @@ describe("agent API (integration)", function () {
     expect(orgStatusSchema.parse((await api.put("/v1/orgs/acme", {})).json).generation).to.equal(1);
   });
 
-  it("logs one JSON line per request with method, path, status and time, and never a secret", async function () {
+  it("logs one JSON line per request with method, route, status and time, and never a secret", async function () {
     await api.get("/v1/orgs/acme/snapshot?since=7&token=leak-me-please");
     // The line is written when the response has been sent; give it a moment to arrive.
-    const logged = () => agent.stdout.some((line) => line.includes('"url":"/v1/orgs/acme/snapshot?since=7"'));
+    const logged = () => agent.stdout.some((line) => line.includes('"route":"/v1/orgs/:org/snapshot?since=7"'));
     for (let attempt = 0; attempt < 50 && !logged(); attempt++) await new Promise((r) => setTimeout(r, 20));
     const requests = agent.stdout
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .filter((entry) => entry.msg === "request");
     expect(requests.length).to.be.greaterThan(20);
     for (const entry of requests) {
-      expect(entry).to.have.all.keys("time", "level", "msg", "method", "url", "status", "ms");
+      expect(entry).to.have.all.keys("time", "level", "msg", "method", "route", "status", "ms");
     }
-    expect(requests.at(-1)).to.include({ method: "GET", url: "/v1/orgs/acme/snapshot?since=7", status: 200 });
+    expect(requests.at(-1)).to.include({ method: "GET", route: "/v1/orgs/:org/snapshot?since=7", status: 200 });
     const everything = agent.stdout.join("\n") + agent.stderr();
     expect(everything).to.not.include(agent.token);
     expect(everything).to.not.include(PASSWORD);

@@ -1,14 +1,19 @@
 /**
- * A corpus of bad requests (injection, traversal, oversize, wrong types, unknown fields) against
- * a real agent on 127.0.1.13. Each must be answered 400 (413 for oversize) naming the field, and
- * leave every org's generation, digest and content — and the rendered files — as they were.
+ * A corpus of bad requests (injection, traversal, oversize, wrong types, unknown fields, malformed
+ * HTTP and JSON) against a real agent on 127.0.1.13. Each must be answered in the API's error shape
+ * naming the field — 400, or 404/413/431 where that is the accurate status — never echo the token,
+ * and leave every org's generation, digest and content — and the rendered files — as they were.
+ * Then what sloppy and hostile clients do beyond single requests (127.0.30.1 – 127.0.30.2): empty
+ * JSON bodies, a lower-case scheme, credentials in the URL, idle and half-sent connections, and
+ * more connections than the agent takes.
  */
 import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { apiErrorSchema } from "../../sdk/schemas";
-import { type AgentClient, agentClient, call } from "../support/agent-http";
+import net from "node:net";
+import { type AgentClient, type HttpAnswer, agentClient, call, parseRawAnswer, rawCall } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 
 interface BadCase {
@@ -17,10 +22,31 @@ interface BadCase {
   path: string;
   body?: unknown;
   rawBody?: string | Buffer;
-  status?: 400 | 413;
+  /** The whole request as bytes on the wire (for what no HTTP client would send); `method` and `path` only describe it. */
+  raw?: (token: string) => Buffer;
+  status?: 400 | 404 | 413 | 431;
+  /** The error code, where the case is about it. */
+  code?: string;
   /** The field the error must name (a `details[].path`). */
   field: string;
 }
+
+/** An authorized request with a JSON body given as bytes. */
+const jsonRequest = (method: string, path: string, body: Buffer) => (token: string) =>
+  Buffer.concat([
+    Buffer.from(
+      `${method} ${path} HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer ${token}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    ),
+    body,
+  ]);
+/** JSON text with the bytes `bad` (not UTF-8) spliced in at `at`. */
+const withBytes = (text: string, at: string, bad: number[]) =>
+  Buffer.concat([
+    Buffer.from(text.slice(0, text.indexOf(at))),
+    Buffer.from(bad),
+    Buffer.from(text.slice(text.indexOf(at))),
+  ]);
 
 const website = { kind: "website", domains: ["www.acme.test"], documentRoot: "www" };
 const ftp = { kind: "ftp", rootPath: "files" };
@@ -28,6 +54,9 @@ const user = { password: "a-fine-password" };
 const SITE = "/v1/orgs/acme/services/www";
 const USER = "/v1/orgs/acme/users/alice";
 const HASH = "$6$saltsalt$" + "a".repeat(86);
+
+/** Short limits, so the connection tests below see the agent close connections within seconds. */
+const SHORT_TIMEOUTS = ["--request-timeout-ms", "1500", "--idle-timeout-ms", "1000"];
 
 const CORPUS: BadCase[] = [
   // Names in the path.
@@ -64,6 +93,64 @@ const CORPUS: BadCase[] = [
   },
   { what: "service name with ';'", method: "PUT", path: "/v1/orgs/acme/services/w;w", body: website, field: "service" },
   { what: "path with a malformed escape", method: "PUT", path: "/v1/orgs/%E0", body: {}, field: "url" },
+  {
+    what: "a raw non-ASCII byte in the path",
+    method: "GET",
+    path: "/v1/orgs/ac\\xe9me",
+    raw: (token) =>
+      Buffer.concat([
+        Buffer.from("GET /v1/orgs/ac"),
+        Buffer.from([0xe9]),
+        Buffer.from(`me HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`),
+      ]),
+    code: "bad_url",
+    field: "url",
+  },
+  {
+    what: "a request line that is not HTTP",
+    method: "GET",
+    path: "(garbage)",
+    raw: () => Buffer.from("HELLO agent\r\n\r\n"),
+    code: "bad_request",
+    field: "request",
+  },
+  {
+    what: "headers over the size limit",
+    method: "GET",
+    path: "/v1/orgs",
+    raw: (token) =>
+      Buffer.from(
+        `GET /v1/orgs HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer ${token}\r\n` +
+          `X-Filler: ${"x".repeat(20_000)}\r\nConnection: close\r\n\r\n`,
+      ),
+    status: 431,
+    code: "headers_too_large",
+    field: "headers",
+  },
+  // Encoded '..' never climbs out of a route or a folder.
+  {
+    what: "username of encoded '../../etc'",
+    method: "PUT",
+    path: "/v1/orgs/acme/users/%2e%2e%2f%2e%2e%2fetc",
+    body: user,
+    field: "username",
+  },
+  {
+    what: "service name of encoded '..\\..\\x'",
+    method: "PUT",
+    path: "/v1/orgs/acme/services/..%5c..%5cx",
+    body: website,
+    field: "service",
+  },
+  { what: "org of encoded '../'", method: "DELETE", path: "/v1/orgs/%2E%2E%2F", field: "org" },
+  {
+    what: "an encoded '..' between routes",
+    method: "DELETE",
+    path: "/v1/orgs/acme/users/%2e%2e/%2e%2e",
+    status: 404,
+    code: "not_found",
+    field: "url",
+  },
   // Domains.
   {
     what: "domain with ';'",
@@ -358,6 +445,43 @@ const CORPUS: BadCase[] = [
     method: "PUT",
     path: USER,
     rawBody: '{"password":"a-fine-password","__proto__":{"x":1}}',
+    code: "forbidden_key",
+    field: "__proto__",
+  },
+  {
+    what: "a nested constructor.prototype",
+    method: "PUT",
+    path: SITE,
+    rawBody: JSON.stringify({ ...website, domains: [{ constructor: { prototype: { x: 1 } } }] }),
+    code: "forbidden_key",
+    field: "domains.0.constructor",
+  },
+  {
+    what: "invalid UTF-8 in a JSON string",
+    method: "PUT",
+    path: USER,
+    raw: jsonRequest("PUT", USER, withBytes('{"password":"a-fine-password","displayName":"Al"}', 'l"}', [0xff, 0xfe])),
+    code: "invalid_utf8",
+    field: "displayName",
+  },
+  {
+    what: "a truncated UTF-8 sequence in a list item",
+    method: "PUT",
+    path: SITE,
+    raw: jsonRequest(
+      "PUT",
+      SITE,
+      withBytes(JSON.stringify({ ...website, domains: ["ok.test", "a.test"] }), '.test"]', [0xe2, 0x82]),
+    ),
+    code: "invalid_utf8",
+    field: "domains.1",
+  },
+  {
+    what: "10,000-level nested JSON",
+    method: "PUT",
+    path: USER,
+    rawBody: `{"password":${"[".repeat(10_000)}${"]".repeat(10_000)}}`,
+    code: "too_deep",
     field: "body",
   },
   // Query parameters.
@@ -409,6 +533,17 @@ const CORPUS: BadCase[] = [
     status: 413,
     field: "body",
   },
+  {
+    what: "a 10 MB body",
+    method: "PUT",
+    path: USER,
+    raw: jsonRequest("PUT", USER, Buffer.from(JSON.stringify({ ...user, displayName: "x".repeat(10_000_000) }))),
+    status: 413,
+    code: "payload_too_large",
+    field: "body",
+  },
+  // Unknown endpoints are refused without repeating the path.
+  { what: "an unknown endpoint", method: "GET", path: "/v1/orgs/acme/secrets", status: 404, field: "url" },
 ];
 
 describe("agent bad input (integration)", function () {
@@ -426,7 +561,7 @@ describe("agent bad input (integration)", function () {
   });
 
   before(async function () {
-    agent = await startAgentProcess({ host: "127.0.1.13" });
+    agent = await startAgentProcess({ host: "127.0.1.13", extraArgs: SHORT_TIMEOUTS });
     api = agentClient(agent.url, agent.token);
     outside = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-outside-"));
     fs.mkdirSync(path.join(agent.contentRoot, "acme"));
@@ -477,18 +612,22 @@ describe("agent bad input (integration)", function () {
   for (const testCase of CORPUS) {
     it(`refuses ${testCase.what}`, async function () {
       const before = await state();
-      const answer = await call(agent.url, testCase.method, testCase.path, {
-        token: agent.token,
-        ...(testCase.rawBody !== undefined ? { rawBody: testCase.rawBody } : {}),
-        ...(testCase.body !== undefined ? { body: bodyFor(testCase) } : {}),
-      });
+      const answer = testCase.raw
+        ? await rawCall(agent.url, testCase.raw(agent.token))
+        : await call(agent.url, testCase.method, testCase.path, {
+            token: agent.token,
+            ...(testCase.rawBody !== undefined ? { rawBody: testCase.rawBody } : {}),
+            ...(testCase.body !== undefined ? { body: bodyFor(testCase) } : {}),
+          });
       expect(answer.status, answer.text).to.equal(testCase.status ?? 400);
       const error = apiErrorSchema.parse(answer.json).error;
       expect(
         error.details.map((detail) => detail.path),
         answer.text,
       ).to.include(testCase.field);
+      if (testCase.code) expect(error.code, answer.text).to.equal(testCase.code);
       expect(error.message).to.be.a("string").and.not.equal("");
+      expect(answer.text).to.not.include(agent.token);
       expect(await state()).to.deep.equal(before);
     });
   }
@@ -498,5 +637,140 @@ describe("agent bad input (integration)", function () {
     expect((await api.get("/v1/orgs")).json)
       .to.have.property("orgs")
       .with.length(1);
+  });
+});
+
+/** Sends `text` and collects everything the agent answers until it closes the connection. */
+function openConnection(host: string, port: number, text: string) {
+  const socket = net.connect({ host, port });
+  const received: Buffer[] = [];
+  socket.on("connect", () => socket.write(text));
+  socket.on("data", (chunk: Buffer) => received.push(chunk));
+  socket.on("error", () => undefined); // a reset counts as closed
+  const closed = new Promise<HttpAnswer>((resolve) =>
+    socket.on("close", () => resolve(parseRawAnswer(Buffer.concat(received).toString("utf8")))),
+  );
+  return { socket, closed };
+}
+
+/** Resolves to the promise's value, or to "open" after `ms`. */
+const within = <T>(promise: Promise<T>, ms: number): Promise<T | "open"> =>
+  Promise.race([promise, new Promise<"open">((resolve) => setTimeout(() => resolve("open"), ms))]);
+
+describe("agent with sloppy and hostile clients (integration)", function () {
+  let agent: AgentProcess;
+  let api: AgentClient;
+
+  before(async function () {
+    agent = await startAgentProcess({ host: "127.0.30.1", extraArgs: SHORT_TIMEOUTS });
+    api = agentClient(agent.url, agent.token);
+  });
+
+  after(async function () {
+    await agent?.stop();
+    agent?.cleanup();
+  });
+
+  const withJsonHeader = (method: string, path: string) =>
+    call(agent.url, method, path, { token: agent.token, rawBody: "", headers: { "content-type": "application/json" } });
+
+  it("accepts an empty JSON body where the route takes none, and names the missing body where it needs one", async function () {
+    expect((await withJsonHeader("PUT", "/v1/orgs/sloppy")).status).to.equal(201);
+    expect((await api.put("/v1/orgs/sloppy/users/ann", { password: "a-fine-password" })).status).to.equal(201);
+    const needsBody = await withJsonHeader("PUT", "/v1/orgs/sloppy/users/bob");
+    expect(needsBody.status).to.equal(400);
+    expect(needsBody.json).to.have.nested.property("error.details[0].path", "body");
+    const deleted = await withJsonHeader("DELETE", "/v1/orgs/sloppy/users/ann");
+    expect(deleted.status, deleted.text).to.equal(200);
+    expect((await api.get("/v1/orgs/sloppy/users")).json).to.deep.equal({ users: [] });
+    expect((await withJsonHeader("DELETE", "/v1/orgs/sloppy")).status).to.equal(200);
+    expect((await api.get("/v1/orgs/sloppy")).status).to.equal(404);
+  });
+
+  it("takes the bearer scheme in any case", async function () {
+    for (const scheme of ["bearer", "BEARER", "Bearer"]) {
+      const answer = await call(agent.url, "GET", "/v1/orgs", {
+        headers: { authorization: `${scheme} ${agent.token}` },
+      });
+      expect(answer.status, scheme).to.equal(200);
+    }
+  });
+
+  it("never echoes or logs a credential a client put in the path or the query", async function () {
+    const token = agent.token;
+    const answers = await Promise.all([
+      call(agent.url, "GET", `/v1/${token}`),
+      call(agent.url, "GET", `/v1/${token}`, { token }),
+      call(agent.url, "GET", `/v1/orgs/acme/users/x/${token}`, { token }),
+      call(agent.url, "GET", `/v1/orgs/acme/changes?since=${token}`, { token }),
+      call(agent.url, "PUT", `/v1/orgs/acme?force=${token}`, { token, body: {} }),
+      call(agent.url, "GET", `/v1/orgs?token=${token}`),
+      call(agent.url, "GET", `/v1/health?access_token=${token}`),
+    ]);
+    expect(answers.map((answer) => answer.status)).to.deep.equal([401, 404, 404, 400, 400, 401, 200]);
+    for (const answer of answers) expect(answer.text).to.not.include(token);
+    await agent.stop(); // flushes the log
+    await agent.restart();
+    const requests = agent.stdout.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(requests.filter((entry) => entry.msg === "request").length).to.be.at.least(answers.length);
+    expect(agent.log()).to.not.include(token);
+  });
+
+  it("closes idle and half-sent connections (400 of them) with a 408 in the API shape, and keeps serving", async function () {
+    const { hostname, port } = new URL(agent.url);
+    const head = (path: string) => `GET ${path} HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer ${agent.token}\r\n`;
+    const kinds = {
+      silent: "",
+      "half headers": head("/v1/orgs"),
+      "half body": `${head("/v1/orgs/slow").replace("GET", "PUT")}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"displ`,
+      "idle keep-alive": `${head("/v1/health")}\r\n`,
+    };
+    const connections = Object.entries(kinds).flatMap(([kind, text]) =>
+      Array.from({ length: 100 }, () => ({ kind, ...openConnection(hostname, Number(port), text) })),
+    );
+    // The agent still answers while they are open (400 is under the default connection cap).
+    expect((await api.get("/v1/orgs")).status).to.equal(200);
+    // Closed by the agent's timeouts (1.5 s, idle 1 s here); 30 s is only the bound of the wait.
+    const outcomes = await Promise.all(connections.map(({ closed }) => within(closed, 30_000)));
+    expect(outcomes.filter((outcome) => outcome === "open")).to.have.length(0);
+    connections.forEach(({ kind }, index) => {
+      const answer = outcomes[index] as HttpAnswer;
+      if (kind === "idle keep-alive") {
+        expect(answer.status, kind).to.equal(200);
+      } else if (kind !== "silent") {
+        expect(answer.status, `${kind}: ${answer.text}`).to.equal(408);
+        expect(apiErrorSchema.parse(answer.json).error.code, kind).to.equal("request_timeout");
+      }
+    });
+    expect((await api.get("/v1/orgs/slow")).status).to.equal(404);
+  });
+
+  it("refuses connections beyond --max-connections and takes new ones once some close", async function () {
+    const capped = await startAgentProcess({ host: "127.0.30.2", extraArgs: ["--max-connections", "8"] });
+    try {
+      const { hostname, port } = new URL(capped.url);
+      const keepAlive = "GET /v1/health HTTP/1.1\r\nHost: agent\r\n\r\n";
+      const held = Array.from({ length: 8 }, () => {
+        const connection = openConnection(hostname, Number(port), keepAlive);
+        const answered = new Promise<void>((resolve) => connection.socket.once("data", () => resolve()));
+        return { ...connection, answered };
+      });
+      await Promise.all(held.map(({ answered }) => answered)); // all 8 are open and counted
+      const refused = await rawCall(capped.url, keepAlive.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")).catch(
+        () => ({ status: 0 }) as HttpAnswer,
+      );
+      expect(refused.status, "the 9th connection is closed unanswered").to.equal(0);
+      for (const { socket } of held) socket.destroy();
+      await Promise.all(held.map(({ closed }) => closed));
+      let status = 0;
+      for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
+        status = (await call(capped.url, "GET", "/v1/health").catch(() => ({ status: 0 }))).status;
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(status).to.equal(200);
+    } finally {
+      await capped.stop();
+      capped.cleanup();
+    }
   });
 });

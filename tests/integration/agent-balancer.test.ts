@@ -1,19 +1,21 @@
 /**
- * The load-balancer role and node info, with real nginx everywhere: two hosting nodes (agent +
- * nginx, 127.0.8.1 and 127.0.8.2) serve the same site from a shared content folder, and a third
- * (127.0.8.3) routes its domains to them. A config-only agent (127.0.8.4) and a slow HTTP backend
- * (127.0.8.5, to hold a request in flight across a reload) complete the set. With CI=true a missing
- * nginx fails this suite; elsewhere it is skipped with the reason.
+ * The load-balancer role's API with a real HAProxy and real nginx: two hosting nodes (agent + nginx,
+ * 127.0.40.1 and 127.0.40.2) serve the same site from a shared content folder, and a third
+ * (127.0.40.3) runs HAProxy, driven by its agent, in front of them. A config-only agent
+ * (127.0.40.4) and a slow HTTP backend (127.0.40.5, to hold a request in flight across a change)
+ * complete the set. Least-busy balancing, health checks and FTP are in balancer-traffic.test.ts.
+ * With CI=true a missing nginx or haproxy fails this suite; elsewhere it is skipped with the reason.
  */
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { balancerListSchema, balancerRecordSchema, healthSchema } from "../../agent/api";
+import { balancerListSchema, balancerRecordSchema, balancerStatusSchema, healthSchema } from "../../agent/api";
 import { apiErrorSchema, nodeInfoSchema } from "../../sdk/schemas";
+import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { type AgentClient, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { type HostingNode, startHostingNode } from "../support/hosting-node";
@@ -32,7 +34,9 @@ interface BadCase {
   field: string;
 }
 
-const route = { domains: ["bad.test"], backends: ["127.0.8.1:8080"] };
+const backend = { name: "web-a", http: "127.0.40.1:8080" };
+const route = { domains: ["bad.test"], backends: [backend] };
+const withBackend = (fields: Record<string, unknown>) => ({ ...route, backends: [{ ...backend, ...fields }] });
 const BAD: BadCase[] = [
   { what: "org name with ';'", path: "/v1/balancer/acme;x", body: route, field: "org" },
   { what: "org name with a brace", path: "/v1/balancer/ac%7Bme", body: route, field: "org" },
@@ -43,31 +47,63 @@ const BAD: BadCase[] = [
   { what: "domain with a newline", body: { ...route, domains: ["a.test\nb.test"] }, field: "domains.0" },
   { what: "no domain", body: { ...route, domains: [] }, field: "domains" },
   { what: "the same domain twice", body: { ...route, domains: ["a.test", "a.test"] }, field: "domains" },
+  { what: "backend address with ';'", body: withBackend({ http: "127.0.40.1:80; x" }), field: "backends.0.http" },
   {
-    what: "backend with ';'",
-    body: { ...route, backends: ["127.0.8.1:80; include /etc/passwd"] },
-    field: "backends.0",
+    what: "backend address with a space",
+    body: withBackend({ http: "127.0.40.1:80 backup" }),
+    field: "backends.0.http",
   },
-  { what: "backend with a space", body: { ...route, backends: ["127.0.8.1:80 backup"] }, field: "backends.0" },
-  { what: "backend with a newline", body: { ...route, backends: ["127.0.8.1:80\n}"] }, field: "backends.0" },
-  { what: "backend as a URL", body: { ...route, backends: ["http://127.0.8.1:80"] }, field: "backends.0" },
-  { what: "backend without a port", body: { ...route, backends: ["127.0.8.1"] }, field: "backends.0" },
-  { what: "backend port 0", body: { ...route, backends: ["127.0.8.1:0"] }, field: "backends.0" },
-  { what: "backend port 65536", body: { ...route, backends: ["127.0.8.1:65536"] }, field: "backends.0" },
-  { what: "backend as a unix socket", body: { ...route, backends: ["unix:/tmp/x.sock"] }, field: "backends.0" },
+  { what: "backend address with a newline", body: withBackend({ http: "127.0.40.1:80\n}" }), field: "backends.0.http" },
+  { what: "backend address as a URL", body: withBackend({ http: "http://127.0.40.1:80" }), field: "backends.0.http" },
+  { what: "backend address without a port", body: withBackend({ http: "127.0.40.1" }), field: "backends.0.http" },
+  { what: "backend port 0", body: withBackend({ http: "127.0.40.1:0" }), field: "backends.0.http" },
+  { what: "backend port 65536", body: withBackend({ http: "127.0.40.1:65536" }), field: "backends.0.http" },
+  { what: "backend as a unix socket", body: withBackend({ http: "unix:/tmp/x.sock" }), field: "backends.0.http" },
+  { what: "backend name with a space", body: withBackend({ name: "web a" }), field: "backends.0.name" },
+  { what: "backend name with a brace", body: withBackend({ name: "web{a" }), field: "backends.0.name" },
+  { what: "backend without http or ftp", body: withBackend({ http: undefined }), field: "backends.0.http" },
+  { what: "ftp without passive ports", body: withBackend({ ftp: "127.0.40.1:21" }), field: "backends.0.passivePorts" },
+  {
+    what: "passive ports reversed",
+    body: withBackend({ ftp: "127.0.40.1:21", passivePorts: [30199, 30100] }),
+    field: "backends.0.passivePorts",
+  },
+  {
+    what: "passive ports past 65535",
+    body: withBackend({ ftp: "127.0.40.1:21", passivePorts: [65000, 70000] }),
+    field: "backends.0.passivePorts.1",
+  },
+  { what: "a weight of 0", body: withBackend({ weight: 0 }), field: "backends.0.weight" },
+  { what: "a weight of 1000", body: withBackend({ weight: 1000 }), field: "backends.0.weight" },
   { what: "no backend", body: { ...route, backends: [] }, field: "backends" },
-  { what: "the same backend twice", body: { ...route, backends: ["a.test:80", "a.test:80"] }, field: "backends" },
-  { what: "backends as a string", body: { ...route, backends: "127.0.8.1:80" }, field: "backends" },
+  { what: "the same node twice", body: { ...route, backends: [backend, backend] }, field: "backends.1.name" },
+  {
+    what: "overlapping passive ports",
+    body: {
+      domains: [],
+      ftp: { listen: "127.0.40.3:2121" },
+      backends: [
+        { name: "a", ftp: "127.0.40.1:21", passivePorts: [30100, 30199] },
+        { name: "b", ftp: "127.0.40.2:21", passivePorts: [30150, 30250] },
+      ],
+    },
+    field: "backends.1.passivePorts",
+  },
+  { what: "ftp listen with ';'", body: { ...route, ftp: { listen: "127.0.40.3:21;" } }, field: "ftp.listen" },
+  { what: "ftp without an FTP backend", body: { ...route, ftp: { listen: "127.0.40.3:2121" } }, field: "ftp" },
+  { what: "backends as a string", body: { ...route, backends: "127.0.40.1:80" }, field: "backends" },
   { what: "an unknown field", body: { ...route, weight: 2 }, field: "weight" },
+  { what: "an unknown backend field", body: withBackend({ backup: true }), field: "backends.0.backup" },
   { what: "a missing field", body: { domains: ["bad.test"] }, field: "backends" },
   { what: "no body", field: "body" },
   { what: "a body that is not JSON", rawBody: "{domains:", field: "body" },
 ];
 
-/** A plain HTTP server answering after SLOW_MS: a request that is still in flight during a reload. */
+/** A plain HTTP server answering GETs after SLOW_MS (a request still in flight during a change); HAProxy's HEAD checks at once. */
 function startSlowBackend(host: string): Promise<{ server: http.Server; listen: string; answeredAt: number[] }> {
   const answeredAt: number[] = [];
-  const server = http.createServer((_request, response) => {
+  const server = http.createServer((request, response) => {
+    if (request.method === "HEAD") return void response.writeHead(200).end();
     setTimeout(() => {
       answeredAt.push(Date.now());
       response.writeHead(200, { "x-served-by": "slow", "content-type": "text/plain" }).end("slow\n");
@@ -82,7 +118,7 @@ function startSlowBackend(host: string): Promise<{ server: http.Server; listen: 
   });
 }
 
-describe("agent load-balancer role (integration)", function () {
+describe("agent load-balancer role with HAProxy (integration)", function () {
   const token = randomBytes(24).toString("base64url");
   let contentRoot: string;
   let work: string;
@@ -92,23 +128,20 @@ describe("agent load-balancer role (integration)", function () {
   let lb: HostingNode;
   let configOnly: AgentProcess | undefined;
   let slow: Awaited<ReturnType<typeof startSlowBackend>> | undefined;
+  let blocker: net.Server | undefined;
   let api: AgentClient;
 
-  const lbGet = (host: string): Promise<SiteResponse> => getSite(lb.nginx!.url, host);
-  const backendsOf = (...serving: HostingNode[]) => serving.map((node) => node.nginx!.listen);
-  const routeFiles = () =>
-    Object.fromEntries(
-      fs
-        .readdirSync(lb.agent.nginxConfDir)
-        .map((file) => [file, fs.readFileSync(path.join(lb.agent.nginxConfDir, file), "utf8")]),
-    );
+  const lbGet = (host: string): Promise<SiteResponse> => getSite(lb.haproxy!.url, host);
+  const backendsOf = (...serving: HostingNode[]) =>
+    serving.map((node) => ({ name: node.name, http: node.nginx!.listen }));
+  const lbFile = () => fs.readFileSync(lb.haproxy!.confFile, "utf8");
 
   /** `count` sequential requests for `host` through the LB; every X-Served-By, in order. */
   async function servedBy(host: string, count = 20): Promise<string[]> {
     const seen: string[] = [];
     for (let i = 0; i < count; i++) {
       const answer = await lbGet(host);
-      expect(answer.status, `request ${i}: ${lb.nginx!.errorLog()}`).to.equal(200);
+      expect(answer.status, `request ${i}: ${lb.haproxy!.output()}`).to.equal(200);
       expect(answer.body).to.equal("<h1>acme</h1>\n");
       seen.push(answer.servedBy ?? "none");
     }
@@ -117,18 +150,19 @@ describe("agent load-balancer role (integration)", function () {
 
   before(async function () {
     const bin = nginxBinaryOrSkip(this);
+    const haproxyBin = haproxyBinaryOrSkip(this);
     work = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-balancer-test-"));
     contentRoot = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-balancer-nas-"));
     fs.chmodSync(contentRoot, 0o755);
     fs.mkdirSync(path.join(contentRoot, "acme", "www"), { recursive: true });
     fs.writeFileSync(path.join(contentRoot, "acme", "www", "index.html"), "<h1>acme</h1>\n");
     for (const [host, name] of [
-      ["127.0.8.1", "web-a"],
-      ["127.0.8.2", "web-b"],
-      ["127.0.8.3", "lb"],
+      ["127.0.40.1", "web-a"],
+      ["127.0.40.2", "web-b"],
     ]) {
       nodes.push(await startHostingNode({ host, name, token, contentRoot, nginxBin: bin }));
     }
+    nodes.push(await startHostingNode({ host: "127.0.40.3", name: "lb", token, contentRoot, haproxyBin }));
     [webA, webB, lb] = nodes;
     api = agentClient(lb.url, token);
     for (const node of [webA, webB]) {
@@ -151,6 +185,7 @@ describe("agent load-balancer role (integration)", function () {
         configOnly?.cleanup();
       })(),
       new Promise<void>((resolve) => (slow ? slow.server.close(() => resolve()) : resolve())),
+      new Promise<void>((resolve) => (blocker ? blocker.close(() => resolve()) : resolve())),
     ]);
     for (const dir of [contentRoot, work]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
     const failed = stops.find((stop): stop is PromiseRejectedResult => stop.status === "rejected");
@@ -166,38 +201,50 @@ describe("agent load-balancer role (integration)", function () {
         ...health,
         httpListen: webA.nginx!.listen,
         ftpListen: null,
+        ftpPassivePorts: null,
       });
     });
 
-    it("reports httpListen null for a config-only node, and --ftp-listen as given", async function () {
+    it("reports httpListen null for a config-only node, and the FTP address and passive ports as given", async function () {
       configOnly = await startAgentProcess({
-        host: "127.0.8.4",
+        host: "127.0.40.4",
         token,
-        httpListen: "127.0.8.4:8080",
-        extraArgs: ["--ftp-listen", "127.0.8.4:2121"],
+        httpListen: "127.0.40.4:8080",
+        extraArgs: ["--ftp-listen", "127.0.40.4:2121", "--ftp-passive-ports", "30400:30499"],
       });
       const answer = await agentClient(configOnly.url, token).get("/v1/node");
       expect(answer.status, answer.text).to.equal(200);
-      expect(answer.json).to.deep.include({ name: configOnly.name, httpListen: null, ftpListen: "127.0.8.4:2121" });
+      expect(answer.json).to.deep.include({
+        name: configOnly.name,
+        httpListen: null,
+        ftpListen: "127.0.40.4:2121",
+        ftpPassivePorts: [30400, 30499],
+      });
       expect(nodeInfoSchema.safeParse(answer.json).success).to.equal(true);
     });
 
-    it("refuses to start with a malformed --ftp-listen", async function () {
-      let failure: Error | undefined;
-      try {
-        const agent = await startAgentProcess({
-          host: "127.0.8.4",
-          dataDir: path.join(work, "bad-ftp-listen"),
-          contentRoot: work,
-          extraArgs: ["--ftp-listen", "127.0.8.4:21;"],
-        });
-        await agent.stop();
-        agent.cleanup();
-      } catch (error) {
-        failure = error as Error;
-      }
-      expect(failure?.message).to.match(/--ftp-listen/);
-    });
+    for (const [flag, value] of [
+      ["--ftp-listen", "127.0.40.4:21;"],
+      ["--ftp-passive-ports", "30499:30400"],
+      ["--ftp-passive-ports", "30400-30499"],
+    ]) {
+      it(`refuses to start with ${flag} ${value}`, async function () {
+        let failure: Error | undefined;
+        try {
+          const agent = await startAgentProcess({
+            host: "127.0.40.4",
+            dataDir: path.join(work, "bad-option"),
+            contentRoot: work,
+            extraArgs: [flag, value],
+          });
+          await agent.stop();
+          agent.cleanup();
+        } catch (error) {
+          failure = error as Error;
+        }
+        expect(failure?.message).to.include(flag);
+      });
+    }
   });
 
   describe("routes", function () {
@@ -209,16 +256,19 @@ describe("agent load-balancer role (integration)", function () {
         domains: DOMAINS,
         backends: backendsOf(webA, webB),
       });
-      const file = routeFiles()["lbh-balancer.acme.conf"];
-      expect(file).to.include(`    server ${webA.nginx!.listen} max_fails=1 fail_timeout=2s;\n`);
-      expect(file).to.include(`    listen ${lb.nginx!.listen};\n`);
-      expect(file).to.include("    server_name www.acme.test acme.test;\n");
+      const file = lbFile();
+      expect(file).to.include(`    server web-a ${webA.nginx!.listen} check weight 1\n`);
+      expect(file).to.include(`    bind ${lb.haproxy!.listen}\n`);
+      expect(file).to.include("    acl host_acme var(txn.host) -m str www.acme.test acme.test\n");
 
       const seen = await servedBy("www.acme.test");
       expect(new Set(seen)).to.deep.equal(new Set(["web-a", "web-b"]));
       expect(new Set(await servedBy("acme.test", 4))).to.deep.equal(new Set(["web-a", "web-b"]));
-      // A name no route holds still goes to the LB's default server.
-      expect((await lbGet("other.test")).status).to.equal(404);
+      // A Host with a port is the same site; a name no route holds gets the LB's 404.
+      expect((await lbGet("ACME.test:80")).status).to.equal(200);
+      const other = await lbGet("other.test");
+      expect(other.status).to.equal(404);
+      expect(other.servedBy).to.equal(undefined);
     });
 
     it("lists and reads routes", async function () {
@@ -231,6 +281,19 @@ describe("agent load-balancer role (integration)", function () {
       expect(missing.json).to.have.nested.property("error.code", "not_found");
     });
 
+    it("shows HAProxy's view of each node: healthy, with its open connections", async function () {
+      const answer = await api.get("/v1/balancer/acme/status");
+      expect(answer.status, answer.text).to.equal(200);
+      const status = balancerStatusSchema.parse(answer.json);
+      expect(status.nodes.map((node) => node.name)).to.deep.equal(["web-a", "web-b"]);
+      for (const node of status.nodes) {
+        expect(node.web).to.deep.include({ healthy: true, active: 0 });
+        expect(node.web?.status).to.match(/^UP/);
+        expect(node.ftp).to.equal(undefined);
+      }
+      expect((await api.get("/v1/balancer/nobody/status")).status).to.equal(404);
+    });
+
     it("sends everything to the one backend left after an update (200)", async function () {
       const put = await api.put("/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webA) });
       expect(put.status, put.text).to.equal(200);
@@ -240,43 +303,101 @@ describe("agent load-balancer role (integration)", function () {
       expect(new Set(await servedBy("www.acme.test"))).to.deep.equal(new Set(["web-a", "web-b"]));
     });
 
-    it("refuses a domain routed for another org (409 naming it) and changes nothing", async function () {
-      const before = routeFiles();
-      const answer = await api.put("/v1/balancer/globex", {
-        domains: ["globex.test", "acme.test"],
-        backends: backendsOf(webB),
-      });
-      expect(answer.status, answer.text).to.equal(409);
-      const error = apiErrorSchema.parse(answer.json).error;
-      expect(error.code).to.equal("domain_taken");
-      expect(error.message).to.include('"acme"');
-      expect(error.details.map((detail) => detail.path)).to.deep.equal(["domains.1"]);
-      expect((await api.get("/v1/balancer/globex")).status).to.equal(404);
-      expect(routeFiles()).to.deep.equal(before);
-      // Its own domains again are fine for the same org.
-      expect(
-        (await api.put("/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webA, webB) })).status,
-      ).to.equal(200);
+    it("refuses a domain, FTP address or passive ports another org holds (409 naming it) and changes nothing", async function () {
+      const ftpNode = { name: "web-c", ftp: "127.0.40.6:2121", passivePorts: [30600, 30699] };
+      const globexFtp = {
+        domains: ["globex.test"],
+        backends: [...backendsOf(webB), ftpNode],
+        ftp: { listen: "127.0.40.3:2121" },
+      };
+      expect((await api.put("/v1/balancer/globex", globexFtp)).status).to.equal(201);
+      const before = lbFile();
+      const cases: Array<[unknown, string, string]> = [
+        [{ domains: ["initech.test", "acme.test"], backends: backendsOf(webB) }, "domain_taken", "domains.1"],
+        [{ ...globexFtp, domains: ["initech.test"] }, "address_taken", "ftp.listen"],
+        [
+          {
+            domains: [],
+            backends: [{ ...ftpNode, name: "web-d", ftp: "127.0.40.7:21", passivePorts: [30650, 30750] }],
+            ftp: { listen: "127.0.40.3:2122" },
+          },
+          "passive_ports_taken",
+          "backends.0.passivePorts",
+        ],
+      ];
+      for (const [body, code, field] of cases) {
+        const answer = await api.put("/v1/balancer/initech", body);
+        expect(answer.status, answer.text).to.equal(409);
+        const error = apiErrorSchema.parse(answer.json).error;
+        expect(error.code).to.equal(code);
+        expect(error.details.map((detail) => detail.path)).to.deep.equal([field]);
+      }
+      expect((await api.get("/v1/balancer/initech")).status).to.equal(404);
+      expect(lbFile()).to.equal(before);
+      expect((await api.delete("/v1/balancer/globex")).status).to.equal(200);
     });
 
-    it("keeps the previous route and files when nginx rejects the new one (422)", async function () {
-      const before = routeFiles();
-      const workers = lb.nginx!.workerPids();
-      // A valid domain (243 characters) that overflows nginx's default server_names_hash_bucket_size.
-      const long = Array.from({ length: 4 }, () => "a".repeat(60)).join(".");
-      const answer = await api.put("/v1/balancer/acme", { domains: [long], backends: backendsOf(webA) });
+    it("keeps the previous route and file when HAProxy cannot take the new one (422)", async function () {
+      // Another process holds the FTP address: `haproxy -c` passes, the reload cannot bind it.
+      blocker = net.createServer();
+      await new Promise<void>((resolve) => blocker!.listen(0, "127.0.40.3", resolve));
+      const taken = `127.0.40.3:${(blocker.address() as AddressInfo).port}`;
+      const before = lbFile();
+      const ftpNode = { name: "web-c", ftp: "127.0.40.6:2121", passivePorts: [30600, 30699] };
+      const answer = await api.put("/v1/balancer/acme", {
+        domains: DOMAINS,
+        backends: [...backendsOf(webA, webB), ftpNode],
+        ftp: { listen: taken },
+      });
       expect(answer.status, answer.text).to.equal(422);
-      expect(answer.json).to.have.nested.property("error.code", "nginx_rejected");
-      expect(routeFiles()).to.deep.equal(before);
-      expect(lb.nginx!.workerPids(), "nginx was not reloaded").to.deep.equal(workers);
+      expect(answer.json).to.have.nested.property("error.code", "haproxy_rejected");
+      expect(lbFile()).to.equal(before);
       expect((await api.get("/v1/balancer/acme")).json).to.deep.include({ backends: backendsOf(webA, webB) });
       expect(new Set(await servedBy("acme.test", 4))).to.deep.equal(new Set(["web-a", "web-b"]));
+
+      const invalid = await api.put("/v1/balancer/acme", {
+        domains: DOMAINS,
+        backends: backendsOf(webA),
+        ftp: { listen: "127.0.40.3:2121" }, // schema-valid, but no backend serves FTP
+      });
+      expect(invalid.status, invalid.text).to.equal(400);
+      expect(lbFile()).to.equal(before);
     });
 
-    it("re-renders the same routes after a restart and keeps routing", async function () {
-      const before = routeFiles();
+    it("without HAProxy only writes the file; with HAProxy unreachable changes nothing (502)", async function () {
+      const configOnlyApi = agentClient(configOnly!.url, token);
+      const written = await configOnlyApi.put("/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webA) });
+      expect(written.status, written.text).to.equal(201);
+      const file = fs.readFileSync(path.join(configOnly!.dataDir, "haproxy", "lbhosting.cfg"), "utf8");
+      expect(file).to.include(`    server web-a ${webA.nginx!.listen} check weight 1\n`);
+      const status = await configOnlyApi.get("/v1/balancer/acme/status");
+      expect(status.status, status.text).to.equal(409);
+      expect(status.json).to.have.nested.property("error.code", "no_haproxy");
+
+      const orphan = await startAgentProcess({
+        host: "127.0.40.4",
+        token,
+        httpListen: "127.0.40.4:8081",
+        extraArgs: ["--haproxy-bin", lb.haproxy!.bin, "--haproxy-master-socket", path.join(work, "no-such.sock")],
+      });
+      try {
+        const answer = await agentClient(orphan.url, token).put("/v1/balancer/acme", {
+          domains: DOMAINS,
+          backends: backendsOf(webA),
+        });
+        expect(answer.status, answer.text).to.equal(502);
+        expect(answer.json).to.have.nested.property("error.code", "haproxy_unreachable");
+        expect((await agentClient(orphan.url, token).get("/v1/balancer")).json).to.deep.equal({ routes: [] });
+      } finally {
+        await orphan.stop();
+        orphan.cleanup();
+      }
+    });
+
+    it("re-renders the same file after a restart and keeps routing", async function () {
+      const before = lbFile();
       await lb.agent.restart();
-      expect(routeFiles()).to.deep.equal(before);
+      expect(lbFile()).to.equal(before);
       expect((await api.get("/v1/balancer")).json)
         .to.have.property("routes")
         .with.length(1);
@@ -285,15 +406,14 @@ describe("agent load-balancer role (integration)", function () {
   });
 
   describe("draining", function () {
-    it("answers a PUT only after requests in flight on nginx's previous workers have finished", async function () {
-      slow = await startSlowBackend("127.0.8.5");
-      expect((await api.put("/v1/balancer/slow", { domains: ["slow.test"], backends: [slow.listen] })).status).to.equal(
-        201,
-      );
-      const inFlight = getSite(lb.nginx!.url, "slow.test", 10_000);
+    it("answers a PUT that removes a backend only after its requests in flight have finished", async function () {
+      slow = await startSlowBackend("127.0.40.5");
+      const slowRoute = { domains: ["slow.test"], backends: [{ name: "slow", http: slow.listen }] };
+      expect((await api.put("/v1/balancer/slow", slowRoute)).status).to.equal(201);
+      const inFlight = getSite(lb.haproxy!.url, "slow.test", 10_000);
       await new Promise((resolve) => setTimeout(resolve, SLOW_MS / 3)); // the request has reached the backend
       const started = Date.now();
-      const put = await api.put("/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webB, webA) });
+      const put = await api.put("/v1/balancer/slow", { ...slowRoute, backends: backendsOf(webA) });
       const answeredAt = Date.now();
       expect(put.status, put.text).to.equal(200);
       const slowAnswer = await inFlight;
@@ -335,7 +455,7 @@ describe("agent load-balancer role (integration)", function () {
       const switchOver = async () => {
         while (results.length < 40) await new Promise((resolve) => setTimeout(resolve, 5));
         switchStartedAt = Date.now();
-        // Drain first: the PUT returns once no old worker can still send anything to web-b ...
+        // Drain first: the PUT returns once nothing is in flight to web-b and HAProxy runs without it ...
         const put = await api.put("/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webA) });
         expect(put.status, put.text).to.equal(200);
         // ... then remove: web-b stops serving the org at once.
@@ -346,6 +466,7 @@ describe("agent load-balancer role (integration)", function () {
       await Promise.all([worker(), worker(), switchOver()]);
 
       const failures = results.filter((result) => result.failure !== undefined);
+      console.log(`      removal: ${results.length} requests through the LB, ${failures.length} failed`);
       expect(failures, JSON.stringify(failures.slice(0, 5))).to.deep.equal([]);
       const before = results.filter((result) => result.startedAt < switchStartedAt);
       const after = results.filter((result) => result.startedAt > switchDoneAt);
@@ -359,7 +480,7 @@ describe("agent load-balancer role (integration)", function () {
       const deleted = await api.delete("/v1/balancer/acme");
       expect(deleted.status, deleted.text).to.equal(200);
       expect(deleted.json).to.deep.equal({ org: "acme", deleted: true });
-      expect(routeFiles()).to.deep.equal({});
+      expect(lbFile()).not.to.include("lbh_web_acme");
       const gone = await lbGet("www.acme.test");
       expect(gone.status).to.equal(404);
       expect(gone.servedBy).to.equal(undefined);
@@ -371,7 +492,7 @@ describe("agent load-balancer role (integration)", function () {
   describe("bad input and auth", function () {
     for (const testCase of BAD) {
       it(`refuses ${testCase.what} (400 naming ${testCase.field})`, async function () {
-        const before = { files: routeFiles(), routes: (await api.get("/v1/balancer")).json };
+        const before = { file: lbFile(), routes: (await api.get("/v1/balancer")).json };
         const answer = await call(lb.url, "PUT", testCase.path ?? "/v1/balancer/bad", {
           token,
           ...(testCase.rawBody !== undefined ? { rawBody: testCase.rawBody } : {}),
@@ -383,16 +504,18 @@ describe("agent load-balancer role (integration)", function () {
           error.details.map((detail) => detail.path),
           answer.text,
         ).to.include(testCase.field);
-        expect({ files: routeFiles(), routes: (await api.get("/v1/balancer")).json }).to.deep.equal(before);
+        expect({ file: lbFile(), routes: (await api.get("/v1/balancer")).json }).to.deep.equal(before);
       });
     }
 
     it("answers 401 without the token on every new endpoint", async function () {
+      const before = lbFile();
       const endpoints: Array<[string, string, unknown?]> = [
         ["GET", "/v1/node"],
         ["GET", "/v1/balancer"],
         ["PUT", "/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webA) }],
         ["GET", "/v1/balancer/acme"],
+        ["GET", "/v1/balancer/acme/status"],
         ["DELETE", "/v1/balancer/acme"],
       ];
       for (const [method, url, body] of endpoints) {
@@ -403,7 +526,7 @@ describe("agent load-balancer role (integration)", function () {
           expect(answer.json).to.have.nested.property("error.code", "unauthorized");
         }
       }
-      expect(routeFiles()).to.deep.equal({});
+      expect(lbFile()).to.equal(before);
     });
   });
 });

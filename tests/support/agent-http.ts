@@ -4,6 +4,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import net from "node:net";
 
 export interface HttpAnswer {
   status: number;
@@ -91,3 +92,47 @@ export function agentClient(baseUrl: string, token: string, options: { keepAlive
   };
 }
 export type AgentClient = ReturnType<typeof agentClient>;
+
+/**
+ * Send `bytes` as they are over a new TCP connection (no HTTP client in between, so malformed
+ * request lines, raw non-ASCII bytes and oversized headers reach the agent) and read the answer
+ * until the agent closes the connection; fails after `timeoutMs`, or when nothing was answered.
+ */
+export function rawCall(baseUrl: string, bytes: string | Buffer, timeoutMs = 15_000): Promise<HttpAnswer> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: url.hostname, port: Number(url.port) });
+    const chunks: Buffer[] = [];
+    let failure: Error | undefined;
+    const timer = setTimeout(() => socket.destroy(new Error("no complete answer in time")), timeoutMs);
+    socket.on("connect", () => socket.end(bytes));
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    // The agent may answer (413) and close before it has read everything: the answer still counts.
+    socket.on("error", (error) => (failure = error));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      if (chunks.length === 0 && failure) reject(failure);
+      else resolve(parseRawAnswer(Buffer.concat(chunks).toString("utf8")));
+    });
+  });
+}
+
+/** An HTTP/1.1 answer as text → status, headers (lower-cased names), body and parsed JSON. */
+export function parseRawAnswer(raw: string): HttpAnswer {
+  const split = raw.indexOf("\r\n\r\n");
+  const head = split < 0 ? raw : raw.slice(0, split);
+  const text = split < 0 ? "" : raw.slice(split + 4);
+  const [statusLine = "", ...headerLines] = head.split("\r\n");
+  const headers: http.IncomingHttpHeaders = {};
+  for (const line of headerLines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, text, json };
+}

@@ -2,14 +2,17 @@
  * A hosting node on one loopback address, as the demo and the serving tests need it: the agent,
  * plus a real nginx (own prefix, config and pid file) serving the agent's rendered sites when
  * nginx is installed, and a real pure-ftpd serving its FTP accounts when given. All nodes share
- * one content folder, standing in for the NAS.
+ * one content folder, standing in for the NAS. With `haproxyBin` the node is a load balancer
+ * instead: the agent drives a real HAProxy on the same address.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { startAgentProcess, type AgentProcess } from "./agent-process";
 import { freePort, startNginx, type NginxProcess } from "./nginx";
-import { pdbOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
+import type { FtpSession } from "./ftp-client";
+import { startHaproxy, type HaproxyProcess } from "./haproxy";
+import { passivePortsOf, pdbOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
 
 /** The uid/gid writable FTP accounts run as (pure-ftpd refuses root). */
 const FTP_UID = 2001;
@@ -24,6 +27,10 @@ export interface HostingNodeOptions {
   nginxBin?: string;
   /** pure-ftpd and pure-pw; without them FTP accounts are only rendered to files. */
   ftp?: FtpBinaries;
+  /** The address pure-ftpd advertises for passive mode (the load balancer's FTP host); default `host`. */
+  ftpPassiveAddress?: string;
+  /** A load balancer: HAProxy on `host`, driven by the agent (no nginx, no FTP of its own). */
+  haproxyBin?: string;
 }
 
 export interface HostingNode {
@@ -31,6 +38,7 @@ export interface HostingNode {
   readonly agent: AgentProcess;
   readonly nginx?: NginxProcess;
   readonly ftp?: PureFtpdProcess;
+  readonly haproxy?: HaproxyProcess;
   /** The agent's API URL. */
   readonly url: string;
   /** Stops pure-ftpd, the agent and nginx by pid and removes their temporary folders. */
@@ -42,22 +50,35 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
   let nginx: NginxProcess | undefined;
   let agent: AgentProcess | undefined;
   let ftp: PureFtpdProcess | undefined;
+  let haproxy: HaproxyProcess | undefined;
   const stopAll = async () => {
     await ftp?.stop();
     await agent?.stop();
     agent?.cleanup();
     await nginx?.stop();
+    await haproxy?.stop();
     fs.rmSync(confDir, { recursive: true, force: true });
   };
   try {
     if (options.nginxBin) {
       nginx = await startNginx({ bin: options.nginxBin, host: options.host, includeDirs: [confDir] });
     }
+    if (options.haproxyBin) {
+      haproxy = await startHaproxy({ bin: options.haproxyBin, host: options.host, agentName: options.name });
+    }
     const ftpPort = options.ftp ? await freePort(options.host) : undefined;
+    const passivePorts = passivePortsOf(options.host);
     const ftpArgs = options.ftp
       ? [
           ...["--pure-pw-bin", options.ftp.purePw, "--ftp-uid", `${FTP_UID}`, "--ftp-gid", `${FTP_UID}`],
-          ...["--ftp-listen", `${options.host}:${ftpPort}`],
+          ...["--ftp-listen", `${options.host}:${ftpPort}`, "--ftp-passive-ports", passivePorts.join(":")],
+        ]
+      : [];
+    const haproxyArgs = haproxy
+      ? [
+          ...["--haproxy-bin", haproxy.bin, "--haproxy-main-conf", haproxy.mainConf],
+          ...["--haproxy-conf", haproxy.confFile, "--haproxy-master-socket", haproxy.masterSocket],
+          ...["--http-listen", haproxy.listen],
         ]
       : [];
     agent = await startAgentProcess({
@@ -69,16 +90,84 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
       ...(nginx
         ? { nginx: { bin: nginx.bin, mainConf: nginx.mainConf, prefix: nginx.prefix }, httpListen: nginx.listen }
         : {}),
-      extraArgs: ftpArgs,
+      extraArgs: [...ftpArgs, ...haproxyArgs],
     });
     if (options.ftp) {
       const pdb = pdbOf(agent.dataDir);
-      ftp = await startPureFtpd({ bin: options.ftp.pureFtpd, host: options.host, pdb, port: ftpPort });
+      ftp = await startPureFtpd({
+        bin: options.ftp.pureFtpd,
+        host: options.host,
+        pdb,
+        port: ftpPort,
+        passivePorts,
+        passiveAddress: options.ftpPassiveAddress,
+      });
     }
   } catch (error) {
     await stopAll();
     throw error;
   }
   const started = agent;
-  return { name: options.name, agent: started, nginx, ftp, url: started.url, stop: stopAll };
+  return { name: options.name, agent: started, nginx, ftp, haproxy, url: started.url, stop: stopAll };
+}
+
+export interface BalancedNodesOptions {
+  /** Loopback addresses of the primary, the secondary and the load balancer. */
+  hosts: [string, string, string];
+  names: [string, string, string];
+  token: string;
+  contentRoot: string;
+  nginxBin: string;
+  haproxyBin: string;
+  ftp: FtpBinaries;
+}
+
+export interface BalancedNodes {
+  primary: HostingNode;
+  secondary: HostingNode;
+  balancer: HostingNode;
+  /** A free "host:port" on the load balancer for an org's FTP sessions. */
+  ftpAddress: string;
+}
+
+/**
+ * Two hosting nodes (nginx, and pure-ftpd advertising the load balancer for passive mode) and a
+ * load balancer (HAProxy) in front of them, on three loopback addresses.
+ */
+export async function startBalancedNodes(options: BalancedNodesOptions): Promise<BalancedNodes> {
+  const { hosts, names, token, contentRoot } = options;
+  const node = (index: number) =>
+    startHostingNode({
+      host: hosts[index],
+      name: names[index],
+      token,
+      contentRoot,
+      nginxBin: options.nginxBin,
+      ftp: options.ftp,
+      ftpPassiveAddress: hosts[2],
+    });
+  const started = await Promise.allSettled([
+    node(0),
+    node(1),
+    startHostingNode({ host: hosts[2], name: names[2], token, contentRoot, haproxyBin: options.haproxyBin }),
+  ]);
+  const nodes = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const failed = started.find((result): result is PromiseRejectedResult => result.status === "rejected");
+  if (failed) {
+    await Promise.allSettled(nodes.map((running) => running.stop()));
+    throw failed.reason;
+  }
+  const [primary, secondary, balancer] = nodes;
+  return { primary, secondary, balancer, ftpAddress: `${hosts[2]}:${await freePort(hosts[2])}` };
+}
+
+/** The node behind an FTP session through a load balancer: the one whose passive range holds its last data port. */
+export function nodeBehind(session: FtpSession, nodes: HostingNode[]): string {
+  const port = session.passive[session.passive.length - 1]?.port;
+  const node = nodes.find((candidate) => {
+    if (!candidate.ftp || port === undefined) return false;
+    const [low, high] = passivePortsOf(candidate.ftp.host);
+    return port >= low && port <= high;
+  });
+  return node?.name ?? `no node for passive port ${port}`;
 }

@@ -11,12 +11,12 @@
  *
  * Outside CI, a missing nginx skips the calling suite with the reason; with CI=true it fails.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { childPids, reapWithTestRun } from "./processes";
+import { childPids, reapWithTestRun, stopProcessTree } from "./processes";
 
 const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 
@@ -94,6 +94,7 @@ export interface NginxProcess {
   readonly url: string;
   readonly prefix: string;
   readonly mainConf: string;
+  /** The master's pid (a new one after start()). */
   readonly pid: number;
   /** nginx's error log so far. */
   errorLog(): string;
@@ -104,6 +105,10 @@ export interface NginxProcess {
    * still accept a connection or two before they wind down, and would answer with the old sites.
    */
   waitForReload(previous: number[]): Promise<void>;
+  /** Stop nginx (SIGQUIT, then SIGKILL of master and workers after 5 s), keeping its prefix for start(). */
+  halt(): Promise<void>;
+  /** Start it again after halt(), on the same address with the same configuration. */
+  start(): Promise<void>;
   /** Stop nginx (SIGQUIT, then SIGKILL of master and workers after 5 s) and remove its prefix. */
   stop(): Promise<void>;
 }
@@ -140,11 +145,6 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
     ].join("\n"),
   );
 
-  const child = spawn(options.bin, ["-p", prefix, "-c", mainConf], { stdio: ["ignore", "ignore", "pipe"] });
-  reapWithTestRun(child);
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const errorLog = () => {
     try {
       return fs.readFileSync(path.join(prefix, "logs", "error.log"), "utf8");
@@ -152,15 +152,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
       return "";
     }
   };
-
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(options.host, port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`nginx did not start on ${options.host}:${port}: ${stderr}${errorLog()}`);
-    }
-    await sleep(50);
-  }
+  let running = await launch(options.bin, prefix, mainConf, options.host, port, errorLog);
 
   return {
     bin: options.bin,
@@ -170,12 +162,14 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
     url: `http://${options.host}:${port}`,
     prefix,
     mainConf,
-    pid: child.pid as number,
+    get pid() {
+      return running.child.pid as number;
+    },
     errorLog,
-    workerPids: () => childPids(child.pid as number),
+    workerPids: () => childPids(running.child.pid as number),
     async waitForReload(previous) {
       const reloaded = () => {
-        const current = childPids(child.pid as number);
+        const current = childPids(running.child.pid as number);
         return current.length > 0 && current.every((pid) => !previous.includes(pid));
       };
       const limit = Date.now() + 10_000;
@@ -184,24 +178,41 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
         await sleep(20);
       }
     },
+    halt: () => running.halt(),
+    async start() {
+      if (running.child.exitCode === null && running.child.signalCode === null) return;
+      running = await launch(options.bin, prefix, mainConf, options.host, port, errorLog);
+    },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const workers = childPids(child.pid as number);
-        child.kill("SIGQUIT");
-        const timer = setTimeout(() => {
-          for (const worker of childPids(child.pid as number).concat(workers)) {
-            try {
-              process.kill(worker, "SIGKILL");
-            } catch {
-              // already gone
-            }
-          }
-          child.kill("SIGKILL");
-        }, 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await running.halt();
       fs.rmSync(prefix, { recursive: true, force: true });
     },
   };
+}
+
+/** Start nginx in the foreground with `prefix` and `mainConf`, and wait until it accepts connections. */
+async function launch(
+  bin: string,
+  prefix: string,
+  mainConf: string,
+  host: string,
+  port: number,
+  errorLog: () => string,
+): Promise<{ child: ChildProcess; halt: () => Promise<void> }> {
+  const child = spawn(bin, ["-p", prefix, "-c", mainConf], { stdio: ["ignore", "ignore", "pipe"] });
+  reapWithTestRun(child);
+  let stderr = "";
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+
+  const deadline = Date.now() + 10_000;
+  while (!(await canConnect(host, port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`nginx did not start on ${host}:${port}: ${stderr}${errorLog()}`);
+    }
+    await sleep(50);
+  }
+  /** SIGQUIT (graceful), then SIGKILL of master and workers after 5 s; resolves once it exited. */
+  const halt = () => stopProcessTree(child, "SIGQUIT");
+  return { child, halt };
 }

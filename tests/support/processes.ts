@@ -1,6 +1,10 @@
-/** What the process fixtures share: no child outlives the test run, and a child's children. */
-import type { ChildProcess } from "node:child_process";
+/**
+ * What the process fixtures share: finding a server's binary, starting it in the foreground until
+ * it is ready, no child outliving the test run, a child's children, and stopping it by pid.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
 
 const live = new Set<ChildProcess>();
 process.once("exit", () => {
@@ -21,4 +25,73 @@ export function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Sends `signal` to `child` and resolves once it exited; after 5 s SIGKILLs it and its children
+ * (nginx and HAProxy workers, pure-ftpd sessions), so a stop never hangs.
+ */
+export async function stopProcessTree(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const pid = child.pid as number;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const children = childPids(pid);
+  child.kill(signal);
+  const timer = setTimeout(() => {
+    for (const other of childPids(pid).concat(children)) {
+      try {
+        process.kill(other, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    child.kill("SIGKILL");
+  }, 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const executable = (file: string): boolean => {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** `$env`, or the first executable of `candidates`, or of `name` on PATH; undefined when none is. */
+export function findBinary(env: string, name: string, candidates: string[]): string | undefined {
+  const configured = process.env[env];
+  if (configured) return configured;
+  const onPath = (process.env.PATH ?? "").split(":").map((dir) => path.join(dir, name));
+  return [...candidates, ...onPath].find(executable);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Spawns a server in the foreground (reaped with the test run), collects what it prints, and
+ * resolves once `ready()` says so; after 10 s, or if it exits first, it is killed and this throws.
+ */
+export async function spawnServer(
+  bin: string,
+  args: string[],
+  what: string,
+  ready: () => Promise<boolean>,
+): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  reapWithTestRun(child);
+  let output = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const deadline = Date.now() + 10_000;
+  while (!(await ready())) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${what} did not start: ${output}`);
+    }
+    await sleep(50);
+  }
+  return { child, output: () => output };
 }

@@ -19,29 +19,12 @@ import os from "node:os";
 import path from "node:path";
 import { PDB_FILE } from "../../agent/ftp";
 import { freePort } from "./nginx";
-import { childPids, reapWithTestRun } from "./processes";
+import { findBinary, spawnServer, stopProcessTree } from "./processes";
 
 /** curl's exit code when the server refuses the login (530). */
 export const CURL_LOGIN_DENIED = 67;
 /** curl's exit code when the upload is refused (e.g. 553, no permission). */
 export const CURL_UPLOAD_FAILED = 25;
-
-const executable = (file: string): boolean => {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** `$env`, or the first executable of `candidates`, or of `name` on PATH. */
-function findBinary(env: string, name: string, candidates: string[]): string | undefined {
-  const configured = process.env[env];
-  if (configured) return configured;
-  const onPath = (process.env.PATH ?? "").split(":").map((dir) => path.join(dir, name));
-  return [...candidates, ...onPath].find(executable);
-}
 
 export interface FtpBinaries {
   pureFtpd: string;
@@ -70,6 +53,15 @@ export function pureFtpdOrSkip(context: Mocha.Context): FtpBinaries {
   context.skip();
 }
 
+/**
+ * 100 passive ports from 30000 + 100 × (last octet of `host` mod 20): below the ephemeral range,
+ * and distinct for nodes whose last octets differ (a load balancer routes data connections by port).
+ */
+export function passivePortsOf(host: string): [number, number] {
+  const base = 30000 + 100 * (Number(host.split(".").pop()) % 20);
+  return [base, base + 99];
+}
+
 /** The PDB an agent with `--pure-pw-bin` builds under its data folder. */
 export const pdbOf = (agentDataDir: string): string => path.join(agentDataDir, "ftp", PDB_FILE);
 
@@ -88,8 +80,6 @@ function greets(host: string, port: number): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export interface PureFtpdOptions {
   bin: string;
   /** Loopback address for control and passive data connections. */
@@ -98,8 +88,10 @@ export interface PureFtpdOptions {
   pdb: string;
   /** Default: a free port on `host`. */
   port?: number;
-  /** Default: 100 ports from 30000 + 100 × (last octet of `host` mod 250), so suites do not share. */
+  /** Default `passivePortsOf(host)`. */
   passivePorts?: [number, number];
+  /** The address advertised for passive mode (`-P`), e.g. the load balancer's; default `host`. */
+  passiveAddress?: string;
 }
 
 export interface PureFtpdProcess {
@@ -116,57 +108,27 @@ export interface PureFtpdProcess {
 
 export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdProcess> {
   const port = options.port ?? (await freePort(options.host));
-  const base = 30000 + 100 * (Number(options.host.split(".").pop()) % 250);
-  const [low, high] = options.passivePorts ?? [base, base + 99];
+  const [low, high] = options.passivePorts ?? passivePortsOf(options.host);
   const args = [
     ...["-l", `puredb:${options.pdb}`],
     ...["-S", `${options.host},${port}`],
-    ...["-p", `${low}:${high}`, "-P", options.host],
+    ...["-p", `${low}:${high}`, "-P", options.passiveAddress ?? options.host],
     "-E", // no anonymous logins
     "-H", // do not resolve client names
     "-A", // chroot everyone (the accounts' homes end in "/./" too)
     "-j", // create a missing home folder
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
   ];
-  const child = spawn(options.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-  reapWithTestRun(child);
-  let output = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-
-  const deadline = Date.now() + 10_000;
-  while (!(await greets(options.host, port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`pure-ftpd did not start on ${options.host}:${port}: ${output}`);
-    }
-    await sleep(50);
-  }
+  const what = `pure-ftpd on ${options.host}:${port}`;
+  const { child, output } = await spawnServer(options.bin, args, what, () => greets(options.host, port));
 
   return {
     host: options.host,
     port,
     url: `ftp://${options.host}:${port}`,
     pid: child.pid as number,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const sessions = childPids(child.pid as number);
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => {
-        for (const pid of sessions.concat(childPids(child.pid as number))) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
-        }
-        child.kill("SIGKILL");
-      }, 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    output,
+    stop: () => stopProcessTree(child, "SIGTERM"),
   };
 }
 

@@ -1,15 +1,192 @@
 /**
- * The load-balancer route as rendered, and where the agent finds nginx's master pid to await a
- * reload (routing and draining through a real nginx are in tests/integration/agent-balancer.test.ts).
+ * The load balancer's HAProxy configuration as rendered from routes, the checks that keep routes of
+ * different orgs from colliding, what a change drains, and reading HAProxy's master CLI answers
+ * (routing, health and draining through a real HAProxy are in tests/integration/). Also where the
+ * agent finds nginx's master pid to await a site reload.
  */
 import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { renderBalancer } from "../../agent/balancer";
+import { type OrgRoute, dataRoutes, renderHaproxy, routeConflict, serversLeaving } from "../../agent/haproxy";
+import { isHealthy, parseShowProc, parseShowStat } from "../../agent/haproxy-control";
 import { nginxPidFile } from "../../agent/reload-drain";
+import { balancerRouteSchema } from "../../sdk/schemas";
 
-describe("agent load balancer: rendering and the nginx pid file", function () {
+const webA = {
+  name: "web-a",
+  http: "127.0.8.1:8080",
+  ftp: "127.0.8.1:2121",
+  passivePorts: [30100, 30199] as [number, number],
+};
+const webB = {
+  name: "web-b",
+  http: "127.0.8.2:8080",
+  ftp: "127.0.8.2:2121",
+  passivePorts: [30200, 30299] as [number, number],
+};
+const acme: OrgRoute = {
+  org: "acme",
+  route: {
+    domains: ["www.acme.test", "acme.test"],
+    backends: [webA, { ...webB, weight: 3 }],
+    ftp: { listen: "127.0.8.3:21" },
+  },
+};
+
+describe("agent load balancer: HAProxy configuration", function () {
+  it("renders the shared web frontend, a least-busy checked web backend, and FTP with passive ranges", function () {
+    const text = renderHaproxy("lb-1", "127.0.8.3:80", [acme]);
+    expect(text).to.include("frontend lbh_http\n    mode http\n    bind 127.0.8.3:80\n");
+    expect(text).to.include("    acl host_acme var(txn.host) -m str www.acme.test acme.test\n");
+    expect(text).to.include("    use_backend lbh_web_acme if host_acme\n");
+    expect(text).to.include("    default_backend lbh_no_route\n");
+    expect(text).to.include("backend lbh_web_acme\n    mode http\n    balance leastconn\n");
+    expect(text).to.include("    http-check send meth HEAD uri / ver HTTP/1.1 hdr Host www.acme.test\n");
+    expect(text).to.include("    server web-a 127.0.8.1:8080 check weight 1\n");
+    expect(text).to.include("    server web-b 127.0.8.2:8080 check weight 3\n");
+    expect(text).to.include("frontend lbh_ftp_acme\n    mode tcp\n    bind 127.0.8.3:21\n");
+    expect(text).to.include("backend lbh_ftp_acme\n    mode tcp\n    balance leastconn\n");
+    expect(text).to.include("    tcp-check expect rstring ^220\n");
+    expect(text).to.include("    server web-a 127.0.8.1:2121 check weight 1\n");
+    // Data connections: each node's passive range on the LB's FTP host goes to that node, same port.
+    expect(text).to.include("    bind 127.0.8.3:30100-30199\n    bind 127.0.8.3:30200-30299\n");
+    expect(text).to.include("    use_backend lbh_ftpdata_127.0.8.1_30100-30199 if { dst_port 30100:30199 }\n");
+    expect(text).to.include(
+      "backend lbh_ftpdata_127.0.8.2_30200-30299\n    mode tcp\n    timeout server 5m\n    server web-b 127.0.8.2\n",
+    );
+  });
+
+  it("renders only the web part without ftp, and no web backend for an FTP-only route", function () {
+    const webOnly = renderHaproxy("lb-1", ":80", [{ org: "acme", route: { ...acme.route, ftp: undefined } }]);
+    expect(webOnly).to.include("backend lbh_web_acme\n");
+    expect(webOnly).not.to.include("lbh_ftp");
+    const ftpOnly = renderHaproxy("lb-1", ":80", [{ org: "acme", route: { ...acme.route, domains: [] } }]);
+    expect(ftpOnly).not.to.include("lbh_web_acme");
+    expect(ftpOnly).to.include("frontend lbh_ftp_acme\n");
+  });
+
+  it("splits a long domain list over ACL lines (HAProxy reads at most 64 words a line)", function () {
+    const domains = Array.from({ length: 100 }, (_, i) => `d${i}.acme.test`);
+    const text = renderHaproxy("lb-1", ":80", [{ org: "acme", route: { domains, backends: [webA] } }]);
+    const acls = text.split("\n").filter((line) => line.startsWith("    acl host_acme "));
+    expect(acls).to.have.length(3);
+    expect(acls.every((line) => line.split(" ").filter(Boolean).length <= 64)).to.equal(true);
+    expect(acls.join(" ")).to.include("d99.acme.test");
+  });
+
+  it("forwards a passive range shared by two orgs (the same node) once", function () {
+    const globex: OrgRoute = {
+      org: "globex",
+      route: { domains: ["globex.test"], backends: [webA], ftp: { listen: "127.0.8.3:2122" } },
+    };
+    expect(dataRoutes([acme, globex])).to.deep.equal([
+      { listenHost: "127.0.8.3", range: [30100, 30199], nodeHost: "127.0.8.1", node: "web-a" },
+      { listenHost: "127.0.8.3", range: [30200, 30299], nodeHost: "127.0.8.2", node: "web-b" },
+    ]);
+    expect(routeConflict("globex", globex.route, [acme], "127.0.8.3:80")).to.equal(undefined);
+  });
+
+  it("refuses what would collide with another org's route on the same load balancer", function () {
+    const conflict = (route: OrgRoute["route"]) => routeConflict("globex", route, [acme], "127.0.8.3:80");
+    expect(conflict({ domains: ["globex.test", "acme.test"], backends: [webB] })).to.deep.include({
+      code: "domain_taken",
+      path: "domains.1",
+    });
+    expect(conflict({ domains: [], backends: [webB], ftp: { listen: "127.0.8.3:21" } })).to.deep.include({
+      code: "address_taken",
+      path: "ftp.listen",
+    });
+    expect(conflict({ domains: [], backends: [webB], ftp: { listen: "127.0.8.3:80" } })).to.deep.include({
+      code: "address_taken",
+    });
+    const other = { name: "web-c", ftp: "127.0.8.5:21", passivePorts: [30150, 30160] as [number, number] };
+    expect(conflict({ domains: [], backends: [other], ftp: { listen: "127.0.8.3:2122" } })).to.deep.include({
+      code: "passive_ports_taken",
+      path: "backends.0.passivePorts",
+    });
+    const overPort = { ...other, passivePorts: [2100, 2200] as [number, number] };
+    expect(conflict({ domains: [], backends: [overPort], ftp: { listen: "127.0.8.3:2122" } })).to.deep.include({
+      code: "address_taken",
+    });
+    // Another LB host: the same ports are free there.
+    expect(conflict({ domains: [], backends: [other], ftp: { listen: "127.0.8.4:21" } })).to.equal(undefined);
+  });
+
+  it("drains the servers a change removes or moves, not the ones it keeps or adds", function () {
+    const moved = { ...webB, http: "127.0.8.2:9090" };
+    const after: OrgRoute = { org: "acme", route: { ...acme.route, backends: [webA, moved], ftp: undefined } };
+    expect(serversLeaving([acme], after ? [after] : []).sort()).to.deep.equal([
+      "lbh_ftp_acme/web-a",
+      "lbh_ftp_acme/web-b",
+      "lbh_web_acme/web-b",
+    ]);
+    expect(serversLeaving([acme], [acme])).to.deep.equal([]);
+    expect(serversLeaving([], [acme])).to.deep.equal([]);
+    expect(serversLeaving([acme], []).length).to.equal(4);
+  });
+
+  it("validates routes: names, addresses, ranges and what FTP needs", function () {
+    const issues = (route: unknown) =>
+      balancerRouteSchema.safeParse(route).error?.issues.map((issue) => issue.path.join(".")) ?? [];
+    expect(issues(acme.route)).to.deep.equal([]);
+    expect(issues({ domains: ["a.test"], backends: [webA, { ...webB, name: "web-a" }] })).to.include("backends.1.name");
+    expect(issues({ domains: ["a.test"], backends: [webA, { ...webB, passivePorts: [30199, 30250] }] })).to.include(
+      "backends.1.passivePorts",
+    );
+    expect(issues({ domains: [], backends: [webA] })).to.include("domains");
+    expect(issues({ domains: ["a.test"], backends: [{ name: "x", ftp: "127.0.0.1:21" }] })).to.include(
+      "backends.0.passivePorts",
+    );
+    expect(
+      issues({ domains: [], backends: [{ name: "x", http: "127.0.0.1:80" }], ftp: { listen: "127.0.0.1:21" } }),
+    ).to.include("ftp");
+    expect(issues({ domains: ["a.test"], backends: [{ ...webA, name: "web a" }] })).to.include("backends.0.name");
+    expect(issues({ domains: ["a.test"], backends: [{ ...webA, passivePorts: [300, 200] }] })).to.include(
+      "backends.0.passivePorts",
+    );
+    expect(issues({ domains: ["a.test"], backends: [{ ...webA, weight: 0 }] })).to.include("backends.0.weight");
+  });
+});
+
+describe("agent load balancer: HAProxy's master CLI answers", function () {
+  it("reads the workers of `show proc`, current and old, and the reload counters", function () {
+    const text = [
+      "#<PID>          <type>          <reloads>       <uptime>        <version>",
+      "19394           master          2 [failed: 1]   0d00h10m16s     2.6.12-1+deb12u4",
+      "# workers",
+      "28284           worker          0               0d00h00m01s     2.6.12-1+deb12u4",
+      "# old workers",
+      "28087           worker          1               0d00h00m07s     2.6.12-1+deb12u4",
+      "# programs",
+      "",
+    ].join("\n");
+    expect(parseShowProc(text)).to.deep.equal({ reloads: 2, failedReloads: 1, current: [28284], old: [28087] });
+  });
+
+  it("reads server rows of `show stat` by column name", function () {
+    const csv = [
+      "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight",
+      "lbh_web_acme,web-a,0,0,3,4,,9,0,0,,0,,0,0,0,0,UP,1",
+      "lbh_web_acme,web-b,0,0,0,1,,2,0,0,,0,,0,0,0,0,DOWN 1/2,1",
+      "lbh_web_acme,BACKEND,0,0,3,4,,11,0,0,0,0,,0,0,0,0,UP,2",
+      "lbh_http,FRONTEND,,,3,4,,11,0,0,0,0,0,,,,,OPEN,",
+      "",
+    ].join("\n");
+    expect(parseShowStat(csv)).to.deep.equal([
+      { backend: "lbh_web_acme", server: "web-a", status: "UP", active: 3 },
+      { backend: "lbh_web_acme", server: "web-b", status: "DOWN 1/2", active: 0 },
+    ]);
+    expect(parseShowStat("Unknown command\n")).to.deep.equal([]);
+  });
+
+  it("counts a server healthy while HAProxy sends it new connections", function () {
+    expect(["UP", "UP 1/3", "no check"].every(isHealthy)).to.equal(true);
+    expect(["DOWN", "DOWN 1/2", "DRAIN", "MAINT", "NOLB"].some(isHealthy)).to.equal(false);
+  });
+});
+
+describe("agent sites: the nginx pid file", function () {
   let dir: string;
   const mainConf = (text: string) => {
     const file = path.join(dir, "nginx.conf");
@@ -42,20 +219,5 @@ describe("agent load balancer: rendering and the nginx pid file", function () {
     expect(nginxPidFile({ bin: "nginx" })).to.equal(undefined);
     expect(nginxPidFile({ bin: "nginx", mainConf: mainConf("events {}\n") })).to.equal(undefined);
     expect(nginxPidFile({ bin: "nginx", mainConf: path.join(dir, "missing.conf") })).to.equal(undefined);
-  });
-
-  it("renders a route as one upstream and one proxying server block", function () {
-    const text = renderBalancer("lb-1", "127.0.8.3:80", "acme", {
-      domains: ["www.acme.test", "acme.test"],
-      backends: ["127.0.8.1:8080", "web-b.internal:80"],
-    });
-    expect(text).to.include("upstream lbh-balancer-acme {\n");
-    expect(text).to.include("    server 127.0.8.1:8080 max_fails=1 fail_timeout=2s;\n");
-    expect(text).to.include("    server web-b.internal:80 max_fails=1 fail_timeout=2s;\n");
-    expect(text).to.include("    listen 127.0.8.3:80;\n");
-    expect(text).to.include("    server_name www.acme.test acme.test;\n");
-    expect(text).to.include("        proxy_pass http://lbh-balancer-acme;\n");
-    expect(text).to.include("        proxy_next_upstream error timeout http_502 http_503 http_504;\n");
-    expect(text.match(/server \{/g)).to.have.length(1);
   });
 });

@@ -1,27 +1,31 @@
 /**
- * Small pieces of the agent's HTTP layer: bearer checks, log URL scrubbing, validation details,
- * the --listen parser and option checks.
+ * Small pieces of the agent's HTTP layer: bearer checks, what a log line keeps of a request,
+ * the JSON body parser, validation details, the --listen parser and option checks.
  */
 import { expect } from "chai";
 import { z } from "zod";
 import { bearerChecker, tokenProblem } from "../../agent/auth";
-import { validationFailure } from "../../agent/errors";
-import { safeUrl } from "../../agent/log";
+import { ApiFailure, validationFailure } from "../../agent/errors";
+import { MAX_JSON_DEPTH, parseJsonBody } from "../../agent/http";
+import { loggedRoute } from "../../agent/log";
 import { optionProblem } from "../../agent/server";
 import { parseListen } from "../../agent/cli";
 import { serviceBodySchema } from "../../sdk/schemas";
 
 describe("agent HTTP helpers", function () {
-  it("accepts exactly 'Bearer <token>'", function () {
+  it("accepts exactly 'Bearer <token>', the scheme in any case", function () {
     const check = bearerChecker("0123456789abcdef");
-    expect(check("Bearer 0123456789abcdef")).to.equal(true);
+    for (const header of ["Bearer 0123456789abcdef", "bearer 0123456789abcdef", "BEARER  0123456789abcdef"]) {
+      expect(check(header), header).to.equal(true);
+    }
     for (const header of [
       undefined,
       "",
       "Bearer",
-      "bearer 0123456789abcdef",
       "Bearer 0123456789abcde",
       "0123456789abcdef",
+      "Basic 0123456789abcdef",
+      "Bearer 0123456789abcdef 0123456789abcdef",
     ]) {
       expect(check(header), String(header)).to.equal(false);
     }
@@ -30,10 +34,49 @@ describe("agent HTTP helpers", function () {
     expect(tokenProblem("0123456789abcdef")).to.equal(undefined);
   });
 
-  it("logs only the path and the API's own query parameters", function () {
-    expect(safeUrl("/v1/orgs/a/changes?since=3&token=secret")).to.equal("/v1/orgs/a/changes?since=3");
-    expect(safeUrl("/v1/orgs/a?password=x")).to.equal("/v1/orgs/a");
-    expect(safeUrl("/v1/health")).to.equal("/v1/health");
+  it("logs the route pattern and only well-formed values of the API's own query parameters", function () {
+    const changes = "/v1/orgs/:org/changes";
+    expect(loggedRoute(changes, "/v1/orgs/a/changes?since=3&token=secret")).to.equal(`${changes}?since=3`);
+    expect(loggedRoute(changes, "/v1/orgs/a/changes?since=0123456789abcdef-token")).to.equal(changes);
+    expect(loggedRoute("/v1/orgs/:org", "/v1/orgs/a?force=true&password=x")).to.equal("/v1/orgs/:org?force=true");
+    expect(loggedRoute("/v1/orgs/:org", "/v1/orgs/a?force=secret-secret-secret")).to.equal("/v1/orgs/:org");
+    expect(loggedRoute(undefined, "/v1/0123456789abcdef-token")).to.equal("(no route)");
+  });
+
+  it("parses JSON bodies: empty is none, bad UTF-8 and prototype keys are named, nesting is bounded", function () {
+    const failureOf = (body: Buffer) => {
+      try {
+        parseJsonBody(body);
+      } catch (error) {
+        if (error instanceof ApiFailure) return { code: error.code, paths: error.details.map((d) => d.path) };
+      }
+      return undefined;
+    };
+    expect(parseJsonBody(Buffer.alloc(0))).to.equal(undefined);
+    expect(parseJsonBody(Buffer.from('{"a":[1,{"b":"\u00e9"}]}'))).to.deep.equal({ a: [1, { b: "é" }] });
+    // A replacement character sent as valid UTF-8 is text like any other.
+    expect(parseJsonBody(Buffer.from('{"a":"\\ufffd\ufffd"}'))).to.deep.equal({ a: "\uFFFD\uFFFD" });
+    const invalid = (prefix: string, suffix: string) =>
+      Buffer.concat([Buffer.from(prefix), Buffer.from([0xc3, 0x28]), Buffer.from(suffix)]);
+    expect(failureOf(invalid('{"a":"ok\ufffd","users":[{"name":"x', '"}]}'))).to.deep.equal({
+      code: "invalid_utf8",
+      paths: ["users.0.name"],
+    });
+    expect(failureOf(invalid('{"', '":1}'))).to.have.property("code", "invalid_utf8");
+    expect(failureOf(Buffer.from('{"a":'))).to.deep.equal({ code: "invalid_json", paths: ["body"] });
+    expect(failureOf(Buffer.from('{"a":{"__proto__":{"x":1}}}'))).to.deep.equal({
+      code: "forbidden_key",
+      paths: ["a.__proto__"],
+    });
+    expect(failureOf(Buffer.from('[{"constructor":{"prototype":{}}}]'))).to.deep.equal({
+      code: "forbidden_key",
+      paths: ["0.constructor"],
+    });
+    expect(parseJsonBody(Buffer.from('{"constructor":"fine"}'))).to.deep.equal({ constructor: "fine" });
+    const nested = (depth: number) => Buffer.from("[".repeat(depth) + "]".repeat(depth));
+    expect(parseJsonBody(nested(MAX_JSON_DEPTH))).to.be.an("array");
+    expect(failureOf(nested(MAX_JSON_DEPTH + 1))).to.deep.equal({ code: "too_deep", paths: ["body"] });
+    expect(failureOf(nested(100_000))).to.have.property("code", "too_deep");
   });
 
   it("names each offending field, including unknown ones", function () {
@@ -60,5 +103,9 @@ describe("agent HTTP helpers", function () {
     expect(optionProblem({ ...base, httpListen: "80; include /etc" })).to.match(/http-listen/);
     expect(optionProblem({ ...base, httpListen: "127.0.1.2:8080" })).to.equal(undefined);
     expect(optionProblem({ ...base, changeLogLimit: 0 })).to.match(/change log/);
+    expect(optionProblem({ ...base, limits: { maxConnections: 0 } })).to.match(/--max-connections/);
+    expect(optionProblem({ ...base, limits: { requestTimeoutMs: 10 } })).to.match(/--request-timeout-ms/);
+    expect(optionProblem({ ...base, limits: { idleTimeoutMs: 0 } })).to.match(/--idle-timeout-ms/);
+    expect(optionProblem({ ...base, limits: { requestTimeoutMs: 2000, maxConnections: 8 } })).to.equal(undefined);
   });
 });

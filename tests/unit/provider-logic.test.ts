@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { backendOf, servingNodes } from "../../provider/balancer";
 import { classify } from "../../provider/sync";
 import { checkInputs, differs } from "../../provider/inputs";
 import { organizationProvider } from "../../provider/organization";
@@ -58,6 +59,38 @@ describe("provider logic", () => {
       expect(result.inputs).to.deep.include({
         secondaries: ["http://127.0.0.2:8080"],
         loadBalancer: "http://127.0.0.9:8080",
+      });
+    });
+
+    it("checks the load-balancer settings: FTP needs the load balancer, weights name the org's nodes", async () => {
+      const result = await organizationProvider.check!(
+        {},
+        {
+          ...org,
+          secondaries: ["http://127.0.0.2:8080"],
+          loadBalancerFtp: "127.0.0.9:21; x",
+          nodeWeights: { "http://127.0.0.7:8080": 2, "http://127.0.0.2:8080": 500 },
+        },
+      );
+      expect([...new Set(result.failures!.map((failure) => failure.property))].sort()).to.deep.equal([
+        "loadBalancerFtp",
+        "nodeWeights.http://127.0.0.2:8080",
+        "nodeWeights.http://127.0.0.7:8080",
+      ]);
+      const alone = await organizationProvider.check!({}, { ...org, loadBalancerFtp: "127.0.0.9:21" });
+      expect(alone.failures!.map((failure) => failure.reason)).to.deep.equal(["loadBalancerFtp needs loadBalancer"]);
+      const good = await organizationProvider.check!(
+        {},
+        {
+          ...org,
+          loadBalancer: "http://127.0.0.9:8080",
+          loadBalancerFtp: "127.0.0.9:21",
+          nodeWeights: { "http://127.0.0.1:8080/": 3 },
+        },
+      );
+      expect(good.failures).to.deep.equal([]);
+      expect(good.inputs.nodeWeights, "weights keyed by the normalized endpoint").to.deep.equal({
+        "http://127.0.0.1:8080": 3,
       });
     });
 
@@ -125,10 +158,63 @@ describe("provider logic", () => {
       expect((await organizationProvider.diff!("acme", drifted, news)).changes).to.equal(true);
     });
 
+    it("reports a change of the load balancer's FTP address or weights", async () => {
+      const news = { ...olds, syncStatus: undefined };
+      expect(
+        (await organizationProvider.diff!("acme", olds, { ...news, loadBalancerFtp: "127.0.0.9:21" })).changes,
+      ).to.equal(true);
+      const weighted = { ...news, nodeWeights: { "http://127.0.0.1:8080": 2 } };
+      expect((await organizationProvider.diff!("acme", olds, weighted)).changes).to.equal(true);
+    });
+
     it("treats unknown values as changes", () => {
       expect(differs("a", UNKNOWN_VALUE)).to.equal(true);
       expect(differs(["a", "b"], ["b", "a"], true)).to.equal(false);
       expect(differs({ a: 1, b: 2 }, { b: 2, a: 1 })).to.equal(false);
+    });
+  });
+
+  describe("load-balancer routes", () => {
+    const node = { name: "web-a", version: "0.1.0", httpListen: "127.0.0.1:8080", ftpListen: null };
+
+    it("routes the primary and the in-sync secondaries, minus the ones leaving", () => {
+      const secondaries = ["in-sync", "behind", "in-sync"].map((state, index) => ({
+        endpoint: `http://127.0.0.${index + 2}:8080`,
+        state: state as "in-sync" | "behind",
+        generation: 1,
+        digest: "",
+        lastSyncedAt: "",
+      }));
+      expect(servingNodes("http://127.0.0.1:8080", secondaries)).to.deep.equal([
+        "http://127.0.0.1:8080",
+        "http://127.0.0.2:8080",
+        "http://127.0.0.4:8080",
+      ]);
+      expect(servingNodes("http://127.0.0.1:8080", secondaries, ["http://127.0.0.4:8080"])).to.deep.equal([
+        "http://127.0.0.1:8080",
+        "http://127.0.0.2:8080",
+      ]);
+    });
+
+    it("turns a node's info into a backend: web, FTP with its passive ports, weight", () => {
+      const endpoint = "http://10.1.2.3:8443";
+      expect(backendOf(endpoint, node, undefined)).to.deep.equal({ name: "web-a", http: "127.0.0.1:8080" });
+      expect(backendOf(endpoint, { ...node, httpListen: "80" }, 1)).to.deep.equal({
+        name: "web-a",
+        http: "10.1.2.3:80",
+      });
+      const ftp = { ...node, ftpListen: "127.0.0.1:21", ftpPassivePorts: [30000, 30099] as [number, number] };
+      expect(backendOf(endpoint, ftp, 4)).to.deep.equal({
+        name: "web-a",
+        http: "127.0.0.1:8080",
+        ftp: "127.0.0.1:21",
+        passivePorts: [30000, 30099],
+        weight: 4,
+      });
+      // FTP through a load balancer needs passive ports; a node serving nothing is left out.
+      expect(backendOf(endpoint, { ...node, httpListen: null, ftpListen: "127.0.0.1:21" }, undefined)).to.equal(
+        undefined,
+      );
     });
   });
 });

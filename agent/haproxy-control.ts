@@ -1,0 +1,180 @@
+/**
+ * A running HAProxy in master-worker mode, driven through its master CLI socket — reload, each
+ * worker's stats, draining a server — plus `haproxy -c` to validate a configuration before use.
+ * Everything that waits is asynchronous (a child process or a socket), never on the event loop.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ApiFailure } from "./errors";
+
+const CHECK_TIMEOUT_MS = 15_000;
+const CLI_TIMEOUT_MS = 5_000;
+const RELOAD_TIMEOUT_MS = 15_000;
+const POLL_MS = 50;
+const MAX_MESSAGE = 2000;
+
+export interface HaproxyBinary {
+  bin: string;
+  /** The operator's main configuration (its `global` section), loaded before the agent's file. */
+  mainConf?: string;
+  /** The master CLI socket (`haproxy -W -S <socket>`): reloads, stats and drains go through it. */
+  masterSocket: string;
+}
+
+/** The master and its workers, from the master CLI's `show proc`. */
+export interface Processes {
+  reloads: number;
+  failedReloads: number;
+  /** The worker of the current configuration. */
+  current: number[];
+  /** Workers of earlier configurations, still finishing their connections. */
+  old: number[];
+}
+
+export function parseShowProc(text: string): Processes {
+  const processes: Processes = { reloads: 0, failedReloads: 0, current: [], old: [] };
+  let section: "current" | "old" | undefined;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("# workers")) section = "current";
+    else if (line.startsWith("# old workers")) section = "old";
+    else if (line.startsWith("#")) section = undefined;
+    const master = /^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]/.exec(line);
+    if (master) {
+      processes.reloads = Number(master[1]);
+      processes.failedReloads = Number(master[2]);
+    }
+    const worker = /^(\d+)\s+worker\b/.exec(line);
+    if (worker && section) processes[section].push(Number(worker[1]));
+  }
+  return processes;
+}
+
+/** One server row of `show stat`. */
+export interface ServerStat {
+  backend: string;
+  server: string;
+  status: string;
+  active: number;
+}
+
+export function parseShowStat(csv: string): ServerStat[] {
+  const lines = csv.split("\n").filter((line) => line.trim() !== "");
+  const header = lines[0]?.replace(/^#\s*/, "").split(",") ?? [];
+  const column = (name: string) => header.indexOf(name);
+  const [px, sv, scur, status] = ["pxname", "svname", "scur", "status"].map(column);
+  if ([px, sv, scur, status].some((index) => index < 0)) return [];
+  return lines
+    .slice(1)
+    .map((line) => line.split(","))
+    .filter((cells) => cells[sv] !== "FRONTEND" && cells[sv] !== "BACKEND")
+    .map((cells) => ({
+      backend: cells[px],
+      server: cells[sv],
+      status: cells[status],
+      active: Number(cells[scur]) || 0,
+    }));
+}
+
+/** HAProxy sends it new connections: up (or still up while failing checks) and not drained. */
+export const isHealthy = (status: string): boolean => /^(UP|no check)/.test(status);
+
+function runFile(bin: string, args: string[]): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    execFile(bin, args, { timeout: CHECK_TIMEOUT_MS, encoding: "utf8" }, (error, stdout, stderr) => {
+      const output = `${stderr}${stdout}`.trim().slice(0, MAX_MESSAGE);
+      resolve({ ok: error === null, output: output || (error?.message ?? "") });
+    });
+  });
+}
+
+/** A running HAProxy, driven through its master CLI. */
+export class HaproxyControl {
+  constructor(private readonly haproxy: HaproxyBinary) {}
+
+  /** `haproxy -c` of the main configuration plus `text`; a 422 `haproxy_rejected` when it refuses. */
+  async validate(text: string, next: string): Promise<void> {
+    const candidate = path.join(path.dirname(next), `.${path.basename(next)}.check-${process.pid}`);
+    await fs.promises.writeFile(candidate, text, { mode: 0o644 });
+    try {
+      const main = this.haproxy.mainConf ? ["-f", this.haproxy.mainConf] : [];
+      const result = await runFile(this.haproxy.bin, ["-c", "-q", ...main, "-f", candidate]);
+      if (!result.ok) {
+        throw new ApiFailure(422, "haproxy_rejected", `HAProxy rejected the new configuration: ${result.output}`);
+      }
+    } finally {
+      await fs.promises.rm(candidate, { force: true });
+    }
+  }
+
+  /** One master CLI command (`@!<pid> …` goes to that worker); the master answers and closes. */
+  command(line: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection(this.haproxy.masterSocket);
+      let answer = "";
+      socket.setEncoding("utf8");
+      socket.setTimeout(CLI_TIMEOUT_MS, () =>
+        socket.destroy(new Error(`HAProxy's master CLI gave no answer within ${CLI_TIMEOUT_MS} ms`)),
+      );
+      socket.on("connect", () => socket.end(`${line}\n`));
+      socket.on("data", (chunk: string) => (answer += chunk));
+      socket.on("error", reject);
+      socket.on("close", (hadError) => {
+        if (!hadError) resolve(answer);
+      });
+    });
+  }
+
+  async processes(): Promise<Processes> {
+    return parseShowProc(await this.command("show proc"));
+  }
+
+  /** Every worker's server rows, current worker first. */
+  async stats(): Promise<Array<ServerStat & { current: boolean }>> {
+    const { current, old } = await this.processes();
+    const rows = await Promise.all(
+      [...current, ...old].map(async (pid) => {
+        const csv = await this.command(`@!${pid} show stat`).catch(() => "");
+        return parseShowStat(csv).map((row) => ({ ...row, current: current.includes(pid) }));
+      }),
+    );
+    return rows.flat();
+  }
+
+  /**
+   * On the current worker: "drain" stops new connections to these `backend/server`s (open ones
+   * carry on); "ready" takes them back.
+   */
+  async setState(servers: string[], state: "drain" | "ready"): Promise<void> {
+    const { current } = await this.processes();
+    for (const pid of current) {
+      for (const server of servers) await this.command(`@!${pid} set server ${server} state ${state}`);
+    }
+  }
+
+  /** Whether none of these `backend/server`s has a connection open on any worker. */
+  async idle(servers: string[]): Promise<boolean> {
+    const rows = await this.stats();
+    return !rows.some((row) => row.active > 0 && servers.includes(`${row.backend}/${row.server}`));
+  }
+
+  /**
+   * Reload (the master re-reads its files; the new worker takes over the listening sockets) and
+   * resolve once a new worker runs them. Throws when HAProxy reports the reload failed or no new
+   * worker appears in time; the previous worker then keeps serving.
+   */
+  async reload(): Promise<void> {
+    const before = await this.processes();
+    await this.command("reload").catch(() => ""); // the master may close the connection as it re-executes
+    const deadline = Date.now() + RELOAD_TIMEOUT_MS;
+    for (;;) {
+      await sleep(POLL_MS);
+      const now = await this.processes().catch(() => undefined); // the socket is briefly away during the re-exec
+      if (now && now.failedReloads > before.failedReloads) throw new Error("HAProxy failed to load the configuration");
+      if (now && now.reloads > before.reloads && now.current.some((pid) => !before.current.includes(pid))) return;
+      if (Date.now() > deadline) throw new Error(`HAProxy did not reload within ${RELOAD_TIMEOUT_MS} ms`);
+    }
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The load balancer's HAProxy configuration, rendered from its routes (pure functions): the
+ * shared web frontend, per org a least-busy health-checked web backend and FTP frontend and
+ * backend, the passive data frontends; plus what a change drains and which routes of different
+ * orgs collide. Running HAProxy is haproxy-control.ts.
+ *
+ * Why HAProxy (see docs/ARCHITECTURE.md): `balance leastconn`, active health checks, TCP mode for
+ * FTP, a runtime API to drain a server, and reloads that hand the listening sockets to the new
+ * worker (`expose-fd listeners`), so no connection is refused while the configuration changes.
+ */
+import type { BalancerBackend, BalancerRoute, PortRange } from "../sdk/schemas";
+
+/** HAProxy reads at most 64 words a line: domains go into ACL lines of this many. */
+const DOMAINS_PER_LINE = 40;
+
+/** A route as stored, with its org. */
+export interface OrgRoute {
+  org: string;
+  route: BalancerRoute;
+}
+
+export const webBackendName = (org: string): string => `lbh_web_${org}`;
+export const ftpBackendName = (org: string): string => `lbh_ftp_${org}`;
+
+const hostOf = (address: string): string => address.slice(0, address.lastIndexOf(":"));
+const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(":") + 1));
+
+/** One passive-port range on the load balancer's FTP host, forwarded to the node that opens those ports. */
+export interface DataRoute {
+  /** The load balancer's FTP host (the routes' `ftp.listen` host), which nodes advertise for passive mode. */
+  listenHost: string;
+  range: PortRange;
+  /** The node's FTP host: a data connection keeps its port. */
+  nodeHost: string;
+  node: string;
+}
+
+/** Every passive range to forward, one entry per distinct (LB host, range, node host). */
+export function dataRoutes(routes: OrgRoute[]): DataRoute[] {
+  const seen = new Map<string, DataRoute>();
+  for (const { route } of routes) {
+    if (!route.ftp) continue;
+    const listenHost = hostOf(route.ftp.listen);
+    for (const backend of route.backends) {
+      if (!backend.ftp || !backend.passivePorts) continue;
+      const entry = { listenHost, range: backend.passivePorts, nodeHost: hostOf(backend.ftp), node: backend.name };
+      seen.set(`${listenHost} ${entry.range.join("-")} ${entry.nodeHost}`, entry);
+    }
+  }
+  return [...seen.values()].sort(
+    (a, b) =>
+      a.listenHost.localeCompare(b.listenHost) || a.range[0] - b.range[0] || a.nodeHost.localeCompare(b.nodeHost),
+  );
+}
+
+const dataBackendName = (data: DataRoute): string => `lbh_ftpdata_${data.nodeHost}_${data.range[0]}-${data.range[1]}`;
+
+const serverLine = (backend: BalancerBackend, address: string, check: string): string =>
+  `    server ${backend.name} ${address} ${check} weight ${backend.weight ?? 1}`;
+
+function webSection({ org, route }: OrgRoute): string[] {
+  const servers = route.backends.filter((backend) => backend.http !== undefined);
+  return [
+    `backend ${webBackendName(org)}`,
+    "    mode http",
+    "    balance leastconn",
+    "    option forwardfor",
+    // Active check: the node's web server answers for the org's first domain (a 404 is still a live nginx).
+    "    option httpchk",
+    `    http-check send meth HEAD uri / ver HTTP/1.1 hdr Host ${route.domains[0]}`,
+    "    http-check expect rstatus ^[234]",
+    // A node that refuses or drops a connection before its checks have failed: retry on another one.
+    "    retries 3",
+    "    option redispatch 1",
+    "    retry-on conn-failure empty-response",
+    ...servers.map((backend) => serverLine(backend, backend.http as string, "check")),
+    "",
+  ];
+}
+
+function ftpSections({ org, route }: OrgRoute): string[] {
+  if (!route.ftp) return [];
+  const servers = route.backends.filter((backend) => backend.ftp !== undefined);
+  return [
+    `frontend ${ftpBackendName(org)}`,
+    "    mode tcp",
+    `    bind ${route.ftp.listen}`,
+    "    timeout client 30m",
+    `    default_backend ${ftpBackendName(org)}`,
+    "",
+    `backend ${ftpBackendName(org)}`,
+    "    mode tcp",
+    // Sessions are long and uneven: send each new one to the node with the fewest open.
+    "    balance leastconn",
+    "    timeout server 30m",
+    "    option tcp-check",
+    "    tcp-check connect",
+    "    tcp-check expect rstring ^220",
+    '    tcp-check send "QUIT\\r\\n"',
+    ...servers.map((backend) => serverLine(backend, backend.ftp as string, "check")),
+    "",
+  ];
+}
+
+/** Passive data: one frontend per LB FTP host binding every range, each range to the node that owns it. */
+function dataSections(data: DataRoute[]): string[] {
+  const lines: string[] = [];
+  for (const listenHost of [...new Set(data.map((entry) => entry.listenHost))]) {
+    const ranges = data.filter((entry) => entry.listenHost === listenHost);
+    lines.push(
+      `frontend lbh_ftpdata_on_${listenHost}`,
+      "    mode tcp",
+      ...ranges.map((entry) => `    bind ${listenHost}:${entry.range[0]}-${entry.range[1]}`),
+      "    timeout client 5m",
+      ...ranges.map(
+        (entry) => `    use_backend ${dataBackendName(entry)} if { dst_port ${entry.range[0]}:${entry.range[1]} }`,
+      ),
+      "",
+    );
+  }
+  for (const entry of data) {
+    const backend = dataBackendName(entry);
+    if (lines.includes(`backend ${backend}`)) continue;
+    // No port: HAProxy connects to the port the client asked for, which the node opened for this session.
+    lines.push(
+      `backend ${backend}`,
+      "    mode tcp",
+      "    timeout server 5m",
+      `    server ${entry.node} ${entry.nodeHost}`,
+      "",
+    );
+  }
+  return lines;
+}
+
+function httpFrontend(httpListen: string, routes: OrgRoute[]): string[] {
+  const web = routes.filter(({ route }) => route.domains.length > 0);
+  const acls = web.flatMap(({ org, route }) => {
+    const lines: string[] = [];
+    for (let i = 0; i < route.domains.length; i += DOMAINS_PER_LINE) {
+      lines.push(`    acl host_${org} var(txn.host) -m str ${route.domains.slice(i, i + DOMAINS_PER_LINE).join(" ")}`);
+    }
+    return lines;
+  });
+  return [
+    "frontend lbh_http",
+    "    mode http",
+    `    bind ${httpListen}`,
+    "    timeout client 1m",
+    "    timeout http-keep-alive 10s",
+    "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
+    ...acls,
+    ...web.map(({ org }) => `    use_backend ${webBackendName(org)} if host_${org}`),
+    "    default_backend lbh_no_route",
+    "",
+    "backend lbh_no_route",
+    "    mode http",
+    '    http-request return status 404 content-type text/plain string "no site for this host on the load balancer"',
+    "",
+  ];
+}
+
+/**
+ * The agent's whole HAProxy file: its own defaults, the shared HTTP frontend (sites by Host), and
+ * per org a web backend and an FTP frontend and backend; the passive data frontends last. Every
+ * interpolated value was validated by the route schema (names, domains and addresses hold no spaces
+ * or HAProxy syntax).
+ */
+export function renderHaproxy(agentName: string, httpListen: string | undefined, routes: OrgRoute[]): string {
+  const sorted = [...routes].sort((a, b) => a.org.localeCompare(b.org));
+  return [
+    `# Managed by the lbhosting agent "${agentName}": the load balancer's routes.`,
+    "# Rewritten from the agent's database on every change; local edits are lost.",
+    "defaults lbhosting",
+    "    timeout connect 2s",
+    "    timeout client 1m",
+    "    timeout server 1m",
+    "    timeout check 2s",
+    // A node leaves after 3 failed checks a second apart and returns after 2 passed ones.
+    "    default-server inter 1s fall 3 rise 2",
+    "",
+    ...(httpListen === undefined ? [] : httpFrontend(httpListen, sorted)),
+    ...sorted.filter(({ route }) => route.domains.length > 0).flatMap(webSection),
+    ...sorted.flatMap(ftpSections),
+    ...dataSections(dataRoutes(sorted)),
+  ].join("\n");
+}
+
+/** The (backend, server) pairs a configuration routes new connections to, with what they point at. */
+export function routedServers(routes: OrgRoute[]): Map<string, string> {
+  const servers = new Map<string, string>();
+  for (const { org, route } of routes) {
+    for (const backend of route.backends) {
+      if (backend.http !== undefined && route.domains.length > 0) {
+        servers.set(`${webBackendName(org)}/${backend.name}`, backend.http);
+      }
+      if (backend.ftp !== undefined && route.ftp) servers.set(`${ftpBackendName(org)}/${backend.name}`, backend.ftp);
+    }
+  }
+  return servers;
+}
+
+/** Servers `before` routes to that `after` does not (gone, or now pointing elsewhere): they are drained first. */
+export function serversLeaving(before: OrgRoute[], after: OrgRoute[]): string[] {
+  const next = routedServers(after);
+  return [...routedServers(before)].filter(([key, address]) => next.get(key) !== address).map(([key]) => key);
+}
+
+/** Why `route` for `org` cannot share this load balancer with the other routes, or undefined. */
+export function routeConflict(
+  org: string,
+  route: BalancerRoute,
+  others: OrgRoute[],
+  httpListen: string | undefined,
+): { code: string; message: string; path: string } | undefined {
+  for (const other of others) {
+    const index = route.domains.findIndex((domain) => other.route.domains.includes(domain));
+    if (index >= 0) {
+      return {
+        code: "domain_taken",
+        path: `domains.${index}`,
+        message: `domain "${route.domains[index]}" is already routed for organization "${other.org}" on this node`,
+      };
+    }
+  }
+  if (!route.ftp) return undefined;
+  const listen = route.ftp.listen;
+  const taken = others.find((other) => other.route.ftp?.listen === listen);
+  if (taken || listen === httpListen) {
+    const owner = taken ? `organization "${taken.org}"` : "the load balancer's web traffic";
+    return {
+      code: "address_taken",
+      path: "ftp.listen",
+      message: `${listen} is already used for ${owner} on this node`,
+    };
+  }
+  const mine = dataRoutes([{ org, route }]);
+  const theirs = dataRoutes(others);
+  for (const entry of mine) {
+    const clash = theirs.find(
+      (other) =>
+        other.listenHost === entry.listenHost &&
+        other.range[0] <= entry.range[1] &&
+        entry.range[0] <= other.range[1] &&
+        (other.range.join() !== entry.range.join() || other.nodeHost !== entry.nodeHost),
+    );
+    if (clash) {
+      const index = route.backends.findIndex((backend) => backend.name === entry.node);
+      return {
+        code: "passive_ports_taken",
+        path: `backends.${index}.passivePorts`,
+        message:
+          `passive ports ${entry.range.join("-")} on ${entry.listenHost} overlap ${clash.range.join("-")}, ` +
+          `which go to ${clash.nodeHost} (${clash.node}) for another organization on this node`,
+      };
+    }
+    const port = [listen, ...others.map((other) => other.route.ftp?.listen), httpListen]
+      .filter((address): address is string => address !== undefined && hostOf(address) === entry.listenHost)
+      .map(portOf)
+      .find((used) => used >= entry.range[0] && used <= entry.range[1]);
+    if (port !== undefined) {
+      const index = route.backends.findIndex((backend) => backend.name === entry.node);
+      return {
+        code: "address_taken",
+        path: `backends.${index}.passivePorts`,
+        message: `passive ports ${entry.range.join("-")} include port ${port}, already listened on at ${entry.listenHost}`,
+      };
+    }
+  }
+  return undefined;
+}
