@@ -49,7 +49,7 @@ import { type NginxBinary, NginxSites } from "./nginx";
 import { PasswordPool } from "./password-pool";
 import { ReloadDrain } from "./reload-drain";
 import { Store } from "./store";
-import { packageVersion } from "./version";
+import { packageVersion } from "../sdk/version";
 
 /** Bodies of ordinary requests; larger ones get 413. */
 export const BODY_LIMIT = 1024 * 1024;

@@ -66,7 +66,10 @@ export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
       shims.organization,
       name,
       {
-        ...args,
+        // An optional argument given as undefined (e.g. `config.get(...)` unset) must not become a
+        // registered output: during preview an output missing from state is unknown, and the
+        // whole organization reference of every user and service with it (spurious replaces).
+        ...Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined)),
         managedBy: managedBy(name),
         orgId: undefined,
         generation: undefined,

@@ -9,7 +9,7 @@ import { ApiFailure, validationFailure } from "../../agent/errors";
 import { MAX_JSON_DEPTH, parseJsonBody } from "../../agent/http";
 import { loggedRoute } from "../../agent/log";
 import { optionProblem } from "../../agent/server";
-import { parseListen } from "../../cli/agent";
+import { parseListen } from "../../agent/cli";
 import { serviceBodySchema } from "../../sdk/schemas";
 
 describe("agent HTTP helpers", function () {
