@@ -20,7 +20,8 @@
  *   GET    /v1/orgs/{org}/changes?since=N      → ChangesResult (410 when the log does not reach back)
  *   PUT    /v1/orgs/{org}/replica              → OrgStatus (body ReplicaBody)
  *   POST   /v1/orgs/{org}/replica/changes      → OrgStatus (body ReplicaChangesBody)
- *   DELETE /v1/orgs/{org}/replica              → Deleted
+ *   DELETE /v1/orgs/{org}/replica[?epoch=N]    → Deleted (with epoch: also a former primary's org)
+ *   POST   /v1/orgs/{org}/promote              → OrgStatus (body PromoteBody: a copy becomes the primary)
  *   GET    /v1/node                            → NodeInfo (sdk/schemas.ts)
  *   GET    /v1/balancer                        → BalancerList
  *   PUT    /v1/balancer/{org}                  → BalancerRecord (201 when created, else 200; body BalancerRoute)
@@ -44,7 +45,7 @@
  * answer (nothing changes in either case).
  */
 import { z } from "zod";
-import { changeSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";
+import { changeSchema, epochSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";
 import { WRITE_HEADERS } from "../sdk/write-answer";
 
 export { type BalancerStatus, type ServerView, balancerStatusSchema } from "../sdk/schemas";
@@ -81,7 +82,7 @@ export function writeResultFromHeaders(headers: { get(name: string): string | nu
   return parsed.success ? parsed.data : undefined;
 }
 
-export const changesResultSchema = z.object({ generation, digest, changes: z.array(changeSchema) });
+export const changesResultSchema = z.object({ generation, digest, epoch: epochSchema, changes: z.array(changeSchema) });
 export type ChangesResult = z.infer<typeof changesResultSchema>;
 
 export const orgListSchema = z.object({ orgs: z.array(orgStatusSchema) });

@@ -19,6 +19,7 @@ import {
   type OrgRecord,
   type OrgSettingsInput,
   type OrgStatus,
+  type PromoteBody,
   type ReplicaBody,
   type ReplicaChangesBody,
   type ServiceBody,
@@ -83,6 +84,8 @@ export interface Written<T> extends WriteResult {
   created: boolean;
   /** The change-log entry this write appended (primary, changed) — a delta a sync can send as is. */
   change?: Change;
+  /** The org's epoch: what a sync sends on with the change. */
+  epoch: number;
   /** The org's active secondaries (loadBalanced ? secondaries : []), as its record says. */
   secondaries: string[];
 }
@@ -115,6 +118,7 @@ interface Mutation<T> {
 const written = <T>(after: OrgState, record: T, changed: boolean, created = false, change?: Change): Written<T> => ({
   generation: after.generation,
   digest: after.digest,
+  epoch: after.epoch,
   changed,
   record,
   created,
@@ -182,6 +186,7 @@ export class Hosting {
       loadBalanced: state.record.loadBalanced,
       generation: state.generation,
       digest: state.digest,
+      epoch: state.epoch,
       drifted: secondary && state.digest !== state.syncedDigest,
       ...(secondary && state.lastSyncedAt !== null ? { lastSyncedAt: state.lastSyncedAt } : {}),
       managedBy: state.record.managedBy,
@@ -227,6 +232,7 @@ export class Hosting {
       return {
         generation: state.generation,
         digest: state.digest,
+        epoch: state.epoch,
         org: state.record,
         users: this.store.listUsers(name),
         services: this.store.listServices(name),
@@ -251,7 +257,12 @@ export class Hosting {
           `the change log of organization "${name}" starts after generation ${state.logFloor}, not ${since}; take a full snapshot`,
         );
       }
-      return { generation: state.generation, digest: state.digest, changes: this.store.changesSince(name, since) };
+      return {
+        generation: state.generation,
+        digest: state.digest,
+        epoch: state.epoch,
+        changes: this.store.changesSince(name, since),
+      };
     });
   }
 
@@ -508,6 +519,7 @@ export class Hosting {
           primary: null,
           generation: 0,
           digest: "",
+          epoch: 0,
           logFloor: 0,
           syncedDigest: null,
           lastSyncedAt: null,
@@ -679,7 +691,20 @@ export class Hosting {
       throw new ApiFailure(
         409,
         "primary_copy",
-        `this node is the primary of organization "${state.record.name}"; a replica must not overwrite it`,
+        `this node is the primary of organization "${state.record.name}" at epoch ${state.epoch}; a replica must not overwrite it`,
+      );
+    }
+  }
+
+  /** Fencing: what comes from a primary at a lower epoch than this node's is refused. */
+  private rejectStaleEpoch(state: OrgState, epoch: number): void {
+    if (epoch < state.epoch) {
+      const held = state.role === "primary" ? "holds it as the primary" : "follows its primary";
+      throw new ApiFailure(
+        409,
+        "stale_epoch",
+        `organization "${state.record.name}": this node ${held} at epoch ${state.epoch}; ` +
+          `replication from epoch ${epoch} is refused (the sender is a former primary)`,
       );
     }
   }
@@ -709,7 +734,9 @@ export class Hosting {
     return this.commitConfig(name, () => {
       const existing = this.store.getOrg(name);
       if (existing) {
-        this.rejectPrimary(existing);
+        this.rejectStaleEpoch(existing, body.epoch);
+        // A primary at a lower epoch was superseded (failover, move): a snapshot demotes it.
+        if (existing.epoch === body.epoch) this.rejectPrimary(existing);
         this.store.clearOrgContent(name);
       }
       const state: OrgState = {
@@ -718,6 +745,7 @@ export class Hosting {
         primary: normalizeEndpoint(body.primary),
         generation: body.generation,
         digest: body.digest,
+        epoch: body.epoch,
         logFloor: body.generation,
         syncedDigest: body.digest,
         lastSyncedAt: this.now().toISOString(),
@@ -751,8 +779,11 @@ export class Hosting {
     const commit = (fn: () => Mutation<OrgStatus>) => (sites ? this.commitConfig(name, fn) : this.commit(name, fn));
     return commit(() => {
       const state = this.requireOrg(name);
+      this.rejectStaleEpoch(state, body.epoch);
       this.rejectPrimary(state);
-      if (body.primary !== undefined && state.primary !== normalizeEndpoint(body.primary)) {
+      // From a higher epoch the copy follows the new primary: the base and digest checks still hold.
+      const reparent = body.epoch > state.epoch;
+      if (!reparent && body.primary !== undefined && state.primary !== normalizeEndpoint(body.primary)) {
         throw new ApiFailure(
           409,
           "other_primary",
@@ -769,7 +800,11 @@ export class Hosting {
       if (state.digest !== state.syncedDigest) {
         throw new ApiFailure(409, "drifted", `the copy of organization "${name}" was edited locally; send a snapshot`);
       }
-      const next: OrgState = { ...state };
+      const next: OrgState = {
+        ...state,
+        epoch: body.epoch,
+        ...(reparent && body.primary !== undefined ? { primary: normalizeEndpoint(body.primary) } : {}),
+      };
       for (const change of body.changes) {
         if (change.type === "org.put") next.record = change.org;
         else if (change.type === "user.put") this.store.putUser(name, change.user);
@@ -803,13 +838,56 @@ export class Hosting {
     });
   }
 
-  /** Remove this node's secondary copy (demotion). */
-  async deleteReplica(name: string): Promise<void> {
+  /**
+   * Remove this node's secondary copy (demotion). With `epoch` (the org's current epoch), a node
+   * that still holds the org as primary at a lower epoch — a former primary — loses it too, and a
+   * copy that follows a higher epoch than the caller's is kept (409 stale_epoch).
+   */
+  async deleteReplica(name: string, epoch?: number): Promise<void> {
     await this.commitConfig(name, () => {
       const state = this.requireOrg(name);
-      this.rejectPrimary(state);
+      if (epoch !== undefined) this.rejectStaleEpoch(state, epoch);
+      if (epoch === undefined || state.epoch >= epoch) this.rejectPrimary(state);
       this.store.deleteOrg(name);
       return { finish: () => undefined, touched: { sites: true, ftp: true } };
+    });
+  }
+
+  /**
+   * Failover: this node's secondary copy becomes the org's primary, at the copy's generation and
+   * digest (no content changes, no log entry), with the raised `epoch`. Repeating a promotion that
+   * happened answers the same; promoting a copy that changed since the caller looked is refused.
+   */
+  promote(name: string, body: PromoteBody): Promise<OrgStatus> {
+    return this.commit(name, () => {
+      const state = this.requireOrg(name);
+      const done = { finish: (after: OrgState | undefined) => this.status(orgAfter(after)), touched: UNTOUCHED };
+      if (state.role === "primary" && state.epoch === body.epoch) return done;
+      if (body.epoch <= state.epoch) {
+        throw new ApiFailure(
+          409,
+          "stale_epoch",
+          `organization "${name}" is at epoch ${state.epoch} on this node; a promotion must raise it (not ${body.epoch})`,
+        );
+      }
+      this.rejectPrimary(state);
+      if (state.generation !== body.generation || state.digest !== body.digest) {
+        throw new ApiFailure(
+          409,
+          "copy_changed",
+          `the copy of organization "${name}" is at generation ${state.generation} (digest ${state.digest.slice(0, 12)}), ` +
+            `not ${body.generation} (digest ${body.digest.slice(0, 12)}); look again before promoting it`,
+        );
+      }
+      this.store.saveOrg({
+        ...state,
+        role: "primary",
+        primary: null,
+        epoch: body.epoch,
+        syncedDigest: null,
+        lastSyncedAt: null,
+      });
+      return done;
     });
   }
 }

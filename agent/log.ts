@@ -14,7 +14,11 @@ export function jsonLogger(write: (line: string) => void = (line) => process.std
 }
 
 /** Query values that cannot hold a credential (tokens are 16+ characters): kept in logs; any other is dropped. */
-const LOGGED_QUERY: Record<string, RegExp> = { since: /^\d{1,15}$/, force: /^(?:true|false)$/ };
+const LOGGED_QUERY: Record<string, RegExp> = {
+  since: /^\d{1,15}$/,
+  epoch: /^\d{1,15}$/,
+  force: /^(?:true|false)$/,
+};
 
 /**
  * What a request log line says about the request: the route pattern that matched (e.g.

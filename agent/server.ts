@@ -16,6 +16,7 @@ import {
   listenAddressSchema,
   orgNameSchema,
   orgSettingsSchema,
+  promoteBodySchema,
   replicaBodySchema,
   replicaChangesBodySchema,
   serviceBodySchema,
@@ -48,7 +49,7 @@ import { type NginxBinary, NginxSites } from "./nginx";
 import { PasswordPool } from "./password-pool";
 import { ReloadDrain } from "./reload-drain";
 import { Store } from "./store";
-import { packageVersion } from "./version";
+import { packageVersion } from "../sdk/version";
 
 /** Bodies of ordinary requests; larger ones get 413. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -154,6 +155,12 @@ const forceQuery = z.object({ force: z.enum(["true", "false"], "must be true or 
 const sinceQuery = z.object({
   since: z.string().regex(/^\d{1,15}$/, "must be a non-negative integer"),
 });
+const epochQuery = z.object({
+  epoch: z
+    .string()
+    .regex(/^\d{1,15}$/, "must be a non-negative integer")
+    .optional(),
+});
 
 /** A user/service write's answer: the record (PUT) or WriteResult (DELETE), with the write headers. */
 function sendWritten<T>(reply: FastifyReply, written: Written<T>): FastifyReply {
@@ -162,6 +169,7 @@ function sendWritten<T>(reply: FastifyReply, written: Written<T>): FastifyReply 
     .header(WRITE_HEADERS.generation, String(written.generation))
     .header(WRITE_HEADERS.digest, written.digest)
     .header(WRITE_HEADERS.changed, String(written.changed))
+    .header(WRITE_HEADERS.epoch, String(written.epoch))
     .header(WRITE_HEADERS.secondaries, written.secondaries.join(","));
   const change = written.change && encodeChange(written.change);
   if (change) reply.header(WRITE_HEADERS.change, change);
@@ -336,9 +344,13 @@ export function createAgent(options: AgentOptions): Agent {
   );
   app.delete("/v1/orgs/:org/replica", async (request): Promise<Deleted> => {
     const org = orgOf(request);
-    await hosting.deleteReplica(org);
+    const { epoch } = parse(epochQuery, request.query);
+    await hosting.deleteReplica(org, epoch === undefined ? undefined : Number(epoch));
     return { name: org, deleted: true };
   });
+  app.post("/v1/orgs/:org/promote", async (request) =>
+    hosting.promote(orgOf(request), parse(promoteBodySchema, request.body)),
+  );
 
   app.get("/v1/node", async () => node);
   app.get("/v1/balancer", async () => ({ routes: balancer.list() }));

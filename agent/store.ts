@@ -19,6 +19,11 @@ export interface OrgState {
   primary: string | null;
   generation: number;
   digest: string;
+  /**
+   * Raised by each promotion (failover, move). A copy refuses replication from a primary at a
+   * lower epoch, so a former primary that comes back cannot overwrite what the new one serves.
+   */
+  epoch: number;
   /** The lowest N for which `changes?since=N` can still be answered from the log. */
   logFloor: number;
   /** Secondary copies: the digest the last sync left; differs from `digest` after a forced edit. */
@@ -33,12 +38,14 @@ interface OrgRow {
   primary_endpoint: string | null;
   generation: number;
   digest: string;
+  epoch: number;
   log_floor: number;
   synced_digest: string | null;
   last_synced_at: string | null;
 }
 
-const SCHEMA_VERSION = 1;
+/** 2: `orgs.epoch` (version 1 databases get the column, every org at epoch 0). */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS orgs (
@@ -49,6 +56,7 @@ CREATE TABLE IF NOT EXISTS orgs (
   primary_endpoint TEXT,
   generation INTEGER NOT NULL,
   digest TEXT NOT NULL,
+  epoch INTEGER NOT NULL DEFAULT 0,
   log_floor INTEGER NOT NULL,
   synced_digest TEXT,
   last_synced_at TEXT
@@ -99,20 +107,26 @@ export class Store {
       this.db.close();
       throw new Error(`database ${file} has schema version ${version}, newer than this agent's ${SCHEMA_VERSION}`);
     }
-    this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.transaction(() => {
+      this.db.exec(SCHEMA);
+      const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('orgs')").all();
+      if (!columns.some((column) => column.name === "epoch")) {
+        this.db.exec("ALTER TABLE orgs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0");
+      }
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    });
     this.stmt = {
       getOrg: this.db.prepare<[string], OrgRow>("SELECT * FROM orgs WHERE name = ?"),
       orgNames: this.db.prepare<[], { name: string }>("SELECT name FROM orgs ORDER BY name"),
       upsertOrg: this.db.prepare(
-        `INSERT INTO orgs (name, record, record_hash, role, primary_endpoint, generation, digest, log_floor,
+        `INSERT INTO orgs (name, record, record_hash, role, primary_endpoint, generation, digest, epoch, log_floor,
            synced_digest, last_synced_at)
-         VALUES (@name, @record, @record_hash, @role, @primary_endpoint, @generation, @digest, @log_floor,
+         VALUES (@name, @record, @record_hash, @role, @primary_endpoint, @generation, @digest, @epoch, @log_floor,
            @synced_digest, @last_synced_at)
          ON CONFLICT (name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash,
            role = excluded.role, primary_endpoint = excluded.primary_endpoint, generation = excluded.generation,
-           digest = excluded.digest, log_floor = excluded.log_floor, synced_digest = excluded.synced_digest,
-           last_synced_at = excluded.last_synced_at`,
+           digest = excluded.digest, epoch = excluded.epoch, log_floor = excluded.log_floor,
+           synced_digest = excluded.synced_digest, last_synced_at = excluded.last_synced_at`,
       ),
       deleteOrg: this.db.prepare<[string]>("DELETE FROM orgs WHERE name = ?"),
       orgHash: this.db.prepare<[string], { record_hash: string }>("SELECT record_hash FROM orgs WHERE name = ?"),
@@ -203,6 +217,7 @@ export class Store {
       primary: row.primary_endpoint,
       generation: row.generation,
       digest: row.digest,
+      epoch: row.epoch,
       logFloor: row.log_floor,
       syncedDigest: row.synced_digest,
       lastSyncedAt: row.last_synced_at,
@@ -223,6 +238,7 @@ export class Store {
       primary_endpoint: state.primary,
       generation: state.generation,
       digest: state.digest,
+      epoch: state.epoch,
       log_floor: state.logFloor,
       synced_digest: state.syncedDigest,
       last_synced_at: state.lastSyncedAt,

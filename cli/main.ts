@@ -3,8 +3,8 @@
  * The `lbhosting` executable: a thin registry of subcommands, each defined in its own module.
  */
 import { Command } from "commander";
-import { packageVersion } from "../agent/version";
-import { registerAgentCommand } from "./agent";
+import { packageVersion } from "../sdk/version";
+import { registerAgentCommand } from "./run-agent";
 import { registerDiffCommand } from "./diff";
 import { registerStatusCommand } from "./status";
 import { registerSyncCommand } from "./sync";

@@ -6,6 +6,7 @@
  */
 import type { Command } from "commander";
 import type { AgentClient } from "../provider/client";
+import { supersededBy } from "../provider/failover";
 import { type ClientFactory, inspectOrg, toSyncStatus } from "../provider/sync";
 import { type BalancerStatus, endpointSchema, type SecondarySyncStatus, type ServerView } from "../sdk/schemas";
 import {
@@ -106,14 +107,21 @@ async function status(options: StatusOptions): Promise<number> {
   const { primary, clientFor } = connect(options);
   const inspection = await inspectOrg(primary, options.org, clientFor);
   requirePrimary(inspection.primary, primary.endpoint);
-  const { generation, digest, loadBalanced } = inspection.primary;
+  const { generation, digest, epoch, loadBalanced } = inspection.primary;
   const secondaries = inspection.secondaries.map(toSyncStatus);
-  const inSync = secondaries.every((secondary) => secondary.state === "in-sync");
+  // A former primary that came back: one of the nodes it lists follows a newer primary.
+  const newer = supersededBy(inspection.primary, inspection.secondaries);
+  const inSync = !newer && secondaries.every((secondary) => secondary.state === "in-sync");
   const endpoints = [primary.endpoint, ...secondaries.map((secondary) => secondary.endpoint)];
   const lb = await balancing(options, endpoints, clientFor);
 
   if (options.json) {
-    const report = { org: options.org, loadBalanced, primary: { endpoint: primary.endpoint, generation, digest } };
+    const stale = newer ? { stale: { primary: newer.primary, epoch: newer.epoch } } : {};
+    const report = {
+      org: options.org,
+      loadBalanced,
+      primary: { endpoint: primary.endpoint, generation, digest, epoch, ...stale },
+    };
     const balancer = lb ? { loadBalancer: { endpoint: options.loadBalancer, ...lb } } : {};
     printLine(JSON.stringify({ ...report, secondaries, inSync, ...balancer }, null, 2));
   } else {
@@ -122,7 +130,7 @@ async function status(options: StatusOptions): Promise<number> {
       { text: "primary" },
       { text: String(generation) },
       { text: shortDigest(digest) },
-      { text: "primary", paint: paintState("primary") },
+      newer ? { text: "stale-primary", paint: colours.red } : { text: "primary", paint: paintState("primary") },
       { text: "-" },
     ];
     const header = ["ENDPOINT", "ROLE", "GENERATION", "DIGEST", "STATE", "LAST SYNC"];
@@ -134,9 +142,18 @@ async function status(options: StatusOptions): Promise<number> {
     for (const line of renderTable(header, rows)) printLine(line);
     for (const { endpoint, error } of secondaries) if (error) printLine(nodeNote(endpoint, error));
     if (lb?.note) printLine(lb.note);
-    printLine(summary(options.org, primary.endpoint, loadBalanced, secondaries));
+    if (newer) printLine(colours.red(staleNote(options.org, primary.endpoint, epoch, newer)));
+    else printLine(summary(options.org, primary.endpoint, loadBalanced, secondaries));
   }
   return inSync ? 0 : EXIT_NOT_IN_SYNC;
+}
+
+function staleNote(org: string, primary: string, epoch: number, newer: { primary: string; epoch: number }): string {
+  return (
+    `${primary} is a stale primary of ${org} (epoch ${epoch}): its primary is now ${newer.primary} (epoch ${newer.epoch}). ` +
+    `It is fenced (the copies refuse its replication); the next 'pulumi up' demotes it or removes ${org} from it. ` +
+    `Run 'lbhosting status --org ${org} --primary ${newer.primary}' for the org as it is served.`
+  );
 }
 
 function summary(org: string, primary: string, loadBalanced: boolean, secondaries: SecondarySyncStatus[]): string {

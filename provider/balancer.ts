@@ -20,7 +20,8 @@ export interface LoadBalancing {
 /** The primary plus the secondaries whose copy is in sync: the nodes that may serve. */
 export function servingNodes(primary: string, secondaries: SecondarySyncStatus[], exclude: string[] = []): string[] {
   const inSync = secondaries.filter((secondary) => secondary.state === "in-sync").map((s) => s.endpoint);
-  return [primary, ...inSync].filter((endpoint) => !exclude.includes(endpoint));
+  // The new primary of a move or failover may still be listed as an in-sync secondary.
+  return [...new Set([primary, ...inSync])].filter((endpoint) => !exclude.includes(endpoint));
 }
 
 /** Where a node serves, as the load balancer reaches it; undefined for a node that serves nothing. */

@@ -12,6 +12,7 @@ import {
   type Change,
   type OrgSettingsInput,
   type OrgStatus,
+  type PromoteBody,
   type ReplicaBody,
   type ReplicaChangesBody,
   type ServiceBody,
@@ -71,8 +72,12 @@ export const isNotFound = (error: unknown): boolean => error instanceof AgentErr
 export interface ChangesPage {
   generation: number;
   digest: string;
+  epoch: number;
   changes: Change[];
 }
+
+/** An agent from before epochs sends none: its orgs are at epoch 0. */
+const withEpoch = <T extends { epoch: number }>(value: T): T => ({ ...value, epoch: value.epoch ?? 0 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -96,11 +101,11 @@ export class AgentClient {
   }
 
   getOrg(org: string): Promise<OrgStatus> {
-    return this.request("GET", orgPath(org));
+    return this.request<OrgStatus>("GET", orgPath(org)).then(withEpoch);
   }
 
   putOrg(org: string, settings: OrgSettingsInput, force = false): Promise<OrgStatus> {
-    return this.request("PUT", orgPath(org) + forceQuery(force), settings);
+    return this.request<OrgStatus>("PUT", orgPath(org) + forceQuery(force), settings).then(withEpoch);
   }
 
   deleteOrg(org: string, force = false): Promise<void> {
@@ -150,23 +155,32 @@ export class AgentClient {
   }
 
   snapshot(org: string): Promise<Snapshot> {
-    return this.request("GET", `${orgPath(org)}/snapshot`);
+    return this.request<Snapshot>("GET", `${orgPath(org)}/snapshot`).then(withEpoch);
   }
 
   changesSince(org: string, generation: number): Promise<ChangesPage> {
-    return this.request("GET", `${orgPath(org)}/changes?since=${generation}`);
+    return this.request<ChangesPage>("GET", `${orgPath(org)}/changes?since=${generation}`).then(withEpoch);
   }
 
   putReplica(org: string, body: ReplicaBody): Promise<OrgStatus> {
-    return this.request("PUT", `${orgPath(org)}/replica`, body);
+    return this.request<OrgStatus>("PUT", `${orgPath(org)}/replica`, body).then(withEpoch);
   }
 
   applyReplicaChanges(org: string, body: ReplicaChangesBody): Promise<OrgStatus> {
-    return this.request("POST", `${orgPath(org)}/replica/changes`, body);
+    return this.request<OrgStatus>("POST", `${orgPath(org)}/replica/changes`, body).then(withEpoch);
   }
 
-  deleteReplica(org: string): Promise<void> {
-    return this.request("DELETE", `${orgPath(org)}/replica`);
+  /**
+   * Removes the node's copy. With `epoch` (the org's current one), a former primary that still
+   * holds the org at a lower epoch loses it too: fencing by removal.
+   */
+  deleteReplica(org: string, epoch?: number): Promise<void> {
+    return this.request("DELETE", `${orgPath(org)}/replica${epoch === undefined ? "" : `?epoch=${epoch}`}`);
+  }
+
+  /** Makes the node's copy (at `generation`, `digest` as last seen) the org's primary at `epoch`. */
+  promote(org: string, body: PromoteBody): Promise<OrgStatus> {
+    return this.request<OrgStatus>("POST", `${orgPath(org)}/promote`, body).then(withEpoch);
   }
 
   nodeInfo(): Promise<NodeInfo> {

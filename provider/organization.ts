@@ -1,9 +1,10 @@
 /**
  * LoadBalancedOrganization: the org on its primary agent, its copies on the secondaries, and the
- * promotion, demotion, move and manual-sync flows (DESIGN.md §3).
+ * promotion, demotion, move, failover and manual-sync flows (DESIGN.md §3; failover.ts).
  */
 import type * as pulumi from "@pulumi/pulumi";
 import {
+  type FencingStatus,
   normalizeEndpoint,
   organizationInputsSchema,
   type OrganizationInputs,
@@ -13,16 +14,21 @@ import {
 } from "../sdk/schemas";
 import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
+import { changePrimary, fencingNote, inspectFormer, removeFromFormer } from "./failover";
 import { checkInputs, containsUnknown, differs, inputsOf, partialFailure } from "./inputs";
-import { forgetOrg, inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
+import { activeSecondaries, forgetOrg, inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
 import { type LoadBalancing, routeOrg, servingNodes, unroute } from "./balancer";
 
 export interface OrganizationOutputs extends OrganizationInputs {
   orgId: string;
   generation: number;
   digest: string;
+  /** Raised by each failover or move: copies refuse replication from a lower epoch. */
+  epoch: number;
   syncStatus: SecondarySyncStatus[];
   inSync: boolean;
+  /** Former primaries not yet fenced (see failover.ts); empty once every one is. */
+  fencing: FencingStatus[];
 }
 
 const activeOf = (inputs: Pick<OrganizationInputs, "loadBalanced" | "secondaries">): string[] =>
@@ -47,27 +53,50 @@ const settingsOf = (inputs: OrganizationInputs): OrgSettingsInput => ({
   managedBy: inputs.managedBy ?? "",
 });
 
-/** The outputs: the inputs, the primary's generation and digest, and where each secondary stands. */
+/** The outputs: the inputs, the primary's position, where each secondary stands, former primaries left. */
 function outputsOf(
   inputs: OrganizationInputs,
-  primary: { generation: number; digest: string },
+  primary: { generation: number; digest: string; epoch: number },
   secondaries: SecondarySyncStatus[],
+  fencing: FencingStatus[],
 ): OrganizationOutputs {
   return {
     ...inputs,
     orgId: inputs.name,
     generation: primary.generation,
     digest: primary.digest,
+    epoch: primary.epoch,
     syncStatus: secondaries,
     inSync: secondaries.every((secondary) => secondary.state === "in-sync"),
+    fencing,
   };
 }
 
-/** Syncs and returns the outputs; a failed secondary becomes a partial failure that keeps the outputs. */
-async function syncAndReport(inputs: OrganizationInputs, full: boolean, extra: SecondarySyncStatus[] = []) {
+/** Former primaries the program lists as secondaries: the sync demotes them into copies. */
+function fencedBySync(former: string[], secondaries: SecondarySyncStatus[]): FencingStatus[] {
+  return former.flatMap((endpoint): FencingStatus[] => {
+    const status = secondaries.find((secondary) => secondary.endpoint === endpoint);
+    if (!status || status.state === "in-sync") return [];
+    const state = status.state === "unreachable" ? "unreachable" : "stale-primary";
+    return [{ endpoint, state, ...(status.error ? { error: status.error } : {}) }];
+  });
+}
+
+/**
+ * Syncs and returns the outputs; a failed secondary becomes a partial failure that keeps the
+ * outputs. `fencing.listed` are former primaries among the secondaries (fenced once in sync),
+ * `fencing.left` the others still to be fenced.
+ */
+async function syncAndReport(
+  inputs: OrganizationInputs,
+  full: boolean,
+  extra: SecondarySyncStatus[] = [],
+  fencing: { listed: string[]; left: FencingStatus[] } = { listed: [], left: [] },
+) {
   const report = await requestSync(clientFor(inputs.primary), inputs.name, clientFor, { full, log: syncLogger });
   const secondaries = [...report.secondaries, ...extra];
-  const outs = outputsOf(inputs, report, secondaries);
+  const former = [...fencing.left, ...fencedBySync(fencing.listed, report.secondaries)];
+  const outs = outputsOf(inputs, report, secondaries, former);
   try {
     await routeOrg(refOf(inputs), servingNodes(report.primary, secondaries), clientFor, balancingOf(inputs));
   } catch (error) {
@@ -91,19 +120,24 @@ async function getOrgOrUndefined(client: AgentClient, org: string): Promise<OrgS
 }
 
 /** Refuses to take over an org this resource did not create, unless `adopt` says so. */
-function assertMayTakeOver(existing: OrgStatus, inputs: OrganizationInputs, endpoint: string): void {
-  if (existing.role === "secondary") {
-    throw new Error(
-      `organization ${inputs.name}: ${endpoint} holds a secondary copy of it (primary ${existing.primary ?? "unknown"}); ` +
-        `it cannot also be its primary`,
-    );
-  }
+function assertOwned(existing: OrgStatus, inputs: OrganizationInputs, endpoint: string): void {
   if (!inputs.adopt && existing.managedBy !== (inputs.managedBy ?? "")) {
     throw new Error(
       `organization ${inputs.name} already exists on ${endpoint} and was not created by this resource ` +
         `(managed by '${existing.managedBy || "nobody"}'); set adopt: true to take it over`,
     );
   }
+}
+
+/** A new org's primary must not hold a copy of it, nor someone else's org of that name. */
+function assertMayCreateOn(existing: OrgStatus, inputs: OrganizationInputs, endpoint: string): void {
+  if (existing.role === "secondary") {
+    throw new Error(
+      `organization ${inputs.name}: ${endpoint} holds a secondary copy of it (primary ${existing.primary ?? "unknown"}); ` +
+        `it cannot also be its primary`,
+    );
+  }
+  assertOwned(existing, inputs, endpoint);
 }
 
 /** Removes the org's copy from secondaries that should no longer hold it (demotion). */
@@ -128,35 +162,6 @@ async function removeCopies(org: string, endpoints: string[]): Promise<Secondary
     }),
   );
   return failures.filter((failure): failure is SecondarySyncStatus => failure !== undefined);
-}
-
-/** Moves an org with its users and services to a new primary, then removes it from the old one. */
-async function moveOrg(olds: OrganizationOutputs, news: OrganizationInputs): Promise<void> {
-  const from = clientFor(olds.primary);
-  const to = clientFor(news.primary);
-  const snapshot = await from.snapshot(news.name);
-  const existing = await getOrgOrUndefined(to, news.name);
-  if (existing?.role === "secondary") await to.deleteReplica(news.name);
-  else if (existing) assertMayTakeOver(existing, news, to.endpoint);
-  await to.putOrg(news.name, settingsOf(news));
-  for (const { username, managedBy, ...user } of snapshot.users) {
-    await to.putUser(news.name, username, { ...user, managedBy });
-  }
-  for (const { name, managedBy, ...service } of snapshot.services) {
-    await to.putService(news.name, name, { ...service, managedBy });
-  }
-  const moved = await to.snapshot(news.name);
-  const names = (list: { username?: string; name?: string }[]) => list.map((item) => item.username ?? item.name).sort();
-  if (differs(names(moved.users), names(snapshot.users)) || differs(names(moved.services), names(snapshot.services))) {
-    throw new Error(
-      `organization ${news.name}: the copy on ${to.endpoint} does not match ${from.endpoint}; nothing was removed`,
-    );
-  }
-  await from.deleteOrg(news.name);
-  forgetOrg(from, news.name);
-  syncLogger(
-    `move ${news.name}: ${from.endpoint} → ${to.endpoint} (${moved.users.length} users, ${moved.services.length} services)`,
-  );
 }
 
 export const organizationProvider: pulumi.dynamic.ResourceProvider = {
@@ -192,40 +197,80 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
       differs(olds.loadBalancerFtp, news.loadBalancerFtp) ||
       differs(olds.nodeWeights ?? {}, news.nodeWeights ?? {}) ||
       differs(olds.managedBy ?? "", news.managedBy ?? "");
-    // A secondary left behind (a failed sync, or drift found by refresh) makes the next `up` heal it.
-    const needsHeal = (olds.syncStatus ?? []).some((secondary) => secondary.state !== "in-sync");
+    // A secondary left behind (a failed sync, or drift found by refresh), or a former primary not
+    // yet fenced, makes the next `up` heal it.
+    const needsHeal =
+      (olds.syncStatus ?? []).some((secondary) => secondary.state !== "in-sync") || (olds.fencing ?? []).length > 0;
+    // The engine shows no reason for a change the state alone asks for: say it (stdout reaches the CLI).
+    for (const entry of olds.fencing ?? []) console.log(`lbhosting: ${fencingNote(news.name, entry)}`);
     return { changes: replaces.length > 0 || settingsChanged || needsHeal, replaces, deleteBeforeReplace: false };
   },
 
   async create(inputs: OrganizationInputs) {
     const primary = clientFor(inputs.primary);
     const existing = await getOrgOrUndefined(primary, inputs.name);
-    if (existing) assertMayTakeOver(existing, inputs, primary.endpoint);
+    if (existing) assertMayCreateOn(existing, inputs, primary.endpoint);
     await primary.putOrg(inputs.name, settingsOf(inputs));
     return { id: inputs.name, outs: await syncAndReport(inputs, false) };
   },
 
   async update(_id, olds: OrganizationOutputs, news: OrganizationInputs) {
-    // Copies may be removed or moved: what this process verified of them no longer holds.
-    forgetOrg(clientFor(olds.primary), news.name);
-    if (normalizeEndpoint(olds.primary) !== normalizeEndpoint(news.primary)) await moveOrg(olds, news);
+    const primary = clientFor(news.primary);
+    const previous = clientFor(olds.primary);
+    // Copies may be removed, moved or promoted: what this process verified of them no longer holds.
+    forgetOrg(previous, news.name);
+    forgetOrg(primary, news.name);
     const keep = new Set(activeOf(news));
     const held = new Set([...activeOf(olds), ...(olds.syncStatus ?? []).map((secondary) => secondary.endpoint)]);
-    const demoted = [...held].filter((endpoint) => !keep.has(endpoint) && endpoint !== normalizeEndpoint(news.primary));
+    // Former primaries to fence: those the stack remembers, and the old one when the primary changes.
+    const former = new Set((olds.fencing ?? []).map((entry) => entry.endpoint));
+    if (previous.endpoint !== primary.endpoint) {
+      await changePrimary({
+        org: news.name,
+        from: previous,
+        to: primary,
+        others: [...new Set([...held, ...keep, ...former])].filter(
+          (endpoint) => endpoint !== previous.endpoint && endpoint !== primary.endpoint,
+        ),
+        clientFor,
+        recorded: { generation: olds.generation ?? 0, epoch: olds.epoch ?? 0 },
+        allowDataLoss: news.allowDataLoss ?? false,
+        mayTakeOver: (existing) => assertOwned(existing, news, primary.endpoint),
+        log: syncLogger,
+      });
+      former.add(previous.endpoint);
+    }
+    former.delete(primary.endpoint);
+    const demoted = [...held].filter((endpoint) => !keep.has(endpoint) && endpoint !== primary.endpoint);
     if (olds.loadBalancer && olds.loadBalancer !== news.loadBalancer)
       await unroute(clientFor(olds.loadBalancer), news.name);
-    // Demotion drains first: the load balancer stops sending to a secondary before its copy goes.
-    const primaryEndpoint = clientFor(news.primary).endpoint;
+    // Demotion drains first: the load balancer stops sending to a secondary before its copy goes,
+    // and never sends to a former primary.
     await routeOrg(
       refOf(news),
-      servingNodes(primaryEndpoint, olds.syncStatus ?? [], demoted),
+      servingNodes(primary.endpoint, olds.syncStatus ?? [], [...demoted, ...former]),
       clientFor,
       balancingOf(news),
     );
-    const pendingRemovals = await removeCopies(news.name, demoted);
-    await clientFor(news.primary).putOrg(news.name, settingsOf(news));
+    const pendingRemovals = await removeCopies(
+      news.name,
+      demoted.filter((endpoint) => !former.has(endpoint)),
+    );
+    const { epoch } = await primary.putOrg(news.name, settingsOf(news));
+    // A former primary the program lists as a secondary is demoted by the sync (its snapshot
+    // carries the higher epoch); from any other the org is removed.
+    const fencing = {
+      listed: [...former].filter((endpoint) => keep.has(endpoint)),
+      left: await removeFromFormer(
+        news.name,
+        [...former].filter((endpoint) => !keep.has(endpoint)),
+        epoch,
+        clientFor,
+        syncLogger,
+      ),
+    };
     const full = differs(olds.syncTrigger, news.syncTrigger);
-    return { outs: await syncAndReport(news, full, pendingRemovals) };
+    return { outs: await syncAndReport(news, full, pendingRemovals, fencing) };
   },
 
   async read(id, props: OrganizationOutputs) {
@@ -248,13 +293,22 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     }
     if ((props.displayName ?? "") !== status.displayName) inputs.displayName = status.displayName;
     if ((props.managedBy ?? "") !== status.managedBy) inputs.managedBy = status.managedBy;
-    return { id, props: outputsOf(inputs, status, inspection.secondaries.map(toSyncStatus)), inputs };
+    const former = (props.fencing ?? []).map((entry) => entry.endpoint).filter((e) => e !== primary.endpoint);
+    const fencing = await inspectFormer(id, former, status.epoch, activeSecondaries(status), clientFor);
+    for (const entry of fencing) syncLogger(fencingNote(id, entry));
+    return { id, props: outputsOf(inputs, status, inspection.secondaries.map(toSyncStatus), fencing), inputs };
   },
 
   async delete(id, props: OrganizationOutputs) {
     if (props.loadBalancer) await unroute(clientFor(props.loadBalancer), id);
+    const former = (props.fencing ?? []).map((entry) => entry.endpoint);
     const held = [...activeOf(props), ...(props.syncStatus ?? []).map((secondary) => secondary.endpoint)];
-    const failures = await removeCopies(id, [...new Set(held)]);
+    const failures = await removeCopies(
+      id,
+      [...new Set(held)].filter((endpoint) => !former.includes(endpoint)),
+    );
+    // Best effort: a former primary that never comes back is fenced (its epoch is lower) and unused.
+    await removeFromFormer(id, former, props.epoch ?? 0, clientFor, syncLogger);
     if (failures.length > 0) {
       throw new Error(
         `organization ${id}: could not remove the copies on ${failures.map((f) => `${f.endpoint} (${f.error})`).join(", ")}; ` +

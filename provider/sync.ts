@@ -26,6 +26,8 @@ export interface SyncReport {
   /** The primary's generation and digest the secondaries were brought to. */
   generation: number;
   digest: string;
+  /** The primary's epoch. */
+  epoch: number;
   secondaries: SecondarySyncStatus[];
   inSync: boolean;
 }
@@ -59,16 +61,36 @@ export function activeSecondaries(status: Pick<OrgStatus, "loadBalanced" | "seco
   return status.loadBalanced ? status.secondaries : [];
 }
 
+/** A primary's position: what a copy is compared with. */
+export interface Head {
+  generation: number;
+  digest: string;
+  epoch: number;
+}
+
 /** Where a secondary's copy stands against the primary. */
-export function classify(
-  primary: { generation: number; digest: string },
-  copy: OrgStatus | undefined,
-): Exclude<SecondaryState, "unreachable"> {
+export function classify(primary: Head, copy: OrgStatus | undefined): Exclude<SecondaryState, "unreachable"> {
   if (!copy) return "missing";
-  if (copy.role !== "secondary" || copy.drifted) return "drifted";
-  if (copy.generation === primary.generation && copy.digest === primary.digest) return "in-sync";
+  // A node that is a primary, or follows one at a higher epoch, refuses this primary: it is stale.
+  if (copy.role !== "secondary" || copy.drifted || copy.epoch > primary.epoch) return "drifted";
+  if (copy.generation === primary.generation && copy.digest === primary.digest) {
+    // The same content from an earlier primary (failover, move): an empty delta makes it follow this one.
+    return copy.epoch === primary.epoch ? "in-sync" : "behind";
+  }
   if (copy.generation < primary.generation) return "behind";
   return "drifted";
+}
+
+/** Why a node that should hold a copy refuses this primary, or undefined. */
+function refusal(primary: Head, copy: OrgStatus): string | undefined {
+  if (copy.role === "primary") return `the node holds this organization as a primary (epoch ${copy.epoch})`;
+  if (copy.epoch > primary.epoch) {
+    return (
+      `the copy follows a primary at epoch ${copy.epoch}, newer than this primary's epoch ${primary.epoch}: ` +
+      `this primary is stale (fenced)`
+    );
+  }
+  return undefined;
 }
 
 export interface SecondaryInspection {
@@ -79,16 +101,10 @@ export interface SecondaryInspection {
 }
 
 /** Reads one secondary's copy of an org without changing anything. */
-export async function inspectSecondary(
-  client: AgentClient,
-  org: string,
-  primary: { generation: number; digest: string },
-): Promise<SecondaryInspection> {
+export async function inspectSecondary(client: AgentClient, org: string, primary: Head): Promise<SecondaryInspection> {
   try {
     const copy = await client.getOrg(org);
-    const state = classify(primary, copy);
-    const error = copy.role === "primary" ? "the node holds this organization as a primary" : undefined;
-    return { endpoint: client.endpoint, state, copy, error };
+    return { endpoint: client.endpoint, state: classify(primary, copy), copy, error: refusal(primary, copy) };
   } catch (error) {
     if (isNotFound(error)) return { endpoint: client.endpoint, state: "missing" };
     if (error instanceof AgentUnreachableError)
@@ -128,16 +144,23 @@ export async function inspectOrg(
  * exactly one: the delta, whose answer is the copy's new status (the verification).
  */
 export class OrgKnowledge {
-  head: { generation: number; digest: string } | undefined;
+  head: Head | undefined;
   secondaries: string[] | undefined;
   readonly changes = new Map<number, Change>();
   readonly copies = new Map<string, OrgStatus>();
 
   /** A write answer from the primary. */
   noteWrite(answer: WriteAnswer): void {
-    if (this.head?.generation === answer.generation && this.head.digest !== answer.digest) this.forget();
+    const head = this.head;
+    // Another history: the org was recreated, or another node became its primary.
+    if (
+      head &&
+      (head.epoch !== answer.epoch || (head.generation === answer.generation && head.digest !== answer.digest))
+    ) {
+      this.forget();
+    }
     if (!this.head || answer.generation >= this.head.generation) {
-      this.head = { generation: answer.generation, digest: answer.digest };
+      this.head = { generation: answer.generation, digest: answer.digest, epoch: answer.epoch };
       if (answer.secondaries) this.secondaries = answer.secondaries;
     }
     if (answer.change) this.changes.set(answer.change.generation, answer.change);
@@ -145,8 +168,9 @@ export class OrgKnowledge {
 
   /** The primary's status, read by a sync that could not rely on write answers. */
   noteStatus(status: OrgStatus): void {
+    if (this.head && this.head.epoch !== status.epoch) this.forget();
     if (!this.head || status.generation >= this.head.generation) {
-      this.head = { generation: status.generation, digest: status.digest };
+      this.head = { generation: status.generation, digest: status.digest, epoch: status.epoch };
       this.secondaries = activeSecondaries(status);
     }
   }
@@ -198,7 +222,7 @@ export async function syncOrg(
   known?: OrgKnowledge,
 ): Promise<SyncReport> {
   const fast = !options.full && known?.head !== undefined && known.secondaries !== undefined;
-  let target: { generation: number; digest: string };
+  let target: Head;
   let active: string[];
   if (fast && known?.head && known.secondaries) {
     target = { ...known.head };
@@ -206,7 +230,7 @@ export async function syncOrg(
   } else {
     const status = await primary.getOrg(org);
     known?.noteStatus(status);
-    target = status;
+    target = { generation: status.generation, digest: status.digest, epoch: status.epoch };
     active = activeSecondaries(status);
   }
   let snapshot: Promise<Snapshot> | undefined;
@@ -224,6 +248,7 @@ export async function syncOrg(
     primary: primary.endpoint,
     generation,
     digest,
+    epoch: target.epoch,
     secondaries,
     inSync: secondaries.every((secondary) => secondary.state === "in-sync"),
   };
@@ -235,7 +260,7 @@ async function syncSecondary(
   primary: AgentClient,
   secondary: AgentClient,
   org: string,
-  target: { generation: number; digest: string },
+  target: Head,
   fetchSnapshot: () => Promise<Snapshot>,
   options: SyncOptions,
   known: OrgKnowledge | undefined,
@@ -275,7 +300,13 @@ async function syncSecondary(
     const changes = base === undefined ? undefined : known.changesBetween(base, target.generation);
     if (base !== undefined && changes) {
       try {
-        const body = { baseGeneration: base, changes, digest: target.digest, primary: primary.endpoint };
+        const body = {
+          baseGeneration: base,
+          changes,
+          digest: target.digest,
+          primary: primary.endpoint,
+          epoch: target.epoch,
+        };
         const answer = await secondary.applyReplicaChanges(org, body);
         const transfer = {
           mode: "delta" as const,
@@ -308,12 +339,14 @@ async function syncSecondary(
         : undefined;
     if (delta) {
       if (delta.target.generation > goal.generation) Object.assign(goal, delta.target);
+      goal.epoch = delta.target.epoch;
       return done({ mode: "delta", ...delta });
     }
     const snap = await fetchSnapshot();
     const body = { ...snap, primary: primary.endpoint };
     const copy = await secondary.putReplica(org, body);
     if (snap.generation > goal.generation) Object.assign(goal, { generation: snap.generation, digest: snap.digest });
+    goal.epoch = snap.epoch;
     const count = 1 + snap.users.length + snap.services.length;
     return done({ mode: "snapshot", changes: count, bytes: JSON.stringify(body).length, copy });
   } catch (error) {
@@ -337,14 +370,19 @@ async function tryDelta(
   secondary: AgentClient,
   org: string,
   base: number,
-): Promise<
-  { changes: number; bytes: number; copy: OrgStatus; target: { generation: number; digest: string } } | undefined
-> {
+): Promise<{ changes: number; bytes: number; copy: OrgStatus; target: Head } | undefined> {
   try {
     const page = await primary.changesSince(org, base);
-    const body = { baseGeneration: base, changes: page.changes, digest: page.digest, primary: primary.endpoint };
+    const body = {
+      baseGeneration: base,
+      changes: page.changes,
+      digest: page.digest,
+      primary: primary.endpoint,
+      epoch: page.epoch,
+    };
     const copy = await secondary.applyReplicaChanges(org, body);
-    return { changes: page.changes.length, bytes: JSON.stringify(body).length, copy, target: page };
+    const target = { generation: page.generation, digest: page.digest, epoch: page.epoch };
+    return { changes: page.changes.length, bytes: JSON.stringify(body).length, copy, target };
   } catch (error) {
     if (error instanceof AgentError && (error.status === 410 || error.status === 409)) return undefined;
     throw error;

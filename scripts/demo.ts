@@ -1,15 +1,16 @@
 /**
  * `npm run demo` — the project's main job on a fresh machine: a primary and a secondary hosting
  * node on loopback (agent + nginx where installed) and a load balancer in front of them (an agent
- * driving HAProxy, where nginx and haproxy are installed), `pulumi up` of the root quick-start stack
- * with a local backend under .demo/, a table of where every node stands, then a forced edit on
- * the secondary that `pulumi refresh` detects and `pulumi up` heals. It stops everything it
- * started and destroys the stack before it exits.
+ * driving HAProxy, where nginx and haproxy are installed), then the quick start run by the Pulumi
+ * CLI in its project folder (examples/quickstart: `pulumi stack init`, `config set`, `up`), with
+ * a local backend under .demo/, so Pulumi's own output shows; a table of where every node stands,
+ * then a forced edit on the secondary that `pulumi refresh` detects and `pulumi up` heals. It
+ * stops everything it started and destroys the stack before it exits.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import { AgentClient } from "../provider/client";
 import { inspectOrg } from "../provider/sync";
 import { getSite } from "../tests/support/http-get";
@@ -17,11 +18,13 @@ import { startHostingNode, type HostingNode } from "../tests/support/hosting-nod
 import { findHaproxy } from "../tests/support/haproxy";
 import { freePort, findNginx } from "../tests/support/nginx";
 import { findFtpBinaries, ftpTry } from "../tests/support/pureftpd";
-import { ensurePulumi, localPulumiEnv, REPO_ROOT } from "../tests/support/pulumi";
+import { userPulumiEnv } from "../tests/support/project";
+import { ensurePulumi, installCommandPlugin, REPO_ROOT } from "../tests/support/pulumi";
 
 const ORG = "acme";
 const DOMAIN = "www.acme.test";
 const STACK = "demo";
+const QUICKSTART = path.join(REPO_ROOT, "examples", "quickstart");
 const step = (text: string) => console.log(`\n▶ ${text}`);
 
 async function main(): Promise<void> {
@@ -71,13 +74,30 @@ async function main(): Promise<void> {
     const [primary, secondary, balancer] = nodes;
     const balancerFtp = balancer && ftp ? `127.0.1.3:${await freePort("127.0.1.3")}` : undefined;
 
-    step("pulumi up — the root quick-start stack (Pulumi.yaml), local backend under .demo/");
-    const stack = await openStack(bin, demoDir, token, alicePassword, primary.url, [secondary.url], {
-      loadBalancer: balancer?.url,
-      loadBalancerFtp: balancerFtp,
-    });
-    const up = await stack.up({ onOutput: indent });
-    console.log(`  result: ${up.summary.result}, ${JSON.stringify(up.summary.resourceChanges)}`);
+    step(
+      "pulumi up — the quick start (examples/quickstart) run by the Pulumi CLI in its folder, local backend under .demo/",
+    );
+    const pulumi = await quickstartCli(bin, demoDir);
+    await pulumi(["stack", "init", STACK]);
+    const config: [string, string, boolean][] = [
+      ["lbhosting:token", token, true],
+      ["primary", primary.url, false],
+      ["secondaries", JSON.stringify([secondary.url]), false],
+      ["domain", DOMAIN, false],
+      ["alicePassword", alicePassword, true],
+      ["bobPassword", randomBytes(12).toString("hex"), true],
+      ...(balancer?.haproxy
+        ? ([
+            ["loadBalancer", balancer.url, false],
+            ["siteCheckUrl", `${balancer.haproxy.url}/`, false],
+          ] as [string, string, boolean][])
+        : []),
+      ...(balancerFtp ? ([["loadBalancerFtp", balancerFtp, false]] as [string, string, boolean][]) : []),
+    ];
+    for (const [key, value, secret] of config) {
+      await pulumi(["config", "set", ...(secret ? ["--secret"] : []), key], { input: value, quiet: true });
+    }
+    await pulumi(["up", "--yes"]);
     await printTable(nodes, token);
     await printServing(nodes);
     if (balancer?.haproxy) await printBalancing(balancer);
@@ -93,62 +113,68 @@ async function main(): Promise<void> {
     await printTable(nodes, token);
 
     step("pulumi refresh --expect-no-changes — the CI drift check");
-    try {
-      await stack.refresh({ expectNoChanges: true });
-      throw new Error("the drift check passed although the secondary drifted");
-    } catch (error) {
-      if (!/no changes were expected/.test(String(error))) throw error;
-      console.log("  drift detected: the check fails, as CI would");
-    }
-    await stack.refresh();
+    const check = await pulumi(["refresh", "--yes", "--expect-no-changes"], { mayFail: true });
+    if (check.code === 0) throw new Error("the drift check passed although the secondary drifted");
+    if (!/no changes were expected/.test(check.output)) throw new Error(`pulumi refresh failed: ${check.output}`);
+    console.log("  drift detected: the check fails, as CI would");
+    await pulumi(["refresh", "--yes"], { quiet: true });
 
     step("pulumi up — no program change; the primary wins and the secondary is healed");
-    const heal = await stack.up({ onOutput: indent });
-    console.log(`  result: ${heal.summary.result}, inSync: ${heal.outputs.inSync?.value}`);
+    await pulumi(["up", "--yes"]);
+    const inSync = await pulumi(["stack", "output", "inSync"], { quiet: true });
+    console.log(`  inSync: ${inSync.output.trim()}`);
     await printTable(nodes, token);
 
     step("Cleaning up: pulumi destroy, then stopping every process by pid");
-    await stack.destroy();
+    await pulumi(["destroy", "--yes"]);
+    await pulumi(["stack", "rm", "--yes", STACK], { quiet: true });
   } finally {
     for (const node of nodes.reverse()) await node.stop();
   }
   console.log("\nDone: the demo left no process behind. Rerun it with `npm run demo`.");
 }
 
-async function openStack(
-  bin: string,
-  demoDir: string,
-  token: string,
-  alicePassword: string,
-  primary: string,
-  secondaries: string[],
-  balancing: { loadBalancer?: string; loadBalancerFtp?: string },
-) {
-  const backend = path.join(demoDir, "state");
+interface CliOptions {
+  /** Written to the command's stdin (secret config values stay off the command line). */
+  input?: string;
+  /** Do not echo the output. */
+  quiet?: boolean;
+  /** Resolve with the exit code instead of throwing when the command fails. */
+  mayFail?: boolean;
+}
+
+/**
+ * `pulumi …` in examples/quickstart, with a local backend and PULUMI_HOME under .demo/ and the
+ * command plugin installed there; output echoed, indented, as it comes.
+ */
+async function quickstartCli(bin: string, demoDir: string) {
   const home = path.join(demoDir, "home");
-  fs.mkdirSync(backend, { recursive: true });
+  const backend = path.join(demoDir, "state");
   fs.mkdirSync(home, { recursive: true });
-  const program = require(path.join(REPO_ROOT, "dist", "examples", "quickstart", "index.js"));
-  const stack: Stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: STACK, projectName: "lbhosting-quickstart", program },
-    {
-      workDir: REPO_ROOT,
-      pulumiCommand: await PulumiCommand.get({ root: path.dirname(bin) }),
-      envVars: localPulumiEnv({ bin, home, backend, passphrase: "lbhosting-demo" }),
-      secretsProvider: "passphrase",
-    },
-  );
-  await stack.setAllConfig({
-    "lbhosting:token": { value: token, secret: true },
-    primary: { value: primary },
-    secondaries: { value: JSON.stringify(secondaries) },
-    domain: { value: DOMAIN },
-    ...(balancing.loadBalancer ? { loadBalancer: { value: balancing.loadBalancer } } : {}),
-    ...(balancing.loadBalancerFtp ? { loadBalancerFtp: { value: balancing.loadBalancerFtp } } : {}),
-    alicePassword: { value: alicePassword, secret: true },
-    bobPassword: { value: randomBytes(12).toString("hex"), secret: true },
-  });
-  return stack;
+  fs.mkdirSync(backend, { recursive: true });
+  fs.rmSync(path.join(QUICKSTART, `Pulumi.${STACK}.yaml`), { force: true });
+  // As a user has it: the command plugin from PULUMI_HOME, not from PATH.
+  const env = userPulumiEnv({ bin, home, backend, passphrase: "lbhosting-demo", cliDir: path.join(demoDir, "cli") });
+  await installCommandPlugin(bin, env);
+  return (args: string[], options: CliOptions = {}): Promise<{ code: number | null; output: string }> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(path.join(bin, "pulumi"), args, { cwd: QUICKSTART, env: { ...process.env, ...env } });
+      let output = "";
+      const collect = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (!options.quiet) indent(chunk.toString());
+      };
+      child.stdout.on("data", collect);
+      child.stderr.on("data", collect);
+      child.stdin.end(options.input ?? "");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10 * 60_000);
+      child.once("error", reject);
+      child.once("close", (code) => {
+        clearTimeout(timer);
+        if (code === 0 || options.mayFail) resolve({ code, output });
+        else reject(new Error(`pulumi ${args.join(" ")} exited ${code}:\n${output}`));
+      });
+    });
 }
 
 async function printTable(nodes: HostingNode[], token: string): Promise<void> {

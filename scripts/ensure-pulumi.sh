@@ -49,11 +49,12 @@ install_dynamic_provider_host() {
   install -m 0755 "$dynamic_provider_host" "$bin/pulumi-resource-pulumi-nodejs"
 }
 
-cli_version() { "$bin/pulumi" version 2>/dev/null | sed 's/^v//' || true; }
+cli_version() { PULUMI_SKIP_UPDATE_CHECK=true "$bin/pulumi" version 2>/dev/null | sed 's/^v//' || true; }
 
+# Sets ready_version to the cached CLI's version when the whole toolchain is there.
 toolchain_ready() {
   [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-language-nodejs" ] && [ -x "$bin/pulumi-resource-command" ] &&
-    version_at_least "$(cli_version)" "$VERSION"
+    ready_version="$(cli_version)" && version_at_least "$ready_version" "$VERSION"
 }
 
 finish() {
@@ -64,7 +65,7 @@ finish() {
 
 # 1. Warm cache.
 if toolchain_ready; then
-  say "using the cached Pulumi toolchain v$(cli_version) in $bin"
+  say "using the cached Pulumi toolchain v$ready_version in $bin"
   finish
 fi
 

@@ -1,6 +1,8 @@
 // Lets programs inside this repository (the root quick-start stack, the examples, the e2e stacks)
 // load this package by name, exactly as the provider stored in Pulumi state does at run time:
 // require("pulumi-lbhosting/provider"). npm refuses a package that depends on itself, so link it.
+// npm runs it as the root-only "dependencies" script (after it changed node_modules), so an
+// install of the packed library elsewhere has no install script to approve.
 const fs = require("node:fs");
 const path = require("node:path");
 

@@ -2,3 +2,4 @@ export * from "./schemas";
 export { LoadBalancedOrganization, type LoadBalancedOrganizationArgs, type OrganizationRef } from "./organization";
 export { OrgUser, type OrgUserArgs } from "./user";
 export { WebService, type WebServiceArgs } from "./service";
+export { HostingNode, type HostingNodeArgs, type HostingNodeFtp, type HostingNodeNginx } from "./hosting-node";

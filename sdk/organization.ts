@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { SecondarySyncStatus } from "./schemas";
+import type { FencingStatus, SecondarySyncStatus } from "./schemas";
 import { managedBy } from "./managed-by";
 import { shims } from "./provider-shim";
 
@@ -7,7 +7,10 @@ export interface LoadBalancedOrganizationArgs {
   /** The organization id: a DNS label. Changing it replaces the organization. */
   name: pulumi.Input<string>;
   displayName?: pulumi.Input<string>;
-  /** The primary hosting server's agent URL. Changing it moves the organization there. */
+  /**
+   * The primary hosting server's agent URL. Changing it moves the organization there or, when the
+   * old primary is unreachable, promotes the copy that server holds (failover).
+   */
   primary: pulumi.Input<string>;
   /** Agent URLs of the secondary hosting servers. */
   secondaries?: pulumi.Input<pulumi.Input<string>[]>;
@@ -23,6 +26,11 @@ export interface LoadBalancedOrganizationArgs {
   loadBalancerFtp?: pulumi.Input<string>;
   /** Share of new connections per node (agent URL of the primary or a secondary → 1-256); default 1 each. */
   nodeWeights?: pulumi.Input<Record<string, pulumi.Input<number>>>;
+  /**
+   * Let a failover promote a copy that is behind what the stack recorded or another reachable
+   * copy (or was edited locally): what only the old primary or those copies hold is lost.
+   */
+  allowDataLoss?: pulumi.Input<boolean>;
 }
 
 /** A hosting organization on a primary server, synchronized to its secondaries when load-balanced. */
@@ -37,29 +45,39 @@ export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
   declare readonly loadBalancer: pulumi.Output<string | undefined>;
   declare readonly loadBalancerFtp: pulumi.Output<string | undefined>;
   declare readonly nodeWeights: pulumi.Output<Record<string, number> | undefined>;
+  declare readonly allowDataLoss: pulumi.Output<boolean | undefined>;
   /** The organization id on the agents. */
   declare readonly orgId: pulumi.Output<string>;
   /** The primary's configuration version after this resource's last operation. */
   declare readonly generation: pulumi.Output<number>;
   /** Hash of the primary's canonical configuration after this resource's last operation. */
   declare readonly digest: pulumi.Output<string>;
+  /** Raised by each failover or move: copies refuse replication from a primary at a lower epoch. */
+  declare readonly epoch: pulumi.Output<number>;
   /** One entry per active secondary. */
   declare readonly syncStatus: pulumi.Output<SecondarySyncStatus[]>;
   /** Whether every active secondary is in sync. */
   declare readonly inSync: pulumi.Output<boolean>;
+  /** Former primaries not fenced yet (unreachable, or still holding the org); empty once all are. */
+  declare readonly fencing: pulumi.Output<FencingStatus[]>;
 
   constructor(name: string, args: LoadBalancedOrganizationArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       shims.organization,
       name,
       {
-        ...args,
+        // An optional argument given as undefined (e.g. `config.get(...)` unset) must not become a
+        // registered output: during preview an output missing from state is unknown, and the
+        // whole organization reference of every user and service with it (spurious replaces).
+        ...Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined)),
         managedBy: managedBy(name),
         orgId: undefined,
         generation: undefined,
         digest: undefined,
+        epoch: undefined,
         syncStatus: undefined,
         inSync: undefined,
+        fencing: undefined,
       },
       opts,
       "lbhosting",

@@ -227,10 +227,19 @@ export const serviceRecordSchema = z.discriminatedUnion("kind", [
 ]);
 export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
 
+/**
+ * An org's epoch: raised each time another node becomes its primary (failover, move), so a node
+ * that still believes it is the primary at a lower epoch is fenced (its replication is refused).
+ * Absent (an older agent or client) means 0.
+ */
+export const epochSchema = z.number().int().nonnegative().default(0);
+
 /** An org's whole replicated configuration at one generation. */
 export const snapshotSchema = z.strictObject({
   generation: z.number().int().nonnegative(),
   digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The primary's epoch: a copy following a higher epoch refuses it (409 stale_epoch). */
+  epoch: epochSchema,
   org: orgRecordSchema,
   users: z.array(userRecordSchema),
   services: z.array(serviceRecordSchema),
@@ -267,8 +276,25 @@ export const replicaChangesBodySchema = z.strictObject({
   digest: z.string().regex(/^[0-9a-f]{64}$/),
   /** The primary sending the changes: a copy taken from another primary refuses them (409). */
   primary: endpointSchema.optional(),
+  /**
+   * The sending primary's epoch: lower than the copy's → 409 stale_epoch; higher → the copy now
+   * follows this primary (the delta re-parents it after a failover or move).
+   */
+  epoch: epochSchema,
 });
 export type ReplicaChangesBody = z.infer<typeof replicaChangesBodySchema>;
+
+/**
+ * `POST /v1/orgs/{org}/promote`: make this node's secondary copy the org's primary, at the copy's
+ * generation, with a raised epoch. `generation` and `digest` are the copy as the caller saw it
+ * (409 if it has changed since).
+ */
+export const promoteBodySchema = z.strictObject({
+  epoch: z.number().int().positive(),
+  generation: z.number().int().nonnegative(),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type PromoteBody = z.infer<typeof promoteBodySchema>;
 
 /** `GET /v1/orgs/{org}`. */
 export const orgStatusSchema = z.object({
@@ -280,6 +306,8 @@ export const orgStatusSchema = z.object({
   loadBalanced: z.boolean(),
   generation: z.number().int().nonnegative(),
   digest: z.string(),
+  /** The org's epoch as this node holds it (a copy: its primary's when it was last synced). */
+  epoch: epochSchema,
   /** Secondary copies only: a forced local edit (or any change not made by a sync) since the last sync. */
   drifted: z.boolean(),
   /** Secondary copies only: when a sync last wrote this copy (ISO 8601). */
@@ -316,6 +344,7 @@ export const organizationInputsSchema = z
     loadBalancer: endpointSchema.optional(),
     loadBalancerFtp: listenAddressSchema.optional(),
     nodeWeights: z.record(endpointSchema, z.number().int().min(1).max(256)).optional(),
+    allowDataLoss: z.boolean().optional(),
     managedBy: managedBySchema.optional(),
   })
   .superRefine((org, ctx) => {
@@ -402,6 +431,22 @@ export interface SecondarySyncStatus {
   generation: number;
   digest: string;
   lastSyncedAt: string;
+  error?: string;
+}
+
+/**
+ * A former primary of an org (before a failover or move) that may still hold it: kept in the
+ * org's outputs until it is fenced — its org removed, or demoted into a copy of the new primary.
+ * `unreachable`: not answering (it may come back still believing it is the primary);
+ * `stale-primary`: it holds the org as primary at a lower epoch (secondaries refuse its replication);
+ * `stale-copy`: it holds a copy the org no longer lists.
+ */
+export interface FencingStatus {
+  endpoint: string;
+  state: "unreachable" | "stale-primary" | "stale-copy";
+  /** The epoch and generation it holds the org at, when it answered. */
+  epoch?: number;
+  generation?: number;
   error?: string;
 }
 

@@ -11,6 +11,8 @@ export const WRITE_HEADERS = {
   generation: "x-lbhosting-generation",
   digest: "x-lbhosting-digest",
   changed: "x-lbhosting-changed",
+  /** The org's epoch (raised by each failover or move): a sync sends it on with the change. */
+  epoch: "x-lbhosting-epoch",
   /** The org's active secondaries (loadBalanced ? secondaries : []), comma-separated; "" when none. */
   secondaries: "x-lbhosting-secondaries",
   /** The change-log entry the write appended on a primary, as base64url JSON. */
@@ -21,6 +23,8 @@ export interface WriteAnswer {
   generation: number;
   digest: string;
   changed: boolean;
+  /** The org's epoch; 0 when the agent did not say (an older agent). */
+  epoch: number;
   /** Absent when the agent did not say (an older agent). */
   secondaries?: string[];
   change?: Change;
@@ -54,12 +58,15 @@ export function writeAnswerFromHeaders(headers: { get(name: string): string | nu
   const changed = headers.get(WRITE_HEADERS.changed);
   if (!Number.isSafeInteger(generation) || generation < 0 || !/^[0-9a-f]{64}$/.test(digest)) return undefined;
   if (changed !== "true" && changed !== "false") return undefined;
+  const epoch = Number(headers.get(WRITE_HEADERS.epoch) ?? "0");
+  if (!Number.isSafeInteger(epoch) || epoch < 0) return undefined;
   const secondaries = headers.get(WRITE_HEADERS.secondaries);
   const change = decodeChange(headers.get(WRITE_HEADERS.change));
   return {
     generation,
     digest,
     changed: changed === "true",
+    epoch,
     ...(secondaries === null ? {} : { secondaries: secondaries.split(",").filter(Boolean).map(normalizeEndpoint) }),
     // Writes that arrive together commit together: the answer gives the org after all of them.
     ...(change && change.generation <= generation ? { change } : {}),

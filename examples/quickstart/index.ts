@@ -9,10 +9,14 @@
  *   loadBalancer    agent URL of the load balancer                     (optional)
  *   loadBalancerFtp host:port where the load balancer accepts FTP      (optional)
  *   domain          the web site's domain                              (default www.acme.test)
+ *   siteCheckUrl    where the site is served: the load balancer's (or the primary's) nginx,
+ *                   e.g. http://lb1.internal/; when set, every up checks the site answers
+ *   siteText        what the page must contain                          (default "Acme Corp")
  *   alicePassword   secret                                             (required)
  *   bobPassword     secret                                             (required)
  *   lbhosting:token secret agent token (or LBHOSTING_TOKEN)
  */
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LoadBalancedOrganization, OrgUser, WebService } from "pulumi-lbhosting";
 
@@ -30,11 +34,12 @@ export = async () => {
     loadBalancerFtp: config.get("loadBalancerFtp"),
   });
 
+  const domain = config.get("domain") ?? "www.acme.test";
   const site = new WebService("www", {
     organization: org,
     name: "www",
     kind: "website",
-    domains: [config.get("domain") ?? "www.acme.test"],
+    domains: [domain],
     documentRoot: "www",
   });
 
@@ -49,6 +54,27 @@ export = async () => {
   });
   new OrgUser("bob", { organization: org, username: "bob", password: config.requireSecret("bobPassword") });
 
+  // Post-deploy check: the up fails unless the site answers with its content. It runs again
+  // whenever the organization's configuration (its digest) or the check itself changes.
+  const siteCheckUrl = config.get("siteCheckUrl");
+  const siteCheck = siteCheckUrl
+    ? new command.local.Command(
+        "site-check",
+        {
+          create:
+            'curl -fsS --max-time 10 --retry 5 --retry-delay 1 --retry-all-errors -H "Host: $SITE_DOMAIN" "$SITE_URL" ' +
+            '| grep -F -- "$SITE_TEXT"',
+          environment: {
+            SITE_URL: siteCheckUrl,
+            SITE_DOMAIN: domain,
+            SITE_TEXT: config.get("siteText") ?? "Acme Corp",
+          },
+          triggers: [org.digest],
+        },
+        { dependsOn: [site] },
+      )
+    : undefined;
+
   return {
     orgId: org.orgId,
     generation: org.generation,
@@ -57,5 +83,6 @@ export = async () => {
     syncStatus: org.syncStatus,
     siteUrls: site.urls,
     ftpUrls: ftp.urls,
+    siteCheck: siteCheck?.stdout,
   };
 };

@@ -26,5 +26,7 @@ describe("e2e: the demo", function () {
     expect(afterHeal).to.match(/\n\s+secondary\s+secondary\s+\d+\s+[0-9a-f]{12}\s+in-sync/);
     expect(output).to.include("drift detected");
     expect(output).to.include("left no process behind");
+    // The command plugin ran from PULUMI_HOME, where the demo installed it, as a user's would.
+    expect(output).to.not.include("pulumi-resource-command from $PATH");
   });
 });

@@ -145,7 +145,7 @@ describe("lbhosting status (real agents)", function () {
       org: ORG,
       loadBalanced: true,
       inSync: false,
-      primary: { endpoint: primary.url, generation: p.generation, digest: p.digest },
+      primary: { endpoint: primary.url, generation: p.generation, digest: p.digest, epoch: 0 },
     });
     const secondaries = report.secondaries as Array<Record<string, unknown>>;
     expect(secondaries.map((entry) => [entry.endpoint, entry.state, entry.generation])).to.deep.equal([

@@ -46,6 +46,7 @@ function snapshotOf(generation: number, users: UserRecord[]): Snapshot {
   return {
     generation,
     digest: contentDigest(ORG_RECORD, sorted, SERVICES),
+    epoch: 0,
     org: ORG_RECORD,
     users: sorted,
     services: SERVICES,

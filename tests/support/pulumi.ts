@@ -80,6 +80,22 @@ export function localPulumiEnv(options: { bin: string; home: string; backend: st
   };
 }
 
+/** The version of the command plugin that @pulumi/command (a library dependency) asks for. */
+export const COMMAND_PLUGIN_VERSION = "1.2.1";
+
+/**
+ * Installs the command plugin, built by scripts/ensure-pulumi.sh next to the CLI, into the
+ * temporary PULUMI_HOME of `env`, as `pulumi plugin install` does for a user.
+ */
+export async function installCommandPlugin(bin: string, env: Record<string, string>): Promise<void> {
+  const plugin = path.join(bin, "pulumi-resource-command");
+  await execFileAsync(
+    path.join(bin, "pulumi"),
+    ["plugin", "install", "resource", "command", COMMAND_PLUGIN_VERSION, "--file", plugin],
+    { env: { ...process.env, ...env }, timeout: 120_000 },
+  );
+}
+
 export async function createTestStack(bin: string, options: TestStackOptions): Promise<TestStack> {
   const scratch = path.join(REPO_ROOT, ".pulumi");
   fs.mkdirSync(scratch, { recursive: true });
@@ -90,6 +106,7 @@ export async function createTestStack(bin: string, options: TestStackOptions): P
   for (const dir of [backend, home, workDir]) fs.mkdirSync(dir, { recursive: true });
 
   const envVars = localPulumiEnv({ bin, home, backend, passphrase: PASSPHRASE });
+  await installCommandPlugin(bin, envVars);
   const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: "e2e", projectName: options.projectName, program: options.program },

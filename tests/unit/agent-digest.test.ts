@@ -60,6 +60,7 @@ describe("agent digest", function () {
           role: "primary",
           primary: null,
           generation: 1,
+          epoch: 0,
           digest: "",
           logFloor: 0,
           syncedDigest: null,

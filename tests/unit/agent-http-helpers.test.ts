@@ -9,7 +9,7 @@ import { ApiFailure, validationFailure } from "../../agent/errors";
 import { MAX_JSON_DEPTH, parseJsonBody } from "../../agent/http";
 import { loggedRoute } from "../../agent/log";
 import { optionProblem } from "../../agent/server";
-import { parseListen } from "../../cli/agent";
+import { parseListen } from "../../agent/cli";
 import { serviceBodySchema } from "../../sdk/schemas";
 
 describe("agent HTTP helpers", function () {
@@ -40,6 +40,9 @@ describe("agent HTTP helpers", function () {
     expect(loggedRoute(changes, "/v1/orgs/a/changes?since=0123456789abcdef-token")).to.equal(changes);
     expect(loggedRoute("/v1/orgs/:org", "/v1/orgs/a?force=true&password=x")).to.equal("/v1/orgs/:org?force=true");
     expect(loggedRoute("/v1/orgs/:org", "/v1/orgs/a?force=secret-secret-secret")).to.equal("/v1/orgs/:org");
+    const replica = "/v1/orgs/:org/replica";
+    expect(loggedRoute(replica, "/v1/orgs/a/replica?epoch=2")).to.equal(`${replica}?epoch=2`);
+    expect(loggedRoute(replica, "/v1/orgs/a/replica?epoch=0123456789abcdef-token")).to.equal(replica);
     expect(loggedRoute(undefined, "/v1/0123456789abcdef-token")).to.equal("(no route)");
   });
 

@@ -30,6 +30,7 @@ describe("docs: README resource reference", () => {
     ["LoadBalancedOrganization", "organization.ts"],
     ["OrgUser", "user.ts"],
     ["WebService", "service.ts"],
+    ["HostingNode", "hosting-node.ts"],
   ];
 
   for (const [resource, file] of resources) {

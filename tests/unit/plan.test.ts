@@ -27,6 +27,7 @@ const website = (name: string, domains: string[]): ServiceRecord => ({
 
 const snapshot = (overrides: Partial<Snapshot> = {}): Snapshot => ({
   generation: 5,
+  epoch: 0,
   digest: "d".repeat(64),
   org: {
     name: "acme",

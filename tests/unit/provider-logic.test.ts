@@ -15,6 +15,7 @@ const copy = (overrides: Partial<OrgStatus>): OrgStatus => ({
   loadBalanced: true,
   generation: 5,
   digest: "d5",
+  epoch: 0,
   drifted: false,
   managedBy: "",
   ...overrides,
@@ -22,7 +23,7 @@ const copy = (overrides: Partial<OrgStatus>): OrgStatus => ({
 
 describe("provider logic", () => {
   describe("classify", () => {
-    const primary = { generation: 5, digest: "d5" };
+    const primary = { generation: 5, digest: "d5", epoch: 0 };
     it("names each state a secondary can be in", () => {
       expect(classify(primary, undefined)).to.equal("missing");
       expect(classify(primary, copy({}))).to.equal("in-sync");
@@ -31,6 +32,18 @@ describe("provider logic", () => {
       expect(classify(primary, copy({ generation: 5, digest: "other" }))).to.equal("drifted");
       expect(classify(primary, copy({ generation: 9, digest: "d9" }))).to.equal("drifted");
       expect(classify(primary, copy({ role: "primary" }))).to.equal("drifted");
+    });
+
+    it("compares epochs: a copy of an earlier primary is behind, one of a newer primary refuses this one", () => {
+      const promoted = { ...primary, epoch: 2 };
+      // The same content from the primary before a failover: an empty delta re-parents it.
+      expect(classify(promoted, copy({ epoch: 1 }))).to.equal("behind");
+      expect(classify(promoted, copy({ epoch: 1, generation: 3, digest: "d3" }))).to.equal("behind");
+      expect(classify(promoted, copy({ epoch: 1, generation: 5, digest: "other" }))).to.equal("drifted");
+      expect(classify(promoted, copy({ epoch: 2 }))).to.equal("in-sync");
+      // Seen from a stale primary (epoch 0): a copy that follows epoch 2 is not its to sync.
+      expect(classify(primary, copy({ epoch: 2 }))).to.equal("drifted");
+      expect(classify(primary, copy({ epoch: 2, generation: 3, digest: "d3" }))).to.equal("drifted");
     });
   });
 
@@ -158,6 +171,13 @@ describe("provider logic", () => {
       expect((await organizationProvider.diff!("acme", drifted, news)).changes).to.equal(true);
     });
 
+    it("reports a change while a former primary is not fenced, so the next up fences it", async () => {
+      const news = { name: "acme", primary: olds.primary, secondaries: olds.secondaries, loadBalanced: true };
+      const stale = { ...olds, fencing: [{ endpoint: "http://127.0.0.7:8080", state: "stale-primary" }] };
+      expect((await organizationProvider.diff!("acme", stale, news)).changes).to.equal(true);
+      expect((await organizationProvider.diff!("acme", { ...olds, fencing: [] }, news)).changes).to.equal(false);
+    });
+
     it("reports a change of the load balancer's FTP address or weights", async () => {
       const news = { ...olds, syncStatus: undefined };
       expect(
@@ -193,6 +213,10 @@ describe("provider logic", () => {
       expect(servingNodes("http://127.0.0.1:8080", secondaries, ["http://127.0.0.4:8080"])).to.deep.equal([
         "http://127.0.0.1:8080",
         "http://127.0.0.2:8080",
+      ]); // After a failover the new primary may still be listed as an in-sync secondary: once only.
+      expect(servingNodes("http://127.0.0.2:8080", secondaries)).to.deep.equal([
+        "http://127.0.0.2:8080",
+        "http://127.0.0.4:8080",
       ]);
     });
 

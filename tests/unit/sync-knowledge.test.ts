@@ -27,6 +27,7 @@ describe("sync knowledge from write answers", function () {
         [WRITE_HEADERS.generation]: "7",
         [WRITE_HEADERS.digest]: DIGEST(7),
         [WRITE_HEADERS.changed]: "true",
+        [WRITE_HEADERS.epoch]: "3",
         [WRITE_HEADERS.secondaries]: "http://127.0.20.2:80/,http://127.0.20.3:81",
         [WRITE_HEADERS.change]: encodeChange(userChange(6)) as string,
       }),
@@ -35,6 +36,7 @@ describe("sync knowledge from write answers", function () {
       generation: 7,
       digest: DIGEST(7),
       changed: true,
+      epoch: 3,
       secondaries: ["http://127.0.20.2", "http://127.0.20.3:81"],
       change: userChange(6),
     });
@@ -46,7 +48,8 @@ describe("sync knowledge from write answers", function () {
         [WRITE_HEADERS.change]: encodeChange(userChange(8)) as string,
       }),
     );
-    expect(future).to.deep.equal({ generation: 7, digest: DIGEST(7), changed: true });
+    // No epoch header (an agent from before epochs): epoch 0.
+    expect(future).to.deep.equal({ generation: 7, digest: DIGEST(7), changed: true, epoch: 0 });
     expect(writeAnswerFromHeaders(headers({ [WRITE_HEADERS.generation]: "7" }))).to.equal(undefined);
   });
 
@@ -64,11 +67,12 @@ describe("sync knowledge from write answers", function () {
         generation,
         digest: DIGEST(generation),
         changed: true,
+        epoch: 0,
         secondaries: ["http://s:1"],
         change: userChange(generation),
       });
     }
-    expect(known.head).to.deep.equal({ generation: 5, digest: DIGEST(5) });
+    expect(known.head).to.deep.equal({ generation: 5, digest: DIGEST(5), epoch: 0 });
     expect(known.guessBase()).to.equal(2);
     expect(known.changesBetween(2, 5)?.map((change) => change.generation)).to.deep.equal([3, 4, 5]);
     expect(known.changesBetween(1, 5)).to.equal(undefined);
@@ -76,11 +80,29 @@ describe("sync knowledge from write answers", function () {
 
   it("forgets everything when the same generation comes with another digest (the org was recreated)", function () {
     const known = new OrgKnowledge();
-    known.noteWrite({ generation: 2, digest: DIGEST(2), changed: true, secondaries: [], change: userChange(2) });
+    known.noteWrite({
+      generation: 2,
+      digest: DIGEST(2),
+      changed: true,
+      epoch: 0,
+      secondaries: [],
+      change: userChange(2),
+    });
     known.copies.set("http://s:1", {} as never);
-    known.noteWrite({ generation: 2, digest: DIGEST(99), changed: true, secondaries: [] });
-    expect(known.head).to.deep.equal({ generation: 2, digest: DIGEST(99) });
+    known.noteWrite({ generation: 2, digest: DIGEST(99), changed: true, epoch: 0, secondaries: [] });
+    expect(known.head).to.deep.equal({ generation: 2, digest: DIGEST(99), epoch: 0 });
     expect(known.changes.size).to.equal(0);
+    expect(known.copies.size).to.equal(0);
+  });
+
+  it("forgets everything when the epoch changes (another node became the primary)", function () {
+    const known = new OrgKnowledge();
+    const write = { generation: 4, digest: DIGEST(4), changed: true, secondaries: [], change: userChange(4) };
+    known.noteWrite({ ...write, epoch: 0 });
+    known.copies.set("http://s:1", {} as never);
+    known.noteWrite({ ...write, generation: 5, digest: DIGEST(5), change: userChange(5), epoch: 1 });
+    expect(known.head).to.deep.equal({ generation: 5, digest: DIGEST(5), epoch: 1 });
+    expect([...known.changes.keys()]).to.deep.equal([5]);
     expect(known.copies.size).to.equal(0);
   });
 
@@ -91,6 +113,7 @@ describe("sync knowledge from write answers", function () {
         generation,
         digest: DIGEST(generation),
         changed: true,
+        epoch: 0,
         secondaries: [],
         change: userChange(generation),
       });

@@ -1,14 +1,16 @@
+#!/usr/bin/env node
 /**
- * `lbhosting agent`: run the hosting agent on this server. Parses options, reads the token (file
- * or LBHOSTING_AGENT_TOKEN), prints one `{"msg":"listening","url":...}` line once bound, and stops
- * cleanly (exit 0) on SIGTERM / SIGINT.
+ * `lbhosting-agent` (also run as `lbhosting agent` by the library's CLI): run the hosting agent on
+ * this server. Parses options, reads the token (file or LBHOSTING_AGENT_TOKEN), prints one
+ * `{"msg":"listening","url":...}` line once bound, and stops cleanly (exit 0) on SIGTERM / SIGINT.
  */
 import fs from "node:fs";
 import os from "node:os";
-import { type Command, InvalidArgumentError } from "commander";
-import { DEFAULT_FTP_READONLY_IDS } from "../agent/ftp";
-import { jsonLogger } from "../agent/log";
-import type { AgentOptions } from "../agent/server";
+import { Command, InvalidArgumentError } from "commander";
+import { DEFAULT_FTP_READONLY_IDS } from "./ftp";
+import { jsonLogger } from "./log";
+import type { AgentOptions } from "./server";
+import { packageVersion } from "../sdk/version";
 
 interface AgentCliOptions {
   listen: string;
@@ -70,14 +72,17 @@ function readToken(tokenFile: string | undefined): string {
   return (process.env.LBHOSTING_AGENT_TOKEN ?? "").trim();
 }
 
+/** How the agent was invoked (`lbhosting-agent`, or `lbhosting agent`), for error lines. */
+let invokedAs = "lbhosting-agent";
+
 function fail(message: string): never {
-  process.stderr.write(`lbhosting agent: ${message}\n`);
+  process.stderr.write(`${invokedAs}: ${message}\n`);
   process.exit(2);
 }
 
 async function runAgent(cli: AgentCliOptions): Promise<void> {
   // Loaded here, not at the top, so other lbhosting subcommands do not pay for Fastify at start-up.
-  const { createAgent, optionProblem } = await import("../agent/server");
+  const { createAgent, optionProblem } = await import("./server");
   const log = jsonLogger();
   const listen = parseListen(cli.listen);
   const token = readToken(cli.tokenFile);
@@ -159,9 +164,10 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
   log("info", "listening", { url, name: options.name, pid: process.pid });
 }
 
-export function registerAgentCommand(program: Command): void {
-  program
-    .command("agent")
+/** The agent's command line; `name` is how it was invoked, for --help and errors. */
+export function agentProgram(name = "lbhosting-agent"): Command {
+  return new Command(name)
+    .version(packageVersion())
     .description("run the hosting agent: the HTTP API that keeps this server's hosting configuration")
     .requiredOption("--listen <host:port>", "address of the API (port 0 picks a free port)")
     .requiredOption("--data <dir>", "folder for the database and generated FTP files")
@@ -213,3 +219,11 @@ export function registerAgentCommand(program: Command): void {
       }
     });
 }
+
+/** Runs the agent with the arguments after the command name (`lbhosting agent` passes its own). */
+export function runAgentCli(args: string[], name = invokedAs): Promise<Command> {
+  invokedAs = name;
+  return agentProgram(name).parseAsync(args, { from: "user" });
+}
+
+if (require.main === module) void runAgentCli(process.argv.slice(2));

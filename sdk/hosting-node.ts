@@ -1,0 +1,151 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { agentScripts, checkHostingNodeSettings, shellQuote, type AgentInstall } from "./hosting-node-scripts";
+
+/** nginx on the server, for the agent to validate and reload the sites it renders. */
+export interface HostingNodeNginx {
+  /** The nginx binary, e.g. /usr/sbin/nginx. */
+  bin: string;
+  mainConf?: string;
+  prefix?: string;
+  pidFile?: string;
+  /** Where the agent writes site files (included by nginx's http block); default <dataDir>/nginx. */
+  confDir?: string;
+  /** Where this node's nginx serves the sites, host:port (reported to load balancers). */
+  httpListen?: string;
+}
+
+/** pure-ftpd on the server: the agent builds its PureDB of FTP accounts with pure-pw. */
+export interface HostingNodeFtp {
+  /** pure-pw, e.g. /usr/bin/pure-pw. */
+  purePwBin: string;
+  /** Where pure-ftpd listens, host:port (informational). */
+  ftpListen?: string;
+  /** uid/gid of writable FTP accounts (not 0). */
+  uid?: number;
+  gid?: number;
+}
+
+export interface HostingNodeArgs {
+  /** How to reach the server over SSH: host, port, user, privateKey (a secret), … */
+  connection: command.types.input.remote.ConnectionArgs;
+  /** The packed agent package (`npm pack -w lbhosting-agent`: lbhosting-agent-<version>.tgz). A new file upgrades the agent in place. */
+  agentPackage: string;
+  /** The package's version; default: read from the file name npm pack gives it. */
+  agentVersion?: string;
+  /** host:port the agent binds on that server. */
+  listen: string;
+  /** How the provider reaches the agent; default http://<listen>. */
+  url?: pulumi.Input<string>;
+  /** The agent's bearer token (a secret): written to a 0600 file through stdin, never on a command line. */
+  token: pulumi.Input<string>;
+  /** The agent's name (X-Served-By); default the resource name. */
+  name?: string;
+  /** Where the agent package is installed; default /opt/lbhosting/<name>. */
+  installDir?: string;
+  /** The agent's database and generated files, kept on delete unless purgeData; default /var/lib/lbhosting/<name>. */
+  dataDir?: string;
+  /** The folder holding every org's content (the NAS mount); default <dataDir>/content. */
+  contentRoot?: string;
+  nginx?: HostingNodeNginx;
+  ftp?: HostingNodeFtp;
+  /** Delete removes dataDir too (default false: the data survives the node). */
+  purgeData?: boolean;
+  /** How long to wait for /v1/health after a start, in seconds (default 60). */
+  healthTimeoutSeconds?: number;
+}
+
+const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
+
+/** `npm pack` names the file <name>-<version>.tgz. */
+export function versionFromPackageFile(file: string): string {
+  const match = /^lbhosting-agent-(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?)\.tgz$/.exec(path.basename(file));
+  if (!match) {
+    throw new Error(
+      `agentPackage ${file}: expected a file named lbhosting-agent-<version>.tgz (npm pack), or give agentVersion`,
+    );
+  }
+  return match[1];
+}
+
+/**
+ * Turns a bare server reachable by SSH into a hosting node: copies the packed agent package,
+ * installs it with npm, writes the token, runs the agent as a service (a systemd unit where
+ * systemd runs, else a supervised background process with a pid file) and waits until
+ * /v1/health answers with the package's version. Its `url` is ready to use as an organization's
+ * primary or secondary.
+ */
+export class HostingNode extends pulumi.ComponentResource {
+  /** The agent's URL, known once the agent answers. */
+  declare readonly url: pulumi.Output<string>;
+  /** The agent's name (as /v1/health reports it). */
+  declare readonly name: pulumi.Output<string>;
+  /** The agent version running (as /v1/health reports it). */
+  declare readonly version: pulumi.Output<string>;
+
+  constructor(resourceName: string, args: HostingNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("lbhosting:index:HostingNode", resourceName, {}, opts);
+    const name = args.name ?? resourceName;
+    const installDir = args.installDir ?? `/opt/lbhosting/${name}`;
+    const packageFile = `${installDir}/packages/${path.basename(args.agentPackage)}`;
+    const install: AgentInstall = {
+      name,
+      version: args.agentVersion ?? versionFromPackageFile(args.agentPackage),
+      installDir,
+      dataDir: args.dataDir ?? `/var/lib/lbhosting/${name}`,
+      packageFile,
+      packageSha256: sha256(fs.readFileSync(args.agentPackage)),
+      listen: args.listen,
+      contentRoot: args.contentRoot,
+      nginx: args.nginx,
+      ftp: args.ftp,
+      purgeData: args.purgeData ?? false,
+      healthTimeoutSeconds: args.healthTimeoutSeconds ?? 60,
+    };
+    checkHostingNodeSettings(resourceName, install);
+    const scripts = agentScripts(install);
+    const scriptFile = `${installDir}/.hosting-node/install-${sha256(scripts.install).slice(0, 16)}.sh`;
+    const { connection } = args;
+
+    const copies = [
+      new command.remote.CopyToRemote(
+        `${resourceName}-package`,
+        { connection, source: new pulumi.asset.FileAsset(args.agentPackage), remotePath: packageFile },
+        { parent: this },
+      ),
+      new command.remote.CopyToRemote(
+        `${resourceName}-install-script`,
+        { connection, source: new pulumi.asset.StringAsset(scripts.install), remotePath: scriptFile },
+        { parent: this },
+      ),
+    ];
+    const agent = new command.remote.Command(
+      `${resourceName}-agent`,
+      {
+        connection,
+        create: `sh ${shellQuote(scriptFile)}`,
+        update: `sh ${shellQuote(scriptFile)}`,
+        delete: scripts.remove,
+        stdin: pulumi.secret(args.token),
+        addPreviousOutputInEnv: false,
+        // Another server, folder or name is another installation: the old one is removed first.
+        triggers: [connection.host, connection.port ?? 22, installDir, name],
+      },
+      { parent: this, dependsOn: copies, deleteBeforeReplace: true },
+    );
+
+    const health = agent.stdout.apply((stdout) => {
+      const last = stdout.trim().split("\n").pop() ?? "";
+      return JSON.parse(last) as { name: string; version: string };
+    });
+    this.url = pulumi
+      .all([args.url ?? `http://${args.listen}`, agent.stdout])
+      .apply(([url]) => url.replace(/\/+$/, ""));
+    this.name = health.name;
+    this.version = health.version;
+    this.registerOutputs({ url: this.url, name: this.name, version: this.version });
+  }
+}
