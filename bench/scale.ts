@@ -1,8 +1,8 @@
 /**
  * `npm run bench:scale` — issue 9's measurements, printed, never asserted.
  *
- * Part 1, the way a user runs it: the library packed with `npm pack` and installed in a project
- * folder's node_modules, a `Pulumi.yaml` TypeScript-free program (index.js), the real CLI and
+ * Part 1, the way a user runs it: project folders run by tests/support/project.ts (the library
+ * packed with `npm pack` and installed with npm), a TypeScript-free program (index.js), the real CLI and
  * language host, three agents on loopback (one primary, two secondaries; FTP accounts built with
  * pure-pw when it is installed). One org with USERS users (each with a secret password and FTP
  * access), SITES websites and one FTP service, against a floor: the same number of dynamic
@@ -20,17 +20,15 @@ import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { agentClient } from "../tests/support/agent-http";
 import { startAgentProcess, type AgentProcess } from "../tests/support/agent-process";
-import { REPO_ROOT, ensurePulumi, localPulumiEnv } from "../tests/support/pulumi";
+import { createProjectFolder, exampleDir, type ProjectFolder } from "../tests/support/project";
+import { ensurePulumi } from "../tests/support/pulumi";
 import { processCpu, watchTree, type TreeCpu } from "./cpu";
 
-const execFileAsync = promisify(execFile);
 const USERS = Number(process.env.USERS ?? 1000);
 const SITES = Number(process.env.SITES ?? 20);
 const TOKEN = "bench-scale-token-0123456789abcdef";
-const PASSPHRASE = "bench-scale";
 const COMMAND_TIMEOUT_MS = 60 * 60_000;
 const UPSERTS = 1000;
 const UPSERT_CONCURRENCY = 8;
@@ -80,28 +78,11 @@ for (let i = 0; i < config.requireNumber("users"); i++) {
 
 interface Project {
   name: string;
-  dir: string;
-  env: NodeJS.ProcessEnv;
+  folder: ProjectFolder;
 }
 
 const percentile = (sorted: number[], p: number): number =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
-/** A scratch root whose node_modules holds the packed library, as `npm install <tarball>` would. */
-async function packedInstall(root: string): Promise<void> {
-  const { stdout } = await execFileAsync("npm", ["pack", "--pack-destination", root, "--silent"], {
-    cwd: REPO_ROOT,
-    timeout: 300_000,
-  });
-  const tarball = path.join(root, stdout.trim().split("\n").pop() as string);
-  // The library's dependencies as this repository installed them (no registry, no native build);
-  // the library itself from the tarball, a real folder inside node_modules.
-  await execFileAsync("cp", ["-a", path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules")]);
-  const target = path.join(root, "node_modules", "pulumi-lbhosting");
-  fs.rmSync(target, { recursive: true, force: true });
-  fs.mkdirSync(target);
-  await execFileAsync("tar", ["xzf", tarball, "-C", target, "--strip-components=1"]);
-}
 
 /** Runs the CLI in the project; with `cpu`, the CLI's process tree is sampled while it runs. */
 async function pulumiCli(project: Project, args: string[], cpu?: ReturnType<typeof watchTree>): Promise<string> {
@@ -109,7 +90,7 @@ async function pulumiCli(project: Project, args: string[], cpu?: ReturnType<type
     const child = execFile(
       "pulumi",
       args,
-      { cwd: project.dir, env: project.env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 512 * 1024 * 1024 },
+      { cwd: project.folder.dir, env: project.folder.env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 512 * 1024 * 1024 },
       (error, stdout) => {
         if (!error) return resolve(stdout);
         const failure = error as { stdout?: string; message: string };
@@ -124,24 +105,35 @@ async function pulumiCli(project: Project, args: string[], cpu?: ReturnType<type
   });
 }
 
+/**
+ * A project folder holding `program` (with the quick start's dependencies, so the library comes
+ * packed from this repository), its stack initialized and `config` set.
+ */
 async function createProject(
+  bin: string,
   root: string,
   name: string,
   program: string,
   config: Record<string, string>,
-  env: NodeJS.ProcessEnv,
+  env: Record<string, string>,
 ): Promise<Project> {
-  const dir = path.join(root, name);
-  fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\n`);
-  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, private: true, main: "index.js" }, null, 2));
-  fs.writeFileSync(path.join(dir, "index.js"), program);
-  const project = { name, dir, env };
-  await pulumiCli(project, ["stack", "init", "bench", "--secrets-provider", "passphrase"]);
+  const source = path.join(root, name);
+  fs.mkdirSync(source);
+  const quickstart = JSON.parse(fs.readFileSync(path.join(exampleDir("quickstart"), "package.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  fs.writeFileSync(path.join(source, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\n`);
+  fs.writeFileSync(
+    path.join(source, "package.json"),
+    JSON.stringify({ ...quickstart, name, main: "index.js" }, null, 2),
+  );
+  fs.writeFileSync(path.join(source, "index.js"), program);
+  const folder = await createProjectFolder(bin, { source, stack: "bench", env, timeoutMs: COMMAND_TIMEOUT_MS });
   for (const [key, value] of Object.entries(config)) {
-    await pulumiCli(project, ["config", "set", ...(key === "lbhosting:token" ? ["--secret"] : []), key, value]);
+    await folder.configSet(key, value, { secret: key === "lbhosting:token" });
   }
-  return project;
+  return { name, folder };
 }
 
 interface PhaseFigures {
@@ -174,7 +166,6 @@ async function measured(project: Project, args: string[]): Promise<{ seconds: nu
 }
 
 async function pulumiPhases(bin: string, root: string): Promise<void> {
-  await packedInstall(root);
   const purePw = fs.existsSync("/usr/bin/pure-pw") ? "/usr/bin/pure-pw" : undefined;
   const ftpArgs = purePw ? ["--pure-pw-bin", purePw, "--ftp-uid", "65533", "--ftp-gid", "65533"] : [];
   const agents: AgentProcess[] = await Promise.all(
@@ -185,20 +176,11 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
   try {
     const [primary, ...secondaries] = agents;
     const syncLog = path.join(root, "sync.log");
-    const envFor = (name: string) => ({
-      ...process.env,
-      ...localPulumiEnv({
-        bin,
-        home: path.join(root, `${name}-home`),
-        backend: path.join(root, `${name}-state`),
-        passphrase: PASSPHRASE,
-      }),
-      LBHOSTING_SYNC_LOG: syncLog,
-    });
-    for (const name of ["hosting", "floor"]) fs.mkdirSync(path.join(root, `${name}-state`), { recursive: true });
+    const env = { LBHOSTING_SYNC_LOG: syncLog };
     const common = { "bench:users": String(USERS), "bench:sites": String(SITES) };
-    const floor = await createProject(root, "floor", FLOOR_PROGRAM, common, envFor("floor"));
+    const floor = await createProject(bin, root, "floor", FLOOR_PROGRAM, common, env);
     const hosting = await createProject(
+      bin,
       root,
       "hosting",
       HOSTING_PROGRAM,
@@ -208,7 +190,7 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
         "bench:secondaries": JSON.stringify(secondaries.map((agent) => agent.url)),
         "lbhosting:token": TOKEN,
       },
-      envFor("hosting"),
+      env,
     );
     const projects = [floor, hosting];
     const quiet = ["--yes", "--skip-preview", "--non-interactive", "--color", "never"];
