@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
-import { freePort } from "../support/nginx";
+import { freePort } from "../support/ports";
 import { createProjectFolder, exampleDir, packWorkspace, repackAgent, type ProjectFolder } from "../support/project";
 import { requirePulumi } from "../support/pulumi";
 import { startSshd, type Sshd } from "../support/sshd";

@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { renderHaproxy } from "../../agent/haproxy";
 import { HaproxyControl } from "../../agent/haproxy-control";
-import { freePort } from "./nginx";
+import { freePort } from "./ports";
 import { childPids, findBinary, spawnServer, stopProcessTree } from "./processes";
 
 /** $HAPROXY_BIN, /usr/sbin/haproxy, or haproxy on PATH; undefined when not installed. */

@@ -18,7 +18,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { PDB_FILE } from "../../agent/ftp";
-import { freePort } from "./nginx";
+import { freePort } from "./ports";
 import { findBinary, spawnServer, stopProcessTree } from "./processes";
 
 /** curl's exit code when the server refuses the login (530). */

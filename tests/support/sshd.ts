@@ -12,10 +12,9 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePort } from "./nginx";
+import { canConnect, freePort } from "./ports";
 import { reapWithTestRun } from "./processes";
 
 const SSHD = "/usr/sbin/sshd";
@@ -38,21 +37,6 @@ export interface Sshd {
   /** sshd's log (-e: to stderr). */
   log(): string;
   stop(): Promise<void>;
-}
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port, timeout: 1000 });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }
 
 export async function startSshd(context: Mocha.Context, options: SshdOptions): Promise<Sshd> {
