@@ -5,11 +5,13 @@
  * is `<username>@<service>.<org>`, unique on the node. Home folders end in "/./" so pure-ftpd
  * chroots there. Files hold password hashes, so they are readable by the owner only.
  *
- * With a `pure-pw` binary the agent also serves them: `publish()` joins every org's lines into one
- * node-wide passwd file and builds `pureftpd.pdb` from it (pure-pw writes `<pdb>.index` and renames
- * it over the PDB, so a login never reads a half-written one; pure-ftpd re-reads it per login).
- * pure-pw runs as an asynchronous child process; the agent coalesces publishes (hosting.ts), so a
- * burst of user writes costs one rebuild per round, not one per write.
+ * Accounts are rendered per user: a user write re-renders that user's accounts only (none when no
+ * account can change), a service or org change re-renders the org.
+ * With a `pure-pw` binary the agent also serves them: `publish()` joins every org's lines and
+ * builds `pureftpd.pdb` from them, written to a temporary file renamed over the PDB, so a login never
+ * reads a half-written one (pure-ftpd re-reads it per login). The first build runs `pure-pw mkdb`;
+ * when puredb.ts gives the very same bytes, later builds are done in-process. The agent coalesces
+ * publishes (hosting.ts), so a burst of user writes costs one build per round, not one per write.
  * Read-only is enforced by ownership, not by pure-ftpd: writable services' accounts run as the
  * `writable` uid, which is made owner of the service folder; read-only accounts run as another uid
  * that owns nothing there.
