@@ -90,8 +90,11 @@ export function watchTree(): { root: (pid: number) => void; stop: () => TreeCpu 
     for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
       const times = statTimes(pid);
       if (!times) continue;
-      // The role is read each time: a process first seen between its fork and its exec looks like its parent.
-      seen.set(pid, { role: roleOf(commandLine(pid)), cpu: times.own });
+      // The role is read each time (a process first seen between its fork and its exec looks like
+      // its parent), but kept once the process has exited: a zombie's command line is empty.
+      const line = commandLine(pid);
+      const role = line.length > 0 ? roleOf(line) : (seen.get(pid)?.role ?? "other");
+      seen.set(pid, { role, cpu: times.own });
       queue.push(...children(pid));
     }
   };
