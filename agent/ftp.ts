@@ -5,19 +5,22 @@
  * is `<username>@<service>.<org>`, unique on the node. Home folders end in "/./" so pure-ftpd
  * chroots there. Files hold password hashes, so they are readable by the owner only.
  *
- * With a `pure-pw` binary the agent also serves them: `publish()` joins every org's lines into one
- * node-wide passwd file and builds `pureftpd.pdb` from it (pure-pw writes `<pdb>.index` and renames
- * it over the PDB, so a login never reads a half-written one; pure-ftpd re-reads it per login).
- * pure-pw runs as an asynchronous child process; the agent coalesces publishes (hosting.ts), so a
- * burst of user writes costs one rebuild per round, not one per write.
+ * Accounts are rendered per user: a user write re-renders that user's accounts only (none when no
+ * account can change), a service or org change re-renders the org.
+ * With a `pure-pw` binary the agent also serves them: `publish()` joins every org's lines and
+ * builds `pureftpd.pdb` from them, written to a temporary file renamed over the PDB, so a login never
+ * reads a half-written one (pure-ftpd re-reads it per login). The first build runs `pure-pw mkdb`;
+ * when puredb.ts gives the very same bytes, later builds are done in-process. The agent coalesces
+ * publishes (hosting.ts), so a burst of user writes costs one build per round, not one per write.
  * Read-only is enforced by ownership, not by pure-ftpd: writable services' accounts run as the
  * `writable` uid, which is made owner of the service folder; read-only accounts run as another uid
  * that owns nothing there.
  */
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ServiceRecord, UserRecord } from "../sdk/schemas";
+import { runCommand } from "./commands";
+import { buildPureDb, passwdRecords } from "./puredb";
 import type { ContentRoot } from "./content";
 
 /** The PureDB pure-ftpd reads (`pure-ftpd -l puredb:<dir>/pureftpd.pdb`). */
@@ -68,40 +71,29 @@ export interface FtpAccount {
   writable: boolean;
 }
 
-/** The accounts an org's records give, skipping (and reporting) services whose folder is refused. */
-function ftpAccounts(
-  content: ContentRoot,
-  org: string,
-  ftpServices: Array<Extract<ServiceRecord, { kind: "ftp" }>>,
-  users: UserRecord[],
-  skip: (service: string, reason: string) => void,
-): Array<FtpAccount & { passwordHash: string }> {
-  const accounts: Array<FtpAccount & { passwordHash: string }> = [];
-  for (const service of ftpServices) {
-    const home = content.resolve(org, service.rootPath);
-    if (!home.ok) {
-      skip(service.name, home.reason);
-      continue;
-    }
-    for (const user of users) {
-      if (!user.enabled || !user.access.includes(service.name)) continue;
-      accounts.push({
-        login: `${user.username}@${service.name}.${org}`,
-        username: user.username,
-        service: service.name,
-        home: home.path,
-        writable: service.writable,
-        passwordHash: user.passwordHash,
-      });
-    }
-  }
-  return accounts;
+/** An enabled FTP service of an org, with its folder resolved inside the org's: its accounts' home. */
+interface FtpHome {
+  service: string;
+  home: string;
+  writable: boolean;
+}
+
+type Account = FtpAccount & { line: string };
+
+/** What the files of one org are made of: its FTP homes and each user's accounts. */
+interface OrgAccounts {
+  homes: FtpHome[];
+  byUser: Map<string, Account[]>;
+  /** The org's passwd text, made from `byUser` when asked for (undefined: to be made again). */
+  passwd?: string;
 }
 
 export class FtpFiles {
   private readonly dir: string;
-  /** Each org's passwd lines as last rendered: the node file is their join. */
-  private readonly lines = new Map<string, string>();
+  /** Each org's accounts as last rendered: its files, and the node file, are made from them. */
+  private readonly orgs = new Map<string, OrgAccounts>();
+  /** Orgs whose files are to be rewritten (or removed) by the next `publish`. */
+  private readonly dirty = new Set<string>();
   /** The node passwd content the PDB was last built from. */
   private published: string | undefined;
 
@@ -110,62 +102,115 @@ export class FtpFiles {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  /**
-   * Rewrite one org's files from its records; remove them when the org has no FTP account. Users
-   * are read only when the org has an enabled FTP service (most writes to big orgs have none).
-   */
-  render(org: string, services: ServiceRecord[], users: () => UserRecord[]): void {
-    const ftpServices = services.filter(
-      (service): service is Extract<ServiceRecord, { kind: "ftp" }> => service.kind === "ftp" && service.enabled,
-    );
-    const skip = (service: string, reason: string) =>
-      this.options.warn("ftp service not rendered", { org, service, reason });
-    let accounts = ftpServices.length === 0 ? [] : ftpAccounts(this.options.content, org, ftpServices, users(), skip);
-    if (this.options.purePw !== undefined) {
-      const refused = this.prepareHomes(org, accounts, skip);
-      accounts = accounts.filter((account) => !refused.has(account.service));
-    }
-    if (accounts.length === 0) {
-      this.remove(org);
-      return;
-    }
-    const passwd = accounts
-      .map((a) => {
-        const { uid, gid } = a.writable ? this.options.writableIds : this.options.readonlyIds;
-        return `${a.login}:${a.passwordHash}:${uid}:${gid}::${a.home}/./::::::::::::\n`;
-      })
-      .join("");
-    const summary = accounts.map(({ login, username, service, home, writable }) => ({
-      login,
-      username,
-      service,
-      home,
-      writable,
-    }));
-    writePrivate(path.join(this.dir, `${org}.passwd`), passwd);
-    writePrivate(path.join(this.dir, `${org}.json`), `${JSON.stringify({ org, accounts: summary }, null, 2)}\n`);
-    this.lines.set(org, passwd);
+  /** Whether the org's accounts have been rendered whole since the agent started (see `renderUsers`). */
+  has(org: string): boolean {
+    return this.orgs.has(org);
   }
 
   /**
-   * Create missing service folders and give writable ones to the writable uid. A folder that
-   * resolves elsewhere once created (a symlink raced in) is refused: its services get no account.
-   * Ownership that cannot be set is reported; the account still logs in, read-only in effect.
+   * Work out one org's accounts from its records; its files are written by the next `publish`.
+   * Users are read only when the org has an enabled FTP service (most big orgs' writes have none).
    */
-  private prepareHomes(
-    org: string,
-    accounts: FtpAccount[],
-    skip: (service: string, reason: string) => void,
-  ): Set<string> {
+  render(org: string, services: ServiceRecord[], users: () => UserRecord[]): void {
+    const homes = this.homesOf(org, services);
+    const byUser = new Map<string, Account[]>();
+    for (const user of homes.length === 0 ? [] : users()) {
+      const accounts = this.accountsOf(org, homes, user);
+      if (accounts.length > 0) byUser.set(user.username, accounts);
+    }
+    const refused = this.prepareHomes(org, byUser);
+    if (refused.size > 0) {
+      for (const [username, accounts] of byUser) {
+        const kept = accounts.filter((account) => !refused.has(account.service));
+        if (kept.length > 0) byUser.set(username, kept);
+        else byUser.delete(username);
+      }
+    }
+    this.orgs.set(org, { homes, byUser });
+    this.dirty.add(org);
+  }
+
+  /**
+   * Work out again the accounts of some users of an org rendered whole before (`has`), from their
+   * records as stored now (undefined: the user is gone), so a user write costs its own accounts,
+   * not the org's; the org's FTP services have not changed since (a service change renders the org
+   * whole). Returns false, changing nothing, when a service folder is refused now (see
+   * `prepareHomes`): the caller renders the org whole.
+   */
+  renderUsers(org: string, users: Array<[username: string, record: UserRecord | undefined]>): boolean {
+    const rendered = this.orgs.get(org);
+    if (!rendered) throw new Error(`the FTP accounts of organization ${org} were never rendered whole`);
+    const byUser = new Map(rendered.byUser);
+    let changed = false;
+    for (const [username, user] of users) {
+      const accounts = user ? this.accountsOf(org, rendered.homes, user) : [];
+      const before = byUser.get(username) ?? [];
+      if (accounts.length === 0 && before.length === 0) continue;
+      if (accounts.length > 0) byUser.set(username, accounts);
+      else byUser.delete(username);
+      changed = true;
+    }
+    if (!changed) return true;
+    if (this.prepareHomes(org, byUser).size > 0) return false;
+    this.orgs.set(org, { homes: rendered.homes, byUser });
+    this.dirty.add(org);
+    return true;
+  }
+
+  /** The org is gone: its files go with the next `publish`. */
+  remove(org: string): void {
+    this.orgs.delete(org);
+    this.dirty.add(org);
+  }
+
+  /** The org's enabled FTP services whose folder stays inside the org's. */
+  private homesOf(org: string, services: ServiceRecord[]): FtpHome[] {
+    const homes: FtpHome[] = [];
+    for (const service of services) {
+      if (service.kind !== "ftp" || !service.enabled) continue;
+      const home = this.options.content.resolve(org, service.rootPath);
+      if (home.ok) homes.push({ service: service.name, home: home.path, writable: service.writable });
+      else this.skip(org, service.name, home.reason);
+    }
+    return homes;
+  }
+
+  /** One account per FTP service the user may use, when enabled. */
+  private accountsOf(org: string, homes: FtpHome[], user: UserRecord): Account[] {
+    if (!user.enabled) return [];
+    const accounts: Account[] = [];
+    for (const { service, home, writable } of homes) {
+      if (!user.access.includes(service)) continue;
+      const login = `${user.username}@${service}.${org}`;
+      const { uid, gid } = writable ? this.options.writableIds : this.options.readonlyIds;
+      const line = `${login}:${user.passwordHash}:${uid}:${gid}::${home}/./::::::::::::\n`;
+      accounts.push({ login, username: user.username, service, home, writable, line });
+    }
+    return accounts;
+  }
+
+  private skip(org: string, service: string, reason: string): void {
+    this.options.warn("ftp service not rendered", { org, service, reason });
+  }
+
+  /**
+   * With pure-pw, before each render that serves them: create the missing folders of services that
+   * have accounts and give writable ones to the writable uid. A folder that resolves elsewhere once
+   * created (a symlink raced in) is refused: its service gets no account. Ownership that cannot be
+   * set is reported; the accounts still log in, read-only in effect. Returns the refused services.
+   */
+  private prepareHomes(org: string, byUser: Map<string, Account[]>): Set<string> {
     const refused = new Set<string>();
+    if (this.options.purePw === undefined) return refused;
     const { writableIds, readonlyIds, warn } = this.options;
-    const oneAccountPerService = new Map(accounts.map((account) => [account.service, account])).values();
-    for (const { service, home, writable } of oneAccountPerService) {
+    const served = new Map<string, Account>();
+    for (const accounts of byUser.values()) for (const account of accounts) served.set(account.service, account);
+    for (const { service, home, writable } of served.values()) {
       try {
         fs.mkdirSync(home, { recursive: true, mode: 0o755 });
         if (fs.realpathSync(home) !== home) {
           refused.add(service);
-          skip(service, "resolves outside the organization's folder once created (through a symlink)");
+          this.skip(org, service, "resolves outside the organization's folder once created (through a symlink)");
           continue;
         }
         const stat = fs.statSync(home);
@@ -182,12 +227,6 @@ export class FtpFiles {
     return refused;
   }
 
-  remove(org: string): void {
-    fs.rmSync(path.join(this.dir, `${org}.passwd`), { force: true });
-    fs.rmSync(path.join(this.dir, `${org}.json`), { force: true });
-    this.lines.delete(org);
-  }
-
   /** Remove files of orgs that no longer exist (after a restart). */
   prune(keep: Set<string>): void {
     for (const file of fs.readdirSync(this.dir)) {
@@ -197,34 +236,96 @@ export class FtpFiles {
   }
 
   /**
-   * With pure-pw: rebuild the PDB from every org's accounts when they changed since the last build
-   * (the first call always builds). Throws when pure-pw fails; the previous PDB keeps serving.
+   * Write the files of the orgs rendered since the last call (removing those of orgs without an
+   * account) and, with pure-pw, rebuild the PDB from every org's accounts when they changed since
+   * the last build (the first call always builds). Files are written off the event loop. A file
+   * that cannot be written is reported (the database is the truth; the next start re-renders);
+   * throws when the PDB cannot be built, and the previous PDB keeps serving.
+   *
+   * The first build (on start) runs `pure-pw mkdb`; when puredb.ts gives the very same bytes for
+   * the same accounts, the agent builds every later PDB itself (no process per round), else it
+   * keeps running pure-pw (a pure-ftpd whose format differs) and says so in its log.
    */
   async publish(): Promise<void> {
-    const purePw = this.options.purePw;
-    if (purePw === undefined) return;
-    const content = [...this.lines.keys()]
+    const orgs = [...this.dirty];
+    this.dirty.clear();
+    await Promise.all(orgs.map((org) => this.writeOrg(org)));
+    if (this.options.purePw === undefined) return;
+    const content = [...this.orgs.keys()]
       .sort()
-      .map((org) => this.lines.get(org))
+      .map((org) => passwdOf(this.orgs.get(org) as OrgAccounts))
       .join("");
     if (content === this.published) return;
-    const source = path.join(this.dir, NODE_PASSWD);
-    writePrivate(source, content);
-    await new Promise<void>((resolve, reject) => {
-      const args = ["mkdb", path.join(this.dir, PDB_FILE), "-f", source];
-      execFile(purePw, args, { encoding: "utf8", timeout: PURE_PW_TIMEOUT_MS }, (error, _stdout, stderr) => {
-        if (!error) return resolve();
-        // pure-pw reports files and errno, never the lines it reads.
-        const code = typeof error.code === "number" ? `exit ${error.code}` : error.message;
-        reject(new Error(`pure-pw mkdb failed: ${code}: ${(stderr ?? "").trim().slice(0, MAX_MESSAGE)}`));
-      });
-    });
+    const pdb = path.join(this.dir, PDB_FILE);
+    if (this.inline) await writePrivate(pdb, buildPureDb(passwdRecords(content)), true);
+    else await this.purePwBuild(content, pdb);
     this.published = content;
+  }
+
+  /** Whether PDBs are built in-process (decided by the first build, see `publish`). */
+  private inline = false;
+
+  private async purePwBuild(content: string, pdb: string): Promise<void> {
+    const source = path.join(this.dir, NODE_PASSWD);
+    await writePrivate(source, content);
+    const result = await runCommand(this.options.purePw as string, ["mkdb", pdb, "-f", source], PURE_PW_TIMEOUT_MS);
+    if (!result.ok) {
+      // pure-pw reports files and errno, never the lines it reads.
+      const code = result.exitCode === undefined ? result.error : `exit ${result.exitCode}`;
+      throw new Error(`pure-pw mkdb failed: ${code}: ${result.stderr.trim().slice(0, MAX_MESSAGE)}`);
+    }
+    if (this.published !== undefined) return;
+    this.inline = (await fs.promises.readFile(pdb)).equals(buildPureDb(passwdRecords(content)));
+    if (this.inline) await fs.promises.rm(source, { force: true });
+    else this.options.warn("pure-pw writes another PDB format than this agent; every FTP change runs it", { pdb });
+  }
+
+  private async writeOrg(org: string): Promise<void> {
+    const rendered = this.orgs.get(org);
+    const files = [path.join(this.dir, `${org}.passwd`), path.join(this.dir, `${org}.json`)];
+    try {
+      if (!rendered || rendered.byUser.size === 0) {
+        await Promise.all(files.map((file) => fs.promises.rm(file, { force: true })));
+        return;
+      }
+      const summary = accountsOf(rendered).map(({ login, username, service, home, writable }) => ({
+        login,
+        username,
+        service,
+        home,
+        writable,
+      }));
+      await Promise.all([
+        writePrivate(files[0], passwdOf(rendered)),
+        writePrivate(files[1], `${JSON.stringify({ org, accounts: summary }, null, 2)}\n`),
+      ]);
+    } catch (error) {
+      this.options.warn("ftp files not written", { org, reason: (error as Error).message });
+    }
   }
 }
 
-function writePrivate(file: string, content: string): void {
+const byLogin = (a: Account, b: Account): number => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0);
+
+/** An org's passwd lines, in login order. */
+function passwdOf(rendered: OrgAccounts): string {
+  rendered.passwd ??= accountsOf(rendered)
+    .map((account) => account.line)
+    .join("");
+  return rendered.passwd;
+}
+
+const accountsOf = (rendered: OrgAccounts): Account[] => [...rendered.byUser.values()].flat().sort(byLogin);
+
+/** Replace `file` whole (a reader sees the old or the new content); `durable`: synced before the rename. */
+async function writePrivate(file: string, content: string | Buffer, durable = false): Promise<void> {
   const temp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temp, content, { mode: 0o600 });
-  fs.renameSync(temp, file);
+  const handle = await fs.promises.open(temp, "w", 0o600);
+  try {
+    await handle.writeFile(content);
+    if (durable) await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fs.promises.rename(temp, file);
 }

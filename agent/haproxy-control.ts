@@ -3,11 +3,11 @@
  * worker's stats, draining a server — plus `haproxy -c` to validate a configuration before use.
  * Everything that waits is asynchronous (a child process or a socket), never on the event loop.
  */
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { commandOutput, runCommand } from "./commands";
 import { ApiFailure } from "./errors";
 
 const CHECK_TIMEOUT_MS = 15_000;
@@ -81,13 +81,9 @@ export function parseShowStat(csv: string): ServerStat[] {
 /** HAProxy sends it new connections: up (or still up while failing checks) and not drained. */
 export const isHealthy = (status: string): boolean => /^(UP|no check)/.test(status);
 
-function runFile(bin: string, args: string[]): Promise<{ ok: boolean; output: string }> {
-  return new Promise((resolve) => {
-    execFile(bin, args, { timeout: CHECK_TIMEOUT_MS, encoding: "utf8" }, (error, stdout, stderr) => {
-      const output = `${stderr}${stdout}`.trim().slice(0, MAX_MESSAGE);
-      resolve({ ok: error === null, output: output || (error?.message ?? "") });
-    });
-  });
+async function runFile(bin: string, args: string[]): Promise<{ ok: boolean; output: string }> {
+  const result = await runCommand(bin, args, CHECK_TIMEOUT_MS);
+  return { ok: result.ok, output: commandOutput(result, MAX_MESSAGE) };
 }
 
 /** A running HAProxy, driven through its master CLI. */

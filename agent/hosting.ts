@@ -71,7 +71,8 @@ export interface WriteOptions {
 /** What a mutation touched, beyond the database. */
 interface Touched {
   sites: boolean;
-  ftp: boolean;
+  /** FTP accounts to render again: the org's whole (true), those of some users (their names), or none. */
+  ftp: boolean | string[];
 }
 
 /**
@@ -95,6 +96,14 @@ const UNTOUCHED: Touched = { sites: false, ftp: false };
 class StaleHash extends Error {}
 
 const sameRecord = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
+
+/** What of a user its FTP accounts are made of ("" when it can have none). */
+const ftpFace = (user: UserRecord | undefined): string =>
+  user?.enabled && user.access.length > 0 ? `${user.passwordHash} ${[...user.access].sort().join(",")}` : "";
+
+/** The keys of an FTP round (see `ftpRound`): an org's name renders it whole, "org/username" one user. */
+const ftpKeys = (org: string, ftp: Touched["ftp"]): string[] =>
+  ftp === true ? [org] : ftp === false ? [] : ftp.map((username) => `${org}/${username}`);
 
 /**
  * A mutation inside a transaction: what it touched, and its result given the org's state once
@@ -292,14 +301,21 @@ export class Hosting {
     return files;
   }
 
-  /** FTP files are not validated by a server, so they are rewritten after the commit. */
-  private renderFtp(org: string): void {
+  /**
+   * FTP accounts are not validated by a server, so they are rendered after the commit, from the
+   * database: those of `usernames` only when given (and the org was rendered whole before), else the
+   * org's whole.
+   */
+  private renderFtp(org: string, usernames?: string[]): void {
+    const ftp = this.options.ftp;
     try {
-      if (this.store.getOrg(org)) {
-        this.options.ftp.render(org, this.store.listServices(org), () => this.store.listUsers(org));
-      } else {
-        this.options.ftp.remove(org);
-      }
+      if (!this.store.getOrg(org)) return ftp.remove(org);
+      const users = usernames?.map((username): [string, UserRecord | undefined] => [
+        username,
+        this.store.getUser(org, username),
+      ]);
+      if (users && ftp.has(org) && ftp.renderUsers(org, users)) return;
+      ftp.render(org, this.store.listServices(org), () => this.store.listUsers(org));
     } catch (error) {
       // The database is the truth and the next start re-renders; the write itself succeeded.
       this.options.warn("ftp files not written", { org, reason: (error as Error).message });
@@ -323,14 +339,24 @@ export class Hosting {
     await this.options.ftp.publish();
   }
 
-  /** After a commit: resolves once it is durable and the FTP accounts of `ftpOrgs` are rebuilt. */
-  private async settle(ftpOrgs: string[]): Promise<void> {
-    await Promise.all([this.durable.request(), ftpOrgs.length > 0 ? this.ftpRounds.request(ftpOrgs) : undefined]);
+  /** After a commit: resolves once it is durable and the FTP accounts of `ftpKeys` are live. */
+  private async settle(ftpKeys: string[]): Promise<void> {
+    await Promise.all([this.durable.request(), ftpKeys.length > 0 ? this.ftpRounds.request(ftpKeys) : undefined]);
   }
 
-  /** One FTP round: the files of `orgs` rewritten from the database, then the node's PDB rebuilt. */
-  private async ftpRound(orgs: Set<string>): Promise<void> {
-    for (const org of orgs) this.renderFtp(org);
+  /**
+   * One FTP round: the accounts of `keys` ("org" whole, or "org/username") rendered from the
+   * database, their orgs' files rewritten, then the node's PDB rebuilt.
+   */
+  private async ftpRound(keys: Set<string>): Promise<void> {
+    const rounds = new Map<string, string[] | undefined>(); // org → usernames, undefined: whole
+    for (const key of keys) {
+      const [org, username] = key.split("/");
+      if (username === undefined) rounds.set(org, undefined);
+      else if (!rounds.has(org)) rounds.set(org, [username]);
+      else rounds.get(org)?.push(username);
+    }
+    for (const [org, usernames] of rounds) this.renderFtp(org, usernames);
     try {
       await this.options.ftp.publish();
     } catch (error) {
@@ -355,7 +381,7 @@ export class Hosting {
 
   private async commitPending(): Promise<void> {
     const jobs = this.pendingWrites.splice(0);
-    type Outcome = { ok: true; result: unknown; ftp: boolean } | { ok: false; error: unknown };
+    type Outcome = { ok: true; result: unknown; ftp: string[] } | { ok: false; error: unknown };
     let outcomes: Outcome[];
     try {
       outcomes = this.store.transaction(() => {
@@ -370,7 +396,11 @@ export class Hosting {
         return applied.map((item, i): Outcome => {
           if (!item.ok) return item;
           const after = this.store.getOrg(jobs[i].org);
-          return { ok: true, result: item.mutation.finish(after), ftp: item.mutation.touched.ftp };
+          return {
+            ok: true,
+            result: item.mutation.finish(after),
+            ftp: ftpKeys(jobs[i].org, item.mutation.touched.ftp),
+          };
         });
       });
     } catch (error) {
@@ -378,14 +408,9 @@ export class Hosting {
       for (const job of jobs) job.reject(error);
       return;
     }
-    const ftpOrgs = jobs
-      .filter((_job, i) => {
-        const o = outcomes[i];
-        return o.ok && o.ftp;
-      })
-      .map((job) => job.org);
+    const ftp = outcomes.flatMap((outcome) => (outcome.ok ? outcome.ftp : []));
     try {
-      await this.settle(ftpOrgs);
+      await this.settle(ftp);
     } catch (error) {
       for (const job of jobs) job.reject(error);
       return;
@@ -415,7 +440,7 @@ export class Hosting {
         return {
           finish: () => finish(this.store.getOrg(org)),
           nginx: touched.sites ? [this.sitesOf(org)] : [],
-          ftp: touched.ftp ? [org] : [],
+          ftp: ftpKeys(org, touched.ftp),
         };
       },
     });
@@ -573,7 +598,8 @@ export class Hosting {
     const change = this.commitChange(state, { type: "user.put", user });
     return {
       finish: (after) => written(orgAfter(after), user, true, !stored, change),
-      touched: { sites: false, ftp: true },
+      // A change of name or e-mail, or to a user without FTP access, leaves the FTP accounts alone.
+      touched: { sites: false, ftp: ftpFace(stored) === ftpFace(user) ? false : [username] },
     };
   }
 
@@ -601,11 +627,14 @@ export class Hosting {
     return this.commit(org, () => {
       const state = this.requireOrg(org);
       this.rejectSecondaryWrite(state, options);
-      if (!this.store.deleteUser(org, username)) throw notFound(`user "${username}" of organization "${org}"`);
+      const stored = this.store.getUser(org, username);
+      if (!stored || !this.store.deleteUser(org, username)) {
+        throw notFound(`user "${username}" of organization "${org}"`);
+      }
       const change = this.commitChange(state, { type: "user.delete", username });
       return {
         finish: (after) => written(orgAfter(after), undefined, true, false, change),
-        touched: { sites: false, ftp: true },
+        touched: { sites: false, ftp: ftpFace(stored) === "" ? false : [username] },
       };
     });
   }
@@ -798,8 +827,14 @@ export class Hosting {
       next.syncedDigest = next.digest;
       next.lastSyncedAt = this.now().toISOString();
       this.store.saveOrg(next);
-      const touched = body.changes.some((change) => change.type !== "org.put");
-      return { finish: (after) => this.status(orgAfter(after)), touched: { sites, ftp: touched } };
+      // Service changes render the org's FTP accounts whole; user changes only those users'.
+      const users = body.changes.flatMap((change) =>
+        change.type === "user.put" ? [change.user.username] : change.type === "user.delete" ? [change.username] : [],
+      );
+      return {
+        finish: (after) => this.status(orgAfter(after)),
+        touched: { sites, ftp: sites || [...new Set(users)] },
+      };
     });
   }
 

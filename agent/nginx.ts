@@ -9,9 +9,9 @@
  * keeps serving meanwhile. Callers serialise staging through config-commits.ts, so no other
  * change to these files interleaves between "files written" and "DB committed".
  */
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { commandOutput, runCommand } from "./commands";
 import { ApiFailure } from "./errors";
 
 export const SITE_PREFIX = "lbh.";
@@ -117,21 +117,12 @@ export class NginxSites {
     for (const [file, content] of desired) writeAtomic(path.join(this.confDir, file), content);
   }
 
-  private run(args: string[]): Promise<{ ok: boolean; output: string }> {
+  private async run(args: string[]): Promise<{ ok: boolean; output: string }> {
     const nginx = this.nginx;
-    if (!nginx) return Promise.resolve({ ok: true, output: "" });
+    if (!nginx) return { ok: true, output: "" };
     const base = [...(nginx.prefix ? ["-p", nginx.prefix] : []), ...(nginx.mainConf ? ["-c", nginx.mainConf] : [])];
-    return new Promise((resolve) => {
-      execFile(
-        nginx.bin,
-        [...base, ...args],
-        { encoding: "utf8", timeout: NGINX_TIMEOUT_MS },
-        (error, stdout, stderr) => {
-          const output = `${stderr ?? ""}${stdout ?? ""}`.trim().slice(0, MAX_MESSAGE);
-          resolve({ ok: !error, output: output || (error?.message ?? "") });
-        },
-      );
-    });
+    const result = await runCommand(nginx.bin, [...base, ...args], NGINX_TIMEOUT_MS);
+    return { ok: result.ok, output: commandOutput(result, MAX_MESSAGE) };
   }
 
   /**

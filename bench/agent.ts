@@ -9,8 +9,10 @@
  * The time is split between upserts carrying a plaintext password (the agent hashes it: crypt
  * SHA-512, 5000 rounds) and upserts carrying a ready passwordHash (the agent's own overhead).
  */
+import os from "node:os";
 import { agentClient, type AgentClient } from "../tests/support/agent-http";
 import { startAgentProcess } from "../tests/support/agent-process";
+import { processCpu } from "./cpu";
 
 const HASH = "$6$benchsalt$" + "x".repeat(86);
 const MAX_OPERATIONS = 1_000_000;
@@ -32,10 +34,13 @@ interface PhaseResult {
   perSecond: number;
   p50: number;
   p99: number;
+  /** The agent's CPU milliseconds per upsert (its threads and the processes it waited for). */
+  cpuMsPerUpsert: number;
 }
 
 /** Upsert distinct users with `workers` concurrent clients until `seconds` pass. */
 async function upserts(
+  agentPid: number,
   api: AgentClient,
   org: string,
   seconds: number,
@@ -43,6 +48,7 @@ async function upserts(
   body: (i: number) => object,
 ): Promise<PhaseResult> {
   const latencies: number[] = [];
+  const cpuBefore = processCpu(agentPid);
   const started = performance.now();
   const deadline = started + seconds * 1000;
   let next = 0;
@@ -57,8 +63,10 @@ async function upserts(
   };
   await Promise.all(Array.from({ length: workers }, worker));
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = processCpu(agentPid) - cpuBefore;
   latencies.sort((a, b) => a - b);
   return {
+    cpuMsPerUpsert: (1000 * cpu) / Math.max(1, latencies.length),
     operations: latencies.length,
     seconds: elapsed,
     perSecond: latencies.length / elapsed,
@@ -70,24 +78,28 @@ async function upserts(
 async function main(): Promise<void> {
   const duration = option("--duration", "BENCH_DURATION_S", 30);
   const concurrency = Math.round(option("--concurrency", "BENCH_CONCURRENCY", 4));
-  const agent = await startAgentProcess({ host: "127.0.1.40", name: "bench" });
+  const agent = await startAgentProcess({ host: "127.0.60.40", name: "bench" });
   try {
     const api = agentClient(agent.url, agent.token, { keepAlive: true });
     const print = (label: string, result: PhaseResult) =>
       console.log(
         `${label}: ${result.operations} upserts in ${result.seconds.toFixed(1)} s = ${result.perSecond.toFixed(0)}/s, ` +
-          `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms (concurrency ${concurrency})`,
+          `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms (concurrency ${concurrency}); ` +
+          `agent CPU ${result.cpuMsPerUpsert.toFixed(2)} ms per upsert; load ${os
+            .loadavg()
+            .map((n) => n.toFixed(2))
+            .join(" ")}`,
       );
 
     await api.put("/v1/orgs/plain", {});
-    const plain = await upserts(api, "plain", duration / 2, concurrency, (i) => ({
+    const plain = await upserts(agent.pid, api, "plain", duration / 2, concurrency, (i) => ({
       password: `password-${i}`,
       displayName: `User ${i}`,
     }));
     print("upserts with plaintext password", plain);
 
     await api.put("/v1/orgs/hashed", {});
-    const hashed = await upserts(api, "hashed", duration / 2, concurrency, (i) => ({
+    const hashed = await upserts(agent.pid, api, "hashed", duration / 2, concurrency, (i) => ({
       passwordHash: HASH,
       displayName: `User ${i}`,
     }));

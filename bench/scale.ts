@@ -1,8 +1,8 @@
 /**
  * `npm run bench:scale` — issue 9's measurements, printed, never asserted.
  *
- * Part 1, the way a user runs it: the library packed with `npm pack` and installed in a project
- * folder's node_modules, a `Pulumi.yaml` TypeScript-free program (index.js), the real CLI and
+ * Part 1, the way a user runs it: project folders run by tests/support/project.ts (the library
+ * packed with `npm pack` and installed with npm), a TypeScript-free program (index.js), the real CLI and
  * language host, three agents on loopback (one primary, two secondaries; FTP accounts built with
  * pure-pw when it is installed). One org with USERS users (each with a secret password and FTP
  * access), SITES websites and one FTP service, against a floor: the same number of dynamic
@@ -20,16 +20,15 @@ import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { agentClient } from "../tests/support/agent-http";
 import { startAgentProcess, type AgentProcess } from "../tests/support/agent-process";
-import { REPO_ROOT, ensurePulumi, localPulumiEnv } from "../tests/support/pulumi";
+import { createProjectFolder, exampleDir, type ProjectFolder } from "../tests/support/project";
+import { ensurePulumi } from "../tests/support/pulumi";
+import { processCpu, watchTree, type TreeCpu } from "./cpu";
 
-const execFileAsync = promisify(execFile);
 const USERS = Number(process.env.USERS ?? 1000);
 const SITES = Number(process.env.SITES ?? 20);
 const TOKEN = "bench-scale-token-0123456789abcdef";
-const PASSPHRASE = "bench-scale";
 const COMMAND_TIMEOUT_MS = 60 * 60_000;
 const UPSERTS = 1000;
 const UPSERT_CONCURRENCY = 8;
@@ -79,98 +78,109 @@ for (let i = 0; i < config.requireNumber("users"); i++) {
 
 interface Project {
   name: string;
-  dir: string;
-  env: NodeJS.ProcessEnv;
+  folder: ProjectFolder;
 }
 
 const percentile = (sorted: number[], p: number): number =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-/** A scratch root whose node_modules holds the packed library, as `npm install <tarball>` would. */
-async function packedInstall(root: string): Promise<void> {
-  const { stdout } = await execFileAsync("npm", ["pack", "--pack-destination", root, "--silent"], {
-    cwd: REPO_ROOT,
-    timeout: 300_000,
-  });
-  const tarball = path.join(root, stdout.trim().split("\n").pop() as string);
-  // The library's dependencies as this repository installed them (no registry, no native build);
-  // the library itself from the tarball, a real folder inside node_modules.
-  await execFileAsync("cp", ["-a", path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules")]);
-  const target = path.join(root, "node_modules", "pulumi-lbhosting");
-  fs.rmSync(target, { recursive: true, force: true });
-  fs.mkdirSync(target);
-  await execFileAsync("tar", ["xzf", tarball, "-C", target, "--strip-components=1"]);
-}
-
-async function pulumiCli(project: Project, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync("pulumi", args, {
-      cwd: project.dir,
-      env: project.env,
-      timeout: COMMAND_TIMEOUT_MS,
-      maxBuffer: 512 * 1024 * 1024,
-    });
-    return stdout;
-  } catch (error) {
-    const failure = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(
-      `${project.name}: pulumi ${args.join(" ")} failed: ${failure.message}\n${(failure.stdout ?? "").slice(-4000)}`,
+/** Runs the CLI in the project; with `cpu`, the CLI's process tree is sampled while it runs. */
+async function pulumiCli(project: Project, args: string[], cpu?: ReturnType<typeof watchTree>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      "pulumi",
+      args,
+      { cwd: project.folder.dir, env: project.folder.env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 512 * 1024 * 1024 },
+      (error, stdout) => {
+        if (!error) return resolve(stdout);
+        const failure = error as { stdout?: string; message: string };
+        reject(
+          new Error(
+            `${project.name}: pulumi ${args.join(" ")} failed: ${failure.message}\n${(failure.stdout ?? "").slice(-4000)}`,
+          ),
+        );
+      },
     );
-  }
+    if (child.pid !== undefined) cpu?.root(child.pid);
+  });
 }
 
+/**
+ * A project folder holding `program` (with the quick start's dependencies, so the library comes
+ * packed from this repository), its stack initialized and `config` set.
+ */
 async function createProject(
+  bin: string,
   root: string,
   name: string,
   program: string,
   config: Record<string, string>,
-  env: NodeJS.ProcessEnv,
+  env: Record<string, string>,
 ): Promise<Project> {
-  const dir = path.join(root, name);
-  fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\n`);
-  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, private: true, main: "index.js" }, null, 2));
-  fs.writeFileSync(path.join(dir, "index.js"), program);
-  const project = { name, dir, env };
-  await pulumiCli(project, ["stack", "init", "bench", "--secrets-provider", "passphrase"]);
+  const source = path.join(root, name);
+  fs.mkdirSync(source);
+  const quickstart = JSON.parse(fs.readFileSync(path.join(exampleDir("quickstart"), "package.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  fs.writeFileSync(path.join(source, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\n`);
+  fs.writeFileSync(
+    path.join(source, "package.json"),
+    JSON.stringify({ ...quickstart, name, main: "index.js" }, null, 2),
+  );
+  fs.writeFileSync(path.join(source, "index.js"), program);
+  const folder = await createProjectFolder(bin, { source, stack: "bench", env, timeoutMs: COMMAND_TIMEOUT_MS });
   for (const [key, value] of Object.entries(config)) {
-    await pulumiCli(project, ["config", "set", ...(key === "lbhosting:token" ? ["--secret"] : []), key, value]);
+    await folder.configSet(key, value, { secret: key === "lbhosting:token" });
   }
-  return project;
+  return { name, folder };
 }
 
-async function timed(run: () => Promise<unknown>): Promise<number> {
+interface PhaseFigures {
+  phase: string;
+  floor: number;
+  lbhosting: number;
+  ratio: number;
+  /** CPU seconds: each project's CLI process tree, and each agent of the hosting run. */
+  cpu: { floor: TreeCpu; lbhosting: TreeCpu; agents: { primary: number; secondaries: number[] } };
+  loadAverage: number[];
+}
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");
+
+/** One CLI command: its wall-clock seconds and the CPU seconds of its process tree. */
+async function measured(project: Project, args: string[]): Promise<{ seconds: number; cpu: TreeCpu }> {
+  const cpu = watchTree();
   const started = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  try {
+    await pulumiCli(project, args, cpu);
+    return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: cpu.stop() };
+  } catch (error) {
+    cpu.stop();
+    throw error;
+  }
 }
 
 async function pulumiPhases(bin: string, root: string): Promise<void> {
-  await packedInstall(root);
   const purePw = fs.existsSync("/usr/bin/pure-pw") ? "/usr/bin/pure-pw" : undefined;
   const ftpArgs = purePw ? ["--pure-pw-bin", purePw, "--ftp-uid", "65533", "--ftp-gid", "65533"] : [];
   const agents: AgentProcess[] = await Promise.all(
-    ["127.0.21.1", "127.0.21.2", "127.0.21.3"].map((host) =>
+    ["127.0.60.1", "127.0.60.2", "127.0.60.3"].map((host) =>
       startAgentProcess({ host, token: TOKEN, startTimeoutMs: 60_000, extraArgs: ftpArgs }),
     ),
   );
   try {
     const [primary, ...secondaries] = agents;
     const syncLog = path.join(root, "sync.log");
-    const envFor = (name: string) => ({
-      ...process.env,
-      ...localPulumiEnv({
-        bin,
-        home: path.join(root, `${name}-home`),
-        backend: path.join(root, `${name}-state`),
-        passphrase: PASSPHRASE,
-      }),
-      LBHOSTING_SYNC_LOG: syncLog,
-    });
-    for (const name of ["hosting", "floor"]) fs.mkdirSync(path.join(root, `${name}-state`), { recursive: true });
+    const env = { LBHOSTING_SYNC_LOG: syncLog };
     const common = { "bench:users": String(USERS), "bench:sites": String(SITES) };
-    const floor = await createProject(root, "floor", FLOOR_PROGRAM, common, envFor("floor"));
+    const floor = await createProject(bin, root, "floor", FLOOR_PROGRAM, common, env);
     const hosting = await createProject(
+      bin,
       root,
       "hosting",
       HOSTING_PROGRAM,
@@ -180,7 +190,7 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
         "bench:secondaries": JSON.stringify(secondaries.map((agent) => agent.url)),
         "lbhosting:token": TOKEN,
       },
-      envFor("hosting"),
+      env,
     );
     const projects = [floor, hosting];
     const quiet = ["--yes", "--skip-preview", "--non-interactive", "--color", "never"];
@@ -202,20 +212,40 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
         .map((n) => n.toFixed(2))
         .join(" ")}`,
     );
-    console.log("phase                                          floor s   lbhosting s   ratio");
-    const figures: Array<{ phase: string; floor: number; lbhosting: number; ratio: number }> = [];
+    console.log(
+      "phase                                          floor s   lbhosting s   ratio   " +
+        "CPU s: floor (engine/provider/program) | lbhosting (engine/provider/program) | agents (primary/secondaries)",
+    );
+    const figures: PhaseFigures[] = [];
+    const agentCpu = () => agents.map((agent) => processCpu(agent.pid));
     for (const phase of phases) {
       await phase.before?.();
-      const floorSeconds = await timed(() => pulumiCli(floor, phase.args));
-      const hostingSeconds = await timed(() => pulumiCli(hosting, phase.args));
-      figures.push({
+      const floorRun = await measured(floor, phase.args);
+      const agentsBefore = agentCpu();
+      const hostingRun = await measured(hosting, phase.args);
+      const agentSeconds = agentCpu().map((cpu, i) => cpu - agentsBefore[i]);
+      const figure: PhaseFigures = {
         phase: phase.label,
-        floor: floorSeconds,
-        lbhosting: hostingSeconds,
-        ratio: hostingSeconds / floorSeconds,
-      });
+        floor: floorRun.seconds,
+        lbhosting: hostingRun.seconds,
+        ratio: hostingRun.seconds / floorRun.seconds,
+        cpu: {
+          floor: floorRun.cpu,
+          lbhosting: hostingRun.cpu,
+          agents: { primary: agentSeconds[0], secondaries: agentSeconds.slice(1) },
+        },
+        loadAverage: os.loadavg(),
+      };
+      figures.push(figure);
+      const roles = (cpu: TreeCpu) =>
+        `${cpu.total.toFixed(1)} (${[cpu.byRole.engine, cpu.byRole.provider, cpu.byRole.program].map((n) => n.toFixed(1)).join("/")})`;
       console.log(
-        `${phase.label.padEnd(46)} ${floorSeconds.toFixed(1).padStart(7)}   ${hostingSeconds.toFixed(1).padStart(11)}   ${(hostingSeconds / floorSeconds).toFixed(2).padStart(5)}x`,
+        `${phase.label.padEnd(46)} ${floorRun.seconds.toFixed(1).padStart(7)}   ${hostingRun.seconds.toFixed(1).padStart(11)}   ` +
+          `${figure.ratio.toFixed(2).padStart(5)}x   ${roles(floorRun.cpu)} | ${roles(hostingRun.cpu)} | ` +
+          `${agentSeconds[0].toFixed(1)}/${agentSeconds
+            .slice(1)
+            .map((n) => n.toFixed(1))
+            .join("+")}   load ${loadAverage()}`,
       );
       if (phase.label === "up creating everything") {
         const lines = fs.readFileSync(syncLog, "utf8");
@@ -237,7 +267,7 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
         console.log(`  __provider bytes per resource: ${[...bytes].map(([type, n]) => `${type} ${n}`).join(", ")}`);
       }
     }
-    console.log(JSON.stringify({ users: USERS, sites: SITES, loadAverage: os.loadavg(), phases: figures }));
+    console.log(JSON.stringify({ users: USERS, sites: SITES, phases: figures }));
   } finally {
     for (const agent of agents) {
       await agent.stop();
@@ -276,7 +306,7 @@ function healthProbe(url: string): { stop: () => Promise<number[]> } {
 }
 
 async function agentBurst(): Promise<void> {
-  const agent = await startAgentProcess({ host: "127.0.21.9", name: "burst", startTimeoutMs: 60_000 });
+  const agent = await startAgentProcess({ host: "127.0.60.9", name: "burst", startTimeoutMs: 60_000 });
   try {
     const api = agentClient(agent.url, agent.token, { keepAlive: true });
     await api.put("/v1/orgs/burst", {});
@@ -286,6 +316,7 @@ async function agentBurst(): Promise<void> {
     const probe = healthProbe(agent.url);
     const latencies: number[] = [];
     let next = 0;
+    const cpuBefore = processCpu(agent.pid);
     const started = performance.now();
     await Promise.all(
       Array.from({ length: UPSERT_CONCURRENCY }, async () => {
@@ -302,11 +333,13 @@ async function agentBurst(): Promise<void> {
       }),
     );
     const wall = (performance.now() - started) / 1000;
+    const cpu = processCpu(agent.pid) - cpuBefore;
     const health = (await probe.stop()).sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
     console.log(
       `agent, ${UPSERTS} upserts with plaintext passwords at concurrency ${UPSERT_CONCURRENCY}: ${wall.toFixed(1)} s ` +
-        `(${(UPSERTS / wall).toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+        `(${(UPSERTS / wall).toFixed(0)}/s), p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; ` +
+        `agent CPU ${cpu.toFixed(1)} s (hashing in its worker threads included); load ${loadAverage()}`,
     );
     console.log(
       `  GET /v1/health every 20 ms from another process: during the burst p50 ${percentile(health, 50).toFixed(1)} ms, ` +

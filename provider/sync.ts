@@ -396,22 +396,35 @@ async function tryDelta(
 
 interface OrgSlot {
   running?: Promise<SyncReport>;
-  queued?: { promise: Promise<SyncReport>; full: boolean; needsStatus: boolean };
+  queued?: { promise: Promise<SyncReport>; full: boolean; needsStatus: boolean; callers: number };
   known: OrgKnowledge;
   /** Writes to the org in flight in this process: a queued sync waits for them to join (briefly). */
   writing: number;
-  writesDone: Array<() => void>;
+  /** Operations between their write and the end of their sync (see `writeThenSync`), and their peak. */
+  operations: number;
+  peak: number;
+  /** When the latest operation began its write. */
+  lastArrival: number;
+  /** Woken when writes in flight settle or a new operation arrives. */
+  wake: Array<() => void>;
 }
 
-/** How long a queued sync waits for writes in flight to join it. */
-const LINGER_MS = 250;
+/** How long a queued sync waits for the writes in flight to join it. */
+const WRITES_LINGER_MS = 250;
+/** A queued sync waiting for more operations starts once none has arrived for this long... */
+const QUIET_MS = 1000;
+/** ...and at the latest this long after the running sync ended. */
+const GATHER_MS = 4000;
 
 const slots = new Map<string, OrgSlot>();
 
 function slotFor(primary: AgentClient, org: string): OrgSlot {
   const key = `${primary.endpoint} ${org}`;
   let slot = slots.get(key);
-  if (!slot) slots.set(key, (slot = { known: new OrgKnowledge(), writing: 0, writesDone: [] }));
+  if (!slot) {
+    slot = { known: new OrgKnowledge(), writing: 0, operations: 0, peak: 0, lastArrival: 0, wake: [] };
+    slots.set(key, slot);
+  }
   return slot;
 }
 
@@ -420,23 +433,49 @@ export function forgetOrg(primary: AgentClient, org: string): void {
   slots.get(`${primary.endpoint} ${org}`)?.known.forget();
 }
 
-function writesSettled(slot: OrgSlot): Promise<void> {
-  if (slot.writing === 0) return Promise.resolve();
+/** Resolves on the slot's next event (writes settled, an operation arrived), or after `ms`. */
+function nextEvent(slot: OrgSlot, ms: number): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, LINGER_MS);
-    slot.writesDone.push(() => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    slot.wake.push(() => {
       clearTimeout(timer);
       resolve();
     });
   });
 }
 
+function notify(slot: OrgSlot): void {
+  for (const wake of slot.wake.splice(0)) wake();
+}
+
+/**
+ * Until a queued sync may start: the writes in flight have settled (or WRITES_LINGER_MS passed), and
+ * as many operations wait for it as this process has seen at once (Pulumi's `--parallel`), or none
+ * arrived for QUIET_MS, or GATHER_MS passed. Pulumi starts the next operations one at a time while it
+ * records the ones a sync just finished, so a sync started at once would serve one or two of them;
+ * waiting for them all makes a burst of N operations cost about N / parallelism syncs.
+ */
+async function gathered(slot: OrgSlot, queued: NonNullable<OrgSlot["queued"]>): Promise<void> {
+  const deadline = Date.now() + GATHER_MS;
+  for (;;) {
+    const now = Date.now();
+    if (slot.writing > 0) {
+      const lingerEnd = Math.min(deadline, now + WRITES_LINGER_MS);
+      while (slot.writing > 0 && Date.now() < lingerEnd) await nextEvent(slot, lingerEnd - Date.now());
+      continue;
+    }
+    const quietEnd = slot.lastArrival + QUIET_MS;
+    if (queued.callers >= slot.peak || now >= deadline || now >= quietEnd) return;
+    await nextEvent(slot, Math.min(deadline, quietEnd) - now);
+  }
+}
+
 /**
  * Requests a sync that includes every change already committed on the primary. If a sync is
  * running it may have started before the caller's change, so the caller joins the one queued
  * behind it (one queued sync serves every caller that arrives meanwhile). A queued sync starts
- * once the running one ended and this process's writes to the org in flight have joined it (at
- * most LINGER_MS), so a burst of writes shares few syncs.
+ * once the running one ended and the operations under way have joined it (see `gathered`), so a
+ * burst of writes shares few syncs.
  */
 export function requestSync(
   primary: AgentClient,
@@ -451,11 +490,12 @@ export function requestSync(
     const next: NonNullable<OrgSlot["queued"]> = {
       full: false,
       needsStatus: false,
+      callers: 0,
       promise: Promise.resolve() as never,
     };
     next.promise = (async () => {
       await slot.running?.catch(() => undefined);
-      await writesSettled(slot);
+      await gathered(slot, next);
       slot.queued = undefined;
       const known = next.needsStatus ? undefined : slot.known;
       const run = syncOrg(primary, org, clientFor, { ...options, full: next.full }, known);
@@ -468,6 +508,7 @@ export function requestSync(
     })();
     slot.queued = queued = next;
   }
+  queued.callers++;
   queued.full ||= options.full ?? false;
   queued.needsStatus ||= !options.write || (options.full ?? false);
   return queued.promise;
@@ -488,14 +529,22 @@ export async function writeThenSync(
 ): Promise<SyncReport> {
   const slot = slotFor(primary, org);
   slot.writing++;
-  let answer: WriteAnswer | undefined;
+  slot.operations++;
+  slot.peak = Math.max(slot.peak, slot.operations);
+  slot.lastArrival = Date.now();
+  notify(slot);
   try {
-    answer = await write();
+    let answer: WriteAnswer | undefined;
+    try {
+      answer = await write();
+    } finally {
+      slot.writing--;
+      if (slot.writing === 0) notify(slot);
+    }
+    return await requestSync(primary, org, clientFor, { ...options, write: answer });
   } finally {
-    slot.writing--;
-    if (slot.writing === 0) for (const wake of slot.writesDone.splice(0)) wake();
+    slot.operations--;
   }
-  return requestSync(primary, org, clientFor, { ...options, write: answer });
 }
 
 /** Writes a sync line to Pulumi's log (the provider's output) and, if set, to $LBHOSTING_SYNC_LOG. */

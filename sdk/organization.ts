@@ -94,12 +94,20 @@ export interface OrganizationRef {
   loadBalancerFtp?: pulumi.Input<string | undefined>;
 }
 
+/** One reference per org resource, shared by its members (a thousand users need not build a thousand). */
+const refs = new WeakMap<object, pulumi.Output<unknown>>();
+
 /** The `{ name, primary }` a user or service sends to its provider, depending on the org resource. */
 export function organizationRef(organization: LoadBalancedOrganization | OrganizationRef) {
-  return pulumi.output({
-    name: organization.name,
-    primary: organization.primary,
-    loadBalancer: organization.loadBalancer,
-    loadBalancerFtp: organization.loadBalancerFtp,
-  });
+  const build = () =>
+    pulumi.output({
+      name: organization.name,
+      primary: organization.primary,
+      loadBalancer: organization.loadBalancer,
+      loadBalancerFtp: organization.loadBalancerFtp,
+    });
+  if (!(organization instanceof LoadBalancedOrganization)) return build();
+  let ref = refs.get(organization) as ReturnType<typeof build> | undefined;
+  if (!ref) refs.set(organization, (ref = build()));
+  return ref;
 }

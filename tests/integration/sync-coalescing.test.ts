@@ -4,12 +4,13 @@
  */
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
-import { requestSync, syncOrg } from "../../provider/sync";
+import { requestSync, syncOrg, writeThenSync } from "../../provider/sync";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 
 const TOKEN = "coalescing-test-token-0123456789";
 const ORG = "busy";
 const USERS = 200;
+const HASH = "$6$coalesce$" + "c".repeat(86);
 
 describe("sync hook: coalescing concurrent changes (real agents)", function () {
   this.timeout(120_000);
@@ -67,6 +68,30 @@ describe("sync hook: coalescing concurrent changes (real agents)", function () {
     console.log(
       `      ${USERS} changes → ${syncRuns} syncs (${transfers.length} deltas to ${secondaries.length} secondaries)`,
     );
+  });
+
+  it("operations that Pulumi starts one after another, 8 at a time, share about one sync per 8", async () => {
+    // Like Pulumi's step executor: 8 workers, each recording its finished operation (a pause that
+    // differs per worker) before it starts the next one.
+    const lines: string[] = [];
+    const log = (line: string) => lines.push(line);
+    const operations = 96;
+    let next = 0;
+    const workers = Array.from({ length: 8 }, async (_, worker) => {
+      for (let index = next++; index < operations; index = next++) {
+        const username = `staggered${index}`;
+        const write = async () => (await primary.putUser(ORG, username, { passwordHash: HASH })).answer;
+        const report = await writeThenSync(primary, ORG, clientFor, write, { log });
+        expect(report.inSync).to.equal(true);
+        const copies = await Promise.all(secondaries.map((secondary) => secondary.getUser(ORG, username)));
+        expect(copies.map((copy) => copy.username)).to.deep.equal(secondaries.map(() => username));
+        await new Promise((resolve) => setTimeout(resolve, 10 + 15 * worker));
+      }
+    });
+    await Promise.all(workers);
+    const syncRuns = lines.length / secondaries.length;
+    expect(syncRuns).to.be.at.most(operations / 4);
+    console.log(`      ${operations} staggered operations → ${syncRuns} syncs`);
   });
 
   it("a full sync sends snapshots even when nothing drifted", async () => {

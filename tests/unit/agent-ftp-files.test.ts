@@ -1,0 +1,160 @@
+/**
+ * The FTP account files without a server: the PDB the agent builds in-process is byte for byte
+ * the one `pure-pw mkdb` writes, and rendering some users again gives the files rendering the
+ * whole org gives (FTP logins with a real pure-ftpd are in tests/integration/agent-ftp.test.ts).
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { expect } from "chai";
+import fc from "fast-check";
+import { ContentRoot } from "../../agent/content";
+import { FtpFiles, PDB_FILE } from "../../agent/ftp";
+import { buildPureDb, passwdRecords, pureDbHash } from "../../agent/puredb";
+import type { ServiceRecord, UserRecord } from "../../sdk/schemas";
+import { findBinary } from "../support/processes";
+
+const HASH = "$6$saltsalt$" + "h".repeat(86);
+
+function purePwOrSkip(context: Mocha.Context): string {
+  const purePw = findBinary("PURE_PW_BIN", "pure-pw", ["/usr/bin/pure-pw"]);
+  if (purePw) return purePw;
+  if (process.env.CI === "true") throw new Error("pure-pw is not installed; CI must run this test");
+  context.skip();
+}
+
+const user = (username: string, access: string[], enabled = true, passwordHash = HASH): UserRecord => ({
+  username,
+  passwordHash,
+  displayName: "",
+  email: "",
+  enabled,
+  access,
+  managedBy: "",
+});
+
+const ftp = (name: string, rootPath: string, writable = false): ServiceRecord => ({
+  name,
+  kind: "ftp",
+  rootPath,
+  writable,
+  enabled: true,
+  managedBy: "",
+});
+
+describe("agent FTP files", function () {
+  let dir: string;
+
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-ftp-files-"));
+  });
+
+  afterEach(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe("PureDB", function () {
+    it("hashes keys the way puredb does (djb2 with XOR, last byte first)", function () {
+      expect(pureDbHash("")).to.equal(5381);
+      expect(pureDbHash("a")).to.equal(((5381 * 33) ^ 0x61) >>> 0);
+      // Over the UTF-8 bytes (0xc3 0xa9), the last first.
+      expect(pureDbHash("é")).to.equal((((((5381 * 33) ^ 0xa9) >>> 0) * 33) ^ 0xc3) >>> 0);
+    });
+
+    it("writes the very bytes `pure-pw mkdb` writes, for any accounts", function () {
+      const purePw = purePwOrSkip(this);
+      const login = fc.stringMatching(/^[a-z][a-z0-9._-]{0,12}@[a-z0-9-]{1,8}\.[a-z0-9-]{1,8}$/);
+      const home = fc.stringMatching(/^\/[A-Za-z0-9/ é_-]{0,30}$/);
+      const line = fc.tuple(login, fc.integer({ min: 1, max: 65535 }), home);
+      let run = 0;
+      fc.assert(
+        fc.property(fc.uniqueArray(line, { selector: ([l]) => l, maxLength: 60 }), (lines) => {
+          const passwd = lines.map(([l, uid, h]) => `${l}:${HASH}:${uid}:${uid}::${h}/./::::::::::::\n`).join("");
+          const source = path.join(dir, `source-${run}`);
+          const pdb = path.join(dir, `pdb-${run++}`);
+          fs.writeFileSync(source, passwd);
+          execFileSync(purePw, ["mkdb", pdb, "-f", source]);
+          expect(buildPureDb(passwdRecords(passwd)).equals(fs.readFileSync(pdb))).to.equal(true);
+        }),
+        { numRuns: 25, seed: 9 },
+      );
+    });
+  });
+
+  describe("rendering some users again", function () {
+    const content = () => new ContentRoot(fs.mkdtempSync(path.join(dir, "content-")));
+    const files = (ftpDir: string) =>
+      ["acme.passwd", "acme.json"].map((file) => {
+        const full = path.join(ftpDir, file);
+        return fs.existsSync(full) ? fs.readFileSync(full, "utf8") : undefined;
+      });
+
+    it("gives the files a whole render gives, and none once no account is left", async function () {
+      const services = [ftp("files", "pub"), ftp("drop", "drop", true)];
+      const options = {
+        content: content(),
+        writableIds: { uid: 1000, gid: 1000 },
+        readonlyIds: { uid: 65534, gid: 65534 },
+        warn: () => undefined,
+      };
+      const incremental = new FtpFiles({ ...options, dir: path.join(dir, "incremental") });
+      const whole = new FtpFiles({ ...options, dir: path.join(dir, "whole") });
+      const users = new Map([
+        ["alice", user("alice", ["files"])],
+        ["bob", user("bob", ["files", "drop"])],
+      ]);
+      incremental.render("acme", services, () => [...users.values()]);
+      await incremental.publish();
+
+      const steps: Array<[string, UserRecord | undefined]> = [
+        ["carol", user("carol", ["drop"])],
+        ["alice", user("alice", ["files"], true, "$6$other$" + "o".repeat(86))],
+        ["bob", user("bob", ["files"], false)],
+        ["dave", user("dave", [])],
+        ["carol", undefined],
+        ["alice", undefined],
+      ];
+      for (const [username, record] of steps) {
+        if (record) users.set(username, record);
+        else users.delete(username);
+        expect(incremental.renderUsers("acme", [[username, record]])).to.equal(true);
+        await incremental.publish();
+        whole.render("acme", services, () => [...users.values()]);
+        await whole.publish();
+        expect(files(path.join(dir, "incremental"))).to.deep.equal(files(path.join(dir, "whole")));
+      }
+      expect(files(path.join(dir, "incremental"))).to.deep.equal([undefined, undefined]);
+      expect(incremental.has("acme")).to.equal(true);
+      expect(() => incremental.renderUsers("other", [["alice", undefined]])).to.throw(/never rendered whole/);
+    });
+
+    it("builds the PDB with pure-pw on start, then in-process when the bytes agree", async function () {
+      const purePw = purePwOrSkip(this);
+      const ftpDir = path.join(dir, "served");
+      const warnings: string[] = [];
+      const served = new FtpFiles({
+        dir: ftpDir,
+        content: content(),
+        writableIds: { uid: 1000, gid: 1000 },
+        readonlyIds: { uid: 65534, gid: 65534 },
+        purePw,
+        warn: (msg) => warnings.push(msg),
+      });
+      served.render("acme", [ftp("files", "pub")], () => [user("alice", ["files"])]);
+      await served.publish();
+      expect(fs.existsSync(path.join(ftpDir, "_pureftpd.passwd"))).to.equal(false); // pure-pw's source, once
+      served.renderUsers("acme", [["bob", user("bob", ["files"])]]);
+      await served.publish();
+      const source = path.join(dir, "check.passwd");
+      fs.writeFileSync(source, fs.readFileSync(path.join(ftpDir, "acme.passwd")));
+      execFileSync(purePw, ["mkdb", path.join(dir, "check.pdb"), "-f", source]);
+      expect(
+        fs.readFileSync(path.join(ftpDir, PDB_FILE)).equals(fs.readFileSync(path.join(dir, "check.pdb"))),
+      ).to.equal(true);
+      expect(fs.readFileSync(path.join(ftpDir, "acme.passwd"), "utf8")).to.match(/^bob@files\.acme:/m);
+      expect(fs.statSync(path.join(ftpDir, PDB_FILE)).mode & 0o777).to.equal(0o600);
+      expect(warnings).to.deep.equal([]);
+    });
+  });
+});
