@@ -459,13 +459,14 @@ async function gathered(slot: OrgSlot, queued: NonNullable<OrgSlot["queued"]>): 
   const deadline = Date.now() + GATHER_MS;
   for (;;) {
     const now = Date.now();
+    if (now >= deadline) return;
     if (slot.writing > 0) {
       const lingerEnd = Math.min(deadline, now + WRITES_LINGER_MS);
       while (slot.writing > 0 && Date.now() < lingerEnd) await nextEvent(slot, lingerEnd - Date.now());
       continue;
     }
     const quietEnd = slot.lastArrival + QUIET_MS;
-    if (queued.callers >= slot.peak || now >= deadline || now >= quietEnd) return;
+    if (queued.callers >= slot.peak || now >= quietEnd) return;
     await nextEvent(slot, Math.min(deadline, quietEnd) - now);
   }
 }

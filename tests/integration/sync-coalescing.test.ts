@@ -94,6 +94,30 @@ describe("sync hook: coalescing concurrent changes (real agents)", function () {
     console.log(`      ${operations} staggered operations → ${syncRuns} syncs`);
   });
 
+  it("a write slower than the gathering window does not hold back the queued sync", async () => {
+    // The slow write is held until the other operation's sync has returned: that sync must not wait
+    // for it past the window (nor spin), and the slow operation then gets a sync of its own.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slowWrite = async () => {
+      await held;
+      return (await primary.putUser(ORG, "slow-writer", { passwordHash: HASH })).answer;
+    };
+    const slow = writeThenSync(primary, ORG, clientFor, slowWrite, {});
+    const fastWrite = async () => (await primary.putUser(ORG, "fast-writer", { passwordHash: HASH })).answer;
+    const fast = await writeThenSync(primary, ORG, clientFor, fastWrite, {});
+    expect(fast.inSync).to.equal(true);
+    const slowOnPrimary = await primary.getUser(ORG, "slow-writer").then(
+      () => true,
+      () => false,
+    );
+    expect(slowOnPrimary, "the fast operation returned only after the slow write").to.equal(false);
+    release();
+    expect((await slow).inSync).to.equal(true);
+    const copies = await Promise.all(secondaries.map((secondary) => secondary.getUser(ORG, "slow-writer")));
+    expect(copies.map((copy) => copy.username)).to.deep.equal(secondaries.map(() => "slow-writer"));
+  });
+
   it("a full sync sends snapshots even when nothing drifted", async () => {
     const lines: string[] = [];
     const report = await requestSync(primary, ORG, clientFor, { full: true, log: (line) => lines.push(line) });
