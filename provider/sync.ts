@@ -409,11 +409,9 @@ interface OrgSlot {
   wake: Array<() => void>;
 }
 
-/** How long a queued sync waits for the writes in flight to join it. */
-const WRITES_LINGER_MS = 250;
 /** A queued sync waiting for more operations starts once none has arrived for this long... */
 const QUIET_MS = 1000;
-/** ...and at the latest this long after the running sync ended. */
+/** ...and at the latest this long after the running sync ended, even with writes still in flight. */
 const GATHER_MS = 4000;
 
 const slots = new Map<string, OrgSlot>();
@@ -449,25 +447,21 @@ function notify(slot: OrgSlot): void {
 }
 
 /**
- * Until a queued sync may start: the writes in flight have settled (or WRITES_LINGER_MS passed), and
- * as many operations wait for it as this process has seen at once (Pulumi's `--parallel`), or none
- * arrived for QUIET_MS, or GATHER_MS passed. Pulumi starts the next operations one at a time while it
- * records the ones a sync just finished, so a sync started at once would serve one or two of them;
- * waiting for them all makes a burst of N operations cost about N / parallelism syncs.
+ * Until a queued sync may start: no write of this process to the org is in flight, and as many
+ * operations wait for it as this process has seen at once (Pulumi's `--parallel`) or none arrived
+ * for QUIET_MS; or, whatever is in flight, GATHER_MS passed. Pulumi starts the next operations one
+ * at a time while it records the ones a sync just finished, so a sync started at once would serve
+ * one or two of them; waiting for them all makes a burst of N operations cost about N / parallelism
+ * syncs.
  */
 async function gathered(slot: OrgSlot, queued: NonNullable<OrgSlot["queued"]>): Promise<void> {
   const deadline = Date.now() + GATHER_MS;
   for (;;) {
     const now = Date.now();
     if (now >= deadline) return;
-    if (slot.writing > 0) {
-      const lingerEnd = Math.min(deadline, now + WRITES_LINGER_MS);
-      while (slot.writing > 0 && Date.now() < lingerEnd) await nextEvent(slot, lingerEnd - Date.now());
-      continue;
-    }
     const quietEnd = slot.lastArrival + QUIET_MS;
-    if (queued.callers >= slot.peak || now >= quietEnd) return;
-    await nextEvent(slot, Math.min(deadline, quietEnd) - now);
+    if (slot.writing === 0 && (queued.callers >= slot.peak || now >= quietEnd)) return;
+    await nextEvent(slot, (slot.writing > 0 ? deadline : Math.min(deadline, quietEnd)) - now);
   }
 }
 
