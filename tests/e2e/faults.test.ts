@@ -15,6 +15,7 @@ import { LoadBalancedOrganization, OrgUser } from "../../sdk";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { runCli } from "../support/cli-run";
 import { printKillReport, sleep } from "../support/faults";
+import { killQuietly, processGone, processTree } from "../support/processes";
 import { type CliProject, createCliProject } from "../support/pulumi-cli";
 import { createTestStack, requirePulumi } from "../support/pulumi";
 import { type SlowProxy, startSlowProxy } from "../support/slow-proxy";
@@ -43,16 +44,6 @@ exports.inSync = org.inSync;
 `;
 
 const client = (agent: AgentProcess, timeoutMs = 5000) => new AgentClient(agent.url, TOKEN, { timeoutMs, retries: 0 });
-
-/** True once no process of the group led by `pgid` is left. */
-function groupGone(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 describe("e2e fault: pulumi up SIGKILLed while creating 200 users", function () {
   let bin: string;
@@ -117,10 +108,16 @@ describe("e2e fault: pulumi up SIGKILLed while creating 200 users", function () 
         if (generation < killAt) await sleep(25);
       }
       expect(finished, `pulumi up ended before generation ${killAt}:\n${up.output()}`).to.equal(false);
+      // The CLI starts its plugins in process groups of their own: kill the whole tree, by pid.
+      const tree = processTree(pgid);
       process.kill(-pgid, "SIGKILL");
+      for (const pid of tree) killQuietly(pid);
       await up.exited;
-      for (let poll = 0; poll < 200 && !groupGone(pgid); poll++) await sleep(50);
-      expect(groupGone(pgid), "the CLI and its plugins are gone").to.equal(true);
+      for (let poll = 0; poll < 200 && !tree.every(processGone); poll++) await sleep(50);
+      expect(
+        tree.filter((pid) => !processGone(pid)),
+        "the CLI and its plugins are gone",
+      ).to.deep.equal([]);
 
       const interrupted = await project.exportState();
       const pending = interrupted.pending_operations?.length ?? 0;

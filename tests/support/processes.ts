@@ -17,13 +17,47 @@ export function reapWithTestRun(child: ChildProcess): void {
   child.once("exit", () => live.delete(child));
 }
 
-/** The pids of a process's children (nginx workers, pure-ftpd sessions), from /proc. */
+/**
+ * The pids of a process's children (nginx workers, pure-ftpd sessions, a CLI's plugins), from /proc:
+ * each thread lists the children it started, and a Go program starts them from any of its threads.
+ */
 export function childPids(pid: number): number[] {
+  let threads: string[];
   try {
-    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-    return text === "" ? [] : text.split(/\s+/).map(Number);
+    threads = fs.readdirSync(`/proc/${pid}/task`);
   } catch {
     return [];
+  }
+  return threads.flatMap((thread) => {
+    try {
+      const text = fs.readFileSync(`/proc/${pid}/task/${thread}/children`, "utf8").trim();
+      return text === "" ? [] : text.split(/\s+/).map(Number);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** SIGKILL by pid, ignoring a process that is already gone. */
+export function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** A process and all its descendants, parents first (a snapshot: children started later are not in it). */
+export function processTree(pid: number): number[] {
+  return [pid, ...childPids(pid).flatMap(processTree)];
+}
+
+/** Whether a process has ended: no longer in /proc, or a zombie waiting to be reaped. */
+export function processGone(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
   }
 }
 
@@ -38,13 +72,7 @@ export async function stopProcessTree(child: ChildProcess, signal: NodeJS.Signal
   const children = childPids(pid);
   child.kill(signal);
   const timer = setTimeout(() => {
-    for (const other of childPids(pid).concat(children)) {
-      try {
-        process.kill(other, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    for (const other of childPids(pid).concat(children)) killQuietly(other);
     child.kill("SIGKILL");
   }, 5000);
   await exited;

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { reapWithTestRun } from "./processes";
+import { killQuietly, processTree, reapWithTestRun } from "./processes";
 import { localPulumiEnv, REPO_ROOT } from "./pulumi";
 
 export interface CliResult {
@@ -24,7 +24,7 @@ export interface CliProject {
   run(args: string[], options?: { input?: string; timeoutMs?: number }): Promise<CliResult>;
   /** Like run, but throws (with the CLI's output) unless it exits 0. */
   ok(args: string[], options?: { input?: string; timeoutMs?: number }): Promise<CliResult>;
-  /** Starts `pulumi <args>` in its own process group (`process.kill(-child.pid, …)` reaches its plugins too). */
+  /** Starts `pulumi <args>` in its own process group; its plugins start groups of their own (see processTree). */
   start(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<CliResult> };
   /** `pulumi stack export` (secrets stay encrypted). */
   exportState(): Promise<{ resources?: Array<{ urn: string; type: string }>; pending_operations?: unknown[] }>;
@@ -78,7 +78,9 @@ export async function createCliProject(
   const run = async (args: string[], runOptions: { input?: string; timeoutMs?: number } = {}) => {
     const { child, exited } = start(args);
     child.stdin?.end(runOptions.input ?? "");
-    const timer = setTimeout(() => process.kill(-(child.pid as number), "SIGKILL"), runOptions.timeoutMs ?? 600_000);
+    // The plugins run in process groups of their own: a timed-out command is killed as a whole tree.
+    const killTree = () => processTree(child.pid as number).forEach(killQuietly);
+    const timer = setTimeout(killTree, runOptions.timeoutMs ?? 600_000);
     try {
       return await exited;
     } finally {
