@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { killQuietly, processTree, reapWithTestRun } from "./processes";
-import { localPulumiEnv, REPO_ROOT } from "./pulumi";
+import { localPulumiEnv, stackScratchFolder } from "./pulumi";
 
 export interface CliResult {
   code: number | null;
@@ -50,9 +50,7 @@ export async function createCliProject(
   bin: string,
   options: { projectName: string; program: string; stack?: string },
 ): Promise<CliProject> {
-  const scratch = path.join(REPO_ROOT, ".pulumi");
-  fs.mkdirSync(scratch, { recursive: true });
-  const root = fs.mkdtempSync(path.join(scratch, `${options.projectName}-`));
+  const root = stackScratchFolder(options.projectName);
   const dir = path.join(root, "project");
   const backend = path.join(root, "state");
   const home = path.join(root, "home");

@@ -96,10 +96,18 @@ export async function installCommandPlugin(bin: string, env: Record<string, stri
   );
 }
 
-export async function createTestStack(bin: string, options: TestStackOptions): Promise<TestStack> {
+/**
+ * A new folder for one stack under `.pulumi/` in the repository, where a program finds this package
+ * in the repository's node_modules.
+ */
+export function stackScratchFolder(projectName: string): string {
   const scratch = path.join(REPO_ROOT, ".pulumi");
   fs.mkdirSync(scratch, { recursive: true });
-  const root = fs.mkdtempSync(path.join(scratch, `${options.projectName}-`));
+  return fs.mkdtempSync(path.join(scratch, `${projectName}-`));
+}
+
+export async function createTestStack(bin: string, options: TestStackOptions): Promise<TestStack> {
+  const root = stackScratchFolder(options.projectName);
   const backend = path.join(root, "state");
   const home = path.join(root, "home");
   const workDir = path.join(root, "work");
