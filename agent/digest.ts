@@ -3,12 +3,17 @@
  * hashes, services), so a primary and an in-sync secondary report the same value whatever order
  * the content was written in.
  *
- * Definition (two levels, so the agent can keep one hash per stored row and recompute an org's
- * digest from short row hashes instead of re-serialising every record on each write):
+ * Definition (format 2, agent schema 3):
  *   recordHash(r) = sha256hex(canonicalJson(r))
+ *   setSum(rs)    = LtHash16 of { recordHash(r) : r in rs } — each element expanded by SHAKE128 to
+ *                   1,024 little-endian uint16 lanes, the set's sum is the lane-wise sum mod 2^16
  *   digest        = sha256hex(canonicalJson({ org: recordHash(org),
- *                                             users: [recordHash(u) for users sorted by username],
- *                                             services: [recordHash(s) for services sorted by name] }))
+ *                                             users: sha256hex(setSum(users)),
+ *                                             services: sha256hex(setSum(services)) }))
+ * Why a homomorphic set hash: adding or removing one record changes the sum by one element, so
+ * the agent keeps each org's sums in its database and a write costs O(1), not O(users) (format 1
+ * hashed every user's row hash on each write). LtHash16 at this size is collision resistant
+ * (Bellare–Micciancio; Lewi et al., "Securing Update Propagation with Homomorphic Hashing").
  */
 import { createHash } from "node:crypto";
 import type { OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
@@ -46,24 +51,32 @@ export function recordHash(record: OrgRecord | UserRecord | ServiceRecord): stri
   return sha256Hex(canonicalJson(record));
 }
 
-/** Combine row hashes that are already in username / service-name order. */
-export function digestFromHashes(orgHash: string, userHashes: string[], serviceHashes: string[]): string {
-  return sha256Hex(canonicalJson({ org: orgHash, users: userHashes, services: serviceHashes }));
+/** Bytes of a set sum: 1,024 uint16 lanes. */
+export const SET_SUM_BYTES = 2048;
+
+export const emptySetSum = (): Buffer => Buffer.alloc(SET_SUM_BYTES);
+
+/** Add (`sign` 1) or remove (`sign` -1) the element `hash` to / from `sum`, in place. */
+export function updateSetSum(sum: Buffer, hash: string, sign: 1 | -1): void {
+  const element = createHash("shake128", { outputLength: SET_SUM_BYTES }).update(hash, "utf8").digest();
+  for (let offset = 0; offset < SET_SUM_BYTES; offset += 2) {
+    sum.writeUInt16LE((sum.readUInt16LE(offset) + sign * element.readUInt16LE(offset)) & 0xffff, offset);
+  }
 }
 
-const byKey =
-  <T>(key: (item: T) => string) =>
-  (a: T, b: T): number => {
-    const ka = key(a);
-    const kb = key(b);
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  };
+/** Combine the org's record hash with the sums of its users' and services' record hashes. */
+export function digestFromSums(orgHash: string, userSum: Buffer, serviceSum: Buffer): string {
+  const sumHash = (sum: Buffer) => createHash("sha256").update(sum).digest("hex");
+  return sha256Hex(canonicalJson({ org: orgHash, users: sumHash(userSum), services: sumHash(serviceSum) }));
+}
+
+const setSum = (hashes: Iterable<string>): Buffer => {
+  const sum = emptySetSum();
+  for (const hash of hashes) updateSetSum(sum, hash, 1);
+  return sum;
+};
 
 /** The digest of an org's content given as plain records (any order). */
 export function contentDigest(org: OrgRecord, users: UserRecord[], services: ServiceRecord[]): string {
-  return digestFromHashes(
-    recordHash(org),
-    [...users].sort(byKey((user) => user.username)).map(recordHash),
-    [...services].sort(byKey((service) => service.name)).map(recordHash),
-  );
+  return digestFromSums(recordHash(org), setSum(users.map(recordHash)), setSum(services.map(recordHash)));
 }

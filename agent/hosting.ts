@@ -393,9 +393,12 @@ export class Hosting {
           }
         });
         this.finalizeDigests();
+        const orgsAfter = new Map<string, OrgState | undefined>();
         return applied.map((item, i): Outcome => {
           if (!item.ok) return item;
-          const after = this.store.getOrg(jobs[i].org);
+          const org = jobs[i].org;
+          if (!orgsAfter.has(org)) orgsAfter.set(org, this.store.getOrg(org));
+          const after = orgsAfter.get(org);
           return {
             ok: true,
             result: item.mutation.finish(after),
@@ -420,10 +423,7 @@ export class Hosting {
 
   /** Inside the transaction: compute and store the digest of every org changed in it. */
   private finalizeDigests(): void {
-    for (const org of this.staleDigests) {
-      const state = this.store.getOrg(org);
-      if (state) this.store.saveOrg({ ...state, digest: this.store.computeDigest(org) });
-    }
+    for (const org of this.staleDigests) this.store.refreshDigest(org);
     this.staleDigests.clear();
   }
 

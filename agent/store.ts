@@ -1,13 +1,14 @@
 /**
  * The agent's SQLite store: orgs (with their replication state), users, services, the per-org
- * change log and the load-balancer routes this node serves (see balancer.ts). Records are kept as canonical JSON next to their hash, so an org's digest is
- * recomputed from short row hashes in key order (see digest.ts). This module knows nothing about
+ * change log and the load-balancer routes this node serves (see balancer.ts). Records are kept as canonical JSON next to their hash, and each org keeps
+ * the set sums of its users' and services' hashes (content_sums), updated with every row, so its
+ * digest costs O(1) per write (see digest.ts). This module knows nothing about
  * roles or HTTP; hosting.ts decides what a mutation means and wraps it in `transaction`.
  */
 import fs from "node:fs";
 import Database from "better-sqlite3";
 import type { BalancerRoute, Change, OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
-import { canonicalJson, digestFromHashes, recordHash } from "./digest";
+import { canonicalJson, digestFromSums, emptySetSum, recordHash, updateSetSum } from "./digest";
 
 export type Role = "primary" | "secondary";
 
@@ -44,8 +45,11 @@ interface OrgRow {
   last_synced_at: string | null;
 }
 
-/** 2: `orgs.epoch` (version 1 databases get the column, every org at epoch 0). */
-const SCHEMA_VERSION = 2;
+/**
+ * 2: `orgs.epoch` (version 1 databases get the column, every org at epoch 0).
+ * 3: digest format 2 and `content_sums` (filled from the rows; digests recomputed, see `migrate`).
+ */
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS orgs (
@@ -81,6 +85,15 @@ CREATE TABLE IF NOT EXISTS changes (
   change TEXT NOT NULL,
   PRIMARY KEY (org, generation)
 ) STRICT, WITHOUT ROWID;
+-- Per org, the set sums (digest.ts) of its users' and of its services' record hashes (no row: the
+-- empty set): a row of its own each, in a rowid table, so a 2 KB sum fits in its page and a write
+-- rewrites one page.
+CREATE TABLE IF NOT EXISTS content_sums (
+  org TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('users', 'services')),
+  sum BLOB NOT NULL,
+  PRIMARY KEY (org, kind)
+) STRICT;
 -- Load-balancer routes are node-local, not org content: no foreign key, no digest, no change log.
 -- Added without a version bump: older agents simply ignore the table.
 CREATE TABLE IF NOT EXISTS balancer_routes (
@@ -89,9 +102,91 @@ CREATE TABLE IF NOT EXISTS balancer_routes (
 ) STRICT, WITHOUT ROWID;
 `;
 
+type SetKind = "users" | "services";
+
+/** Every statement the store runs, prepared once. */
+function prepareStatements(db: Database.Database) {
+  return {
+    getOrg: db.prepare<[string], OrgRow>("SELECT * FROM orgs WHERE name = ?"),
+    orgNames: db.prepare<[], { name: string }>("SELECT name FROM orgs ORDER BY name"),
+    upsertOrg: db.prepare(
+      `INSERT INTO orgs (name, record, record_hash, role, primary_endpoint, generation, digest, epoch, log_floor,
+         synced_digest, last_synced_at)
+       VALUES (@name, @record, @record_hash, @role, @primary_endpoint, @generation, @digest, @epoch, @log_floor,
+         @synced_digest, @last_synced_at)
+       ON CONFLICT (name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash,
+         role = excluded.role, primary_endpoint = excluded.primary_endpoint, generation = excluded.generation,
+         digest = excluded.digest, epoch = excluded.epoch, log_floor = excluded.log_floor,
+         synced_digest = excluded.synced_digest, last_synced_at = excluded.last_synced_at`,
+    ),
+    deleteOrg: db.prepare<[string]>("DELETE FROM orgs WHERE name = ?"),
+    orgHash: db.prepare<[string], { record_hash: string }>("SELECT record_hash FROM orgs WHERE name = ?"),
+    userHashes: db
+      .prepare<[string], string>("SELECT record_hash FROM users WHERE org = ?")
+      .pluck(),
+    serviceHashes: db
+      .prepare<[string], string>("SELECT record_hash FROM services WHERE org = ?")
+      .pluck(),
+    getUser: db
+      .prepare<[string, string], string>("SELECT record FROM users WHERE org = ? AND username = ?")
+      .pluck(),
+    listUsers: db.prepare<[string], string>("SELECT record FROM users WHERE org = ? ORDER BY username").pluck(),
+    putUser: db.prepare<[string, string, string, string]>(
+      `INSERT INTO users (org, username, record, record_hash) VALUES (?, ?, ?, ?)
+       ON CONFLICT (org, username) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
+    ),
+    deleteUser: db.prepare<[string, string]>("DELETE FROM users WHERE org = ? AND username = ?"),
+    deleteUsers: db.prepare<[string]>("DELETE FROM users WHERE org = ?"),
+    getService: db
+      .prepare<[string, string], string>("SELECT record FROM services WHERE org = ? AND name = ?")
+      .pluck(),
+    listServices: db
+      .prepare<[string], string>("SELECT record FROM services WHERE org = ? ORDER BY name")
+      .pluck(),
+    putService: db.prepare<[string, string, string, string]>(
+      `INSERT INTO services (org, name, record, record_hash) VALUES (?, ?, ?, ?)
+       ON CONFLICT (org, name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
+    ),
+    deleteService: db.prepare<[string, string]>("DELETE FROM services WHERE org = ? AND name = ?"),
+    deleteServices: db.prepare<[string]>("DELETE FROM services WHERE org = ?"),
+    appendChange: db.prepare<[string, number, string]>(
+      "INSERT INTO changes (org, generation, change) VALUES (?, ?, ?)",
+    ),
+    changesSince: db
+      .prepare<[string, number], string>(
+        "SELECT change FROM changes WHERE org = ? AND generation > ? ORDER BY generation",
+      )
+      .pluck(),
+    trimChanges: db.prepare<[string, number]>("DELETE FROM changes WHERE org = ? AND generation <= ?"),
+    deleteChanges: db.prepare<[string]>("DELETE FROM changes WHERE org = ?"),
+    getRoute: db.prepare<[string], string>("SELECT route FROM balancer_routes WHERE org = ?").pluck(),
+    listRoutes: db.prepare<[], { org: string; route: string }>("SELECT * FROM balancer_routes ORDER BY org"),
+    putRoute: db.prepare<[string, string]>(
+      "INSERT INTO balancer_routes (org, route) VALUES (?, ?) ON CONFLICT (org) DO UPDATE SET route = excluded.route",
+    ),
+    deleteRoute: db.prepare<[string]>("DELETE FROM balancer_routes WHERE org = ?"),
+    getSum: db
+      .prepare<[string, string], Buffer>("SELECT sum FROM content_sums WHERE org = ? AND kind = ?")
+      .pluck(),
+    putSum: db.prepare<[string, string, Buffer]>(
+      "INSERT INTO content_sums (org, kind, sum) VALUES (?, ?, ?) ON CONFLICT (org, kind) DO UPDATE SET sum = excluded.sum",
+    ),
+    deleteSums: db.prepare<[string]>("DELETE FROM content_sums WHERE org = ?"),
+    setDigest: db.prepare<[string, string]>("UPDATE orgs SET digest = ? WHERE name = ?"),
+    userHash: db
+      .prepare<[string, string], string>("SELECT record_hash FROM users WHERE org = ? AND username = ?")
+      .pluck(),
+    serviceHash: db
+      .prepare<[string, string], string>("SELECT record_hash FROM services WHERE org = ? AND name = ?")
+      .pluck(),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
 export class Store {
   private readonly db: Database.Database;
-  private readonly stmt;
+  private readonly stmt: Statements;
 
   constructor(private readonly file: string) {
     this.db = new Database(file);
@@ -107,75 +202,38 @@ export class Store {
       this.db.close();
       throw new Error(`database ${file} has schema version ${version}, newer than this agent's ${SCHEMA_VERSION}`);
     }
-    this.transaction(() => {
+    this.stmt = this.transaction(() => {
       this.db.exec(SCHEMA);
       const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('orgs')").all();
       if (!columns.some((column) => column.name === "epoch")) {
         this.db.exec("ALTER TABLE orgs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0");
       }
+      const statements = prepareStatements(this.db);
+      if (version < 3) this.migrateDigests(statements);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      return statements;
     });
-    this.stmt = {
-      getOrg: this.db.prepare<[string], OrgRow>("SELECT * FROM orgs WHERE name = ?"),
-      orgNames: this.db.prepare<[], { name: string }>("SELECT name FROM orgs ORDER BY name"),
-      upsertOrg: this.db.prepare(
-        `INSERT INTO orgs (name, record, record_hash, role, primary_endpoint, generation, digest, epoch, log_floor,
-           synced_digest, last_synced_at)
-         VALUES (@name, @record, @record_hash, @role, @primary_endpoint, @generation, @digest, @epoch, @log_floor,
-           @synced_digest, @last_synced_at)
-         ON CONFLICT (name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash,
-           role = excluded.role, primary_endpoint = excluded.primary_endpoint, generation = excluded.generation,
-           digest = excluded.digest, epoch = excluded.epoch, log_floor = excluded.log_floor,
-           synced_digest = excluded.synced_digest, last_synced_at = excluded.last_synced_at`,
-      ),
-      deleteOrg: this.db.prepare<[string]>("DELETE FROM orgs WHERE name = ?"),
-      orgHash: this.db.prepare<[string], { record_hash: string }>("SELECT record_hash FROM orgs WHERE name = ?"),
-      userHashes: this.db
-        .prepare<[string], string>("SELECT record_hash FROM users WHERE org = ? ORDER BY username")
-        .pluck(),
-      serviceHashes: this.db
-        .prepare<[string], string>("SELECT record_hash FROM services WHERE org = ? ORDER BY name")
-        .pluck(),
-      getUser: this.db
-        .prepare<[string, string], string>("SELECT record FROM users WHERE org = ? AND username = ?")
-        .pluck(),
-      listUsers: this.db.prepare<[string], string>("SELECT record FROM users WHERE org = ? ORDER BY username").pluck(),
-      putUser: this.db.prepare<[string, string, string, string]>(
-        `INSERT INTO users (org, username, record, record_hash) VALUES (?, ?, ?, ?)
-         ON CONFLICT (org, username) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
-      ),
-      deleteUser: this.db.prepare<[string, string]>("DELETE FROM users WHERE org = ? AND username = ?"),
-      deleteUsers: this.db.prepare<[string]>("DELETE FROM users WHERE org = ?"),
-      getService: this.db
-        .prepare<[string, string], string>("SELECT record FROM services WHERE org = ? AND name = ?")
-        .pluck(),
-      listServices: this.db
-        .prepare<[string], string>("SELECT record FROM services WHERE org = ? ORDER BY name")
-        .pluck(),
-      putService: this.db.prepare<[string, string, string, string]>(
-        `INSERT INTO services (org, name, record, record_hash) VALUES (?, ?, ?, ?)
-         ON CONFLICT (org, name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
-      ),
-      deleteService: this.db.prepare<[string, string]>("DELETE FROM services WHERE org = ? AND name = ?"),
-      deleteServices: this.db.prepare<[string]>("DELETE FROM services WHERE org = ?"),
-      appendChange: this.db.prepare<[string, number, string]>(
-        "INSERT INTO changes (org, generation, change) VALUES (?, ?, ?)",
-      ),
-      changesSince: this.db
-        .prepare<[string, number], string>(
-          "SELECT change FROM changes WHERE org = ? AND generation > ? ORDER BY generation",
-        )
-        .pluck(),
-      trimChanges: this.db.prepare<[string, number]>("DELETE FROM changes WHERE org = ? AND generation <= ?"),
-      deleteChanges: this.db.prepare<[string]>("DELETE FROM changes WHERE org = ?"),
-      getRoute: this.db.prepare<[string], string>("SELECT route FROM balancer_routes WHERE org = ?").pluck(),
-      listRoutes: this.db.prepare<[], { org: string; route: string }>("SELECT * FROM balancer_routes ORDER BY org"),
-      putRoute: this.db.prepare<[string, string]>(
-        "INSERT INTO balancer_routes (org, route) VALUES (?, ?) ON CONFLICT (org) DO UPDATE SET route = excluded.route",
-      ),
-      deleteRoute: this.db.prepare<[string]>("DELETE FROM balancer_routes WHERE org = ?"),
-    };
   }
+
+  /**
+   * To digest format 2: fill every org's sums from its rows and recompute its digest. A copy that
+   * was in sync (synced digest = digest) stays in sync; a drifted one keeps its old synced digest,
+   * which can only differ from the new digest, so it stays drifted until a snapshot repairs it.
+   */
+  private migrateDigests(stmt: Statements): void {
+    for (const { name } of stmt.orgNames.all()) {
+      const sums = { users: emptySetSum(), services: emptySetSum() };
+      for (const hash of stmt.userHashes.all(name)) updateSetSum(sums.users, hash, 1);
+      for (const hash of stmt.serviceHashes.all(name)) updateSetSum(sums.services, hash, 1);
+      stmt.putSum.run(name, "users", sums.users);
+      stmt.putSum.run(name, "services", sums.services);
+      const row = stmt.getOrg.get(name) as OrgRow;
+      const digest = digestFromSums((stmt.orgHash.get(name) as { record_hash: string }).record_hash, sums.users, sums.services);
+      const synced = row.synced_digest === row.digest ? digest : row.synced_digest;
+      this.db.prepare("UPDATE orgs SET digest = ?, synced_digest = ? WHERE name = ?").run(digest, synced, name);
+    }
+  }
+
 
   close(): void {
     void this.wal?.then((handle) => handle.close()).catch(() => undefined);
@@ -255,13 +313,32 @@ export class Store {
     this.stmt.deleteUsers.run(name);
     this.stmt.deleteServices.run(name);
     this.stmt.deleteChanges.run(name);
+    this.stmt.deleteSums.run(name);
   }
 
   /** The digest of what is stored for `org` right now (the org row must have been saved). */
   computeDigest(org: string): string {
     const orgRow = this.stmt.orgHash.get(org);
     if (!orgRow) throw new Error(`org ${org} is not stored`);
-    return digestFromHashes(orgRow.record_hash, this.stmt.userHashes.all(org), this.stmt.serviceHashes.all(org));
+    return digestFromSums(orgRow.record_hash, this.sum(org, "users"), this.sum(org, "services"));
+  }
+
+  /** Store the digest of what is stored for `org` right now (nothing when the org is gone). */
+  refreshDigest(org: string): void {
+    if (this.stmt.orgHash.get(org)) this.stmt.setDigest.run(this.computeDigest(org), org);
+  }
+
+  private sum(org: string, kind: SetKind): Buffer {
+    return this.stmt.getSum.get(org, kind) ?? emptySetSum();
+  }
+
+  /** Move one record hash out of (`before`) and into (`after`) the org's users' or services' sum. */
+  private updateSum(org: string, kind: SetKind, before: string | undefined, after: string | undefined): void {
+    if (before === after) return;
+    const sum = this.sum(org, kind);
+    if (before !== undefined) updateSetSum(sum, before, -1);
+    if (after !== undefined) updateSetSum(sum, after, 1);
+    this.stmt.putSum.run(org, kind, sum);
   }
 
   getUser(org: string, username: string): UserRecord | undefined {
@@ -274,11 +351,18 @@ export class Store {
   }
 
   putUser(org: string, user: UserRecord): void {
-    this.stmt.putUser.run(org, user.username, canonicalJson(user), recordHash(user));
+    const before = this.stmt.userHash.get(org, user.username);
+    const after = recordHash(user);
+    this.stmt.putUser.run(org, user.username, canonicalJson(user), after);
+    this.updateSum(org, "users", before, after);
   }
 
   deleteUser(org: string, username: string): boolean {
-    return this.stmt.deleteUser.run(org, username).changes > 0;
+    const before = this.stmt.userHash.get(org, username);
+    if (before === undefined) return false;
+    this.stmt.deleteUser.run(org, username);
+    this.updateSum(org, "users", before, undefined);
+    return true;
   }
 
   getService(org: string, name: string): ServiceRecord | undefined {
@@ -291,11 +375,18 @@ export class Store {
   }
 
   putService(org: string, service: ServiceRecord): void {
-    this.stmt.putService.run(org, service.name, canonicalJson(service), recordHash(service));
+    const before = this.stmt.serviceHash.get(org, service.name);
+    const after = recordHash(service);
+    this.stmt.putService.run(org, service.name, canonicalJson(service), after);
+    this.updateSum(org, "services", before, after);
   }
 
   deleteService(org: string, name: string): boolean {
-    return this.stmt.deleteService.run(org, name).changes > 0;
+    const before = this.stmt.serviceHash.get(org, name);
+    if (before === undefined) return false;
+    this.stmt.deleteService.run(org, name);
+    this.updateSum(org, "services", before, undefined);
+    return true;
   }
 
   appendChange(org: string, change: Change): void {

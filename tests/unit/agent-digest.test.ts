@@ -7,7 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { canonicalJson, contentDigest } from "../../agent/digest";
-import { Store } from "../../agent/store";
+import Database from "better-sqlite3";
+import { type OrgState, Store } from "../../agent/store";
 import type { OrgRecord, ServiceRecord, UserRecord } from "../../sdk/schemas";
 
 const HASH = "$6$salt$" + "b".repeat(86);
@@ -74,5 +75,91 @@ describe("agent digest", function () {
       store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe("kept by the store with every write (set sums, schema 3)", function () {
+    let dir: string;
+    let file: string;
+    const state = (overrides: Partial<OrgState> = {}): OrgState => ({
+      record: org,
+      role: "primary",
+      primary: null,
+      generation: 1,
+      epoch: 0,
+      digest: "",
+      logFloor: 0,
+      syncedDigest: null,
+      lastSyncedAt: null,
+      ...overrides,
+    });
+    beforeEach(function () {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-digest-"));
+      file = path.join(dir, "agent.db");
+    });
+    afterEach(function () {
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("follows updates, deletes and rolled-back savepoints", function () {
+      const store = new Store(file);
+      try {
+        store.transaction(() => {
+          store.saveOrg(state());
+          for (const user of users) store.putUser("acme", user);
+          for (const service of services) store.putService("acme", service);
+        });
+        const changed = { ...users[1], displayName: "Changed" };
+        store.transaction(() => {
+          store.putUser("acme", changed);
+          store.putUser("acme", changed); // the same record again: no change
+          expect(store.deleteUser("acme", users[0].username)).to.equal(true);
+          expect(store.deleteUser("acme", "nobody")).to.equal(false);
+          expect(store.deleteService("acme", services[1].name)).to.equal(true);
+          expect(() =>
+            store.savepoint(() => {
+              store.putUser("acme", { ...users[2], email: "rolled@back.test" });
+              throw new Error("roll back");
+            }),
+          ).to.throw("roll back");
+        });
+        expect(store.computeDigest("acme")).to.equal(contentDigest(org, [changed, users[2]], [services[0]]));
+        store.transaction(() => store.clearOrgContent("acme"));
+        expect(store.computeDigest("acme")).to.equal(contentDigest(org, [], []));
+      } finally {
+        store.close();
+      }
+    });
+
+    it("recomputes digests of a schema-2 database: an in-sync copy stays in sync, a drifted one stays drifted", function () {
+      const store = new Store(file);
+      store.transaction(() => {
+        store.saveOrg(state({ role: "secondary", primary: "http://127.0.0.1:1" }));
+        store.saveOrg(state({ record: { ...org, name: "drifted" }, role: "secondary", primary: "http://127.0.0.1:1" }));
+        for (const name of ["acme", "drifted"]) for (const user of users) store.putUser(name, user);
+      });
+      store.close();
+      // What a schema-2 agent left: format-1 digests, no sums.
+      const db = new Database(file);
+      db.exec("DROP TABLE content_sums");
+      db.exec("UPDATE orgs SET digest = 'format-1', synced_digest = 'format-1' WHERE name = 'acme'");
+      db.exec("UPDATE orgs SET digest = 'format-1-edited', synced_digest = 'format-1' WHERE name = 'drifted'");
+      db.pragma("user_version = 2");
+      db.close();
+
+      const reopened = new Store(file);
+      try {
+        const acme = reopened.getOrg("acme");
+        expect(acme?.digest).to.equal(contentDigest(org, users, []));
+        expect(acme?.syncedDigest).to.equal(acme?.digest);
+        const drifted = reopened.getOrg("drifted");
+        expect(drifted?.digest).to.equal(contentDigest({ ...org, name: "drifted" }, users, []));
+        expect(drifted?.syncedDigest).to.equal("format-1");
+        // The sums were filled: the next write keeps the digest exact.
+        reopened.transaction(() => reopened.deleteUser("acme", users[0].username));
+        expect(reopened.computeDigest("acme")).to.equal(contentDigest(org, users.slice(1), []));
+      } finally {
+        reopened.close();
+      }
+    });
   });
 });
