@@ -8,6 +8,7 @@
  *
  * The time is split between upserts carrying a plaintext password (the agent hashes it: crypt
  * SHA-512, 5000 rounds) and upserts carrying a ready passwordHash (the agent's own overhead).
+ * To profile the agent: LBHOSTING_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import os from "node:os";
 import { agentClient, type AgentClient } from "../tests/support/agent-http";

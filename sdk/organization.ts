@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { FencingStatus, SecondarySyncStatus } from "./schemas";
 import { managedBy } from "./managed-by";
 import { shims } from "./provider-shim";
+import { LbhostingResource } from "./resource";
 
 export interface LoadBalancedOrganizationArgs {
   /** The organization id: a DNS label. Changing it replaces the organization. */
@@ -34,7 +35,7 @@ export interface LoadBalancedOrganizationArgs {
 }
 
 /** A hosting organization on a primary server, synchronized to its secondaries when load-balanced. */
-export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
+export class LoadBalancedOrganization extends LbhostingResource {
   declare readonly name: pulumi.Output<string>;
   declare readonly displayName: pulumi.Output<string | undefined>;
   declare readonly primary: pulumi.Output<string>;
@@ -80,7 +81,6 @@ export class LoadBalancedOrganization extends pulumi.dynamic.Resource {
         fencing: undefined,
       },
       opts,
-      "lbhosting",
       "LoadBalancedOrganization",
     );
   }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { managedBy } from "./managed-by";
 import { organizationRef, type LoadBalancedOrganization, type OrganizationRef } from "./organization";
 import { shims } from "./provider-shim";
+import { LbhostingResource } from "./resource";
 
 export interface WebServiceArgs {
   /** The organization resource, or `{ name, primary }`. */
@@ -25,7 +26,7 @@ export interface WebServiceArgs {
 }
 
 /** A web hosting service component of an organization: a web site or the FTP service. */
-export class WebService extends pulumi.dynamic.Resource {
+export class WebService extends LbhostingResource {
   declare readonly organization: pulumi.Output<{ name: string; primary: string }>;
   declare readonly name: pulumi.Output<string>;
   declare readonly kind: pulumi.Output<"website" | "ftp">;
@@ -43,7 +44,6 @@ export class WebService extends pulumi.dynamic.Resource {
       name,
       { ...args, organization: organizationRef(args.organization), managedBy: managedBy(name), urls: undefined },
       opts,
-      "lbhosting",
       "WebService",
     );
   }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { managedBy } from "./managed-by";
 import { organizationRef, type LoadBalancedOrganization, type OrganizationRef } from "./organization";
 import { shims } from "./provider-shim";
+import { LbhostingResource } from "./resource";
 
 export interface OrgUserArgs {
   /** The organization resource, or `{ name, primary }`. */
@@ -21,7 +22,7 @@ export interface OrgUserArgs {
 }
 
 /** An organization user, created on the primary and synchronized to the secondaries. */
-export class OrgUser extends pulumi.dynamic.Resource {
+export class OrgUser extends LbhostingResource {
   declare readonly organization: pulumi.Output<{ name: string; primary: string }>;
   declare readonly username: pulumi.Output<string>;
   declare readonly password: pulumi.Output<string>;
@@ -41,7 +42,6 @@ export class OrgUser extends pulumi.dynamic.Resource {
         managedBy: managedBy(name),
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "password"] },
-      "lbhosting",
       "OrgUser",
     );
   }

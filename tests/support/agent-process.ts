@@ -89,7 +89,12 @@ function launch(
   stderr: string[],
 ): Promise<{ child: ChildProcess; url: string; startMs: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI, "agent", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  // LBHOSTING_AGENT_NODE_ARGS: Node options for the agent process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.LBHOSTING_AGENT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, CLI, "agent", ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   reapWithTestRun(child);
   return new Promise((resolve, reject) => {
     let buffered = "";
