@@ -14,7 +14,8 @@
  * Part 2, against one agent: 1,000 user upserts with plaintext passwords at concurrency 8 (wall
  * time, p50/p99), while another process asks GET /v1/health every 20 ms (its p99).
  *
- *   USERS=1000 SITES=20 npm run bench:scale        (defaults; BENCH_SKIP_PULUMI=1 runs part 2 only)
+ *   USERS=1000 SITES=20 npm run bench:scale        (defaults; BENCH_SKIP_PULUMI=1 runs part 2 only;
+ *                                                   BENCH_PROFILE_DIR=DIR keeps the CLI's profiles)
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -32,6 +33,11 @@ const TOKEN = "bench-scale-token-0123456789abcdef";
 const COMMAND_TIMEOUT_MS = 60 * 60_000;
 const UPSERTS = 1000;
 const UPSERT_CONCURRENCY = 8;
+/** BENCH_PROFILE_DIR: the CLI writes CPU, memory and trace profiles of each phase there (`go tool pprof`). */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+
+const profiling = (project: { name: string }, phase: string): string[] =>
+  PROFILE_DIR ? ["--profiling", path.join(PROFILE_DIR, `${project.name}-${phase.replace(/\W+/g, "-")}`)] : [];
 
 const HOSTING_PROGRAM = `"use strict";
 const pulumi = require("@pulumi/pulumi");
@@ -220,9 +226,9 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
     const agentCpu = () => agents.map((agent) => processCpu(agent.pid));
     for (const phase of phases) {
       await phase.before?.();
-      const floorRun = await measured(floor, phase.args);
+      const floorRun = await measured(floor, [...phase.args, ...profiling(floor, phase.label)]);
       const agentsBefore = agentCpu();
-      const hostingRun = await measured(hosting, phase.args);
+      const hostingRun = await measured(hosting, [...phase.args, ...profiling(hosting, phase.label)]);
       const agentSeconds = agentCpu().map((cpu, i) => cpu - agentsBefore[i]);
       const figure: PhaseFigures = {
         phase: phase.label,
