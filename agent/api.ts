@@ -65,7 +65,7 @@ export const writeResultSchema = z.object({
 });
 export type WriteResult = z.infer<typeof writeResultSchema>;
 
-export { WRITE_HEADERS, encodeChange } from "../sdk/write-answer";
+export { OWNER_HEADER, WRITE_HEADERS, encodeChange } from "../sdk/write-answer";
 
 /** Read the write headers of a PUT answer (undefined when any is missing or malformed). */
 export function writeResultFromHeaders(headers: { get(name: string): string | null }): WriteResult | undefined {

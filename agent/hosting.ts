@@ -66,6 +66,8 @@ export interface HostingOptions {
 export interface WriteOptions {
   /** Apply a write to a secondary copy anyway (an administrator's local edit; reported as drift). */
   force: boolean;
+  /** A user or service PUT: refuse it when the object exists managed by another owner (OWNER_HEADER). */
+  owner?: string;
 }
 
 /** What a mutation touched, beyond the database. */
@@ -96,6 +98,17 @@ const UNTOUCHED: Touched = { sites: false, ftp: false };
 class StaleHash extends Error {}
 
 const sameRecord = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
+
+/** A PUT carrying an owner (OWNER_HEADER) refuses to overwrite an object another owner manages. */
+function rejectOtherOwner(what: string, stored: { managedBy: string } | undefined, options: WriteOptions): void {
+  if (stored && options.owner !== undefined && stored.managedBy !== options.owner) {
+    throw new ApiFailure(
+      409,
+      "managed_elsewhere",
+      `${what} already exists, managed by '${stored.managedBy || "nobody"}', not '${options.owner}'`,
+    );
+  }
+}
 
 /** What of a user its FTP accounts are made of ("" when it can have none). */
 const ftpFace = (user: UserRecord | undefined): string =>
@@ -573,6 +586,7 @@ export class Hosting {
     const state = this.requireOrg(org);
     this.rejectSecondaryWrite(state, options);
     const stored = this.store.getUser(org, username);
+    rejectOtherOwner(`user "${username}" of organization "${org}"`, stored, options);
     // Another write changed the hash while this one was hashing (say, a retried identical PUT):
     // verify against the new one, so the same password never gets two salts.
     if (body.password !== undefined && stored?.passwordHash !== password.against && mayRetry) throw new StaleHash();
@@ -657,6 +671,7 @@ export class Hosting {
         ]);
       }
       const stored = this.store.getService(org, name);
+      rejectOtherOwner(`service "${name}" of organization "${org}"`, stored, options);
       if (stored && sameRecord(stored, service)) {
         return { finish: (after) => written(orgAfter(after), service, false), touched: UNTOUCHED };
       }

@@ -14,6 +14,7 @@ import {
   type PortRange,
   balancerRouteSchema,
   listenAddressSchema,
+  managedBySchema,
   orgNameSchema,
   orgSettingsSchema,
   promoteBodySchema,
@@ -24,7 +25,7 @@ import {
   userBodySchema,
   usernameSchema,
 } from "../sdk/schemas";
-import { type BalancerDeleted, type Deleted, type Health, WRITE_HEADERS, encodeChange } from "./api";
+import { type BalancerDeleted, type Deleted, type Health, OWNER_HEADER, WRITE_HEADERS, encodeChange } from "./api";
 import { bearerChecker, tokenProblem } from "./auth";
 import { Balancer } from "./balancer";
 import type { HaproxyBinary } from "./haproxy-control";
@@ -291,6 +292,14 @@ export function createAgent(options: AgentOptions): Agent {
   const serviceOf = (request: FastifyRequest) =>
     parse(serviceNameSchema, (request.params as Params).service, "service");
   const writeOptions = (request: FastifyRequest) => ({ force: parse(forceQuery, request.query).force === "true" });
+  /** A user or service PUT's options: also the owner it may overwrite (OWNER_HEADER), when given. */
+  const memberWriteOptions = (request: FastifyRequest) => {
+    const owner = request.headers[OWNER_HEADER];
+    return {
+      ...writeOptions(request),
+      ...(owner === undefined ? {} : { owner: parse(managedBySchema, owner, OWNER_HEADER) }),
+    };
+  };
 
   app.get("/v1/health", async () => health);
   app.get("/v1/orgs", async () => ({ orgs: hosting.listOrgs() }));
@@ -311,7 +320,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   app.get("/v1/orgs/:org/users", async (request) => ({ users: hosting.listUsers(orgOf(request)) }));
   app.put("/v1/orgs/:org/users/:username", async (request, reply) => {
-    const [org, username, options] = [orgOf(request), usernameOf(request), writeOptions(request)];
+    const [org, username, options] = [orgOf(request), usernameOf(request), memberWriteOptions(request)];
     return sendWritten(reply, await hosting.putUser(org, username, parse(userBodySchema, request.body), options));
   });
   app.get("/v1/orgs/:org/users/:username", async (request) => hosting.getUser(orgOf(request), usernameOf(request)));
@@ -321,7 +330,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   app.get("/v1/orgs/:org/services", async (request) => ({ services: hosting.listServices(orgOf(request)) }));
   app.put("/v1/orgs/:org/services/:service", async (request, reply) => {
-    const [org, service, options] = [orgOf(request), serviceOf(request), writeOptions(request)];
+    const [org, service, options] = [orgOf(request), serviceOf(request), memberWriteOptions(request)];
     return sendWritten(reply, await hosting.putService(org, service, parse(serviceBodySchema, request.body), options));
   });
   app.get("/v1/orgs/:org/services/:service", async (request) => hosting.getService(orgOf(request), serviceOf(request)));

@@ -121,15 +121,9 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteOrg: db.prepare<[string]>("DELETE FROM orgs WHERE name = ?"),
     orgHash: db.prepare<[string], { record_hash: string }>("SELECT record_hash FROM orgs WHERE name = ?"),
-    userHashes: db
-      .prepare<[string], string>("SELECT record_hash FROM users WHERE org = ?")
-      .pluck(),
-    serviceHashes: db
-      .prepare<[string], string>("SELECT record_hash FROM services WHERE org = ?")
-      .pluck(),
-    getUser: db
-      .prepare<[string, string], string>("SELECT record FROM users WHERE org = ? AND username = ?")
-      .pluck(),
+    userHashes: db.prepare<[string], string>("SELECT record_hash FROM users WHERE org = ?").pluck(),
+    serviceHashes: db.prepare<[string], string>("SELECT record_hash FROM services WHERE org = ?").pluck(),
+    getUser: db.prepare<[string, string], string>("SELECT record FROM users WHERE org = ? AND username = ?").pluck(),
     listUsers: db.prepare<[string], string>("SELECT record FROM users WHERE org = ? ORDER BY username").pluck(),
     putUser: db.prepare<[string, string, string, string]>(
       `INSERT INTO users (org, username, record, record_hash) VALUES (?, ?, ?, ?)
@@ -137,12 +131,8 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteUser: db.prepare<[string, string]>("DELETE FROM users WHERE org = ? AND username = ?"),
     deleteUsers: db.prepare<[string]>("DELETE FROM users WHERE org = ?"),
-    getService: db
-      .prepare<[string, string], string>("SELECT record FROM services WHERE org = ? AND name = ?")
-      .pluck(),
-    listServices: db
-      .prepare<[string], string>("SELECT record FROM services WHERE org = ? ORDER BY name")
-      .pluck(),
+    getService: db.prepare<[string, string], string>("SELECT record FROM services WHERE org = ? AND name = ?").pluck(),
+    listServices: db.prepare<[string], string>("SELECT record FROM services WHERE org = ? ORDER BY name").pluck(),
     putService: db.prepare<[string, string, string, string]>(
       `INSERT INTO services (org, name, record, record_hash) VALUES (?, ?, ?, ?)
        ON CONFLICT (org, name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
@@ -165,9 +155,7 @@ function prepareStatements(db: Database.Database) {
       "INSERT INTO balancer_routes (org, route) VALUES (?, ?) ON CONFLICT (org) DO UPDATE SET route = excluded.route",
     ),
     deleteRoute: db.prepare<[string]>("DELETE FROM balancer_routes WHERE org = ?"),
-    getSum: db
-      .prepare<[string, string], Buffer>("SELECT sum FROM content_sums WHERE org = ? AND kind = ?")
-      .pluck(),
+    getSum: db.prepare<[string, string], Buffer>("SELECT sum FROM content_sums WHERE org = ? AND kind = ?").pluck(),
     putSum: db.prepare<[string, string, Buffer]>(
       "INSERT INTO content_sums (org, kind, sum) VALUES (?, ?, ?) ON CONFLICT (org, kind) DO UPDATE SET sum = excluded.sum",
     ),
@@ -228,12 +216,15 @@ export class Store {
       stmt.putSum.run(name, "users", sums.users);
       stmt.putSum.run(name, "services", sums.services);
       const row = stmt.getOrg.get(name) as OrgRow;
-      const digest = digestFromSums((stmt.orgHash.get(name) as { record_hash: string }).record_hash, sums.users, sums.services);
+      const digest = digestFromSums(
+        (stmt.orgHash.get(name) as { record_hash: string }).record_hash,
+        sums.users,
+        sums.services,
+      );
       const synced = row.synced_digest === row.digest ? digest : row.synced_digest;
       this.db.prepare("UPDATE orgs SET digest = ?, synced_digest = ? WHERE name = ?").run(digest, synced, name);
     }
   }
-
 
   close(): void {
     void this.wal?.then((handle) => handle.close()).catch(() => undefined);

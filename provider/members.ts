@@ -5,7 +5,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { normalizeEndpoint, type OrgRef, type Snapshot } from "../sdk/schemas";
-import { isNotFound } from "./client";
+import { AgentError, isNotFound } from "./client";
 import { clientFor } from "./credentials";
 import { checkInputs, containsUnknown, normalizeRef, partialFailure } from "./inputs";
 
@@ -55,16 +55,22 @@ export async function readMember<T>(
   return snapshot && pick(snapshot);
 }
 
-/** Refuses to take over an object this resource did not create, unless `adopt` says so. */
-export function assertMayTakeOver(
-  what: string,
-  existing: { managedBy: string } | undefined,
-  inputs: { adopt?: boolean; managedBy?: string; organization: OrgRef },
-): void {
-  if (existing && !inputs.adopt && existing.managedBy !== (inputs.managedBy ?? "")) {
+/**
+ * The owner a create may overwrite on the primary (sent as OWNER_HEADER, checked by the agent in
+ * the write itself): its own mark, so a retried create proceeds; anyone's with `adopt`.
+ */
+export const ownerOnCreate = (inputs: { adopt?: boolean; managedBy?: string }): string | undefined =>
+  inputs.adopt ? undefined : (inputs.managedBy ?? "");
+
+/** Runs a create's write; the agent's refusal to take over another owner's object says what to do. */
+export async function refusingTakeOver<T>(what: string, organization: OrgRef, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!(error instanceof AgentError && error.code === "managed_elsewhere")) throw error;
     throw new Error(
-      `${what} already exists in organization ${inputs.organization.name} on ${inputs.organization.primary} and was ` +
-        `not created by this resource (managed by '${existing.managedBy || "nobody"}'); set adopt: true to take it over`,
+      `${what} already exists in organization ${organization.name} on ${organization.primary} and was not created ` +
+        `by this resource (${error.message}); set adopt: true to take it over`,
     );
   }
 }

@@ -4,12 +4,12 @@ import { webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from 
 import { clientFor, configureCredentials } from "./credentials";
 import { differs, inputsOf } from "./inputs";
 import {
-  assertMayTakeOver,
   assertSynced,
   checkMember,
   deleteAndSync,
-  findOnPrimary,
+  ownerOnCreate,
   readMember,
+  refusingTakeOver,
   writeAndSync,
 } from "./members";
 
@@ -38,13 +38,14 @@ const urlsOf = (inputs: WebServiceInputs): string[] =>
     ? inputs.domains.map((domain) => `http://${domain}/`)
     : [`ftp://${inputs.organization.loadBalancerFtp ?? new URL(inputs.organization.primary).hostname}/`];
 
-/** Writes the service on the primary (after `precheck`, inside the write: see writeThenSync), then syncs. */
-async function apply(inputs: WebServiceInputs, precheck?: () => Promise<void>) {
+/** Writes the service on the primary (a create: only over no service or its own, see ownerOnCreate), then syncs. */
+async function apply(inputs: WebServiceInputs, creating = false) {
   const { name, primary } = inputs.organization;
-  const put = async () => {
-    await precheck?.();
-    return (await clientFor(primary).putService(name, inputs.name, bodyOf(inputs))).answer;
-  };
+  const owner = creating ? ownerOnCreate(inputs) : undefined;
+  const put = () =>
+    refusingTakeOver(`service ${inputs.name}`, inputs.organization, async () => {
+      return (await clientFor(primary).putService(name, inputs.name, bodyOf(inputs), false, owner)).answer;
+    });
   const report = await writeAndSync(inputs.organization, put, inputs.kind === "website");
   const outs = { ...inputs, urls: urlsOf(inputs) };
   assertSynced(report, idOf(inputs), outs);
@@ -69,12 +70,7 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: WebServiceInputs) {
-    const { name, primary } = inputs.organization;
-    const mayTakeOver = async () => {
-      const existing = await findOnPrimary(() => clientFor(primary).getService(name, inputs.name));
-      assertMayTakeOver(`service ${inputs.name}`, existing, inputs);
-    };
-    return { id: idOf(inputs), outs: await apply(inputs, mayTakeOver) };
+    return { id: idOf(inputs), outs: await apply(inputs, true) };
   },
 
   async update(_id, _olds: WebServiceInputs, news: WebServiceInputs) {

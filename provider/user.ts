@@ -6,12 +6,12 @@ import { orgUserInputsSchema, type OrgUserInputs, type UserBody, type UserRecord
 import { clientFor, configureCredentials } from "./credentials";
 import { differs, inputsOf, resourceName } from "./inputs";
 import {
-  assertMayTakeOver,
   assertSynced,
   checkMember,
   deleteAndSync,
-  findOnPrimary,
+  ownerOnCreate,
   readMember,
+  refusingTakeOver,
   writeAndSync,
 } from "./members";
 
@@ -39,16 +39,18 @@ const bodyOf = (inputs: OrgUserInputs): UserBody => ({
   managedBy: inputs.managedBy ?? "",
 });
 
-/** Writes the user on the primary (after `precheck`, inside the write: see writeThenSync), then syncs. */
-async function apply(inputs: OrgUserInputs, precheck?: () => Promise<void>): Promise<OrgUserOutputs> {
+/** Writes the user on the primary (a create: only over no user or its own, see ownerOnCreate), then syncs. */
+async function apply(inputs: OrgUserInputs, creating = false): Promise<OrgUserOutputs> {
   const { name, primary } = inputs.organization;
+  const owner = creating ? ownerOnCreate(inputs) : undefined;
   let stored: UserRecord | undefined;
-  const report = await writeAndSync(inputs.organization, async () => {
-    await precheck?.();
-    const { record, answer } = await clientFor(primary).putUser(name, inputs.username, bodyOf(inputs));
-    stored = record;
-    return answer;
-  });
+  const report = await writeAndSync(inputs.organization, () =>
+    refusingTakeOver(`user ${inputs.username}`, inputs.organization, async () => {
+      const { record, answer } = await clientFor(primary).putUser(name, inputs.username, bodyOf(inputs), false, owner);
+      stored = record;
+      return answer;
+    }),
+  );
   const outs = { ...inputs, passwordFingerprint: passwordFingerprint((stored as UserRecord).passwordHash) };
   assertSynced(report, idOf(inputs), outs);
   return outs;
@@ -92,12 +94,7 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: OrgUserInputs) {
-    const { name, primary } = inputs.organization;
-    const mayTakeOver = async () => {
-      const existing = await findOnPrimary(() => clientFor(primary).getUser(name, inputs.username));
-      assertMayTakeOver(`user ${inputs.username}`, existing, inputs);
-    };
-    return { id: idOf(inputs), outs: await apply(inputs, mayTakeOver) };
+    return { id: idOf(inputs), outs: await apply(inputs, true) };
   },
 
   async update(_id, _olds: OrgUserOutputs, news: OrgUserInputs) {

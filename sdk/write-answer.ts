@@ -19,6 +19,13 @@ export const WRITE_HEADERS = {
   change: "x-lbhosting-change",
 } as const;
 
+/**
+ * Sent with a user or service PUT that creates a resource without `adopt`: the agent refuses the
+ * write (409 `managed_elsewhere`) when the object exists managed by another owner than this value,
+ * so the ownership check and the write are one atomic request instead of a read and a write.
+ */
+export const OWNER_HEADER = "x-lbhosting-if-owner";
+
 export interface WriteAnswer {
   generation: number;
   digest: string;

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import {
+  OWNER_HEADER,
   deletedSchema,
   healthSchema,
   orgListSchema,
@@ -102,6 +103,42 @@ describe("agent API (integration)", function () {
     const update = await api.put("/v1/orgs/acme/users/bob", { displayName: "Bob", access: ["www"] });
     expect(update.status).to.equal(200);
     expect(userRecordSchema.parse(update.json)).to.include({ passwordHash: hash, displayName: "Bob" });
+  });
+
+  it("with an owner header, refuses to overwrite a user or service another owner manages, and changes nothing", async function () {
+    const put = (path: string, body: object, owner: string) =>
+      call(agent.url, "PUT", path, { token: agent.token, body, headers: { [OWNER_HEADER]: owner } });
+    await api.put("/v1/orgs/acme/users/olga", { password: PASSWORD, displayName: "by hand", managedBy: "someone" });
+    const before = (await api.get("/v1/orgs/acme")).json as { generation: number };
+
+    const refused = await put(
+      "/v1/orgs/acme/users/olga",
+      { password: PASSWORD, managedBy: "pulumi:p/s/olga" },
+      "pulumi:p/s/olga",
+    );
+    expect(refused.status).to.equal(409);
+    expect(refused.json).to.have.nested.property("error.code", "managed_elsewhere");
+    expect(refused.text).to.include("managed by 'someone'");
+    expect(userRecordSchema.parse((await api.get("/v1/orgs/acme/users/olga")).json).displayName).to.equal("by hand");
+    expect(((await api.get("/v1/orgs/acme")).json as { generation: number }).generation).to.equal(before.generation);
+
+    // Its own owner (a retried create) and a new user pass; so does a write without the header (adopt).
+    expect((await put("/v1/orgs/acme/users/olga", { password: PASSWORD, managedBy: "x" }, "someone")).status).to.equal(
+      200,
+    );
+    expect((await put("/v1/orgs/acme/users/pia", { password: PASSWORD, managedBy: "p" }, "p")).status).to.equal(201);
+    const service = { kind: "website", domains: ["olga.test"], documentRoot: "www", managedBy: "someone" };
+    expect((await api.put("/v1/orgs/acme/services/olga-site", service)).status).to.equal(201);
+    const serviceRefused = await put("/v1/orgs/acme/services/olga-site", { ...service, managedBy: "me" }, "me");
+    expect(serviceRefused.status).to.equal(409);
+    expect(serviceRefused.json).to.have.nested.property("error.code", "managed_elsewhere");
+    expect((await api.delete("/v1/orgs/acme/services/olga-site")).status).to.equal(200);
+
+    // The owner goes into no configuration, but is validated like managedBy.
+    const bad = await put("/v1/orgs/acme/users/olga", { password: PASSWORD }, "x; rm -rf /");
+    expect(bad.status).to.equal(400);
+    expect(bad.json).to.have.nested.property("error.details[0].path", OWNER_HEADER);
+    for (const user of ["olga", "pia"]) expect((await api.delete(`/v1/orgs/acme/users/${user}`)).status).to.equal(200);
   });
 
   it("requires a password (or hash) for a new user, naming the field", async function () {

@@ -47,8 +47,9 @@ describe("sync hook: coalescing concurrent changes (real agents)", function () {
     const seenOnSecondaries = await Promise.all(
       Array.from({ length: USERS }, async (_, index) => {
         const username = `user${index}`;
-        await primary.putUser(ORG, username, { password: `password-${index}-long` });
-        const report = await requestSync(primary, ORG, clientFor, { log });
+        // As the OrgUser provider does: the write, then the sync that includes it.
+        const write = async () => (await primary.putUser(ORG, username, { password: `password-${index}-long` })).answer;
+        const report = await writeThenSync(primary, ORG, clientFor, write, { log });
         expect(report.inSync, report.secondaries.map((s) => s.error).join()).to.equal(true);
         // Checked right away: had the sync started before this change, the user would be missing.
         const copies = await Promise.all(secondaries.map((secondary) => secondary.getUser(ORG, username)));
