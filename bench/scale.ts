@@ -15,7 +15,8 @@
  * time, p50/p99), while another process asks GET /v1/health every 20 ms (its p99).
  *
  *   USERS=1000 SITES=20 npm run bench:scale        (defaults; BENCH_SKIP_PULUMI=1 runs part 2 only;
- *                                                   BENCH_PROFILE_DIR=DIR keeps the CLI's profiles)
+ *                                                   BENCH_PROFILE_DIR=DIR keeps the CLI's profiles;
+ *                                                   BENCH_PARALLEL=N runs every phase with --parallel N)
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -35,6 +36,8 @@ const UPSERTS = 1000;
 const UPSERT_CONCURRENCY = 8;
 /** BENCH_PROFILE_DIR: the CLI writes CPU, memory and trace profiles of each phase there (`go tool pprof`). */
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+/** BENCH_PARALLEL: `--parallel` for every phase of both projects (default: Pulumi's, 4 per core). */
+const PARALLEL = process.env.BENCH_PARALLEL;
 
 const profiling = (project: { name: string }, phase: string): string[] =>
   PROFILE_DIR ? ["--profiling", path.join(PROFILE_DIR, `${project.name}-${phase.replace(/\W+/g, "-")}`)] : [];
@@ -199,7 +202,10 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
       env,
     );
     const projects = [floor, hosting];
-    const quiet = ["--yes", "--skip-preview", "--non-interactive", "--color", "never"];
+    const quiet = [
+      ...["--yes", "--skip-preview", "--non-interactive", "--color", "never"],
+      ...(PARALLEL ? ["--parallel", PARALLEL] : []),
+    ];
     const setChanged = (value: string) =>
       Promise.all(projects.map((project) => pulumiCli(project, ["config", "set", "bench:changed", value])));
     const phases: Array<{ label: string; before?: () => Promise<unknown>; args: string[] }> = [
@@ -213,10 +219,11 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
     const resources = 2 + SITES + USERS;
     console.log(`${resources} resources (1 org, ${USERS} users with FTP access, ${SITES} websites, 1 FTP service)`);
     console.log(
-      `3 agents, FTP accounts ${purePw ? "built with pure-pw" : "as files only (no pure-pw)"}; load ${os
-        .loadavg()
-        .map((n) => n.toFixed(2))
-        .join(" ")}`,
+      `3 agents, FTP accounts ${purePw ? "built with pure-pw" : "as files only (no pure-pw)"}; ` +
+        `--parallel ${PARALLEL ?? "Pulumi's default"}; load ${os
+          .loadavg()
+          .map((n) => n.toFixed(2))
+          .join(" ")}`,
     );
     console.log(
       "phase                                          floor s   lbhosting s   ratio   " +
