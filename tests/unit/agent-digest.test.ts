@@ -27,6 +27,20 @@ const services: ServiceRecord[] = [
   { name: "files", kind: "ftp", enabled: true, rootPath: ".", writable: false, managedBy: "" },
 ];
 
+/** The org as a store holds it (a primary at generation 1 unless overridden). */
+const state = (overrides: Partial<OrgState> = {}): OrgState => ({
+  record: org,
+  role: "primary",
+  primary: null,
+  generation: 1,
+  epoch: 0,
+  digest: "",
+  logFloor: 0,
+  syncedDigest: null,
+  lastSyncedAt: null,
+  ...overrides,
+});
+
 describe("agent digest", function () {
   it("writes canonical JSON: keys sorted at every level, arrays in order, undefined dropped", function () {
     expect(canonicalJson({ b: 1, a: { d: [3, 1], c: undefined, b: "x" } })).to.equal('{"a":{"b":"x","d":[3,1]},"b":1}');
@@ -56,17 +70,7 @@ describe("agent digest", function () {
     const store = new Store(path.join(dir, "agent.db"));
     try {
       store.transaction(() => {
-        store.saveOrg({
-          record: org,
-          role: "primary",
-          primary: null,
-          generation: 1,
-          epoch: 0,
-          digest: "",
-          logFloor: 0,
-          syncedDigest: null,
-          lastSyncedAt: null,
-        });
+        store.saveOrg(state());
         for (const user of users) store.putUser("acme", user);
         for (const service of services) store.putService("acme", service);
       });
@@ -80,18 +84,6 @@ describe("agent digest", function () {
   describe("kept by the store with every write (set sums, schema 3)", function () {
     let dir: string;
     let file: string;
-    const state = (overrides: Partial<OrgState> = {}): OrgState => ({
-      record: org,
-      role: "primary",
-      primary: null,
-      generation: 1,
-      epoch: 0,
-      digest: "",
-      logFloor: 0,
-      syncedDigest: null,
-      lastSyncedAt: null,
-      ...overrides,
-    });
     beforeEach(function () {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-digest-"));
       file = path.join(dir, "agent.db");
