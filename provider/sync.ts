@@ -512,8 +512,8 @@ export function requestSync(
 /**
  * Runs a write on the primary, then requests the sync that includes it (with the write's answer,
  * so the sync needs no request to the primary). While the write is in flight (include in `write`
- * what the operation does before it, such as an existence check), a queued sync of the org waits
- * for it, so the operations Pulumi runs at once share a sync.
+ * everything the operation does on the primary), a queued sync of the org waits for it, so the
+ * operations Pulumi runs at once share a sync.
  */
 export async function writeThenSync(
   primary: AgentClient,
