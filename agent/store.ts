@@ -1,9 +1,10 @@
 /**
  * The agent's SQLite store: orgs (with their replication state), users, services, the per-org
- * change log and the load-balancer routes this node serves (see balancer.ts). Records are kept as canonical JSON next to their hash, and each org keeps
- * the set sums of its users' and services' hashes (content_sums), updated with every row, so its
- * digest costs O(1) per write (see digest.ts). This module knows nothing about
- * roles or HTTP; hosting.ts decides what a mutation means and wraps it in `transaction`.
+ * change log and the load-balancer routes this node serves (see balancer.ts). Records are kept as
+ * canonical JSON next to their hash, and each org keeps the set sums of its users' and services'
+ * hashes (content_sums), updated with every row, so its digest costs O(1) per write (see
+ * digest.ts). This module knows nothing about roles or HTTP; hosting.ts decides what a mutation
+ * means and wraps it in `transaction`.
  */
 import fs from "node:fs";
 import Database from "better-sqlite3";
@@ -47,7 +48,7 @@ interface OrgRow {
 
 /**
  * 2: `orgs.epoch` (version 1 databases get the column, every org at epoch 0).
- * 3: digest format 2 and `content_sums` (filled from the rows; digests recomputed, see `migrate`).
+ * 3: digest format 2 and `content_sums` (filled from the rows; digests recomputed, see `migrateDigests`).
  */
 const SCHEMA_VERSION = 3;
 
