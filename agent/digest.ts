@@ -52,7 +52,7 @@ export function recordHash(record: OrgRecord | UserRecord | ServiceRecord): stri
 }
 
 /** Bytes of a set sum: 1,024 uint16 lanes. */
-export const SET_SUM_BYTES = 2048;
+const SET_SUM_BYTES = 2048;
 
 export const emptySetSum = (): Buffer => Buffer.alloc(SET_SUM_BYTES);
 

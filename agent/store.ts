@@ -310,14 +310,20 @@ export class Store {
 
   /** The digest of what is stored for `org` right now (the org row must have been saved). */
   computeDigest(org: string): string {
-    const orgRow = this.stmt.orgHash.get(org);
-    if (!orgRow) throw new Error(`org ${org} is not stored`);
-    return digestFromSums(orgRow.record_hash, this.sum(org, "users"), this.sum(org, "services"));
+    const digest = this.digestOf(org);
+    if (digest === undefined) throw new Error(`org ${org} is not stored`);
+    return digest;
   }
 
   /** Store the digest of what is stored for `org` right now (nothing when the org is gone). */
   refreshDigest(org: string): void {
-    if (this.stmt.orgHash.get(org)) this.stmt.setDigest.run(this.computeDigest(org), org);
+    const digest = this.digestOf(org);
+    if (digest !== undefined) this.stmt.setDigest.run(digest, org);
+  }
+
+  private digestOf(org: string): string | undefined {
+    const orgRow = this.stmt.orgHash.get(org);
+    return orgRow && digestFromSums(orgRow.record_hash, this.sum(org, "users"), this.sum(org, "services"));
   }
 
   private sum(org: string, kind: SetKind): Buffer {
