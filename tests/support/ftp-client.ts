@@ -13,6 +13,7 @@
 import net from "node:net";
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const PASV_ATTEMPTS = 3;
 
 export interface FtpReply {
   code: number;
@@ -119,9 +120,18 @@ export class FtpSession {
     await this.send(`PASS ${password}`, [230], "PASS");
   }
 
-  /** PASV → the address the server advertises, recorded in `passive`. */
+  /**
+   * PASV → the address the server advertises, recorded in `passive`. pure-ftpd binds a random
+   * port of its range with SO_REUSEADDR, then gives up with a 425 when listen() finds the port
+   * still held by another session's data connection; like common FTP clients, ask again, a
+   * bounded number of times (each PASV draws a new port).
+   */
   private async enterPassive(): Promise<{ host: string; port: number }> {
-    const reply = await this.send("PASV", [227]);
+    let reply = await this.send("PASV", [227, 425]);
+    for (let retry = 1; reply.code === 425 && retry < PASV_ATTEMPTS; retry++) {
+      reply = await this.send("PASV", [227, 425]);
+    }
+    if (reply.code !== 227) throw new FtpError(`PASV (${PASV_ATTEMPTS} attempts)`, reply);
     const numbers = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(reply.text);
     if (!numbers) throw new FtpError("PASV reply without an address", reply);
     const [a, b, c, d, high, low] = numbers.slice(1).map(Number);
