@@ -1,5 +1,15 @@
 /** Worker-thread side of the password pool (password-pool.ts): crypt SHA-512 off the event loop. */
+import os from "node:os";
 import { hashPassword, verifyPassword } from "../sdk/password";
+
+/**
+ * Hashing threads run at a lower CPU priority than the agent's event loop, nginx and pure-ftpd: a
+ * burst of plaintext passwords (~10 ms of CPU each) then takes only CPU the node would leave
+ * idle, and serving sites and answering requests keep theirs. On Linux the nice value belongs to
+ * the calling thread, so this lowers only this worker (elsewhere it would lower the whole agent).
+ */
+const HASHING_NICE = 10;
+if (process.platform === "linux") os.setPriority(Math.min(19, os.getPriority() + HASHING_NICE));
 
 export interface PasswordTask {
   password: string;

@@ -4,6 +4,7 @@
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import { cryptSha512, hashPassword, verifyPassword } from "../../sdk/password";
 import { PasswordPool } from "../../agent/password-pool";
 import { passwordHashSchema } from "../../sdk/schemas";
@@ -79,6 +80,24 @@ describe("agent password pool (worker threads)", function () {
       expect(await pool.verify("first-password", hashes[0])).to.equal(true);
       expect(await pool.verify("first-password", hashes[1])).to.equal(false);
       expect(await pool.verify("x", "not a hash")).to.equal(false);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("hashes in threads of lower CPU priority than the event loop (Linux: nice is per thread)", async function () {
+    if (process.platform !== "linux") this.skip();
+    const niceOf = (task: string): number => {
+      const stat = fs.readFileSync(`/proc/self/task/${task}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    };
+    const mainNice = niceOf(String(process.pid));
+    const pool = new PasswordPool(1);
+    try {
+      await pool.hash("a-password-to-hash");
+      const others = fs.readdirSync("/proc/self/task").filter((task) => task !== String(process.pid));
+      expect(others.map(niceOf), "a hashing thread").to.include(Math.min(mainNice + 10, 19));
+      expect(niceOf(String(process.pid)), "the event loop's thread").to.equal(mainNice);
     } finally {
       await pool.close();
     }
