@@ -9,6 +9,8 @@
  *   operation fails naming it, without hanging, and the next `up` converges.
  */
 import { expect } from "chai";
+import { execFileSync } from "node:child_process";
+import path from "node:path";
 import type { LoadBalancedOrganizationArgs } from "../../sdk";
 import { AgentClient } from "../../provider/client";
 import { LoadBalancedOrganization, OrgUser } from "../../sdk";
@@ -119,12 +121,15 @@ describe("e2e fault: pulumi up SIGKILLed while creating 200 users", function () 
         "the CLI and its plugins are gone",
       ).to.deep.equal([]);
 
+      // The documented recovery (README, "When a server fails"), first for the file backend: a
+      // kill can leave a metadata sidecar truncated, which Pulumi reads as "failed to load
+      // checkpoint: EOF".
+      execFileSync("find", [path.join(project.backend, ".pulumi"), "-name", "*.attrs", "-empty", "-delete"]);
       const interrupted = await project.exportState();
       const pending = interrupted.pending_operations?.length ?? 0;
       const recorded = (interrupted.resources ?? []).filter((r) => r.type.endsWith(":OrgUser")).length;
       const afterKill = await status(org).catch(() => ({ code: "no org", generation: 0, states: [] as string[] }));
 
-      // The documented recovery (README, "When a server fails").
       const locked = await project.run(["up", "--yes", "--skip-preview", "--non-interactive"]);
       expect(locked.code).to.not.equal(0);
       expect(locked.stdout + locked.stderr).to.include("pulumi cancel");

@@ -20,6 +20,8 @@ export interface CliResult {
 export interface CliProject {
   /** The project folder (Pulumi.yaml, index.js). */
   readonly dir: string;
+  /** The local file backend's folder (`backend.url: file://<backend>`). */
+  readonly backend: string;
   /** Runs `pulumi <args>` in the project folder to its end (killed after `timeoutMs`); `input` goes to stdin. */
   run(args: string[], options?: { input?: string; timeoutMs?: number }): Promise<CliResult>;
   /** Like run, but throws (with the CLI's output) unless it exits 0. */
@@ -95,6 +97,7 @@ export async function createCliProject(
   await ok(["stack", "init", options.stack ?? "e2e", "--secrets-provider", "passphrase"]);
   return {
     dir,
+    backend,
     run,
     ok,
     start: (args) => {
