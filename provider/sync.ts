@@ -405,9 +405,6 @@ interface OrgSlot {
   peak: number;
   /** When the latest operation began its write. */
   lastArrival: number;
-  /** Moving averages: the time between operations' arrivals, and a sync's duration (ms). */
-  arrivalGapMs?: number;
-  syncMs?: number;
   /** Woken when writes in flight settle or a new operation arrives. */
   wake: Array<() => void>;
 }
@@ -449,28 +446,13 @@ function notify(slot: OrgSlot): void {
   for (const wake of slot.wake.splice(0)) wake();
 }
 
-/** Weight of the newest sample in the slot's moving averages. */
-const AVERAGE_WEIGHT = 0.2;
-const averaged = (average: number | undefined, sample: number): number =>
-  average === undefined ? sample : average + AVERAGE_WEIGHT * (sample - average);
-
 /**
- * How many callers a queued sync waits for: the operations this process has seen at once (`peak`,
- * Pulumi's `--parallel`), less those expected to arrive while a sync runs. Pulumi starts the next
- * operations one at a time while it records finished ones, one every `arrivalGapMs`; a sync that
- * waited for all of them would leave Pulumi nothing to do while it runs, and one that started at
- * once would serve one or two. Starting it that many arrivals early keeps Pulumi recording the
- * late ones meanwhile (they join the next sync). Without averages yet: all of them.
- */
-export function callersToWaitFor(peak: number, syncMs?: number, arrivalGapMs?: number): number {
-  const early = syncMs === undefined || !arrivalGapMs ? 0 : Math.ceil(syncMs / arrivalGapMs);
-  return Math.max(1, peak - early);
-}
-
-/**
- * Until a queued sync may start: no write of this process to the org is in flight, and enough
- * operations wait for it (callersToWaitFor) or none arrived for QUIET_MS; or, whatever is in
- * flight, GATHER_MS passed. A burst of N operations costs about N / (parallelism − early) syncs.
+ * Until a queued sync may start: no write of this process to the org is in flight, and as many
+ * operations wait for it as this process has seen at once (Pulumi's `--parallel`) or none arrived
+ * for QUIET_MS; or, whatever is in flight, GATHER_MS passed. Pulumi starts the next operations one
+ * at a time while it records the ones a sync just finished, so a sync started at once would serve
+ * one or two of them; waiting for them all makes a burst of N operations cost about N / parallelism
+ * syncs.
  */
 async function gathered(slot: OrgSlot, queued: NonNullable<OrgSlot["queued"]>): Promise<void> {
   const deadline = Date.now() + GATHER_MS;
@@ -478,11 +460,7 @@ async function gathered(slot: OrgSlot, queued: NonNullable<OrgSlot["queued"]>): 
     const now = Date.now();
     if (now >= deadline) return;
     const quietEnd = slot.lastArrival + QUIET_MS;
-    if (
-      slot.writing === 0 &&
-      (queued.callers >= callersToWaitFor(slot.peak, slot.syncMs, slot.arrivalGapMs) || now >= quietEnd)
-    )
-      return;
+    if (slot.writing === 0 && (queued.callers >= slot.peak || now >= quietEnd)) return;
     await nextEvent(slot, (slot.writing > 0 ? deadline : Math.min(deadline, quietEnd)) - now);
   }
 }
@@ -515,14 +493,12 @@ export function requestSync(
       await gathered(slot, next);
       slot.queued = undefined;
       const known = next.needsStatus ? undefined : slot.known;
-      const started = Date.now();
       const run = syncOrg(primary, org, clientFor, { ...options, full: next.full }, known);
       slot.running = run;
       try {
         return await run;
       } finally {
         if (slot.running === run) slot.running = undefined;
-        slot.syncMs = averaged(slot.syncMs, Date.now() - started);
       }
     })();
     slot.queued = queued = next;
@@ -550,10 +526,7 @@ export async function writeThenSync(
   slot.writing++;
   slot.operations++;
   slot.peak = Math.max(slot.peak, slot.operations);
-  const now = Date.now();
-  // A pause longer than QUIET_MS is the end of a burst, not its pace.
-  if (slot.lastArrival > 0) slot.arrivalGapMs = averaged(slot.arrivalGapMs, Math.min(now - slot.lastArrival, QUIET_MS));
-  slot.lastArrival = now;
+  slot.lastArrival = Date.now();
   notify(slot);
   try {
     let answer: WriteAnswer | undefined;

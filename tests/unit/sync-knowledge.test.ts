@@ -2,7 +2,7 @@
 import { expect } from "chai";
 import { type Change } from "../../sdk/schemas";
 import { WRITE_HEADERS, encodeChange, writeAnswerFromHeaders } from "../../sdk/write-answer";
-import { OrgKnowledge, callersToWaitFor } from "../../provider/sync";
+import { OrgKnowledge } from "../../provider/sync";
 
 const DIGEST = (n: number) => n.toString(16).padStart(64, "0");
 const userChange = (generation: number): Extract<Change, { type: "user.put" }> => ({
@@ -122,20 +122,5 @@ describe("sync knowledge from write answers", function () {
     known.copies.set("http://b:1", { generation: 3 } as never);
     known.prune(["http://a:1", "http://b:1"]);
     expect([...known.changes.keys()]).to.deep.equal([3]);
-  });
-});
-
-describe("sync coalescing: how many operations a queued sync waits for", function () {
-  it("all those seen at once until it knows the pace, then fewer by those arriving while a sync runs", function () {
-    expect(callersToWaitFor(8)).to.equal(8);
-    expect(callersToWaitFor(8, 40)).to.equal(8);
-    // One operation every 100 ms, a sync of 40 ms: start on the 7th, the 8th joins the next one.
-    expect(callersToWaitFor(8, 40, 100)).to.equal(7);
-    expect(callersToWaitFor(8, 45, 15)).to.equal(5);
-    // Operations arriving together (a gap of 0 ms is no pace): wait for them all.
-    expect(callersToWaitFor(8, 40, 0)).to.equal(8);
-    // Never fewer than one: a sync always serves its caller.
-    expect(callersToWaitFor(8, 500, 10)).to.equal(1);
-    expect(callersToWaitFor(1, 40, 100)).to.equal(1);
   });
 });
