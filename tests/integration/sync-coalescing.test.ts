@@ -73,7 +73,11 @@ describe("sync hook: coalescing concurrent changes (real agents)", function () {
 
   it("operations that Pulumi starts one after another, 8 at a time, share about one sync per 8", async () => {
     // Like Pulumi's step executor: 8 workers, each recording its finished operation (a pause that
-    // differs per worker) before it starts the next one.
+    // differs per worker) before it starts the next one. An org of its own: what this process saw
+    // of the burst above (its peak) must not shape these syncs.
+    const org = "paced";
+    await primary.putOrg(org, { loadBalanced: true, secondaries: secondaries.map((client) => client.endpoint) });
+    expect((await syncOrg(primary, org, clientFor)).inSync).to.equal(true);
     const lines: string[] = [];
     const log = (line: string) => lines.push(line);
     const operations = 96;
@@ -81,10 +85,10 @@ describe("sync hook: coalescing concurrent changes (real agents)", function () {
     const workers = Array.from({ length: 8 }, async (_, worker) => {
       for (let index = next++; index < operations; index = next++) {
         const username = `staggered${index}`;
-        const write = async () => (await primary.putUser(ORG, username, { passwordHash: HASH })).answer;
-        const report = await writeThenSync(primary, ORG, clientFor, write, { log });
+        const write = async () => (await primary.putUser(org, username, { passwordHash: HASH })).answer;
+        const report = await writeThenSync(primary, org, clientFor, write, { log });
         expect(report.inSync).to.equal(true);
-        const copies = await Promise.all(secondaries.map((secondary) => secondary.getUser(ORG, username)));
+        const copies = await Promise.all(secondaries.map((secondary) => secondary.getUser(org, username)));
         expect(copies.map((copy) => copy.username)).to.deep.equal(secondaries.map(() => username));
         await new Promise((resolve) => setTimeout(resolve, 10 + 15 * worker));
       }
