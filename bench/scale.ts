@@ -202,10 +202,8 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
       env,
     );
     const projects = [floor, hosting];
-    const quiet = [
-      ...["--yes", "--skip-preview", "--non-interactive", "--color", "never"],
-      ...(PARALLEL ? ["--parallel", PARALLEL] : []),
-    ];
+    const quiet = ["--yes", "--skip-preview", "--non-interactive", "--color", "never"];
+    if (PARALLEL) quiet.push("--parallel", PARALLEL);
     const setChanged = (value: string) =>
       Promise.all(projects.map((project) => pulumiCli(project, ["config", "set", "bench:changed", value])));
     const phases: Array<{ label: string; before?: () => Promise<unknown>; args: string[] }> = [
@@ -220,10 +218,7 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
     console.log(`${resources} resources (1 org, ${USERS} users with FTP access, ${SITES} websites, 1 FTP service)`);
     console.log(
       `3 agents, FTP accounts ${purePw ? "built with pure-pw" : "as files only (no pure-pw)"}; ` +
-        `--parallel ${PARALLEL ?? "Pulumi's default"}; load ${os
-          .loadavg()
-          .map((n) => n.toFixed(2))
-          .join(" ")}`,
+        `--parallel ${PARALLEL ?? "Pulumi's default"}; load ${loadAverage()}`,
     );
     console.log(
       "phase                                          floor s   lbhosting s   ratio   " +
