@@ -20,7 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ServiceRecord, UserRecord } from "../sdk/schemas";
 import { runCommand } from "./commands";
-import { buildPureDb, passwdRecords } from "./puredb";
+import { buildPureDb, lineRecord, passwdRecords, type PureDbRecord } from "./puredb";
 import type { ContentRoot } from "./content";
 
 /** The PureDB pure-ftpd reads (`pure-ftpd -l puredb:<dir>/pureftpd.pdb`). */
@@ -78,14 +78,26 @@ interface FtpHome {
   writable: boolean;
 }
 
-type Account = FtpAccount & { line: string };
+/**
+ * An account with its bytes, encoded once when it is rendered: a round then only copies the
+ * bytes of the org's accounts into its files and the PDB, however many accounts the org has.
+ */
+type Account = FtpAccount & {
+  /** Its passwd line. */
+  line: Buffer;
+  /** Its PDB record: views of `line`. */
+  record: PureDbRecord;
+  /** Its entry in the org's JSON file, as `JSON.stringify` indents it there. */
+  entry: Buffer;
+};
 
 /** What the files of one org are made of: its FTP homes and each user's accounts. */
 interface OrgAccounts {
   homes: FtpHome[];
   byUser: Map<string, Account[]>;
-  /** The org's passwd text, made from `byUser` when asked for (undefined: to be made again). */
-  passwd?: string;
+  /** Its accounts in login order, and its passwd text, made from `byUser` when first asked for. */
+  sorted?: Account[];
+  passwd?: Buffer;
 }
 
 export class FtpFiles {
@@ -95,7 +107,7 @@ export class FtpFiles {
   /** Orgs whose files are to be rewritten (or removed) by the next `publish`. */
   private readonly dirty = new Set<string>();
   /** The node passwd content the PDB was last built from. */
-  private published: string | undefined;
+  private published: Buffer | undefined;
 
   constructor(private readonly options: FtpOptions) {
     this.dir = options.dir;
@@ -183,8 +195,10 @@ export class FtpFiles {
       if (!user.access.includes(service)) continue;
       const login = `${user.username}@${service}.${org}`;
       const { uid, gid } = writable ? this.options.writableIds : this.options.readonlyIds;
-      const line = `${login}:${user.passwordHash}:${uid}:${gid}::${home}/./::::::::::::\n`;
-      accounts.push({ login, username: user.username, service, home, writable, line });
+      const line = Buffer.from(`${login}:${user.passwordHash}:${uid}:${gid}::${home}/./::::::::::::\n`);
+      const summary = { login, username: user.username, service, home, writable };
+      const entry = Buffer.from(`    ${JSON.stringify(summary, null, 2).replaceAll("\n", "\n    ")}`);
+      accounts.push({ ...summary, line, record: lineRecord(line), entry });
     }
     return accounts;
   }
@@ -238,9 +252,10 @@ export class FtpFiles {
   /**
    * Write the files of the orgs rendered since the last call (removing those of orgs without an
    * account) and, with pure-pw, rebuild the PDB from every org's accounts when they changed since
-   * the last build (the first call always builds). Files are written off the event loop. A file
-   * that cannot be written is reported (the database is the truth; the next start re-renders);
-   * throws when the PDB cannot be built, and the previous PDB keeps serving.
+   * the last build (the first call always builds). Files are written off the event loop, the PDB
+   * alongside the orgs' files. A file that cannot be written is reported (the database is the
+   * truth; the next start re-renders); throws when the PDB cannot be built, and the previous PDB
+   * keeps serving.
    *
    * The first build (on start) runs `pure-pw mkdb`; when puredb.ts gives the very same bytes for
    * the same accounts, the agent builds every later PDB itself (no process per round), else it
@@ -249,15 +264,23 @@ export class FtpFiles {
   async publish(): Promise<void> {
     const orgs = [...this.dirty];
     this.dirty.clear();
-    await Promise.all(orgs.map((org) => this.writeOrg(org)));
+    // Settled, not raced: the next round must not start while this one still writes a file.
+    const [pdb] = await Promise.allSettled([this.publishPdb(), ...orgs.map((org) => this.writeOrg(org))]);
+    if (pdb.status === "rejected") throw pdb.reason;
+  }
+
+  private async publishPdb(): Promise<void> {
     if (this.options.purePw === undefined) return;
-    const content = [...this.orgs.keys()]
-      .sort()
-      .map((org) => passwdOf(this.orgs.get(org) as OrgAccounts))
-      .join("");
-    if (content === this.published) return;
+    const served = [...this.orgs.keys()].sort().map((org) => this.orgs.get(org) as OrgAccounts);
+    const content = Buffer.concat(served.map(passwdOf));
+    if (this.published?.equals(content)) return;
     const pdb = path.join(this.dir, PDB_FILE);
-    if (this.inline) await writePrivate(pdb, buildPureDb(passwdRecords(content)), true);
+    if (this.inline)
+      await writePrivate(
+        pdb,
+        buildPureDb(served.flatMap((org) => sortedAccounts(org).map((account) => account.record))),
+        true,
+      );
     else await this.purePwBuild(content, pdb);
     this.published = content;
   }
@@ -265,7 +288,7 @@ export class FtpFiles {
   /** Whether PDBs are built in-process (decided by the first build, see `publish`). */
   private inline = false;
 
-  private async purePwBuild(content: string, pdb: string): Promise<void> {
+  private async purePwBuild(content: Buffer, pdb: string): Promise<void> {
     const source = path.join(this.dir, NODE_PASSWD);
     await writePrivate(source, content);
     const result = await runCommand(this.options.purePw as string, ["mkdb", pdb, "-f", source], PURE_PW_TIMEOUT_MS);
@@ -288,17 +311,7 @@ export class FtpFiles {
         await Promise.all(files.map((file) => fs.promises.rm(file, { force: true })));
         return;
       }
-      const summary = accountsOf(rendered).map(({ login, username, service, home, writable }) => ({
-        login,
-        username,
-        service,
-        home,
-        writable,
-      }));
-      await Promise.all([
-        writePrivate(files[0], passwdOf(rendered)),
-        writePrivate(files[1], `${JSON.stringify({ org, accounts: summary }, null, 2)}\n`),
-      ]);
+      await Promise.all([writePrivate(files[0], passwdOf(rendered)), writePrivate(files[1], jsonOf(org, rendered))]);
     } catch (error) {
       this.options.warn("ftp files not written", { org, reason: (error as Error).message });
     }
@@ -307,15 +320,30 @@ export class FtpFiles {
 
 const byLogin = (a: Account, b: Account): number => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0);
 
+/** An org's accounts in login order. */
+function sortedAccounts(rendered: OrgAccounts): Account[] {
+  rendered.sorted ??= [...rendered.byUser.values()].flat().sort(byLogin);
+  return rendered.sorted;
+}
+
 /** An org's passwd lines, in login order. */
-function passwdOf(rendered: OrgAccounts): string {
-  rendered.passwd ??= accountsOf(rendered)
-    .map((account) => account.line)
-    .join("");
+function passwdOf(rendered: OrgAccounts): Buffer {
+  rendered.passwd ??= Buffer.concat(sortedAccounts(rendered).map((account) => account.line));
   return rendered.passwd;
 }
 
-const accountsOf = (rendered: OrgAccounts): Account[] => [...rendered.byUser.values()].flat().sort(byLogin);
+/** `<org>.json`: what `JSON.stringify({ org, accounts }, null, 2)` gives, from each account's entry. */
+function jsonOf(org: string, rendered: OrgAccounts): Buffer {
+  const parts: Buffer[] = [Buffer.from(`{\n  "org": ${JSON.stringify(org)},\n  "accounts": [\n`)];
+  for (const account of sortedAccounts(rendered)) {
+    if (parts.length > 1) parts.push(ENTRY_SEPARATOR);
+    parts.push(account.entry);
+  }
+  parts.push(Buffer.from("\n  ]\n}\n"));
+  return Buffer.concat(parts);
+}
+
+const ENTRY_SEPARATOR = Buffer.from(",\n");
 
 /** Replace `file` whole (a reader sees the old or the new content); `durable`: synced before the rename. */
 async function writePrivate(file: string, content: string | Buffer, durable = false): Promise<void> {

@@ -13,37 +13,58 @@
 const MAGIC = Buffer.from("PDB2", "latin1");
 const BUCKETS = 256;
 
-/** The hash pure-ftpd's puredb uses for a key (its UTF-8 bytes). */
-export function pureDbHash(key: string): number {
-  const bytes = Buffer.byteLength(key) === key.length ? undefined : Buffer.from(key); // not ASCII
+/** One account of the PDB: its key (the login) and content (the rest of its passwd line), as bytes. */
+export interface PureDbRecord {
+  key: Buffer;
+  content: Buffer;
+  /** pureDbHash(key), worked out once per record rather than once per build. */
+  hash: number;
+}
+
+/** The hash pure-ftpd's puredb uses for a key (its UTF-8 bytes), last byte first. */
+export function pureDbHash(key: string | Buffer): number {
+  const bytes = typeof key === "string" ? Buffer.from(key) : key;
   let hash = 5381;
-  for (let i = (bytes ?? key).length - 1; i >= 0; i--) {
+  for (let i = bytes.length - 1; i >= 0; i--) {
     hash = (hash + ((hash << 5) >>> 0)) >>> 0;
-    hash = (hash ^ (bytes ? bytes[i] : key.charCodeAt(i))) >>> 0;
+    hash = (hash ^ bytes[i]) >>> 0;
   }
   return hash;
 }
 
+/**
+ * The record of one passwd line ("login:rest\n", as bytes): key and content are views of `line`,
+ * so an account's bytes are encoded once, when it is rendered, and every build only copies them.
+ */
+export function lineRecord(line: Buffer): PureDbRecord {
+  const colon = line.indexOf(":");
+  const end = line[line.length - 1] === 0x0a ? line.length - 1 : line.length;
+  const key = line.subarray(0, colon);
+  return { key, content: line.subarray(colon + 1, end), hash: pureDbHash(key) };
+}
+
 /** A passwd file's lines as PureDB records: the login is the key, the rest of the line the content. */
-export function passwdRecords(passwd: string): Array<[key: string, content: string]> {
-  const records: Array<[string, string]> = [];
-  for (const line of passwd.split("\n")) {
-    const colon = line.indexOf(":");
-    if (colon > 0) records.push([line.slice(0, colon), line.slice(colon + 1)]);
+export function passwdRecords(passwd: string | Buffer): PureDbRecord[] {
+  const bytes = typeof passwd === "string" ? Buffer.from(passwd) : passwd;
+  const records: PureDbRecord[] = [];
+  for (let start = 0; start < bytes.length;) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline === -1 ? bytes.length : newline;
+    const line = bytes.subarray(start, end);
+    if (line.indexOf(":") > 0) records.push(lineRecord(line));
+    start = end + 1;
   }
   return records;
 }
 
 /** The PDB file `pure-pw mkdb` writes for these records, in this order. */
-export function buildPureDb(records: Array<[key: string, content: string]>): Buffer {
+export function buildPureDb(records: PureDbRecord[]): Buffer {
   const buckets: Array<Array<{ hash: number; offset: number }>> = Array.from({ length: BUCKETS }, () => []);
-  const sizes = records.map(([key, content]) => [Buffer.byteLength(key), Buffer.byteLength(content)]);
   let dataSize = 0;
-  records.forEach(([key], i) => {
-    const hash = pureDbHash(key);
+  for (const { key, content, hash } of records) {
     buckets[hash & 0xff].push({ hash, offset: dataSize });
-    dataSize += 8 + sizes[i][0] + sizes[i][1];
-  });
+    dataSize += 8 + key.length + content.length;
+  }
   const indexSize = MAGIC.length + (BUCKETS + 1) * 4;
   const pairsSize = buckets.reduce((sum, bucket) => sum + (bucket.length === 0 ? 4 : bucket.length * 8), 0);
   const firstData = indexSize + pairsSize;
@@ -71,11 +92,11 @@ export function buildPureDb(records: Array<[key: string, content: string]>): Buf
       at += 8;
     }
   });
-  records.forEach(([key, content], i) => {
-    out.writeUInt32BE(sizes[i][0], at);
-    at += 4 + out.write(key, at + 4);
-    out.writeUInt32BE(sizes[i][1], at);
-    at += 4 + out.write(content, at + 4);
-  });
+  for (const { key, content } of records) {
+    out.writeUInt32BE(key.length, at);
+    at += 4 + key.copy(out, at + 4);
+    out.writeUInt32BE(content.length, at);
+    at += 4 + content.copy(out, at + 4);
+  }
   return out;
 }
