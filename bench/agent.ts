@@ -8,9 +8,16 @@
  *
  * The time is split between upserts carrying a plaintext password (the agent hashes it: crypt
  * SHA-512, 5000 rounds) and upserts carrying a ready passwordHash (the agent's own overhead).
+ * Then, in this process, the FTP round a user write waits for (accounts of 8 users rendered, the
+ * org's files and, with pure-pw installed, the PDB written) in orgs of 1,000 and 3,000 accounts.
  * To profile the agent: LBHOSTING_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
+import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
+import { ContentRoot } from "../agent/content";
+import { FtpFiles } from "../agent/ftp";
+import type { UserRecord } from "../sdk/schemas";
 import { agentClient, type AgentClient } from "../tests/support/agent-http";
 import { startAgentProcess } from "../tests/support/agent-process";
 import { processCpu } from "./cpu";
@@ -76,6 +83,55 @@ async function upserts(
   };
 }
 
+const PURE_PW = "/usr/bin/pure-pw";
+
+/** Milliseconds per FTP round of 8 user writes once the org holds `accounts` accounts (median of the last 20). */
+async function ftpRoundMs(accounts: number): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-bench-ftp-"));
+  try {
+    fs.mkdirSync(path.join(dir, "content"));
+    const files = new FtpFiles({
+      dir: path.join(dir, "ftp"),
+      content: new ContentRoot(path.join(dir, "content")),
+      writableIds: { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 },
+      readonlyIds: { uid: 65534, gid: 65534 },
+      purePw: fs.existsSync(PURE_PW) ? PURE_PW : undefined,
+      warn: (msg, fields) => console.log(`ftp warning: ${msg} ${JSON.stringify(fields)}`),
+    });
+    const user = (i: number): UserRecord => ({
+      username: `u${i}`,
+      passwordHash: HASH,
+      displayName: "",
+      email: "",
+      enabled: true,
+      access: ["files"],
+      managedBy: "",
+    });
+    files.render(
+      "big",
+      [{ name: "files", kind: "ftp", enabled: true, rootPath: "files", writable: false, managedBy: "" }],
+      () => [],
+    );
+    await files.publish();
+    const rounds: number[] = [];
+    for (let first = 0; first < accounts; first += 8) {
+      const started = performance.now();
+      files.renderUsers(
+        "big",
+        Array.from({ length: 8 }, (_, k) => [`u${first + k}`, user(first + k)]),
+      );
+      await files.publish();
+      rounds.push(performance.now() - started);
+    }
+    return percentile(
+      rounds.slice(-20).sort((a, b) => a - b),
+      50,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const duration = option("--duration", "BENCH_DURATION_S", 30);
   const concurrency = Math.round(option("--concurrency", "BENCH_CONCURRENCY", 4));
@@ -130,6 +186,11 @@ async function main(): Promise<void> {
       `org with 1,000 users: full snapshot ${snapshotBytes} bytes, one-user delta ${deltaBytes} bytes ` +
         `(${(snapshotBytes / deltaBytes).toFixed(0)}x smaller)`,
     );
+    const ftpRounds = { 1000: await ftpRoundMs(1000), 3000: await ftpRoundMs(3000) };
+    console.log(
+      `FTP round of 8 user writes (in-process, ${fs.existsSync(PURE_PW) ? "PDB built" : "no pure-pw: files only"}): ` +
+        `${ftpRounds[1000].toFixed(1)} ms at 1,000 accounts, ${ftpRounds[3000].toFixed(1)} ms at 3,000`,
+    );
     console.log(
       JSON.stringify({
         durationS: duration,
@@ -138,6 +199,7 @@ async function main(): Promise<void> {
         passwordHash: hashed,
         snapshotBytes,
         deltaBytes,
+        ftpRoundMs: ftpRounds,
         agentStartMs: agent.startMs,
       }),
     );
