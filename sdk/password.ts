@@ -15,7 +15,11 @@ const DEFAULT_ROUNDS = 5000;
 const MIN_ROUNDS = 1000;
 const MAX_ROUNDS = 999_999_999;
 const SALT_CHARS = 16;
-const HASH_PATTERN = /^\$6\$(?:rounds=(\d+)\$)?([^$]{0,16})\$([./0-9A-Za-z]{86})$/;
+/**
+ * A stored SHA-512 crypt hash as the system's crypt (libxcrypt, which pure-ftpd calls) accepts it:
+ * rounds written without leading zeros and at least 1000, a salt of crypt's own alphabet.
+ */
+export const CRYPT_SHA512_HASH = /^\$6\$(?:rounds=[1-9]\d{3,8}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/;
 
 function sha512(...parts: Buffer[]): Buffer {
   const hash = createHash("sha512");
@@ -105,7 +109,7 @@ export function hashPassword(password: string): string {
 
 /** Whether `password` matches a stored "$6$" hash; constant-time on the final comparison. */
 export function verifyPassword(password: string, storedHash: string): boolean {
-  if (!HASH_PATTERN.test(storedHash)) return false;
+  if (!CRYPT_SHA512_HASH.test(storedHash)) return false;
   const candidate = Buffer.from(cryptSha512(password, storedHash));
   const stored = Buffer.from(storedHash);
   return candidate.length === stored.length && timingSafeEqual(candidate, stored);

@@ -4,6 +4,7 @@
  * injecting into nginx / FTP configuration or escaping an org's content folder lives here.
  */
 import { z } from "zod";
+import { CRYPT_SHA512_HASH } from "./password";
 
 /** The value Pulumi sends for inputs that are not known yet during preview. */
 export const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -68,10 +69,7 @@ export const passwordSchema = z
 /** crypt(3) SHA-512 ("$6$"), the hash pure-ftpd verifies; the only form a password is stored in. */
 export const passwordHashSchema = z
   .string()
-  .regex(
-    /^\$6\$(?:rounds=\d{4,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/,
-    "must be a crypt(3) SHA-512 hash ($6$salt$hash)",
-  );
+  .regex(CRYPT_SHA512_HASH, "must be a crypt(3) SHA-512 hash ($6$salt$hash, rounds from 1000 if given)");
 
 /** An agent's base URL: http(s)://host[:port] with no credentials, path, query or fragment. */
 export const endpointSchema = z

@@ -10,36 +10,36 @@ import { cryptSha512, hashPassword, verifyPassword } from "../../sdk/password";
 import { PasswordPool } from "../../agent/password-pool";
 import { passwordHashSchema } from "../../sdk/schemas";
 
-describe("password hashing (crypt SHA-512)", function () {
-  // From Ulrich Drepper's "Unix crypt using SHA-256 and SHA-512" specification.
-  const VECTORS: Array<[string, string, string]> = [
-    [
-      "$6$saltstring",
-      "Hello world!",
-      "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
-    ],
-    [
-      "$6$rounds=10000$saltstringsaltstring",
-      "Hello world!",
-      "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
-    ],
-    [
-      "$6$rounds=5000$toolongsaltstring",
-      "This is just a test",
-      "$6$rounds=5000$toolongsaltstrin$lQ8jolhgVRVhY4b5pZKaysCLi0QBxGoNeKQzQ3glMhwllF7oGDZxUhx1yxdYcz/e1JSbq3y6JMxxl8audkUEm0",
-    ],
-    [
-      "$6$rounds=1400$anotherlongsaltstring",
-      "a very much longer text to encrypt.  This one even stretches over morethan one line.",
-      "$6$rounds=1400$anotherlongsalts$POfYwTEok97VWcjxIiSOjiykti.o/pQs.wPvMxQ6Fm7I6IoYN3CmLs66x9t0oSwbtEW7o7UmJEiDwGqd8p4ur1",
-    ],
-    [
-      "$6$rounds=10$roundstoolow",
-      "the minimum number is still observed",
-      "$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.",
-    ],
-  ];
+// From Ulrich Drepper's "Unix crypt using SHA-256 and SHA-512" specification.
+const VECTORS: Array<[string, string, string]> = [
+  [
+    "$6$saltstring",
+    "Hello world!",
+    "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+  ],
+  [
+    "$6$rounds=10000$saltstringsaltstring",
+    "Hello world!",
+    "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+  ],
+  [
+    "$6$rounds=5000$toolongsaltstring",
+    "This is just a test",
+    "$6$rounds=5000$toolongsaltstrin$lQ8jolhgVRVhY4b5pZKaysCLi0QBxGoNeKQzQ3glMhwllF7oGDZxUhx1yxdYcz/e1JSbq3y6JMxxl8audkUEm0",
+  ],
+  [
+    "$6$rounds=1400$anotherlongsaltstring",
+    "a very much longer text to encrypt.  This one even stretches over morethan one line.",
+    "$6$rounds=1400$anotherlongsalts$POfYwTEok97VWcjxIiSOjiykti.o/pQs.wPvMxQ6Fm7I6IoYN3CmLs66x9t0oSwbtEW7o7UmJEiDwGqd8p4ur1",
+  ],
+  [
+    "$6$rounds=10$roundstoolow",
+    "the minimum number is still observed",
+    "$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.",
+  ],
+];
 
+describe("password hashing (crypt SHA-512)", function () {
   for (const [setting, password, expected] of VECTORS) {
     it(`matches the specification for ${setting}`, function () {
       expect(cryptSha512(password, setting)).to.equal(expected);
@@ -68,6 +68,18 @@ describe("password hashing (crypt SHA-512)", function () {
     expect(verifyPassword("x", "")).to.equal(false);
     expect(verifyPassword("x", "$1$abc$def")).to.equal(false);
     expect(verifyPassword("x", "$6$salt$short")).to.equal(false);
+  });
+
+  it("accepts only hashes the system's crypt accepts (rounds from 1000, no leading zero)", function () {
+    const digest = "a".repeat(86);
+    for (const rounds of ["999", "0999", "01000"]) {
+      const hash = `$6$rounds=${rounds}$salt$${digest}`;
+      expect(passwordHashSchema.safeParse(hash).success, hash).to.equal(false);
+      expect(verifyPassword("x", hash), hash).to.equal(false);
+    }
+    for (const rounds of ["1000", "999999999"]) {
+      expect(passwordHashSchema.safeParse(`$6$rounds=${rounds}$salt$${digest}`).success).to.equal(true);
+    }
   });
 });
 
