@@ -1,8 +1,9 @@
 /**
  * Password hashing off the event loop: a pool of worker threads (piscina), one per core, running
- * the crypt SHA-512 of sdk/password.ts (~8 ms of CPU each). The agent's event loop only queues the
- * task and awaits it, so health checks and other requests keep answering during a burst of
- * plaintext passwords. Passwords travel to the workers by structured clone, never through a log.
+ * crypt SHA-512 (the system's through native-crypt.ts, ~2 ms of CPU each; else sdk/password.ts's,
+ * ~8–13 ms). The agent's event loop only queues the task and awaits it, so health checks and
+ * other requests keep answering during a burst of plaintext passwords. Passwords travel to the
+ * workers by structured clone, never through a log.
  */
 import os from "node:os";
 import path from "node:path";

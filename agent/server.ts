@@ -47,6 +47,7 @@ import {
 } from "./http";
 import { type Logger, jsonLogger, loggedRoute } from "./log";
 import { type NginxBinary, NginxSites } from "./nginx";
+import { loadNativeCrypt } from "./native-crypt";
 import { PasswordPool } from "./password-pool";
 import { ReloadDrain } from "./reload-drain";
 import { Store } from "./store";
@@ -190,6 +191,12 @@ export function createAgent(options: AgentOptions): Agent {
   const sites = new NginxSites(options.nginxConfDir ?? path.join(options.dataDir, "nginx"), options.nginx, warn);
   const drain = new ReloadDrain(options.nginx, warn);
   const passwords = new PasswordPool();
+  const nativeCrypt = loadNativeCrypt();
+  if ("unavailable" in nativeCrypt) {
+    warn("passwords are hashed in JavaScript, at ~7 times the CPU: the native crypt(3) binding is not built", {
+      reason: nativeCrypt.unavailable,
+    });
+  }
   const hosting = new Hosting({
     store,
     content,

@@ -141,7 +141,7 @@ function installScript(install: AgentInstall): string {
   const manifest = JSON.stringify({
     private: true,
     dependencies: { "lbhosting-agent": `file:packages/${install.packageFile.split("/").pop()}` },
-    allowScripts: { "better-sqlite3": true },
+    allowScripts: { "better-sqlite3": true, "lbhosting-agent": true },
   });
   const needs = [
     install.nginx && [install.nginx.bin, "nginx", "apt-get install nginx"],

@@ -1,11 +1,11 @@
 /**
  * Password hashing in crypt(3) SHA-512 form ("$6$salt$hash", Ulrich Drepper's SHA-crypt), because
  * that is what pure-ftpd (through the system crypt) verifies for virtual users. Implemented here on
- * node:crypto so the agent needs no native add-on and no ESM-only dependency. Shared by the agent
- * (which hashes in worker threads: agent/password-pool.ts) and the provider (which verifies a
- * password only for state written before fingerprints existed).
+ * node:crypto so that it runs anywhere without a native add-on: the provider uses it (to verify a
+ * password only for state written before fingerprints existed), and so does the agent where its
+ * binding to the system's crypt (agent/native-crypt.ts, ~7 times cheaper) could not be built.
  *
- * CPU-heavy (~8 ms for the default 5000 rounds): never call it on a server's event loop.
+ * CPU-heavy (~8–13 ms for the default 5000 rounds): never call it on a server's event loop.
  */
 import * as crypto from "node:crypto";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
@@ -99,18 +99,21 @@ export function cryptSha512(password: string, setting: string): string {
   return `${prefix}${salt}$${encode(digest)}`;
 }
 
+/** crypt(3) for "$6$" settings: `cryptSha512`, or the system's (the agent's workers: agent/native-crypt.ts). */
+export type Crypt = (password: string, setting: string) => string;
+
 /** A new salted hash with a random 16-character salt and the default 5000 rounds. */
-export function hashPassword(password: string): string {
+export function hashPassword(password: string, crypt: Crypt = cryptSha512): string {
   const bytes = randomBytes(SALT_CHARS);
   let salt = "";
   for (const byte of bytes) salt += ALPHABET[byte & 0x3f];
-  return cryptSha512(password, `$6$${salt}`);
+  return crypt(password, `$6$${salt}`);
 }
 
 /** Whether `password` matches a stored "$6$" hash; constant-time on the final comparison. */
-export function verifyPassword(password: string, storedHash: string): boolean {
+export function verifyPassword(password: string, storedHash: string, crypt: Crypt = cryptSha512): boolean {
   if (!CRYPT_SHA512_HASH.test(storedHash)) return false;
-  const candidate = Buffer.from(cryptSha512(password, storedHash));
+  const candidate = Buffer.from(crypt(password, storedHash));
   const stored = Buffer.from(storedHash);
   return candidate.length === stored.length && timingSafeEqual(candidate, stored);
 }

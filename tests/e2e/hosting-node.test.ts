@@ -124,7 +124,13 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     );
     const digests = await Promise.all(servers.map(async (server) => (await client(server).getOrg("acme")).digest));
     expect(new Set(digests).size).to.equal(1);
-    for (const server of servers) expect(fs.existsSync(`/proc/${pidOf(server)}`), server.name).to.equal(true);
+    for (const server of servers) {
+      expect(fs.existsSync(`/proc/${pidOf(server)}`), server.name).to.equal(true);
+      // The install built the agent's crypt(3) binding: the agent hashes passwords natively.
+      const installed = path.join(server.installDir, "node_modules", "lbhosting-agent");
+      expect(fs.existsSync(path.join(installed, "build", "Release", "crypt.node")), server.name).to.equal(true);
+      expect(fs.readFileSync(path.join(server.installDir, "agent.log"), "utf8")).to.not.include("hashed in JavaScript");
+    }
     await project.preview({ expectNoChanges: true });
     await project.refresh({ expectNoChanges: true });
   });

@@ -6,7 +6,9 @@ import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
+import { randomBytes } from "node:crypto";
 import { cryptSha512, hashPassword, verifyPassword } from "../../sdk/password";
+import { loadNativeCrypt } from "../../agent/native-crypt";
 import { PasswordPool } from "../../agent/password-pool";
 import { passwordHashSchema } from "../../sdk/schemas";
 
@@ -79,6 +81,43 @@ describe("password hashing (crypt SHA-512)", function () {
     }
     for (const rounds of ["1000", "999999999"]) {
       expect(passwordHashSchema.safeParse(`$6$rounds=${rounds}$salt$${digest}`).success).to.equal(true);
+    }
+  });
+});
+
+describe("the agent's native crypt(3) binding", function () {
+  const native = loadNativeCrypt();
+
+  it("is built on Linux (elsewhere the agent hashes with sdk/password and says why)", function () {
+    if (process.platform === "linux")
+      expect(native, "npm install builds agent/native/crypt.c").to.have.property("crypt");
+    else expect(native).to.have.property("unavailable").that.is.a("string");
+  });
+
+  it("gives exactly sdk/password's hashes: the specification's vectors and random passwords", function () {
+    if (!("crypt" in native)) return; // off Linux: the test above checked the fallback
+    for (const [setting, password, expected] of VECTORS.filter(([setting]) => !setting.includes("rounds=10$"))) {
+      expect(native.crypt(password, setting)).to.equal(expected);
+    }
+    for (let i = 0; i < 50; i++) {
+      const password = randomBytes(8 + (i % 40)).toString("base64") + "äß€😀".slice(0, i % 5);
+      const hash = hashPassword(password, native.crypt);
+      expect(hash).to.equal(cryptSha512(password, hash));
+      expect(verifyPassword(password, hash, native.crypt)).to.equal(true);
+      expect(verifyPassword(password + "x", hash, native.crypt)).to.equal(false);
+    }
+  });
+
+  it("refuses a passphrase it could only truncate, and never echoes it", function () {
+    if (!("crypt" in native)) return;
+    for (const password of ["secret\u0000tail", "s".repeat(512)]) {
+      expect(() => native.crypt(password, "$6$salt")).to.throw(/passphrase must be a string/);
+      try {
+        native.crypt(password, "$6$salt");
+      } catch (error) {
+        expect((error as Error).message).to.not.include("secret");
+        expect((error as Error).message).to.not.include("sss");
+      }
     }
   });
 });

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "crypt",
+      "sources": ["native/crypt.c"],
+      "libraries": ["-lcrypt"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
