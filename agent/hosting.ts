@@ -475,17 +475,21 @@ export class Hosting {
    * to the log; on a secondary copy (forced edit) it changes only the content, which shows as drift.
    */
   private commitChange(state: OrgState, change: ChangeBody): Change | undefined {
-    const next: OrgState = { ...state };
+    const org = state.record.name;
     let entry: Change | undefined;
     if (state.role === "primary") {
-      next.generation = state.generation + 1;
-      entry = { ...change, generation: next.generation } as Change;
-      this.store.appendChange(state.record.name, entry);
-      next.logFloor = this.trimLog(state.record.name, next.generation, state.logFloor);
+      const generation = state.generation + 1;
+      entry = { ...change, generation } as Change;
+      this.store.appendChange(org, entry);
+      const logFloor = this.trimLog(org, generation, state.logFloor);
+      // Users and services leave the org's record alone: move only its counters.
+      if (change.type === "org.put") this.store.saveOrg({ ...state, generation, logFloor });
+      else this.store.saveGeneration(org, generation, logFloor);
+    } else if (change.type === "org.put") {
+      this.store.saveOrg(state);
     }
-    this.store.saveOrg(next);
     // The digest is computed once, at the end of the transaction (finalizeDigests).
-    this.staleDigests.add(state.record.name);
+    this.staleDigests.add(org);
     return entry;
   }
 
@@ -564,7 +568,7 @@ export class Hosting {
   async putUser(org: string, username: string, body: UserBody, options: WriteOptions): Promise<Written<UserRecord>> {
     for (let attempt = 1; ; attempt++) {
       // Refuse early what the transaction would refuse, before spending a hash on it.
-      this.rejectSecondaryWrite(this.requireOrg(org), options);
+      if (body.password !== undefined) this.rejectSecondaryWrite(this.requireOrg(org), options);
       const password = await this.passwordHashFor(org, username, body);
       try {
         return await this.commit(org, () => this.storeUser(org, username, body, options, password, attempt < 3));

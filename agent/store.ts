@@ -9,7 +9,7 @@
 import fs from "node:fs";
 import Database from "better-sqlite3";
 import type { BalancerRoute, Change, OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
-import { canonicalJson, digestFromSums, emptySetSum, recordHash, updateSetSum } from "./digest";
+import { canonicalJson, digestFromSums, emptySetSum, sha256Hex, updateSetSum } from "./digest";
 
 export type Role = "primary" | "secondary";
 
@@ -162,6 +162,7 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteSums: db.prepare<[string]>("DELETE FROM content_sums WHERE org = ?"),
     setDigest: db.prepare<[string, string]>("UPDATE orgs SET digest = ? WHERE name = ?"),
+    setGeneration: db.prepare<[number, number, string]>("UPDATE orgs SET generation = ?, log_floor = ? WHERE name = ?"),
     userHash: db
       .prepare<[string, string], string>("SELECT record_hash FROM users WHERE org = ? AND username = ?")
       .pluck(),
@@ -280,10 +281,11 @@ export class Store {
 
   /** Write the org row; `digest` is taken from the state, so call `computeDigest` first when content changed. */
   saveOrg(state: OrgState): void {
+    const record = canonicalJson(state.record);
     this.stmt.upsertOrg.run({
       name: state.record.name,
-      record: canonicalJson(state.record),
-      record_hash: recordHash(state.record),
+      record,
+      record_hash: sha256Hex(record),
       role: state.role,
       primary_endpoint: state.primary,
       generation: state.generation,
@@ -293,6 +295,11 @@ export class Store {
       synced_digest: state.syncedDigest,
       last_synced_at: state.lastSyncedAt,
     });
+  }
+
+  /** A primary's content change: only the org's generation and log floor move (its record is unchanged). */
+  saveGeneration(org: string, generation: number, logFloor: number): void {
+    this.stmt.setGeneration.run(generation, logFloor, org);
   }
 
   /** Remove the org with its users, services and change log (foreign keys cascade). */
@@ -350,8 +357,9 @@ export class Store {
 
   putUser(org: string, user: UserRecord): void {
     const before = this.stmt.userHash.get(org, user.username);
-    const after = recordHash(user);
-    this.stmt.putUser.run(org, user.username, canonicalJson(user), after);
+    const json = canonicalJson(user);
+    const after = sha256Hex(json);
+    this.stmt.putUser.run(org, user.username, json, after);
     this.updateSum(org, "users", before, after);
   }
 
@@ -374,8 +382,9 @@ export class Store {
 
   putService(org: string, service: ServiceRecord): void {
     const before = this.stmt.serviceHash.get(org, service.name);
-    const after = recordHash(service);
-    this.stmt.putService.run(org, service.name, canonicalJson(service), after);
+    const json = canonicalJson(service);
+    const after = sha256Hex(json);
+    this.stmt.putService.run(org, service.name, json, after);
     this.updateSum(org, "services", before, after);
   }
 
