@@ -291,10 +291,14 @@ function healthProbe(url: string): { stop: () => Promise<number[]> } {
     const deadline = Date.now() + 600000;
     let stopped = false;
     process.stdin.on("end", () => (stopped = true)).resume();
+    const health = async () => {
+      try { await (await fetch(${JSON.stringify(url)} + "/v1/health", { signal: AbortSignal.timeout(5000) })).text(); } catch {}
+    };
     (async () => {
+      await health(); // untimed: this process's first fetch pays its own start-up and the connection
       while (!stopped && Date.now() < deadline) {
         const started = performance.now();
-        try { await (await fetch(${JSON.stringify(url)} + "/v1/health", { signal: AbortSignal.timeout(5000) })).text(); } catch {}
+        await health();
         latencies.push(performance.now() - started);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
