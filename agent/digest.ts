@@ -47,9 +47,15 @@ export function sha256Hex(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
-export function recordHash(record: OrgRecord | UserRecord | ServiceRecord): string {
-  return sha256Hex(canonicalJson(record));
+type ContentRecord = OrgRecord | UserRecord | ServiceRecord;
+
+/** A record as the store keeps it: its canonical JSON and that JSON's hash, serialised once. */
+export function encodeRecord(record: ContentRecord): { json: string; hash: string } {
+  const json = canonicalJson(record);
+  return { json, hash: sha256Hex(json) };
 }
+
+export const recordHash = (record: ContentRecord): string => encodeRecord(record).hash;
 
 /** Bytes of a set sum: 1,024 uint16 lanes. */
 const SET_SUM_BYTES = 2048;

@@ -20,7 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ServiceRecord, UserRecord } from "../sdk/schemas";
 import { runCommand } from "./commands";
-import { buildPureDb, lineRecord, passwdRecords, type PureDbRecord } from "./puredb";
+import { buildPureDb, lineRecord, type PureDbRecord } from "./puredb";
 import type { ContentRoot } from "./content";
 
 /** The PureDB pure-ftpd reads (`pure-ftpd -l puredb:<dir>/pureftpd.pdb`). */
@@ -275,20 +275,17 @@ export class FtpFiles {
     const content = Buffer.concat(served.map(passwdOf));
     if (this.published?.equals(content)) return;
     const pdb = path.join(this.dir, PDB_FILE);
-    if (this.inline)
-      await writePrivate(
-        pdb,
-        buildPureDb(served.flatMap((org) => sortedAccounts(org).map((account) => account.record))),
-        true,
-      );
-    else await this.purePwBuild(content, pdb);
+    const records = served.flatMap((org) => sortedAccounts(org).map((account) => account.record));
+    if (this.inline) await writePrivate(pdb, buildPureDb(records), true);
+    else await this.purePwBuild(content, records, pdb);
     this.published = content;
   }
 
   /** Whether PDBs are built in-process (decided by the first build, see `publish`). */
   private inline = false;
 
-  private async purePwBuild(content: Buffer, pdb: string): Promise<void> {
+  /** `pure-pw mkdb` of `content`; the first build also tells whether `buildPureDb(records)` gives its bytes. */
+  private async purePwBuild(content: Buffer, records: PureDbRecord[], pdb: string): Promise<void> {
     const source = path.join(this.dir, NODE_PASSWD);
     await writePrivate(source, content);
     const result = await runCommand(this.options.purePw as string, ["mkdb", pdb, "-f", source], PURE_PW_TIMEOUT_MS);
@@ -298,7 +295,7 @@ export class FtpFiles {
       throw new Error(`pure-pw mkdb failed: ${code}: ${result.stderr.trim().slice(0, MAX_MESSAGE)}`);
     }
     if (this.published !== undefined) return;
-    this.inline = (await fs.promises.readFile(pdb)).equals(buildPureDb(passwdRecords(content)));
+    this.inline = (await fs.promises.readFile(pdb)).equals(buildPureDb(records));
     if (this.inline) await fs.promises.rm(source, { force: true });
     else this.options.warn("pure-pw writes another PDB format than this agent; every FTP change runs it", { pdb });
   }

@@ -22,12 +22,11 @@ export interface PureDbRecord {
 }
 
 /** The hash pure-ftpd's puredb uses for a key (its UTF-8 bytes), last byte first. */
-export function pureDbHash(key: string | Buffer): number {
-  const bytes = typeof key === "string" ? Buffer.from(key) : key;
+export function pureDbHash(key: Buffer): number {
   let hash = 5381;
-  for (let i = bytes.length - 1; i >= 0; i--) {
+  for (let i = key.length - 1; i >= 0; i--) {
     hash = (hash + ((hash << 5) >>> 0)) >>> 0;
-    hash = (hash ^ bytes[i]) >>> 0;
+    hash = (hash ^ key[i]) >>> 0;
   }
   return hash;
 }
@@ -41,20 +40,6 @@ export function lineRecord(line: Buffer): PureDbRecord {
   const end = line[line.length - 1] === 0x0a ? line.length - 1 : line.length;
   const key = line.subarray(0, colon);
   return { key, content: line.subarray(colon + 1, end), hash: pureDbHash(key) };
-}
-
-/** A passwd file's lines as PureDB records: the login is the key, the rest of the line the content. */
-export function passwdRecords(passwd: string | Buffer): PureDbRecord[] {
-  const bytes = typeof passwd === "string" ? Buffer.from(passwd) : passwd;
-  const records: PureDbRecord[] = [];
-  for (let start = 0; start < bytes.length;) {
-    const newline = bytes.indexOf(0x0a, start);
-    const end = newline === -1 ? bytes.length : newline;
-    const line = bytes.subarray(start, end);
-    if (line.indexOf(":") > 0) records.push(lineRecord(line));
-    start = end + 1;
-  }
-  return records;
 }
 
 /** The PDB file `pure-pw mkdb` writes for these records, in this order. */

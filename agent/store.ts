@@ -9,7 +9,7 @@
 import fs from "node:fs";
 import Database from "better-sqlite3";
 import type { BalancerRoute, Change, OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
-import { canonicalJson, digestFromSums, emptySetSum, sha256Hex, updateSetSum } from "./digest";
+import { canonicalJson, digestFromSums, emptySetSum, encodeRecord, updateSetSum } from "./digest";
 
 export type Role = "primary" | "secondary";
 
@@ -281,11 +281,11 @@ export class Store {
 
   /** Write the org row; `digest` is taken from the state, so call `computeDigest` first when content changed. */
   saveOrg(state: OrgState): void {
-    const record = canonicalJson(state.record);
+    const record = encodeRecord(state.record);
     this.stmt.upsertOrg.run({
       name: state.record.name,
-      record,
-      record_hash: sha256Hex(record),
+      record: record.json,
+      record_hash: record.hash,
       role: state.role,
       primary_endpoint: state.primary,
       generation: state.generation,
@@ -357,10 +357,9 @@ export class Store {
 
   putUser(org: string, user: UserRecord): void {
     const before = this.stmt.userHash.get(org, user.username);
-    const json = canonicalJson(user);
-    const after = sha256Hex(json);
-    this.stmt.putUser.run(org, user.username, json, after);
-    this.updateSum(org, "users", before, after);
+    const { json, hash } = encodeRecord(user);
+    this.stmt.putUser.run(org, user.username, json, hash);
+    this.updateSum(org, "users", before, hash);
   }
 
   deleteUser(org: string, username: string): boolean {
@@ -382,10 +381,9 @@ export class Store {
 
   putService(org: string, service: ServiceRecord): void {
     const before = this.stmt.serviceHash.get(org, service.name);
-    const json = canonicalJson(service);
-    const after = sha256Hex(json);
-    this.stmt.putService.run(org, service.name, json, after);
-    this.updateSum(org, "services", before, after);
+    const { json, hash } = encodeRecord(service);
+    this.stmt.putService.run(org, service.name, json, hash);
+    this.updateSum(org, "services", before, hash);
   }
 
   deleteService(org: string, name: string): boolean {

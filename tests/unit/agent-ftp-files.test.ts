@@ -11,7 +11,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { ContentRoot } from "../../agent/content";
 import { FtpFiles, PDB_FILE } from "../../agent/ftp";
-import { buildPureDb, passwdRecords, pureDbHash } from "../../agent/puredb";
+import { buildPureDb, lineRecord, pureDbHash } from "../../agent/puredb";
 import type { ServiceRecord, UserRecord } from "../../sdk/schemas";
 import { findBinary } from "../support/processes";
 
@@ -56,10 +56,10 @@ describe("agent FTP files", function () {
 
   describe("PureDB", function () {
     it("hashes keys the way puredb does (djb2 with XOR, last byte first)", function () {
-      expect(pureDbHash("")).to.equal(5381);
-      expect(pureDbHash("a")).to.equal(((5381 * 33) ^ 0x61) >>> 0);
+      expect(pureDbHash(Buffer.from(""))).to.equal(5381);
+      expect(pureDbHash(Buffer.from("a"))).to.equal(((5381 * 33) ^ 0x61) >>> 0);
       // Over the UTF-8 bytes (0xc3 0xa9), the last first.
-      expect(pureDbHash("é")).to.equal((((((5381 * 33) ^ 0xa9) >>> 0) * 33) ^ 0xc3) >>> 0);
+      expect(pureDbHash(Buffer.from("é"))).to.equal((((((5381 * 33) ^ 0xa9) >>> 0) * 33) ^ 0xc3) >>> 0);
     });
 
     it("writes the very bytes `pure-pw mkdb` writes, for any accounts", function () {
@@ -70,12 +70,15 @@ describe("agent FTP files", function () {
       let run = 0;
       fc.assert(
         fc.property(fc.uniqueArray(line, { selector: ([l]) => l, maxLength: 60 }), (lines) => {
-          const passwd = lines.map(([l, uid, h]) => `${l}:${HASH}:${uid}:${uid}::${h}/./::::::::::::\n`).join("");
+          const passwdLines = lines.map(([l, uid, h]) =>
+            Buffer.from(`${l}:${HASH}:${uid}:${uid}::${h}/./::::::::::::\n`),
+          );
+          const passwd = Buffer.concat(passwdLines);
           const source = path.join(dir, `source-${run}`);
           const pdb = path.join(dir, `pdb-${run++}`);
           fs.writeFileSync(source, passwd);
           execFileSync(purePw, ["mkdb", pdb, "-f", source]);
-          expect(buildPureDb(passwdRecords(passwd)).equals(fs.readFileSync(pdb))).to.equal(true);
+          expect(buildPureDb(passwdLines.map(lineRecord)).equals(fs.readFileSync(pdb))).to.equal(true);
         }),
         { numRuns: 25, seed: 9 },
       );
