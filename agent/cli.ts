@@ -198,7 +198,11 @@ export function agentProgram(name = "lbhosting-agent"): Command {
     )
     .option("--haproxy-main-conf <file>", "HAProxy's main configuration (global section), included in validation")
     .option("--haproxy-conf <file>", "the HAProxy file the agent writes; default <data>/haproxy/lbhosting.cfg")
-    .option("--change-log-limit <n>", "change-log entries kept per org (default 1000)", nonNegativeInt)
+    .option(
+      "--change-log-limit <n>",
+      "the fewest change-log entries kept per org (default 1000; trimmed in steps of n/16)",
+      nonNegativeInt,
+    )
     .option("--ftp-uid <uid>", "uid of FTP accounts (default: the agent's)", nonNegativeInt)
     .option("--ftp-gid <gid>", "gid of FTP accounts (default: the agent's)", nonNegativeInt)
     .option("--ftp-readonly-uid <uid>", "uid of accounts of read-only FTP services (default 65534)", nonNegativeInt)

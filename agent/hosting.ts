@@ -493,10 +493,14 @@ export class Hosting {
     return entry;
   }
 
-  /** Keep at most `changeLogLimit` entries; returns the new log floor. */
+  /**
+   * Keep at least `changeLogLimit` entries, trimming in steps of a sixteenth of it: one delete per
+   * step rather than a delete (and a rewritten page) per write. Returns the new log floor.
+   */
   private trimLog(org: string, generation: number, floor: number): number {
-    const newFloor = generation - this.options.changeLogLimit;
-    if (newFloor <= floor) return floor;
+    const limit = this.options.changeLogLimit;
+    if (generation - floor <= limit + Math.floor(limit / 16)) return floor;
+    const newFloor = generation - limit;
     this.store.trimChanges(org, newFloor);
     return newFloor;
   }

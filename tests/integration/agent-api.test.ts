@@ -178,6 +178,9 @@ describe("agent API (integration)", function () {
     expect(body.generation).to.equal(status.generation);
     expect(body.digest).to.equal(status.digest);
     expect(body.changes.map((change) => change.generation)).to.deep.equal([status.generation - 1, status.generation]);
+    // It keeps at least its limit of 5 entries.
+    const kept = await api.get(`/v1/orgs/acme/changes?since=${status.generation - 5}`);
+    expect(kept.json).to.have.property("changes").with.length(5);
     const none = await api.get(`/v1/orgs/acme/changes?since=${status.generation}`);
     expect(none.json).to.have.property("changes").with.length(0);
     // The agent keeps 5 entries (--change-log-limit 5); generation 1 is long gone.
