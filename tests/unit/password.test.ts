@@ -111,13 +111,17 @@ describe("the agent's native crypt(3) binding", function () {
   it("refuses a passphrase it could only truncate, and never echoes it", function () {
     if (!("crypt" in native)) return;
     for (const password of ["secret\u0000tail", "s".repeat(512)]) {
-      expect(() => native.crypt(password, "$6$salt")).to.throw(/passphrase must be a string/);
-      try {
-        native.crypt(password, "$6$salt");
-      } catch (error) {
-        expect((error as Error).message).to.not.include("secret");
-        expect((error as Error).message).to.not.include("sss");
-      }
+      const refusal = (() => {
+        try {
+          native.crypt(password, "$6$salt");
+        } catch (error) {
+          return (error as Error).message;
+        }
+        return "no error";
+      })();
+      expect(refusal).to.match(/passphrase must be a string/);
+      expect(refusal).to.not.include("secret");
+      expect(refusal).to.not.include("sss");
     }
   });
 });
