@@ -5,9 +5,12 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { normalizeEndpoint, type OrgRef, type Snapshot } from "../sdk/schemas";
+import type { WriteAnswer } from "../sdk/write-answer";
+import { routeOrg, servingNodes } from "./balancer";
 import { AgentError, isNotFound } from "./client";
 import { clientFor } from "./credentials";
 import { checkInputs, containsUnknown, normalizeRef, partialFailure } from "./inputs";
+import { syncLogger, SyncError, writeThenSync, type SyncReport } from "./sync";
 
 /** `check` for a user or service: the schema's failures, and the org reference in canonical form. */
 export function checkMember(schema: z.ZodType, news: Record<string, unknown>): pulumi.dynamic.CheckResult {
@@ -18,9 +21,6 @@ export function checkMember(schema: z.ZodType, news: Record<string, unknown>): p
   }
   return { inputs, failures };
 }
-import type { WriteAnswer } from "../sdk/write-answer";
-import { routeOrg, servingNodes } from "./balancer";
-import { syncLogger, SyncError, writeThenSync, type SyncReport } from "./sync";
 
 /** The record, or undefined when the primary has none. */
 export async function findOnPrimary<T>(read: () => Promise<T>): Promise<T | undefined> {
