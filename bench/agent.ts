@@ -15,9 +15,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ContentRoot } from "../agent/content";
-import { FtpFiles } from "../agent/ftp";
-import type { UserRecord } from "../sdk/schemas";
+import { ContentRoot } from "../agent/src/render/content";
+import { FtpFiles } from "../agent/src/render/ftp/accounts";
+import type { UserRecord } from "../wire";
 import { agentClient, type AgentClient } from "../tests/support/agent-http";
 import { startAgentProcess } from "../tests/support/agent-process";
 import { processCpu } from "./cpu";

@@ -10,7 +10,8 @@ import picocolors from "picocolors";
 import type { z } from "zod";
 import { AgentClient, AgentError, AgentUnreachableError } from "../provider/client";
 import type { ClientFactory } from "../provider/sync";
-import { endpointSchema, normalizeEndpoint, orgNameSchema, type OrgStatus, type SecondaryState } from "../sdk/schemas";
+import { endpointSchema, normalizeEndpoint, orgNameSchema, type OrgStatus } from "../wire";
+import { type SecondaryState } from "../sdk/outputs";
 
 export interface OperatorOptions {
   org: string;

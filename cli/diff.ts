@@ -8,7 +8,8 @@ import type { Command } from "commander";
 import { AgentError, type AgentClient } from "../provider/client";
 import { planSync, type PlannedChange } from "../provider/plan";
 import { activeSecondaries, inspectSecondary } from "../provider/sync";
-import type { SecondaryState, Snapshot } from "../sdk/schemas";
+import type { SecondaryState } from "../sdk/outputs";
+import type { Snapshot } from "../wire";
 import {
   EXIT_NOT_IN_SYNC,
   colours,

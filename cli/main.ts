@@ -3,7 +3,7 @@
  * The `lbhosting` executable: a thin registry of subcommands, each defined in its own module.
  */
 import { Command } from "commander";
-import { packageVersion } from "../sdk/version";
+import { packageVersion } from "../common/version";
 import { registerAgentCommand } from "./run-agent";
 import { registerDiffCommand } from "./diff";
 import { registerStatusCommand } from "./status";

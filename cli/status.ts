@@ -8,7 +8,8 @@ import type { Command } from "commander";
 import type { AgentClient } from "../provider/client";
 import { supersededBy } from "../provider/failover";
 import { type ClientFactory, inspectOrg, toSyncStatus } from "../provider/sync";
-import { type BalancerStatus, endpointSchema, type SecondarySyncStatus, type ServerView } from "../sdk/schemas";
+import { type BalancerStatus, endpointSchema, type ServerView } from "../wire";
+import { type SecondarySyncStatus } from "../sdk/outputs";
 import {
   EXIT_NOT_IN_SYNC,
   colours,

@@ -4,7 +4,9 @@
  * after their copy is verified; demotion takes them out of the route (the LB drains them) before
  * their copy goes.
  */
-import type { BalancerBackend, BalancerRoute, NodeInfo, OrgRef, SecondarySyncStatus } from "../sdk/schemas";
+import type { BalancerBackend, BalancerRoute, NodeInfo } from "../wire";
+import type { OrgRef } from "../sdk/inputs";
+import type { SecondarySyncStatus } from "../sdk/outputs";
 import { isNotFound, type AgentClient } from "./client";
 import type { ClientFactory } from "./sync";
 import { differs } from "./inputs";

@@ -22,9 +22,10 @@ import {
   type Snapshot,
   type UserBody,
   type UserRecord,
-} from "../sdk/schemas";
-import { OWNER_HEADER, type WriteAnswer, writeAnswerFromHeaders } from "../sdk/write-answer";
+} from "../wire";
+import { OWNER_HEADER, type WriteAnswer, writeAnswerFromHeaders } from "../wire/write-answer";
 import { request } from "undici";
+import { DRAINING_ANSWER_TIMEOUT_MS } from "../wire/timeouts";
 
 /** A user/service PUT's answer: the stored record, and what the agent said about the write. */
 export interface WriteOutcome<T> {
@@ -43,8 +44,6 @@ export interface ClientOptions {
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
-/** A load balancer answers a route change only after the nodes leaving it drained (it waits up to 30 s). */
-const DRAIN_TIMEOUT_MS = 45_000;
 
 /** The agent answered with an error status. */
 export class AgentError extends Error {
@@ -210,11 +209,11 @@ export class AgentClient {
 
   /** Answers once the load balancer runs the new route, nodes leaving it drained first (up to 30 s). */
   putRoute(org: string, route: BalancerRoute): Promise<BalancerRoute> {
-    return this.request("PUT", `/v1/balancer/${encodeURIComponent(org)}`, route, DRAIN_TIMEOUT_MS);
+    return this.request("PUT", `/v1/balancer/${encodeURIComponent(org)}`, route, DRAINING_ANSWER_TIMEOUT_MS);
   }
 
   deleteRoute(org: string): Promise<void> {
-    return this.request("DELETE", `/v1/balancer/${encodeURIComponent(org)}`, undefined, DRAIN_TIMEOUT_MS);
+    return this.request("DELETE", `/v1/balancer/${encodeURIComponent(org)}`, undefined, DRAINING_ANSWER_TIMEOUT_MS);
   }
 
   /** How the load balancer sees each node of the org's route now (HAProxy's health and open connections). */

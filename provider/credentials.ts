@@ -4,7 +4,7 @@
  * `LBHOSTING_TOKEN` environment variable — never from the program, so they are never captured in
  * the serialized provider or written to state.
  */
-import { normalizeEndpoint } from "../sdk/schemas";
+import { normalizeEndpoint } from "../wire";
 import { AgentClient } from "./client";
 
 interface ConfigSource {

@@ -12,7 +12,8 @@
  * it is removed from it, or demoted into a copy when the program lists it as a secondary.
  * `planPrimaryChange` and `formerState` are the pure decisions; the rest does the requests.
  */
-import type { FencingStatus, OrgStatus } from "../sdk/schemas";
+import type { FencingStatus } from "../sdk/outputs";
+import type { OrgStatus } from "../wire";
 import { type AgentClient, AgentUnreachableError, isNotFound } from "./client";
 import type { ClientFactory } from "./sync";
 

@@ -4,7 +4,8 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { normalizeEndpoint, UNKNOWN_VALUE, type OrgRef } from "../sdk/schemas";
+import { canonicalJson, normalizeEndpoint } from "../wire";
+import { UNKNOWN_VALUE, type OrgRef } from "../sdk/inputs";
 
 const PROVIDER_KEY = "__provider";
 
@@ -90,14 +91,8 @@ export function normalizeRef(ref: OrgRef): OrgRef {
   };
 }
 
-/** Canonical JSON (sorted keys, undefined dropped) for comparing values from state and program. */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, item: unknown) =>
-    item !== null && typeof item === "object" && !Array.isArray(item)
-      ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-      : item,
-  );
-}
+/** Canonical JSON (the wire's, see wire/canonical-json.ts) for comparing values from state and program; "" for undefined. */
+export const canonical = (value: unknown): string => (value === undefined ? "" : canonicalJson(value));
 
 /** Whether two values differ, treating a list as a set when `asSet` is given. */
 export function differs(a: unknown, b: unknown, asSet = false): boolean {

@@ -4,8 +4,9 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { normalizeEndpoint, type OrgRef, type Snapshot } from "../sdk/schemas";
-import type { WriteAnswer } from "../sdk/write-answer";
+import { normalizeEndpoint, type Snapshot } from "../wire";
+import { type OrgRef } from "../sdk/inputs";
+import type { WriteAnswer } from "../wire/write-answer";
 import { routeOrg, servingNodes } from "./balancer";
 import { AgentError, isNotFound } from "./client";
 import { clientFor } from "./credentials";

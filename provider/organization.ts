@@ -3,15 +3,9 @@
  * promotion, demotion, move, failover and manual-sync flows (DESIGN.md §3; failover.ts).
  */
 import type * as pulumi from "@pulumi/pulumi";
-import {
-  type FencingStatus,
-  normalizeEndpoint,
-  organizationInputsSchema,
-  type OrganizationInputs,
-  type OrgSettingsInput,
-  type OrgStatus,
-  type SecondarySyncStatus,
-} from "../sdk/schemas";
+import { type FencingStatus, type SecondarySyncStatus } from "../sdk/outputs";
+import { normalizeEndpoint, type OrgSettingsInput, type OrgStatus } from "../wire";
+import { organizationInputsSchema, type OrganizationInputs } from "../sdk/inputs";
 import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
 import { clientFor, configureCredentials } from "./credentials";
 import { changePrimary, fencingNote, inspectFormer, removeFromFormer } from "./failover";

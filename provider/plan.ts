@@ -3,7 +3,7 @@
  * snapshot with the secondary's copy. Used by `lbhosting diff`; password hashes never leave it —
  * a different hash shows only as "password changed".
  */
-import type { OrgRecord, ServiceRecord, Snapshot, UserRecord } from "../sdk/schemas";
+import type { OrgRecord, ServiceRecord, Snapshot, UserRecord } from "../wire";
 
 export type PlannedAction = "add" | "change" | "remove";
 

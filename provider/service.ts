@@ -1,6 +1,7 @@
 /** WebService: a web site or an FTP service of an organization, on the primary and synced. */
 import type * as pulumi from "@pulumi/pulumi";
-import { webServiceInputsSchema, type ServiceBody, type WebServiceInputs } from "../sdk/schemas";
+import { webServiceInputsSchema, type WebServiceInputs } from "../sdk/inputs";
+import { type ServiceBody } from "../wire";
 import { clientFor, configureCredentials } from "./credentials";
 import { differs, inputsOf } from "./inputs";
 import {

@@ -5,8 +5,9 @@
  * Used by the resource providers after each primary mutation and by `lbhosting sync`.
  */
 import * as fs from "node:fs";
-import type { Change, OrgStatus, SecondaryState, SecondarySyncStatus, Snapshot } from "../sdk/schemas";
-import type { WriteAnswer } from "../sdk/write-answer";
+import type { Change, OrgStatus, Snapshot } from "../wire";
+import type { SecondaryState, SecondarySyncStatus } from "../sdk/outputs";
+import type { WriteAnswer } from "../wire/write-answer";
 import { AgentClient, AgentError, AgentUnreachableError, isNotFound } from "./client";
 
 export type ClientFactory = (endpoint: string) => AgentClient;

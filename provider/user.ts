@@ -1,8 +1,9 @@
 /** OrgUser: an organization user on the primary; secondaries get it by sync, never directly. */
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { verifyPassword } from "../sdk/password";
-import { orgUserInputsSchema, type OrgUserInputs, type UserBody, type UserRecord } from "../sdk/schemas";
+import { verifyPassword } from "../common/password";
+import { orgUserInputsSchema, type OrgUserInputs } from "../sdk/inputs";
+import { type UserBody, type UserRecord } from "../wire";
 import { clientFor, configureCredentials } from "./credentials";
 import { differs, inputsOf, resourceName } from "./inputs";
 import {

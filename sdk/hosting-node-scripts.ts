@@ -6,6 +6,7 @@
  * reads it with --token-file, so it never appears on a command line, in a log or in plain state.
  */
 import type { HostingNodeFtp, HostingNodeNginx } from "./hosting-node";
+import { NODE_NAME } from "../wire/fields";
 
 export interface AgentInstall {
   name: string;
@@ -134,7 +135,7 @@ done`;
 
 /** Installs (or upgrades in place) the agent package, writes the token from stdin, (re)starts the service, waits for health. */
 function installScript(install: AgentInstall): string {
-  const cli = `${install.installDir}/node_modules/lbhosting-agent/dist/agent/cli.js`;
+  const cli = `${install.installDir}/node_modules/lbhosting-agent/dist/agent/src/cli.js`;
   const command = ["$NODE", cli, ...agentArgs(install)];
   const shellCommand = command.map((word) => (word === "$NODE" ? '"$NODE"' : shellQuote(word))).join(" ");
   const unitCommand = command.map((word) => (word === "$NODE" ? "$NODE" : word)).join(" ");
@@ -220,7 +221,6 @@ export function agentScripts(install: AgentInstall): { install: string; remove: 
   return { install: installScript(install), remove: removeScript(install) };
 }
 
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const SAFE_PATH = /^\/(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/@+-]*$/;
 const SAFE_LISTEN = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
 const SAFE_VERSION = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
@@ -239,7 +239,7 @@ export function checkHostingNodeSettings(resource: string, install: AgentInstall
   check(
     "name",
     install.name,
-    SAFE_NAME,
+    NODE_NAME,
     "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
   );
   check("agentVersion", install.version, SAFE_VERSION, "must be a version such as 1.2.3");

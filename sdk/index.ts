@@ -1,5 +1,6 @@
-export * from "./schemas";
+/** The SDK's public API: the resources a Pulumi program declares, their arguments and outputs. */
 export { LoadBalancedOrganization, type LoadBalancedOrganizationArgs, type OrganizationRef } from "./organization";
 export { OrgUser, type OrgUserArgs } from "./user";
 export { WebService, type WebServiceArgs } from "./service";
 export { HostingNode, type HostingNodeArgs, type HostingNodeFtp, type HostingNodeNginx } from "./hosting-node";
+export type { FencingStatus, SecondaryState, SecondarySyncStatus } from "./outputs";

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { FencingStatus, SecondarySyncStatus } from "./schemas";
+import type { FencingStatus, SecondarySyncStatus } from "./outputs";
 import { managedBy } from "./managed-by";
 import { shims } from "./provider-shim";
 import { LbhostingResource } from "./resource";

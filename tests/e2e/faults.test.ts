@@ -11,9 +11,8 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import type { LoadBalancedOrganizationArgs } from "../../sdk";
+import { type LoadBalancedOrganizationArgs, LoadBalancedOrganization, OrgUser } from "../../sdk";
 import { AgentClient } from "../../provider/client";
-import { LoadBalancedOrganization, OrgUser } from "../../sdk";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { runCli } from "../support/cli-run";
 import { printKillReport, sleep } from "../support/faults";

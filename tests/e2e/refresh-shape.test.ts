@@ -4,9 +4,8 @@
  * and a password change is named in the CLI's output — which user, which field, never the secret.
  */
 import { expect } from "chai";
-import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
-import type { OrgUserArgs } from "../../sdk";
-import { verifyPassword } from "../../sdk/password";
+import { LoadBalancedOrganization, OrgUser, WebService, type OrgUserArgs } from "../../sdk";
+import { verifyPassword } from "../../common/password";
 import { AgentClient } from "../../provider/client";
 import { canonical } from "../../provider/inputs";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";

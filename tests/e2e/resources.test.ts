@@ -7,9 +7,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
 import Database from "better-sqlite3";
-import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
-import type { LoadBalancedOrganizationArgs, OrgUserArgs, WebServiceArgs } from "../../sdk";
-import { verifyPassword } from "../../sdk/password";
+import {
+  LoadBalancedOrganization,
+  OrgUser,
+  WebService,
+  type LoadBalancedOrganizationArgs,
+  type OrgUserArgs,
+  type WebServiceArgs,
+} from "../../sdk";
+import { verifyPassword } from "../../common/password";
 import { AgentClient } from "../../provider/client";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";

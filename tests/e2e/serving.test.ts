@@ -10,8 +10,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
-import { LoadBalancedOrganization, OrgUser, WebService } from "../../sdk";
-import type { LoadBalancedOrganizationArgs, OrgUserArgs, WebServiceArgs } from "../../sdk";
+import {
+  LoadBalancedOrganization,
+  OrgUser,
+  WebService,
+  type LoadBalancedOrganizationArgs,
+  type OrgUserArgs,
+  type WebServiceArgs,
+} from "../../sdk";
 import { nodeBehind, startBalancedNodes, type HostingNode } from "../support/hosting-node";
 import { getSite, type SiteResponse } from "../support/http-get";
 import { FtpSession } from "../support/ftp-client";

@@ -14,8 +14,10 @@ import {
   serviceListSchema,
   userListSchema,
   writeResultFromHeaders,
-} from "../../agent/api";
-import { orgStatusSchema, snapshotSchema, userRecordSchema } from "../../sdk/schemas";
+  orgStatusSchema,
+  snapshotSchema,
+  userRecordSchema,
+} from "../../wire";
 import { type AgentClient, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 

@@ -11,7 +11,7 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { apiErrorSchema } from "../../sdk/schemas";
+import { apiErrorSchema } from "../../wire";
 import net from "node:net";
 import { type AgentClient, type HttpAnswer, agentClient, call, parseRawAnswer, rawCall } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";

@@ -13,8 +13,14 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { balancerListSchema, balancerRecordSchema, balancerStatusSchema, healthSchema } from "../../agent/api";
-import { apiErrorSchema, nodeInfoSchema } from "../../sdk/schemas";
+import {
+  balancerListSchema,
+  balancerRecordSchema,
+  balancerStatusSchema,
+  healthSchema,
+  apiErrorSchema,
+  nodeInfoSchema,
+} from "../../wire";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { type AgentClient, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";

@@ -8,8 +8,7 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { changesResultSchema } from "../../agent/api";
-import { orgStatusSchema, snapshotSchema, userRecordSchema } from "../../sdk/schemas";
+import { changesResultSchema, orgStatusSchema, snapshotSchema, userRecordSchema } from "../../wire";
 import { type AgentClient, agentClient } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import {

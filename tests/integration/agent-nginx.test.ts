@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { orgStatusSchema } from "../../sdk/schemas";
+import { orgStatusSchema } from "../../wire";
 import { type AgentClient, type HttpAnswer, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { type NginxProcess, nginxBinaryOrSkip, startNginx } from "../support/nginx";

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { orgStatusSchema } from "../../sdk/schemas";
+import { orgStatusSchema } from "../../wire";
 import { agentClient, call } from "../support/agent-http";
 import { CLI, startAgentProcess } from "../support/agent-process";
 

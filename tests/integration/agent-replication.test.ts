@@ -6,8 +6,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import fs from "node:fs";
 import path from "node:path";
-import { type ChangesResult, changesResultSchema } from "../../agent/api";
-import { type OrgStatus, orgStatusSchema, snapshotSchema } from "../../sdk/schemas";
+import { type ChangesResult, changesResultSchema, type OrgStatus, orgStatusSchema, snapshotSchema } from "../../wire";
 import { type AgentClient, agentClient } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 

@@ -17,7 +17,7 @@ import path from "node:path";
 import { AgentClient } from "../../provider/client";
 import { routeOrg } from "../../provider/balancer";
 import { syncOrg } from "../../provider/sync";
-import type { BalancerStatus, ServerView } from "../../sdk/schemas";
+import type { BalancerStatus, ServerView } from "../../wire";
 import { runCli } from "../support/cli-run";
 import { FtpSession } from "../support/ftp-client";
 import { haproxyBinaryOrSkip } from "../support/haproxy";

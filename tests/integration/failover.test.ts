@@ -12,7 +12,7 @@ import { AgentClient } from "../../provider/client";
 import { organizationProvider, type OrganizationOutputs } from "../../provider/organization";
 import { syncOrg } from "../../provider/sync";
 import { userProvider } from "../../provider/user";
-import type { OrganizationInputs, OrgUserInputs } from "../../sdk/schemas";
+import type { OrganizationInputs, OrgUserInputs } from "../../sdk/inputs";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 
 const TOKEN = "failover-test-token-0123456789ab";

@@ -7,8 +7,8 @@
  * answers, so each round hits the burst at a different stage whatever the machine's speed.
  */
 import { expect } from "chai";
-import { verifyPassword } from "../../sdk/password";
-import { orgStatusSchema, snapshotSchema, type Change, type UserRecord } from "../../sdk/schemas";
+import { verifyPassword } from "../../common/password";
+import { orgStatusSchema, snapshotSchema, type Change, type UserRecord } from "../../wire";
 import { type AgentClient, type HttpAnswer, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { printKillReport } from "../support/faults";

@@ -68,8 +68,8 @@ describe("packages: pulumi-lbhosting and lbhosting-agent", function () {
     const agent = packed("lbhosting-agent");
     expect(agent.dependencies).to.include.members(["fastify", "better-sqlite3", "commander", "zod"]);
     expect(agent.dependencies.filter((name) => name.startsWith("@pulumi/"))).to.deep.equal([]);
-    expect(agent.files.has("dist/agent/cli.js")).to.equal(true);
-    expect(agent.files.has("dist/sdk/schemas.js")).to.equal(true);
+    expect(agent.files.has("dist/agent/src/cli.js")).to.equal(true);
+    expect(agent.files.has("dist/wire/index.js")).to.equal(true);
     expect(unresolved(agent, path.join(REPO_ROOT, "agent"))).to.deep.equal([]);
   });
 

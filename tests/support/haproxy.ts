@@ -14,8 +14,8 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { renderHaproxy } from "../../agent/haproxy";
-import { HaproxyControl } from "../../agent/haproxy-control";
+import { renderHaproxy } from "../../agent/src/render/haproxy/config";
+import { HaproxyControl } from "../../agent/src/render/haproxy/control";
 import { freePort } from "./ports";
 import { childPids, findBinary, spawnServer, stopProcessTree } from "./processes";
 

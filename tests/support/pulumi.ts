@@ -8,8 +8,7 @@ import { execFile, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import type { PulumiFn } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, Stack, type PulumiFn } from "@pulumi/pulumi/automation";
 
 const execFileAsync = promisify(execFile);
 

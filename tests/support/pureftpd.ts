@@ -17,7 +17,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { PDB_FILE } from "../../agent/ftp";
+import { PDB_FILE } from "../../agent/src/render/ftp/accounts";
 import { freePort } from "./ports";
 import { findBinary, spawnServer, stopProcessTree } from "./processes";
 

@@ -8,10 +8,16 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type OrgRoute, dataRoutes, renderHaproxy, routeConflict, serversLeaving } from "../../agent/haproxy";
-import { isHealthy, parseShowProc, parseShowStat } from "../../agent/haproxy-control";
-import { nginxPidFile } from "../../agent/reload-drain";
-import { balancerRouteSchema } from "../../sdk/schemas";
+import {
+  type OrgRoute,
+  dataRoutes,
+  renderHaproxy,
+  routeConflict,
+  serversLeaving,
+} from "../../agent/src/render/haproxy/config";
+import { isHealthy, parseShowProc, parseShowStat } from "../../agent/src/render/haproxy/control";
+import { nginxPidFile } from "../../agent/src/render/nginx/reload-drain";
+import { balancerRouteSchema } from "../../wire";
 
 const webA = {
   name: "web-a",

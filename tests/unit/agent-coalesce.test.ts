@@ -1,6 +1,6 @@
 /** The agent's group-commit helper: shared runs, and no caller resolved by a run that began before it. */
 import { expect } from "chai";
-import { Coalescer } from "../../agent/coalesce";
+import { Coalescer } from "../../agent/src/pipeline/coalesce";
 
 describe("agent Coalescer (group commit of after-commit work)", function () {
   /** A task that records each run's keys and finishes when told to. */

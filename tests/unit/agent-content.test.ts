@@ -5,7 +5,7 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ContentRoot } from "../../agent/content";
+import { ContentRoot } from "../../agent/src/render/content";
 
 describe("agent content folders", function () {
   let work: string;

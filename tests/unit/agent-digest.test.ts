@@ -6,10 +6,10 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { canonicalJson, contentDigest } from "../../agent/digest";
+import { canonicalJson, type OrgRecord, type ServiceRecord, type UserRecord } from "../../wire";
+import { contentDigest } from "../../agent/src/store/digest";
 import Database from "better-sqlite3";
-import { type OrgState, Store } from "../../agent/store";
-import type { OrgRecord, ServiceRecord, UserRecord } from "../../sdk/schemas";
+import { type OrgState, Store } from "../../agent/src/store/store";
 
 const HASH = "$6$salt$" + "b".repeat(86);
 const org: OrgRecord = { name: "acme", displayName: "Acme", loadBalanced: false, secondaries: [], managedBy: "" };

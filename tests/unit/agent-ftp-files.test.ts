@@ -9,10 +9,10 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import fc from "fast-check";
-import { ContentRoot } from "../../agent/content";
-import { FtpFiles, PDB_FILE } from "../../agent/ftp";
-import { buildPureDb, lineRecord, pureDbHash } from "../../agent/puredb";
-import type { ServiceRecord, UserRecord } from "../../sdk/schemas";
+import { ContentRoot } from "../../agent/src/render/content";
+import { FtpFiles, PDB_FILE } from "../../agent/src/render/ftp/accounts";
+import { buildPureDb, lineRecord, pureDbHash } from "../../agent/src/render/ftp/puredb";
+import type { ServiceRecord, UserRecord } from "../../wire";
 import { findBinary } from "../support/processes";
 
 const HASH = "$6$saltsalt$" + "h".repeat(86);

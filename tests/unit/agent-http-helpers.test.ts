@@ -4,13 +4,13 @@
  */
 import { expect } from "chai";
 import { z } from "zod";
-import { bearerChecker, tokenProblem } from "../../agent/auth";
-import { ApiFailure, validationFailure } from "../../agent/errors";
-import { MAX_JSON_DEPTH, parseJsonBody } from "../../agent/http";
-import { loggedRoute } from "../../agent/log";
-import { optionProblem } from "../../agent/server";
-import { parseListen } from "../../agent/cli";
-import { serviceBodySchema } from "../../sdk/schemas";
+import { bearerChecker, tokenProblem } from "../../agent/src/http/auth";
+import { ApiFailure, validationFailure } from "../../agent/src/errors";
+import { MAX_JSON_DEPTH, parseJsonBody } from "../../agent/src/http/hardening";
+import { loggedRoute } from "../../agent/src/log";
+import { optionProblem } from "../../agent/src/main";
+import { parseListen } from "../../agent/src/cli";
+import { serviceBodySchema } from "../../wire";
 
 describe("agent HTTP helpers", function () {
   it("accepts exactly 'Bearer <token>', the scheme in any case", function () {

@@ -6,7 +6,7 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { NginxSites, renderSite, siteFileName, siteScope } from "../../agent/nginx";
+import { NginxSites, renderSite, siteFileName, siteScope } from "../../agent/src/render/nginx/sites";
 
 describe("agent nginx sites", function () {
   let dir: string;

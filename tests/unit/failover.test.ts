@@ -1,7 +1,7 @@
 /** The pure decisions of a primary change: move or failover, which copy, refusals, fencing states. */
 import { expect } from "chai";
 import { fencingNote, formerState, type NodeView, planPrimaryChange, supersededBy } from "../../provider/failover";
-import type { OrgStatus } from "../../sdk/schemas";
+import type { OrgStatus } from "../../wire";
 
 const A = "http://127.0.0.1:1";
 const B = "http://127.0.0.2:1";

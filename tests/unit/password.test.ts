@@ -7,10 +7,10 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import { randomBytes } from "node:crypto";
-import { cryptSha512, hashPassword, verifyPassword } from "../../sdk/password";
-import { loadNativeCrypt } from "../../agent/native-crypt";
-import { PasswordPool } from "../../agent/password-pool";
-import { passwordHashSchema } from "../../sdk/schemas";
+import { cryptSha512, hashPassword, verifyPassword } from "../../common/password";
+import { loadNativeCrypt } from "../../agent/src/workers/native-crypt";
+import { PasswordPool } from "../../agent/src/workers/password-pool";
+import { passwordHashSchema } from "../../wire";
 
 // From Ulrich Drepper's "Unix crypt using SHA-256 and SHA-512" specification.
 const VECTORS: Array<[string, string, string]> = [

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { planSync } from "../../provider/plan";
-import type { ServiceRecord, Snapshot, UserRecord } from "../../sdk/schemas";
+import type { ServiceRecord, Snapshot, UserRecord } from "../../wire";
 
 const HASH_A = `$6$saltsalt$${"a".repeat(86)}`;
 const HASH_B = `$6$saltsalt$${"b".repeat(86)}`;

@@ -5,7 +5,8 @@ import { checkInputs, differs } from "../../provider/inputs";
 import { organizationProvider } from "../../provider/organization";
 import { serviceProvider } from "../../provider/service";
 import { userProvider } from "../../provider/user";
-import { organizationInputsSchema, UNKNOWN_VALUE, type OrgStatus } from "../../sdk/schemas";
+import { organizationInputsSchema, UNKNOWN_VALUE } from "../../sdk/inputs";
+import { type OrgStatus } from "../../wire";
 
 const copy = (overrides: Partial<OrgStatus>): OrgStatus => ({
   name: "acme",

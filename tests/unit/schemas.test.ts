@@ -7,7 +7,7 @@ import {
   orgNameSchema,
   serviceBodySchema,
   usernameSchema,
-} from "../../sdk/schemas";
+} from "../../wire";
 
 describe("shared schemas", () => {
   const accepts = (schema: { safeParse(v: unknown): { success: boolean } }, value: unknown) =>

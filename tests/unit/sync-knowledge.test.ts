@@ -1,7 +1,7 @@
 /** What a provider process remembers between syncs, and the write answer it learns it from. */
 import { expect } from "chai";
-import { type Change } from "../../sdk/schemas";
-import { WRITE_HEADERS, encodeChange, writeAnswerFromHeaders } from "../../sdk/write-answer";
+import { type Change } from "../../wire";
+import { WRITE_HEADERS, encodeChange, writeAnswerFromHeaders } from "../../wire/write-answer";
 import { OrgKnowledge } from "../../provider/sync";
 
 const DIGEST = (n: number) => n.toString(16).padStart(64, "0");

@@ -7,8 +7,8 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { commandOutput, runCommand } from "./commands";
-import { ApiFailure } from "./errors";
+import { commandOutput, runCommand } from "../../workers/commands";
+import { ApiFailure } from "../../errors";
 
 const CHECK_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 5_000;

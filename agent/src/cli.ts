@@ -7,10 +7,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { DEFAULT_FTP_READONLY_IDS } from "./ftp";
+import { DEFAULT_FTP_READONLY_IDS } from "./render/ftp/accounts";
 import { jsonLogger } from "./log";
-import type { AgentOptions } from "./server";
-import { packageVersion } from "../sdk/version";
+import type { AgentOptions } from "./main";
+import { packageVersion } from "../../common/version";
 
 interface AgentCliOptions {
   listen: string;
@@ -82,7 +82,7 @@ function fail(message: string): never {
 
 async function runAgent(cli: AgentCliOptions): Promise<void> {
   // Loaded here, not at the top, so other lbhosting subcommands do not pay for Fastify at start-up.
-  const { createAgent, optionProblem } = await import("./server");
+  const { createAgent, optionProblem } = await import("./main");
   const log = jsonLogger();
   const listen = parseListen(cli.listen);
   const token = readToken(cli.tokenFile);

@@ -9,7 +9,7 @@ import http from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyError } from "fastify";
 import { getLocation } from "jsonc-parser";
-import { ApiFailure } from "./errors";
+import { ApiFailure } from "../errors";
 
 export interface ConnectionLimits {
   /** Time a client has to send a whole request (headers within at most 10 s of it); then 408. */

@@ -18,10 +18,10 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { ServiceRecord, UserRecord } from "../sdk/schemas";
-import { runCommand } from "./commands";
+import type { ServiceRecord, UserRecord } from "../../../../wire";
+import { runCommand } from "../../workers/commands";
 import { buildPureDb, lineRecord, type PureDbRecord } from "./puredb";
-import type { ContentRoot } from "./content";
+import type { ContentRoot } from "../content";
 
 /** The PureDB pure-ftpd reads (`pure-ftpd -l puredb:<dir>/pureftpd.pdb`). */
 export const PDB_FILE = "pureftpd.pdb";

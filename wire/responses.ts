@@ -1,6 +1,5 @@
 /**
- * Response shapes of the agent's HTTP API v1 that sdk/schemas.ts does not already define, as zod
- * schemas so clients (the provider, the CLI, tests) can parse answers. Responses are parsed
+ * Answers of the agent's HTTP API v1, as zod schemas: the client validates every answer with them. Responses are parsed
  * leniently (z.object, not strict) so the agent can add fields without breaking older clients.
  *
  *   GET    /v1/health                          → Health (no token)
@@ -22,7 +21,7 @@
  *   POST   /v1/orgs/{org}/replica/changes      → OrgStatus (body ReplicaChangesBody)
  *   DELETE /v1/orgs/{org}/replica[?epoch=N]    → Deleted (with epoch: also a former primary's org)
  *   POST   /v1/orgs/{org}/promote              → OrgStatus (body PromoteBody: a copy becomes the primary)
- *   GET    /v1/node                            → NodeInfo (sdk/schemas.ts)
+ *   GET    /v1/node                            → NodeInfo
  *   GET    /v1/balancer                        → BalancerList
  *   PUT    /v1/balancer/{org}                  → BalancerRecord (201 when created, else 200; body BalancerRoute)
  *   GET    /v1/balancer/{org}                  → BalancerRecord
@@ -45,13 +44,52 @@
  * answer (nothing changes in either case).
  */
 import { z } from "zod";
-import { changeSchema, epochSchema, orgStatusSchema, serviceRecordSchema, userRecordSchema } from "../sdk/schemas";
-import { WRITE_HEADERS } from "../sdk/write-answer";
+import { digestSchema as digest, generationSchema as generation, orgNameSchema, portRangeSchema } from "./fields";
+import { changeSchema, epochSchema, serviceRecordSchema, userRecordSchema } from "./records";
+import { WRITE_HEADERS } from "./write-answer";
 
-export { type BalancerStatus, type ServerView, balancerStatusSchema } from "../sdk/schemas";
+/** `GET /v1/orgs/{org}`. */
+export const orgStatusSchema = z.object({
+  name: orgNameSchema,
+  displayName: z.string(),
+  role: z.enum(["primary", "secondary"]),
+  primary: z.string().optional(),
+  secondaries: z.array(z.string()),
+  loadBalanced: z.boolean(),
+  generation,
+  digest: z.string(),
+  /** The org's epoch as this node holds it (a copy: its primary's when it was last synced). */
+  epoch: epochSchema,
+  /** Secondary copies only: a forced local edit (or any change not made by a sync) since the last sync. */
+  drifted: z.boolean(),
+  /** Secondary copies only: when a sync last wrote this copy (ISO 8601). */
+  lastSyncedAt: z.string().optional(),
+  managedBy: z.string(),
+});
+export type OrgStatus = z.infer<typeof orgStatusSchema>;
 
-const generation = z.number().int().nonnegative();
-const digest = z.string().regex(/^[0-9a-f]{64}$/);
+/** Error body of every non-2xx agent answer. */
+export const apiErrorSchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.object({ path: z.string(), message: z.string() })).default([]),
+  }),
+});
+export type ApiError = z.infer<typeof apiErrorSchema>;
+
+/** `GET /v1/node`: what the provider needs to know of a node to route traffic to it. */
+export const nodeInfoSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  /** Where this node's nginx serves the rendered sites, or null when it renders config only. */
+  httpListen: z.string().nullable(),
+  /** Where this node's FTP server listens, or null. */
+  ftpListen: z.string().nullable(),
+  /** Its FTP server's passive port range, or null (older agents leave it out). */
+  ftpPassivePorts: portRangeSchema.nullable().optional(),
+});
+export type NodeInfo = z.infer<typeof nodeInfoSchema>;
 
 export const healthSchema = z.object({ name: z.string(), version: z.string() });
 export type Health = z.infer<typeof healthSchema>;
@@ -64,8 +102,6 @@ export const writeResultSchema = z.object({
   changed: z.boolean(),
 });
 export type WriteResult = z.infer<typeof writeResultSchema>;
-
-export { OWNER_HEADER, WRITE_HEADERS, encodeChange } from "../sdk/write-answer";
 
 /** Read the write headers of a PUT answer (undefined when any is missing or malformed). */
 export function writeResultFromHeaders(headers: { get(name: string): string | null }): WriteResult | undefined {
@@ -91,23 +127,3 @@ export const serviceListSchema = z.object({ services: z.array(serviceRecordSchem
 
 export const deletedSchema = z.object({ name: z.string(), deleted: z.literal(true) });
 export type Deleted = z.infer<typeof deletedSchema>;
-
-/** A load-balancer route as stored: the org and its `BalancerRoute`. */
-export const balancerRecordSchema = z.object({
-  org: z.string(),
-  domains: z.array(z.string()),
-  backends: z.array(
-    z.object({
-      name: z.string(),
-      http: z.string().optional(),
-      ftp: z.string().optional(),
-      passivePorts: z.tuple([z.number(), z.number()]).optional(),
-      weight: z.number().optional(),
-    }),
-  ),
-  ftp: z.object({ listen: z.string() }).optional(),
-});
-export type BalancerRecord = z.infer<typeof balancerRecordSchema>;
-export const balancerListSchema = z.object({ routes: z.array(balancerRecordSchema) });
-export const balancerDeletedSchema = z.object({ org: z.string(), deleted: z.literal(true) });
-export type BalancerDeleted = z.infer<typeof balancerDeletedSchema>;

@@ -17,9 +17,9 @@
  * Writes arriving while a batch runs form the next batch. Only these writes touch nginx files and
  * they run one batch at a time, so nothing else can change those files between steps 2 and 4.
  */
-import type { NginxSites, SiteChange, StagedSites } from "./nginx";
-import type { ReloadDrain } from "./reload-drain";
-import type { Store } from "./store";
+import type { NginxSites, SiteChange, StagedSites } from "../render/nginx/sites";
+import type { ReloadDrain } from "../render/nginx/reload-drain";
+import type { Store } from "../store/store";
 
 /** The files under one scope, rendered from the database as it stands inside the transaction. */
 export interface NginxScope {

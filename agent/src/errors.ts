@@ -4,7 +4,7 @@
  * response plumbing and nothing but this shape (no stack, no input value) reaches a client.
  */
 import type { z } from "zod";
-import type { ApiError } from "../sdk/schemas";
+import type { ApiError } from "../../wire";
 
 export interface ErrorDetail {
   path: string;

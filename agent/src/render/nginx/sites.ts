@@ -11,8 +11,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { commandOutput, runCommand } from "./commands";
-import { ApiFailure } from "./errors";
+import { commandOutput, runCommand } from "../../workers/commands";
+import { ApiFailure } from "../../errors";
 
 export const SITE_PREFIX = "lbh.";
 const NGINX_TIMEOUT_MS = 15_000;

@@ -28,18 +28,20 @@ import {
   type UserBody,
   type UserRecord,
   normalizeEndpoint,
-} from "../sdk/schemas";
-import type { ChangesResult, WriteResult } from "./api";
-import { Coalescer } from "./coalesce";
-import { ConfigCommits, type NginxScope } from "./config-commits";
-import type { ContentRoot } from "./content";
-import { canonicalJson, contentDigest } from "./digest";
-import { ApiFailure, notFound } from "./errors";
-import type { FtpFiles } from "./ftp";
-import { type NginxSites, renderSite, siteFileName, siteScope } from "./nginx";
-import type { PasswordPool } from "./password-pool";
-import type { ReloadDrain } from "./reload-drain";
-import type { OrgState, Store } from "./store";
+  type ChangesResult,
+  type WriteResult,
+  canonicalJson,
+} from "../../../wire";
+import { Coalescer } from "../pipeline/coalesce";
+import { ConfigCommits, type NginxScope } from "../pipeline/config-commits";
+import type { ContentRoot } from "../render/content";
+import { contentDigest } from "../store/digest";
+import { ApiFailure, notFound } from "../errors";
+import type { FtpFiles } from "../render/ftp/accounts";
+import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/nginx/sites";
+import type { PasswordPool } from "../workers/password-pool";
+import type { ReloadDrain } from "../render/nginx/reload-drain";
+import type { OrgState, Store } from "../store/store";
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A change before it is given its generation. */

@@ -5,7 +5,7 @@
  * the same hashes at ~7 times the CPU, and says so when it starts.
  */
 import path from "node:path";
-import type { Crypt } from "../sdk/password";
+import type { Crypt } from "../../../common/password";
 
 export type NativeCrypt = { crypt: Crypt } | { unavailable: string };
 

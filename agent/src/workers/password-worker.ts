@@ -1,6 +1,6 @@
 /** Worker-thread side of the password pool (password-pool.ts): crypt SHA-512 off the event loop. */
 import os from "node:os";
-import { cryptSha512, hashPassword, verifyPassword } from "../sdk/password";
+import { cryptSha512, hashPassword, verifyPassword } from "../../../common/password";
 import { loadNativeCrypt } from "./native-crypt";
 
 /**

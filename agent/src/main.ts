@@ -10,6 +10,7 @@ import path from "node:path";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import {
+  NODE_NAME,
   type NodeInfo,
   type PortRange,
   balancerRouteSchema,
@@ -24,15 +25,20 @@ import {
   serviceNameSchema,
   userBodySchema,
   usernameSchema,
-} from "../sdk/schemas";
-import { type BalancerDeleted, type Deleted, type Health, OWNER_HEADER, WRITE_HEADERS, encodeChange } from "./api";
-import { bearerChecker, tokenProblem } from "./auth";
-import { Balancer } from "./balancer";
-import type { HaproxyBinary } from "./haproxy-control";
-import { ContentRoot } from "./content";
+  type BalancerDeleted,
+  type Deleted,
+  type Health,
+  OWNER_HEADER,
+  WRITE_HEADERS,
+  encodeChange,
+} from "../../wire";
+import { bearerChecker, tokenProblem } from "./http/auth";
+import { Balancer } from "./balancer/balancer";
+import type { HaproxyBinary } from "./render/haproxy/control";
+import { ContentRoot } from "./render/content";
 import { ApiFailure, validationFailure } from "./errors";
-import { DEFAULT_FTP_READONLY_IDS, type FtpIds, FtpFiles, servingIdsProblem } from "./ftp";
-import { Hosting, type Written } from "./hosting";
+import { DEFAULT_FTP_READONLY_IDS, type FtpIds, FtpFiles, servingIdsProblem } from "./render/ftp/accounts";
+import { Hosting, type Written } from "./domain/hosting";
 import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
@@ -44,14 +50,14 @@ import {
   noRouteFailure,
   nodeServerOptions,
   parseJsonBody,
-} from "./http";
+} from "./http/hardening";
 import { type Logger, jsonLogger, loggedRoute } from "./log";
-import { type NginxBinary, NginxSites } from "./nginx";
-import { loadNativeCrypt } from "./native-crypt";
-import { PasswordPool } from "./password-pool";
-import { ReloadDrain } from "./reload-drain";
-import { Store } from "./store";
-import { packageVersion } from "../sdk/version";
+import { type NginxBinary, NginxSites } from "./render/nginx/sites";
+import { loadNativeCrypt } from "./workers/native-crypt";
+import { PasswordPool } from "./workers/password-pool";
+import { ReloadDrain } from "./render/nginx/reload-drain";
+import { Store } from "./store/store";
+import { packageVersion } from "../../common/version";
 
 /** Bodies of ordinary requests; larger ones get 413. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -59,8 +65,6 @@ export const BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_REPLICA_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_CHANGE_LOG_LIMIT = 1000;
 
-/** Agent names go into nginx configuration and response headers: keep them plain. */
-export const AGENT_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/;
 /** nginx `listen` values the agent renders: "PORT", "IPv4:PORT" or "[IPv6]:PORT". */
 const HTTP_LISTEN = /^(?:(?:\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:.]+\]:)?\d{1,5}$/;
 
@@ -122,7 +126,7 @@ const connectionLimits = (options: AgentOptions): ConnectionLimits => ({
 
 /** Options that cannot work, as a message for the operator, or undefined. */
 export function optionProblem(options: AgentOptions): string | undefined {
-  if (!AGENT_NAME.test(options.name)) {
+  if (!NODE_NAME.test(options.name)) {
     return `agent name ${JSON.stringify(options.name)} must be 1-63 letters, digits, '.', '_' or '-' (give --name)`;
   }
   const token = tokenProblem(options.token);

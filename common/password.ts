@@ -9,17 +9,13 @@
  */
 import * as crypto from "node:crypto";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { CRYPT_SHA512_HASH } from "../wire/fields";
 
 const ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const DEFAULT_ROUNDS = 5000;
 const MIN_ROUNDS = 1000;
 const MAX_ROUNDS = 999_999_999;
 const SALT_CHARS = 16;
-/**
- * A stored SHA-512 crypt hash as the system's crypt (libxcrypt, which pure-ftpd calls) accepts it:
- * rounds written without leading zeros and at least 1000, a salt of crypt's own alphabet.
- */
-export const CRYPT_SHA512_HASH = /^\$6\$(?:rounds=[1-9]\d{3,8}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/;
 
 function sha512(...parts: Buffer[]): Buffer {
   const hash = createHash("sha512");

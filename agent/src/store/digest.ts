@@ -16,32 +16,7 @@
  * (Bellare–Micciancio; Lewi et al., "Securing Update Propagation with Homomorphic Hashing").
  */
 import { createHash } from "node:crypto";
-import type { OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-function canonicalValue(value: unknown): Json {
-  if (value === null || typeof value === "boolean" || typeof value === "string") return value;
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new Error("canonical JSON cannot hold a non-finite number");
-    return value;
-  }
-  if (Array.isArray(value)) return value.map(canonicalValue);
-  if (typeof value === "object") {
-    const out: { [key: string]: Json } = {};
-    for (const key of Object.keys(value).sort()) {
-      const item = (value as Record<string, unknown>)[key];
-      if (item !== undefined) out[key] = canonicalValue(item);
-    }
-    return out;
-  }
-  throw new Error(`canonical JSON cannot hold a ${typeof value}`);
-}
-
-/** JSON with object keys sorted at every level and no whitespace; undefined members dropped. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(canonicalValue(value));
-}
+import { canonicalJson, type OrgRecord, type ServiceRecord, type UserRecord } from "../../../wire";
 
 export function sha256Hex(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");

@@ -12,15 +12,20 @@
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BalancerRoute } from "../sdk/schemas";
-import type { BalancerRecord, BalancerStatus, ServerView } from "./api";
-import { ApiFailure, notFound } from "./errors";
-import { type OrgRoute, ftpBackendName, renderHaproxy, routeConflict, serversLeaving, webBackendName } from "./haproxy";
-import { type HaproxyBinary, HaproxyControl, isHealthy } from "./haproxy-control";
-import type { Store } from "./store";
+import type { BalancerRoute, BalancerRecord, BalancerStatus, ServerView } from "../../../wire";
+import { ApiFailure, notFound } from "../errors";
+import {
+  type OrgRoute,
+  ftpBackendName,
+  renderHaproxy,
+  routeConflict,
+  serversLeaving,
+  webBackendName,
+} from "../render/haproxy/config";
+import { type HaproxyBinary, HaproxyControl, isHealthy } from "../render/haproxy/control";
+import { DRAIN_TIMEOUT_MS } from "../../../wire/timeouts";
+import type { Store } from "../store/store";
 
-/** How long a change waits for the connections of servers leaving the route before going ahead. */
-export const DRAIN_TIMEOUT_MS = 30_000;
 const DRAIN_POLL_MS = 100;
 
 export interface BalancerOptions {

@@ -8,7 +8,7 @@
  * FTP, a runtime API to drain a server, and reloads that hand the listening sockets to the new
  * worker (`expose-fd listeners`), so no connection is refused while the configuration changes.
  */
-import type { BalancerBackend, BalancerRoute, PortRange } from "../sdk/schemas";
+import type { BalancerBackend, BalancerRoute, PortRange } from "../../../../wire";
 
 /** HAProxy reads at most 64 words a line: domains go into ACL lines of this many. */
 const DOMAINS_PER_LINE = 40;

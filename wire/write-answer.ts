@@ -5,7 +5,8 @@
  * write appended. That is everything a sync needs to bring an in-sync secondary along with one
  * request (provider/sync.ts), so the wire format lives here, shared by the agent and the provider.
  */
-import { type Change, changeSchema, normalizeEndpoint } from "./schemas";
+import { normalizeEndpoint } from "./fields";
+import { type Change, changeSchema } from "./records";
 
 export const WRITE_HEADERS = {
   generation: "x-lbhosting-generation",

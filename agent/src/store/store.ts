@@ -8,8 +8,15 @@
  */
 import fs from "node:fs";
 import Database from "better-sqlite3";
-import type { BalancerRoute, Change, OrgRecord, ServiceRecord, UserRecord } from "../sdk/schemas";
-import { canonicalJson, digestFromSums, emptySetSum, encodeRecord, updateSetSum } from "./digest";
+import {
+  type BalancerRoute,
+  type Change,
+  type OrgRecord,
+  type ServiceRecord,
+  type UserRecord,
+  canonicalJson,
+} from "../../../wire";
+import { digestFromSums, emptySetSum, encodeRecord, updateSetSum } from "./digest";
 
 export type Role = "primary" | "secondary";
 

@@ -8,10 +8,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { NginxBinary, StagedSites } from "./nginx";
+import { DRAIN_TIMEOUT_MS } from "../../../../wire/timeouts";
+import type { NginxBinary, StagedSites } from "./sites";
 
-/** How long a write waits for old workers (long-lived connections can hold them) before answering anyway. */
-export const DRAIN_TIMEOUT_MS = 30_000;
 const POLL_MS = 25;
 
 /** The master's pid file: given, or the main configuration's `pid` directive (relative to the prefix). */

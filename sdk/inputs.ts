@@ -1,0 +1,114 @@
+/**
+ * The resource inputs' schemas: what `check` validates before anything runs. They are made of the
+ * wire contract's field rules, so an input `check` accepts is one the agent accepts too.
+ */
+import { z } from "zod";
+import {
+  contentPathSchema,
+  displayNameSchema,
+  domainSchema,
+  emailSchema,
+  endpointSchema,
+  listenAddressSchema,
+  managedBySchema,
+  normalizeEndpoint,
+  orgNameSchema,
+  passwordSchema,
+  serviceNameSchema,
+  uniqueList,
+  usernameSchema,
+} from "../wire/fields";
+
+/** The value Pulumi sends for inputs that are not known yet during preview. */
+export const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export const syncTriggerSchema = z.union([z.string().max(256), z.number()]);
+
+export const organizationInputsSchema = z
+  .strictObject({
+    name: orgNameSchema,
+    displayName: displayNameSchema.optional(),
+    primary: endpointSchema,
+    secondaries: uniqueList(endpointSchema, "secondary").optional(),
+    loadBalanced: z.boolean().optional(),
+    syncTrigger: syncTriggerSchema.optional(),
+    adopt: z.boolean().optional(),
+    loadBalancer: endpointSchema.optional(),
+    loadBalancerFtp: listenAddressSchema.optional(),
+    nodeWeights: z.record(endpointSchema, z.number().int().min(1).max(256)).optional(),
+    allowDataLoss: z.boolean().optional(),
+    managedBy: managedBySchema.optional(),
+  })
+  .superRefine((org, ctx) => {
+    if (org.loadBalancerFtp !== undefined && org.loadBalancer === undefined) {
+      ctx.addIssue({ code: "custom", path: ["loadBalancerFtp"], message: "needs loadBalancer" });
+    }
+    const nodes = [org.primary, ...(org.secondaries ?? [])].map(normalizeEndpoint);
+    for (const endpoint of Object.keys(org.nodeWeights ?? {})) {
+      if (!endpointSchema.safeParse(endpoint).success || !nodes.includes(normalizeEndpoint(endpoint))) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["nodeWeights", endpoint],
+          message: "must name the primary or a secondary",
+        });
+      }
+    }
+    if (org.loadBalanced && (org.secondaries ?? []).length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["loadBalanced"],
+        message: "loadBalanced: true requires at least one secondary",
+      });
+    }
+    if (org.secondaries?.some((secondary) => normalizeEndpoint(secondary) === normalizeEndpoint(org.primary))) {
+      ctx.addIssue({ code: "custom", path: ["secondaries"], message: "must not list the primary" });
+    }
+  });
+export type OrganizationInputs = z.infer<typeof organizationInputsSchema>;
+
+/** How users and services name their organization: its name, primary agent and load balancer. */
+export const orgRefSchema = z.object({
+  name: orgNameSchema,
+  primary: endpointSchema,
+  loadBalancer: endpointSchema.optional(),
+  /** Where the load balancer accepts the org's FTP sessions (the FTP services' URLs). */
+  loadBalancerFtp: listenAddressSchema.optional(),
+});
+export type OrgRef = z.infer<typeof orgRefSchema>;
+
+export const orgUserInputsSchema = z.strictObject({
+  organization: orgRefSchema,
+  username: usernameSchema,
+  password: passwordSchema,
+  displayName: displayNameSchema.optional(),
+  email: emailSchema.optional(),
+  enabled: z.boolean().optional(),
+  access: uniqueList(serviceNameSchema, "service").optional(),
+  adopt: z.boolean().optional(),
+  managedBy: managedBySchema.optional(),
+});
+export type OrgUserInputs = z.infer<typeof orgUserInputsSchema>;
+
+const webServiceCommon = {
+  organization: orgRefSchema,
+  name: serviceNameSchema,
+  enabled: z.boolean().optional(),
+  adopt: z.boolean().optional(),
+  managedBy: managedBySchema.optional(),
+};
+
+export const webServiceInputsSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    ...webServiceCommon,
+    kind: z.literal("website"),
+    domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
+    documentRoot: contentPathSchema,
+  }),
+  z.strictObject({
+    ...webServiceCommon,
+    kind: z.literal("ftp"),
+    rootPath: contentPathSchema,
+    writable: z.boolean().optional(),
+  }),
+]);
+export type WebServiceInputs = z.infer<typeof webServiceInputsSchema>;

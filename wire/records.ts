@@ -1,0 +1,97 @@
+/**
+ * The replicated records of the wire contract: what a snapshot holds, what the change log
+ * carries and what the digest covers. Canonical forms: every field present, defaults applied.
+ */
+import { z } from "zod";
+import {
+  contentPathSchema,
+  digestSchema,
+  domainSchema,
+  endpointSchema,
+  generationSchema,
+  orgNameSchema,
+  passwordHashSchema,
+  serviceNameSchema,
+  usernameSchema,
+} from "./fields";
+
+export const orgRecordSchema = z.strictObject({
+  name: orgNameSchema,
+  displayName: z.string(),
+  loadBalanced: z.boolean(),
+  secondaries: z.array(endpointSchema),
+  managedBy: z.string(),
+});
+export type OrgRecord = z.infer<typeof orgRecordSchema>;
+
+export const userRecordSchema = z.strictObject({
+  username: usernameSchema,
+  passwordHash: passwordHashSchema,
+  displayName: z.string(),
+  email: z.string(),
+  enabled: z.boolean(),
+  access: z.array(serviceNameSchema),
+  managedBy: z.string(),
+});
+export type UserRecord = z.infer<typeof userRecordSchema>;
+
+export const serviceRecordSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    name: serviceNameSchema,
+    kind: z.literal("website"),
+    enabled: z.boolean(),
+    domains: z.array(domainSchema),
+    documentRoot: contentPathSchema,
+    managedBy: z.string(),
+  }),
+  z.strictObject({
+    name: serviceNameSchema,
+    kind: z.literal("ftp"),
+    enabled: z.boolean(),
+    rootPath: contentPathSchema,
+    writable: z.boolean(),
+    managedBy: z.string(),
+  }),
+]);
+export type ServiceRecord = z.infer<typeof serviceRecordSchema>;
+
+/** The org's active secondaries: those that hold a copy, as its record says. */
+export const activeSecondaries = (record: Pick<OrgRecord, "loadBalanced" | "secondaries">): string[] =>
+  record.loadBalanced ? record.secondaries : [];
+
+/**
+ * An org's epoch: raised each time another node becomes its primary (failover, move), so a node
+ * that still believes it is the primary at a lower epoch is fenced (its replication is refused).
+ * Absent (an older agent or client) means 0.
+ */
+export const epochSchema = z.number().int().nonnegative().default(0);
+
+/** An org's whole replicated configuration at one generation. */
+export const snapshotSchema = z.strictObject({
+  generation: generationSchema,
+  digest: digestSchema,
+  /** The primary's epoch: a copy following a higher epoch refuses it (409 stale_epoch). */
+  epoch: epochSchema,
+  org: orgRecordSchema,
+  users: z.array(userRecordSchema),
+  services: z.array(serviceRecordSchema),
+});
+export type Snapshot = z.infer<typeof snapshotSchema>;
+
+/** One entry of an org's change log: the full resulting record, so replay is idempotent. */
+export const changeSchema = z.discriminatedUnion("type", [
+  z.strictObject({ generation: z.number().int().positive(), type: z.literal("org.put"), org: orgRecordSchema }),
+  z.strictObject({ generation: z.number().int().positive(), type: z.literal("user.put"), user: userRecordSchema }),
+  z.strictObject({ generation: z.number().int().positive(), type: z.literal("user.delete"), username: usernameSchema }),
+  z.strictObject({
+    generation: z.number().int().positive(),
+    type: z.literal("service.put"),
+    service: serviceRecordSchema,
+  }),
+  z.strictObject({
+    generation: z.number().int().positive(),
+    type: z.literal("service.delete"),
+    name: serviceNameSchema,
+  }),
+]);
+export type Change = z.infer<typeof changeSchema>;
