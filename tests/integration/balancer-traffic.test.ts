@@ -322,8 +322,10 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
   it("lbhosting status --load-balancer shows each node's health and open connections", async function () {
     const org = { name: ORG, primary: primary.url, loadBalancer: lb.url };
     await routeOrg(org, [primary.url, secondary.url], clientFor, { ftp: ftpListen });
-    await waitFor("both nodes healthy", 15_000, async () =>
-      (await lbStatus()).nodes.every((node) => node.web?.healthy && node.ftp?.healthy),
+    // Right after the route change HAProxy starts each server at "UP 1/3": up, but one failed check
+    // from down, until `rise` (2) checks have passed. Wait for that settled "UP".
+    await waitFor("both nodes settled UP", 15_000, async () =>
+      (await lbStatus()).nodes.every((node) => node.web?.status === "UP" && node.ftp?.status === "UP"),
     );
     const open = [await openSession(), await openSession()];
     const result = await runCli(
