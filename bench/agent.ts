@@ -107,7 +107,7 @@ async function ftpRoundMs(accounts: number): Promise<number> {
       access: ["files"],
       managedBy: "",
     });
-    files.render(
+    await files.render(
       "big",
       [{ name: "files", kind: "ftp", enabled: true, rootPath: "files", writable: false, managedBy: "" }],
       () => [],
@@ -116,7 +116,7 @@ async function ftpRoundMs(accounts: number): Promise<number> {
     const rounds: number[] = [];
     for (let first = 0; first < accounts; first += 8) {
       const started = performance.now();
-      files.renderUsers(
+      await files.renderUsers(
         "big",
         Array.from({ length: 8 }, (_, k) => [`u${first + k}`, user(first + k)]),
       );

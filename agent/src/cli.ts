@@ -9,7 +9,7 @@ import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { DEFAULT_FTP_READONLY_IDS } from "./render/ftp/accounts";
 import { jsonLogger } from "./log";
-import type { AgentOptions } from "./main";
+import type { AgentOptions } from "./options";
 import { packageVersion } from "../../common/version";
 
 interface AgentCliOptions {
@@ -82,7 +82,7 @@ function fail(message: string): never {
 
 async function runAgent(cli: AgentCliOptions): Promise<void> {
   // Loaded here, not at the top, so other lbhosting subcommands do not pay for Fastify at start-up.
-  const { createAgent, optionProblem } = await import("./main");
+  const [{ createAgent }, { optionProblem }] = await Promise.all([import("./main"), import("./options")]);
   const log = jsonLogger();
   const listen = parseListen(cli.listen);
   const token = readToken(cli.tokenFile);

@@ -25,30 +25,30 @@ describe("agent content folders", function () {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it("resolves existing and not-yet-existing folders inside the org", function () {
-    expect(content.resolve("acme", "www")).to.deep.equal({ ok: true, path: path.join(root, "acme", "www") });
-    expect(content.resolve("acme", "new/deeper")).to.deep.equal({
+  it("resolves existing and not-yet-existing folders inside the org", async function () {
+    expect(await content.resolve("acme", "www")).to.deep.equal({ ok: true, path: path.join(root, "acme", "www") });
+    expect(await content.resolve("acme", "new/deeper")).to.deep.equal({
       ok: true,
       path: path.join(root, "acme", "new", "deeper"),
     });
-    expect(content.resolve("acme", ".")).to.deep.equal({ ok: true, path: path.join(root, "acme") });
-    expect(content.resolve("fresh", "www")).to.deep.equal({ ok: true, path: path.join(root, "fresh", "www") });
+    expect(await content.resolve("acme", ".")).to.deep.equal({ ok: true, path: path.join(root, "acme") });
+    expect(await content.resolve("fresh", "www")).to.deep.equal({ ok: true, path: path.join(root, "fresh", "www") });
   });
 
-  it("follows a symlink that stays inside the org to its target", function () {
+  it("follows a symlink that stays inside the org to its target", async function () {
     fs.symlinkSync(path.join(root, "acme", "www"), path.join(root, "acme", "current"));
-    expect(content.resolve("acme", "current")).to.deep.equal({ ok: true, path: path.join(root, "acme", "www") });
+    expect(await content.resolve("acme", "current")).to.deep.equal({ ok: true, path: path.join(root, "acme", "www") });
   });
 
-  it("refuses symlinks leading out of the org, to another org or out of the root", function () {
+  it("refuses symlinks leading out of the org, to another org or out of the root", async function () {
     fs.symlinkSync(path.join(work, "outside"), path.join(root, "acme", "escape"));
     fs.symlinkSync(path.join(root, "other"), path.join(root, "acme", "neighbour"));
     fs.symlinkSync("/", path.join(root, "acme", "rootfs"));
     for (const relative of ["escape", "escape/not-yet", "neighbour/www", "rootfs/etc"]) {
-      expect(content.resolve("acme", relative).ok, relative).to.equal(false);
+      expect((await content.resolve("acme", relative)).ok, relative).to.equal(false);
     }
     fs.symlinkSync(path.join(work, "outside"), path.join(root, "linked"));
-    expect(content.resolve("linked", "www").ok).to.equal(false);
+    expect((await content.resolve("linked", "www")).ok).to.equal(false);
   });
 
   it("refuses a content root whose path nginx configuration could not hold", function () {

@@ -9,7 +9,8 @@ import path from "node:path";
 import { canonicalJson, type OrgRecord, type ServiceRecord, type UserRecord } from "../../wire";
 import { contentDigest } from "../../agent/src/store/digest";
 import Database from "better-sqlite3";
-import { type OrgState, Store } from "../../agent/src/store/store";
+import type { OrgState } from "../../agent/src/store/org-state";
+import { Store } from "../../agent/src/store/store";
 
 const HASH = "$6$salt$" + "b".repeat(86);
 const org: OrgRecord = { name: "acme", displayName: "Acme", loadBalanced: false, secondaries: [], managedBy: "" };

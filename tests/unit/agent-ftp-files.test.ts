@@ -107,7 +107,7 @@ describe("agent FTP files", function () {
         ["alice", user("alice", ["files"])],
         ["bob", user("bob", ["files", "drop"])],
       ]);
-      incremental.render("acme", services, () => [...users.values()]);
+      await incremental.render("acme", services, () => [...users.values()]);
       await incremental.publish();
 
       const steps: Array<[string, UserRecord | undefined]> = [
@@ -121,9 +121,9 @@ describe("agent FTP files", function () {
       for (const [username, record] of steps) {
         if (record) users.set(username, record);
         else users.delete(username);
-        expect(incremental.renderUsers("acme", [[username, record]])).to.equal(true);
+        expect(await incremental.renderUsers("acme", [[username, record]])).to.equal(true);
         await incremental.publish();
-        whole.render("acme", services, () => [...users.values()]);
+        await whole.render("acme", services, () => [...users.values()]);
         await whole.publish();
         const [passwd, json] = files(path.join(dir, "incremental"));
         expect([passwd, json]).to.deep.equal(files(path.join(dir, "whole")));
@@ -134,7 +134,10 @@ describe("agent FTP files", function () {
       }
       expect(files(path.join(dir, "incremental"))).to.deep.equal([undefined, undefined]);
       expect(incremental.has("acme")).to.equal(true);
-      expect(() => incremental.renderUsers("other", [["alice", undefined]])).to.throw(/never rendered whole/);
+      await incremental.renderUsers("other", [["alice", undefined]]).then(
+        () => expect.fail("renders an org never rendered whole"),
+        (error: Error) => expect(error.message).to.match(/never rendered whole/),
+      );
     });
 
     it("builds the PDB with pure-pw on start, then in-process when the bytes agree", async function () {
@@ -149,10 +152,10 @@ describe("agent FTP files", function () {
         purePw,
         warn: (msg) => warnings.push(msg),
       });
-      served.render("acme", [ftp("files", "pub")], () => [user("alice", ["files"])]);
+      await served.render("acme", [ftp("files", "pub")], () => [user("alice", ["files"])]);
       await served.publish();
       expect(fs.existsSync(path.join(ftpDir, "_pureftpd.passwd"))).to.equal(false); // pure-pw's source, once
-      served.renderUsers("acme", [["bob", user("bob", ["files"])]]);
+      await served.renderUsers("acme", [["bob", user("bob", ["files"])]]);
       await served.publish();
       const source = path.join(dir, "check.passwd");
       fs.writeFileSync(source, fs.readFileSync(path.join(ftpDir, "acme.passwd")));

@@ -8,7 +8,7 @@ import { bearerChecker, tokenProblem } from "../../agent/src/http/auth";
 import { ApiFailure, validationFailure } from "../../agent/src/errors";
 import { MAX_JSON_DEPTH, parseJsonBody } from "../../agent/src/http/hardening";
 import { loggedRoute } from "../../agent/src/log";
-import { optionProblem } from "../../agent/src/main";
+import { optionProblem } from "../../agent/src/options";
 import { parseListen } from "../../agent/src/cli";
 import { serviceBodySchema } from "../../wire";
 

@@ -52,7 +52,7 @@ describe("agent nginx sites", function () {
     ]);
     expect(staged.changed).to.equal(true);
     expect(fs.readdirSync(dir).sort()).to.deep.equal(["hand-written.conf", "lbh.acme.www.conf", "lbh.other.www.conf"]);
-    staged.restore();
+    await staged.restore();
     expect(fs.readdirSync(dir).sort()).to.deep.equal(["hand-written.conf", "lbh.acme.old.conf", "lbh.other.www.conf"]);
     expect(fs.readFileSync(path.join(dir, "lbh.acme.old.conf"), "utf8")).to.equal("old\n");
   });

@@ -23,6 +23,7 @@ import {
   webBackendName,
 } from "../render/haproxy/config";
 import { type HaproxyBinary, HaproxyControl, isHealthy } from "../render/haproxy/control";
+import { writeFileAtomic } from "../render/atomic-write";
 import { DRAIN_TIMEOUT_MS } from "../../../wire/timeouts";
 import type { Store } from "../store/store";
 
@@ -107,7 +108,7 @@ export class Balancer {
       const text = this.render(routes);
       const current = await fs.promises.readFile(this.options.confFile, "utf8").catch(() => undefined);
       if (current === text) return;
-      await writeAtomic(this.options.confFile, text);
+      await writeFileAtomic(this.options.confFile, text, 0o644);
       if (!this.control) return;
       await this.control.reload().catch((error: Error) => {
         this.options.warn("HAProxy not reloaded with the stored routes", { reason: error.message });
@@ -127,7 +128,7 @@ export class Balancer {
     const { confFile } = this.options;
     const control = this.control;
     if (!control) {
-      await writeAtomic(confFile, text);
+      await writeFileAtomic(confFile, text, 0o644);
       this.options.store.transaction(commit);
       return;
     }
@@ -138,11 +139,11 @@ export class Balancer {
     const leaving = serversLeaving(previous, next);
     if (leaving.length > 0) await this.drain(control, leaving);
     const before = await fs.promises.readFile(confFile, "utf8").catch(() => "");
-    await writeAtomic(confFile, text);
+    await writeFileAtomic(confFile, text, 0o644);
     try {
       await control.reload();
     } catch (error) {
-      await writeAtomic(confFile, before);
+      await writeFileAtomic(confFile, before, 0o644);
       await control.setState(leaving, "ready").catch(() => undefined);
       throw new ApiFailure(
         422,
@@ -215,10 +216,4 @@ export class Balancer {
       })),
     };
   }
-}
-
-async function writeAtomic(file: string, content: string): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  await fs.promises.writeFile(temp, content, { mode: 0o644 });
-  await fs.promises.rename(temp, file);
 }

@@ -6,11 +6,13 @@
  * for the whole validation); instead writes queue here and are handled a batch at a time:
  *
  *   1. dry run: every write of the batch is applied in one transaction that is rolled back, which
- *      gives each write's own errors (404, 409, ...) and the files the batch leads to;
+ *      gives each write's own errors (404, 409, ...) and the records the batch's files are made of;
+ *      the files are rendered from those after the rollback (rendering asks the file system, which
+ *      must not happen while the database is locked);
  *   2. those files are written and `nginx -t` checks them, asynchronously (other requests run);
  *      a rejection restores the files, and a batch of several writes is retried one write at a
  *      time, so only the write nginx refuses fails (HTTP 422);
- *   3. the batch commits in one transaction; the files it renders must equal the validated ones;
+ *   3. the batch commits in one transaction; the records it renders from must equal the dry run's;
  *   4. nginx reloads once for the batch, and every write answers once the old workers are gone
  *      and its after-commit work (WAL durable, FTP accounts) is done.
  *
@@ -19,14 +21,22 @@
  */
 import type { NginxSites, SiteChange, StagedSites } from "../render/nginx/sites";
 import type { ReloadDrain } from "../render/nginx/reload-drain";
-import type { Store } from "../store/store";
+import type { HostingStore } from "../domain/ports";
+
+/** What the files under one scope are made of, read from the database inside the transaction. */
+export interface SitesSource {
+  /** Equal bases render equal files: the commit's must be the dry run's. */
+  basis: string;
+  /** The files, rendered outside the transaction (it may ask the file system). */
+  render: () => Promise<Map<string, string>>;
+}
 
 /** The files under one scope, rendered from the database as it stands inside the transaction. */
 export interface NginxScope {
   /** One render per key and batch (e.g. "sites:acme"). */
   key: string;
   scope: (file: string) => boolean;
-  render: () => Map<string, string>;
+  read: () => SitesSource;
 }
 
 export interface ConfigWrite<T> {
@@ -44,9 +54,9 @@ interface Pending {
 }
 
 export interface ConfigCommitOptions {
-  store: Store;
-  sites: NginxSites;
-  drain: ReloadDrain;
+  store: Pick<HostingStore, "transaction"> & { savepoint<T>(fn: () => T): T };
+  sites: Pick<NginxSites, "stage">;
+  drain: Pick<ReloadDrain, "activate">;
   /** Runs inside the transaction once every write of a batch is applied (e.g. to compute digests). */
   afterApply: () => void;
   /** After-commit work for the orgs whose FTP accounts changed; resolves once done. */
@@ -54,9 +64,6 @@ export interface ConfigCommitOptions {
 }
 
 class Rollback extends Error {}
-
-const sameFiles = (a: Map<string, string>, b: Map<string, string>) =>
-  a.size === b.size && [...a].every(([file, content]) => b.get(file) === content);
 
 export class ConfigCommits {
   private queue: Pending[] = [];
@@ -108,8 +115,8 @@ export class ConfigCommits {
     }
     this.options.afterApply();
     const results = outcomes.map((outcome) => (outcome.ok ? outcome.finish() : undefined));
-    const changes: SiteChange[] = [...scopes.values()].map(({ scope, render }) => ({ scope, desired: render() }));
-    return { outcomes, results, changes, ftp: [...ftp] };
+    const sources = [...scopes.values()].map(({ scope, read }) => ({ scope, ...read() }));
+    return { outcomes, results, sources, ftp: [...ftp] };
   }
 
   private async runBatch(batch: Pending[]): Promise<void> {
@@ -121,22 +128,26 @@ export class ConfigCommits {
         throw new Rollback();
       });
     } catch (error) {
-      if (!(error instanceof Rollback)) {
-        // Rendering failed (an unsafe content folder): find whose write it was.
-        if (batch.length === 1) batch[0].reject(error);
-        else for (const pending of batch) await this.runBatch([pending]);
-        return;
-      }
+      if (!(error instanceof Rollback)) throw error;
     }
     const dry = planned as ReturnType<ConfigCommits["applyAll"]>;
     for (const outcome of dry.outcomes) if (!outcome.ok) outcome.pending.reject(outcome.error);
     const accepted = dry.outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.pending);
     if (accepted.length === 0) return;
+    let changes: SiteChange[];
+    try {
+      changes = await Promise.all(dry.sources.map(async ({ scope, render }) => ({ scope, desired: await render() })));
+    } catch (error) {
+      // Rendering failed (an unsafe content folder): find whose write it was.
+      if (accepted.length === 1) accepted[0].reject(error);
+      else for (const pending of accepted) await this.runBatch([pending]);
+      return;
+    }
 
     // 2. Write and validate the files.
     let staged: StagedSites;
     try {
-      staged = await this.options.sites.stage(dry.changes);
+      staged = await this.options.sites.stage(changes);
     } catch (error) {
       if (accepted.length === 1) accepted[0].reject(error);
       else for (const pending of accepted) await this.runBatch([pending]);
@@ -150,13 +161,13 @@ export class ConfigCommits {
         const outcome = this.applyAll(accepted);
         const failed = outcome.outcomes.find((item) => !item.ok);
         if (failed && !failed.ok) throw failed.error;
-        if (outcome.changes.some((change, i) => !sameFiles(change.desired, dry.changes[i]?.desired ?? new Map()))) {
+        if (outcome.sources.some((source, i) => source.basis !== dry.sources[i]?.basis)) {
           throw new Error("the configuration changed while it was validated");
         }
         return outcome;
       });
     } catch (error) {
-      staged.restore();
+      await staged.restore();
       if (accepted.length === 1) accepted[0].reject(error);
       else for (const pending of accepted) await this.runBatch([pending]);
       return;

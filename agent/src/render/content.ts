@@ -12,12 +12,12 @@ const SAFE_ABSOLUTE_PATH = /^\/[A-Za-z0-9._/-]*$/;
 export type Resolved = { ok: true; path: string } | { ok: false; reason: string };
 
 /** realpath of the deepest existing ancestor, with the not-yet-existing rest appended. */
-function resolveExisting(target: string): string {
+async function resolveExisting(target: string): Promise<string> {
   const missing: string[] = [];
   let current = target;
   for (;;) {
     try {
-      return path.join(fs.realpathSync(current), ...missing.reverse());
+      return path.join(await fs.promises.realpath(current), ...missing.reverse());
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       const parent = path.dirname(current);
@@ -35,6 +35,7 @@ export class ContentRoot {
   /** The content root as given, made absolute and checked for characters safe in config files. */
   readonly root: string;
 
+  /** On start only: creates the root and checks it (synchronously, before the first request). */
   constructor(root: string) {
     this.root = path.resolve(root);
     fs.mkdirSync(this.root, { recursive: true });
@@ -52,13 +53,13 @@ export class ContentRoot {
    * The absolute, symlink-resolved folder for `relative` inside `org`'s folder, or why it is refused.
    * A folder that does not exist yet resolves to where it will be (content may be uploaded later).
    */
-  resolve(org: string, relative: string): Resolved {
-    const rootReal = fs.realpathSync(this.root);
-    const orgReal = resolveExisting(path.join(this.root, org));
+  async resolve(org: string, relative: string): Promise<Resolved> {
+    const rootReal = await fs.promises.realpath(this.root);
+    const orgReal = await resolveExisting(path.join(this.root, org));
     if (!isInside(orgReal, rootReal) || orgReal === rootReal) {
       return { ok: false, reason: "the organization's folder resolves outside the content root" };
     }
-    const target = resolveExisting(path.join(orgReal, relative));
+    const target = await resolveExisting(path.join(orgReal, relative));
     if (!isInside(target, orgReal)) {
       return { ok: false, reason: "resolves outside the organization's folder (through a symlink)" };
     }

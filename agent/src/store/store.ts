@@ -3,8 +3,8 @@
  * change log and the load-balancer routes this node serves (see balancer.ts). Records are kept as
  * canonical JSON next to their hash, and each org keeps the set sums of its users' and services'
  * hashes (content_sums), updated with every row, so its digest costs O(1) per write (see
- * digest.ts). This module knows nothing about roles or HTTP; hosting.ts decides what a mutation
- * means and wraps it in `transaction`.
+ * digest.ts). This module knows nothing about roles or HTTP; domain/ decides what a mutation
+ * means and pipeline/ wraps it in `transaction`.
  */
 import fs from "node:fs";
 import Database from "better-sqlite3";
@@ -17,28 +17,7 @@ import {
   canonicalJson,
 } from "../../../wire";
 import { digestFromSums, emptySetSum, encodeRecord, updateSetSum } from "./digest";
-
-export type Role = "primary" | "secondary";
-
-/** An org as this node holds it: the replicated record plus node-local replication state. */
-export interface OrgState {
-  record: OrgRecord;
-  role: Role;
-  /** Secondary copies: the primary's endpoint. */
-  primary: string | null;
-  generation: number;
-  digest: string;
-  /**
-   * Raised by each promotion (failover, move). A copy refuses replication from a primary at a
-   * lower epoch, so a former primary that comes back cannot overwrite what the new one serves.
-   */
-  epoch: number;
-  /** The lowest N for which `changes?since=N` can still be answered from the log. */
-  logFloor: number;
-  /** Secondary copies: the digest the last sync left; differs from `digest` after a forced edit. */
-  syncedDigest: string | null;
-  lastSyncedAt: string | null;
-}
+import type { OrgState, Role } from "./org-state";
 
 interface OrgRow {
   name: string;

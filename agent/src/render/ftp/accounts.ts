@@ -22,6 +22,7 @@ import type { ServiceRecord, UserRecord } from "../../../../wire";
 import { runCommand } from "../../workers/commands";
 import { buildPureDb, lineRecord, type PureDbRecord } from "./puredb";
 import type { ContentRoot } from "../content";
+import { writeFileAtomic } from "../atomic-write";
 
 /** The PureDB pure-ftpd reads (`pure-ftpd -l puredb:<dir>/pureftpd.pdb`). */
 export const PDB_FILE = "pureftpd.pdb";
@@ -123,14 +124,14 @@ export class FtpFiles {
    * Work out one org's accounts from its records; its files are written by the next `publish`.
    * Users are read only when the org has an enabled FTP service (most big orgs' writes have none).
    */
-  render(org: string, services: ServiceRecord[], users: () => UserRecord[]): void {
-    const homes = this.homesOf(org, services);
+  async render(org: string, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
+    const homes = await this.homesOf(org, services);
     const byUser = new Map<string, Account[]>();
     for (const user of homes.length === 0 ? [] : users()) {
       const accounts = this.accountsOf(org, homes, user);
       if (accounts.length > 0) byUser.set(user.username, accounts);
     }
-    const refused = this.prepareHomes(org, byUser);
+    const refused = await this.prepareHomes(org, byUser);
     if (refused.size > 0) {
       for (const [username, accounts] of byUser) {
         const kept = accounts.filter((account) => !refused.has(account.service));
@@ -149,7 +150,7 @@ export class FtpFiles {
    * whole). Returns false, changing nothing, when a service folder is refused now (see
    * `prepareHomes`): the caller renders the org whole.
    */
-  renderUsers(org: string, users: Array<[username: string, record: UserRecord | undefined]>): boolean {
+  async renderUsers(org: string, users: Array<[username: string, record: UserRecord | undefined]>): Promise<boolean> {
     const rendered = this.orgs.get(org);
     if (!rendered) throw new Error(`the FTP accounts of organization ${org} were never rendered whole`);
     const byUser = new Map(rendered.byUser);
@@ -163,7 +164,7 @@ export class FtpFiles {
       changed = true;
     }
     if (!changed) return true;
-    if (this.prepareHomes(org, byUser).size > 0) return false;
+    if ((await this.prepareHomes(org, byUser)).size > 0) return false;
     this.orgs.set(org, { homes: rendered.homes, byUser });
     this.dirty.add(org);
     return true;
@@ -176,11 +177,11 @@ export class FtpFiles {
   }
 
   /** The org's enabled FTP services whose folder stays inside the org's. */
-  private homesOf(org: string, services: ServiceRecord[]): FtpHome[] {
+  private async homesOf(org: string, services: ServiceRecord[]): Promise<FtpHome[]> {
     const homes: FtpHome[] = [];
     for (const service of services) {
       if (service.kind !== "ftp" || !service.enabled) continue;
-      const home = this.options.content.resolve(org, service.rootPath);
+      const home = await this.options.content.resolve(org, service.rootPath);
       if (home.ok) homes.push({ service: service.name, home: home.path, writable: service.writable });
       else this.skip(org, service.name, home.reason);
     }
@@ -213,7 +214,7 @@ export class FtpFiles {
    * created (a symlink raced in) is refused: its service gets no account. Ownership that cannot be
    * set is reported; the accounts still log in, read-only in effect. Returns the refused services.
    */
-  private prepareHomes(org: string, byUser: Map<string, Account[]>): Set<string> {
+  private async prepareHomes(org: string, byUser: Map<string, Account[]>): Promise<Set<string>> {
     const refused = new Set<string>();
     if (this.options.purePw === undefined) return refused;
     const { writableIds, readonlyIds, warn } = this.options;
@@ -221,15 +222,15 @@ export class FtpFiles {
     for (const accounts of byUser.values()) for (const account of accounts) served.set(account.service, account);
     for (const { service, home, writable } of served.values()) {
       try {
-        fs.mkdirSync(home, { recursive: true, mode: 0o755 });
-        if (fs.realpathSync(home) !== home) {
+        await fs.promises.mkdir(home, { recursive: true, mode: 0o755 });
+        if ((await fs.promises.realpath(home)) !== home) {
           refused.add(service);
           this.skip(org, service, "resolves outside the organization's folder once created (through a symlink)");
           continue;
         }
-        const stat = fs.statSync(home);
+        const stat = await fs.promises.stat(home);
         if (writable && (stat.uid !== writableIds.uid || stat.gid !== writableIds.gid)) {
-          fs.chownSync(home, writableIds.uid, writableIds.gid);
+          await fs.promises.chown(home, writableIds.uid, writableIds.gid);
         }
         if (!writable && (stat.uid === readonlyIds.uid || (stat.mode & 0o002) !== 0)) {
           warn("read-only ftp service folder is writable by its accounts", { org, service, home });
@@ -242,10 +243,10 @@ export class FtpFiles {
   }
 
   /** Remove files of orgs that no longer exist (after a restart). */
-  prune(keep: Set<string>): void {
-    for (const file of fs.readdirSync(this.dir)) {
+  async prune(keep: Set<string>): Promise<void> {
+    for (const file of await fs.promises.readdir(this.dir)) {
       const org = ORG_FILE.exec(file)?.[1];
-      if (org !== undefined && !keep.has(org)) fs.rmSync(path.join(this.dir, file), { force: true });
+      if (org !== undefined && !keep.has(org)) await fs.promises.rm(path.join(this.dir, file), { force: true });
     }
   }
 
@@ -276,7 +277,7 @@ export class FtpFiles {
     if (this.published?.equals(content)) return;
     const pdb = path.join(this.dir, PDB_FILE);
     const records = served.flatMap((org) => sortedAccounts(org).map((account) => account.record));
-    if (this.inline) await writePrivate(pdb, buildPureDb(records), true);
+    if (this.inline) await writeFileAtomic(pdb, buildPureDb(records), 0o600);
     else await this.purePwBuild(content, records, pdb);
     this.published = content;
   }
@@ -287,7 +288,7 @@ export class FtpFiles {
   /** `pure-pw mkdb` of `content`; the first build also tells whether `buildPureDb(records)` gives its bytes. */
   private async purePwBuild(content: Buffer, records: PureDbRecord[], pdb: string): Promise<void> {
     const source = path.join(this.dir, NODE_PASSWD);
-    await writePrivate(source, content);
+    await writeFileAtomic(source, content, 0o600);
     const result = await runCommand(this.options.purePw as string, ["mkdb", pdb, "-f", source], PURE_PW_TIMEOUT_MS);
     if (!result.ok) {
       // pure-pw reports files and errno, never the lines it reads.
@@ -308,7 +309,10 @@ export class FtpFiles {
         await Promise.all(files.map((file) => fs.promises.rm(file, { force: true })));
         return;
       }
-      await Promise.all([writePrivate(files[0], passwdOf(rendered)), writePrivate(files[1], jsonOf(org, rendered))]);
+      await Promise.all([
+        writeFileAtomic(files[0], passwdOf(rendered), 0o600),
+        writeFileAtomic(files[1], jsonOf(org, rendered), 0o600),
+      ]);
     } catch (error) {
       this.options.warn("ftp files not written", { org, reason: (error as Error).message });
     }
@@ -341,16 +345,3 @@ function jsonOf(org: string, rendered: OrgAccounts): Buffer {
 }
 
 const ENTRY_SEPARATOR = Buffer.from(",\n");
-
-/** Replace `file` whole (a reader sees the old or the new content); `durable`: synced before the rename. */
-async function writePrivate(file: string, content: string | Buffer, durable = false): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  const handle = await fs.promises.open(temp, "w", 0o600);
-  try {
-    await handle.writeFile(content);
-    if (durable) await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await fs.promises.rename(temp, file);
-}

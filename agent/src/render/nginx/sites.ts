@@ -13,8 +13,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { commandOutput, runCommand } from "../../workers/commands";
 import { ApiFailure } from "../../errors";
+import { writeFileAtomic } from "../atomic-write";
 
-export const SITE_PREFIX = "lbh.";
+const SITE_PREFIX = "lbh.";
 const NGINX_TIMEOUT_MS = 15_000;
 const MAX_MESSAGE = 2000;
 
@@ -66,12 +67,6 @@ export function renderSite(site: SiteSpec): string {
   ].join("\n");
 }
 
-function writeAtomic(file: string, content: string): void {
-  const temp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temp, content, { mode: 0o644 });
-  fs.renameSync(temp, file);
-}
-
 /** The files one scope must hold. */
 export interface SiteChange {
   scope: (file: string) => boolean;
@@ -88,10 +83,10 @@ export interface StagedSites {
    */
   activate(): Promise<boolean>;
   /** Put the previous files back (the caller's transaction failed after staging). */
-  restore(): void;
+  restore(): Promise<void>;
 }
 
-const UNCHANGED: StagedSites = { changed: false, activate: async () => true, restore: () => undefined };
+const UNCHANGED: StagedSites = { changed: false, activate: async () => true, restore: async () => undefined };
 
 export class NginxSites {
   constructor(
@@ -99,22 +94,23 @@ export class NginxSites {
     private readonly nginx: NginxBinary | undefined,
     private readonly warn: (msg: string, fields: Record<string, unknown>) => void,
   ) {
-    fs.mkdirSync(confDir, { recursive: true });
+    fs.mkdirSync(confDir, { recursive: true }); // on start
   }
 
-  private readFiles(scope: (file: string) => boolean): Map<string, string> {
-    const files = new Map<string, string>();
-    for (const file of fs.readdirSync(this.confDir).filter(scope).sort()) {
-      files.set(file, fs.readFileSync(path.join(this.confDir, file), "utf8"));
-    }
-    return files;
+  private async readFiles(scope: (file: string) => boolean): Promise<Map<string, string>> {
+    const names = (await fs.promises.readdir(this.confDir)).filter(scope).sort();
+    const contents = await Promise.all(
+      names.map((file) => fs.promises.readFile(path.join(this.confDir, file), "utf8")),
+    );
+    return new Map(names.map((file, i) => [file, contents[i]]));
   }
 
-  private replace(scope: (file: string) => boolean, desired: Map<string, string>): void {
-    for (const file of this.readFiles(scope).keys()) {
-      if (!desired.has(file)) fs.rmSync(path.join(this.confDir, file), { force: true });
-    }
-    for (const [file, content] of desired) writeAtomic(path.join(this.confDir, file), content);
+  private async replace(scope: (file: string) => boolean, desired: Map<string, string>): Promise<void> {
+    const stale = [...(await this.readFiles(scope)).keys()].filter((file) => !desired.has(file));
+    await Promise.all([
+      ...stale.map((file) => fs.promises.rm(path.join(this.confDir, file), { force: true })),
+      ...[...desired].map(([file, content]) => writeFileAtomic(path.join(this.confDir, file), content, 0o644)),
+    ]);
   }
 
   private async run(args: string[]): Promise<{ ok: boolean; output: string }> {
@@ -130,18 +126,20 @@ export class NginxSites {
    * `nginx_rejected` ApiFailure (after restoring the previous files) when nginx refuses them.
    */
   async stage(changes: SiteChange[]): Promise<StagedSites> {
-    const previous = changes.map((change) => this.readFiles(change.scope));
+    const previous = await Promise.all(changes.map((change) => this.readFiles(change.scope)));
     const same = changes.every(({ desired }, i) => {
       const before = previous[i];
       return before.size === desired.size && [...desired].every(([file, content]) => before.get(file) === content);
     });
     if (same) return UNCHANGED;
 
-    const restore = () => changes.forEach((change, i) => this.replace(change.scope, previous[i]));
-    for (const change of changes) this.replace(change.scope, change.desired);
+    const restore = async () => {
+      for (const [i, change] of changes.entries()) await this.replace(change.scope, previous[i]);
+    };
+    for (const change of changes) await this.replace(change.scope, change.desired);
     const test = await this.run(["-t", "-q"]);
     if (!test.ok) {
-      restore();
+      await restore();
       throw new ApiFailure(422, "nginx_rejected", `nginx rejected the new configuration: ${test.output}`);
     }
     return {

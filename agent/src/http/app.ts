@@ -1,0 +1,126 @@
+/**
+ * The agent's Fastify app: hardening (timeouts, a connection cap, framework errors in the API
+ * shape, hardening.ts), bearer auth, request logging, and the routes of API v1 (routes/). HTTP
+ * concerns only: what an operation means lives in domain/.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { NodeInfo } from "../../../wire";
+import type { Balancer } from "../balancer/balancer";
+import type { MemberWrites } from "../domain/members";
+import type { OrgWrites } from "../domain/orgs";
+import type { Reads } from "../domain/reads";
+import type { Replication } from "../domain/replication";
+import { ApiFailure } from "../errors";
+import { type Logger, loggedRoute } from "../log";
+import { bearerChecker } from "./auth";
+import {
+  type ConnectionLimits,
+  badUrlFailure,
+  discardBody,
+  fastifyServerOptions,
+  frameworkFailure,
+  noRouteFailure,
+  nodeServerOptions,
+  parseJsonBody,
+} from "./hardening";
+import { balancerRoutes } from "./routes/balancer";
+import { nodeRoutes } from "./routes/node";
+import { orgRoutes } from "./routes/orgs";
+import { replicaRoutes } from "./routes/replica";
+import { serviceRoutes } from "./routes/services";
+import { userRoutes } from "./routes/users";
+
+/** Bodies of ordinary requests; larger ones get 413. */
+const BODY_LIMIT = 1024 * 1024;
+
+export interface AppOptions {
+  token: string;
+  tls?: { cert: Buffer; key: Buffer };
+  limits: ConnectionLimits;
+  replicaBodyLimit: number;
+  node: NodeInfo;
+  log: Logger;
+  reads: Reads;
+  orgs: OrgWrites;
+  members: MemberWrites;
+  replication: Replication;
+  balancer: Balancer;
+}
+
+export interface AgentApp {
+  readonly app: FastifyInstance;
+  /** From now on every request gets 503 agent_stopping (and its connection closed). */
+  stopAccepting(): void;
+}
+
+export function buildApp(options: AppOptions): AgentApp {
+  const { limits, log } = options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    ...fastifyServerOptions(limits),
+    // Errors raised before routing (a malformed %-escape in the path) get the API's error shape too.
+    frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply.code(400).send(badUrlFailure().toBody());
+    },
+    ...(options.tls
+      ? { https: { cert: options.tls.cert, key: options.tls.key, ...nodeServerOptions(limits) } }
+      : { http: nodeServerOptions(limits) }),
+  }) as unknown as FastifyInstance; // the https variant differs only in its raw server type
+  app.server.maxConnections = limits.maxConnections;
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  let closing = false;
+  const authorized = bearerChecker(options.token);
+  app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+    if (closing) {
+      reply.header("connection", "close");
+      throw new ApiFailure(503, "agent_stopping", "the agent is stopping; retry on another node or once it is back");
+    }
+    if (request.routeOptions.url === "/v1/health") return; // GET and HEAD, the only open route
+    if (!authorized(request.headers.authorization)) {
+      reply.header("www-authenticate", 'Bearer realm="lbhosting"');
+      throw new ApiFailure(401, "unauthorized", "missing or invalid bearer token");
+    }
+  });
+  app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
+    log("info", "request", {
+      method: request.method,
+      route: loggedRoute(request.routeOptions.url, request.url),
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    });
+  });
+  app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const failure = frameworkFailure(error);
+    if (failure.status >= 500) {
+      const route = loggedRoute(request.routeOptions.url, request.url);
+      log("error", "request failed", { method: request.method, route, error: error.message });
+    }
+    if (failure.status === 413) await discardBody(request.raw);
+    return reply.code(failure.status).send(failure.toBody());
+  });
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    reply.code(404).send(noRouteFailure(request.method).toBody()),
+  );
+
+  nodeRoutes(app, options.node);
+  orgRoutes(app, options.reads, options.orgs);
+  userRoutes(app, options.reads, options.members);
+  serviceRoutes(app, options.reads, options.members);
+  replicaRoutes(app, options.replication, options.replicaBodyLimit);
+  balancerRoutes(app, options.balancer);
+  return {
+    app,
+    stopAccepting: () => {
+      closing = true;
+    },
+  };
+}

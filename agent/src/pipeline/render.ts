@@ -1,0 +1,148 @@
+/**
+ * Keeps the rendered server configuration in step with the database: an org's nginx site files
+ * (validated through config-commits.ts before a write commits), its FTP accounts (rendered after
+ * the commit, from the database) and, on start, everything at once.
+ */
+import type { UserRecord } from "../../../wire";
+import { ApiFailure } from "../errors";
+import type { ContentFolders, HostingStore, Warn } from "../domain/ports";
+import type { FtpFiles } from "../render/ftp/accounts";
+import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/nginx/sites";
+import type { ReloadDrain } from "../render/nginx/reload-drain";
+import type { NginxScope } from "./config-commits";
+import { canonicalJson } from "../../../wire";
+
+export interface RenderOptions {
+  store: HostingStore;
+  sites: Pick<NginxSites, "stage">;
+  /** Activates site changes and tells when nginx's previous workers are gone. */
+  drain: Pick<ReloadDrain, "activate">;
+  ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "prune" | "publish">;
+  content: ContentFolders;
+  agentName: string;
+  /** nginx `listen` parameter of the rendered sites. */
+  httpListen: string;
+  warn: Warn;
+}
+
+type WebsiteRecord = { name: string; domains: string[]; documentRoot: string };
+
+export class Rendering {
+  constructor(private readonly options: RenderOptions) {}
+
+  /** The org's enabled websites as stored: what its site files are made of. */
+  private websites(org: string): WebsiteRecord[] {
+    return this.options.store
+      .listServices(org)
+      .flatMap((service) =>
+        service.kind === "website" && service.enabled
+          ? [{ name: service.name, domains: service.domains, documentRoot: service.documentRoot }]
+          : [],
+      );
+  }
+
+  /**
+   * The site files of an org's websites. `strict`: an unsafe content folder is an error (a
+   * mutation must not commit what cannot be rendered); otherwise it is skipped with a warning.
+   */
+  private async siteFiles(org: string, websites: WebsiteRecord[], strict: boolean): Promise<Map<string, string>> {
+    const roots = await Promise.all(websites.map((site) => this.options.content.resolve(org, site.documentRoot)));
+    const files = new Map<string, string>();
+    websites.forEach((service, i) => {
+      const root = roots[i];
+      if (!root.ok) {
+        if (strict) {
+          throw new ApiFailure(422, "unsafe_content_path", `service "${service.name}": documentRoot ${root.reason}`, [
+            { path: `services.${service.name}.documentRoot`, message: root.reason },
+          ]);
+        }
+        this.options.warn("website not rendered", { org, service: service.name, reason: root.reason });
+        return;
+      }
+      const { agentName, httpListen } = this.options;
+      const text = renderSite({
+        agentName,
+        listen: httpListen,
+        org,
+        service: service.name,
+        domains: service.domains,
+        root: root.path,
+      });
+      files.set(siteFileName(org, service.name), text);
+    });
+    return files;
+  }
+
+  /** The nginx site files of one org, from the database as a write's transaction leaves it. */
+  sitesOf(org: string): NginxScope {
+    return {
+      key: `sites:${org}`,
+      scope: siteScope(org),
+      read: () => {
+        const websites = this.websites(org);
+        return { basis: canonicalJson(websites), render: () => this.siteFiles(org, websites, true) };
+      },
+    };
+  }
+
+  /**
+   * FTP accounts are not validated by a server, so they are rendered after the commit, from the
+   * database: those of `usernames` only when given (and the org was rendered whole before), else the
+   * org's whole.
+   */
+  private async renderFtp(org: string, usernames?: string[]): Promise<void> {
+    const { ftp, store } = this.options;
+    try {
+      if (!store.getOrg(org)) return ftp.remove(org);
+      const users = usernames?.map((username): [string, UserRecord | undefined] => [
+        username,
+        store.getUser(org, username),
+      ]);
+      if (users && ftp.has(org) && (await ftp.renderUsers(org, users))) return;
+      await ftp.render(org, store.listServices(org), () => store.listUsers(org));
+    } catch (error) {
+      // The database is the truth and the next start re-renders; the write itself succeeded.
+      this.options.warn("ftp files not written", { org, reason: (error as Error).message });
+    }
+  }
+
+  /**
+   * One FTP round: the accounts of `keys` ("org" whole, or "org/username") rendered from the
+   * database, then the node's accounts published. Rounds run one at a time (pipeline/writes.ts).
+   */
+  async ftpRound(keys: Set<string>): Promise<void> {
+    const rounds = new Map<string, string[] | undefined>(); // org → usernames, undefined: whole
+    for (const key of keys) {
+      const [org, username] = key.split("/");
+      if (username === undefined) rounds.set(org, undefined);
+      else if (!rounds.has(org)) rounds.set(org, [username]);
+      else rounds.get(org)?.push(username);
+    }
+    for (const [org, usernames] of rounds) await this.renderFtp(org, usernames);
+    try {
+      await this.options.ftp.publish();
+    } catch (error) {
+      // The previous PDB keeps serving; the next change (or the next start) rebuilds it.
+      this.options.warn("ftp accounts not published", { reason: (error as Error).message });
+    }
+  }
+
+  /** Re-render every org from the database (on start: heals a crash between commit and render). */
+  async renderAll(): Promise<void> {
+    const orgs = this.options.store.orgNames();
+    const desired = new Map<string, string>();
+    for (const org of orgs) {
+      for (const [file, text] of await this.siteFiles(org, this.websites(org), false)) desired.set(file, text);
+    }
+    try {
+      await this.options.drain.activate(await this.options.sites.stage([{ scope: siteScope(), desired }]));
+    } catch (error) {
+      if (!(error instanceof ApiFailure)) throw error;
+      this.options.warn("rendered configuration kept as it was", { reason: error.message });
+    }
+    for (const org of orgs) await this.renderFtp(org);
+    await this.options.ftp.prune(new Set(orgs));
+    // Unlike after a write, a failure here stops the start: pure-pw is missing or misconfigured.
+    await this.options.ftp.publish();
+  }
+}
