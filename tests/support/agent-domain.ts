@@ -1,0 +1,191 @@
+/**
+ * The agent's domain rules and write pipeline in-process, on an in-memory SQLite store, with fake
+ * renderers that record what they were asked to do: no nginx, no pure-ftpd, no files.
+ */
+import { ChangeLog } from "../../agent/src/domain/change-log";
+import { MemberWrites } from "../../agent/src/domain/members";
+import { OrgWrites } from "../../agent/src/domain/orgs";
+import type { ResolvedFolder } from "../../agent/src/domain/ports";
+import { Reads } from "../../agent/src/domain/reads";
+import { Replication } from "../../agent/src/domain/replication";
+import { ApiFailure } from "../../agent/src/errors";
+import { Rendering } from "../../agent/src/pipeline/render";
+import { WritePipeline } from "../../agent/src/pipeline/writes";
+import type { SiteChange, StagedSites } from "../../agent/src/render/nginx/sites";
+import { Store } from "../../agent/src/store/store";
+import {
+  type ServiceBody,
+  type ServiceRecord,
+  type UserBody,
+  type UserRecord,
+  serviceBodySchema,
+  userBodySchema,
+} from "../../wire";
+
+/** Records the site files each validated batch asked for; `reject` makes the next stage fail like `nginx -t`. */
+export class FakeSites {
+  readonly staged: Array<Map<string, string>> = [];
+  /** Every site file as the last activated stage left it. */
+  readonly files = new Map<string, string>();
+  reject: string | undefined;
+
+  async stage(changes: SiteChange[]): Promise<StagedSites> {
+    if (this.reject !== undefined) {
+      throw new ApiFailure(422, "nginx_rejected", `nginx rejected the new configuration: ${this.reject}`);
+    }
+    const desired = new Map<string, string>();
+    for (const change of changes) for (const [file, text] of change.desired) desired.set(file, text);
+    this.staged.push(desired);
+    const before = new Map(this.files);
+    for (const change of changes) {
+      for (const file of [...this.files.keys()].filter(change.scope)) this.files.delete(file);
+      for (const [file, text] of change.desired) this.files.set(file, text);
+    }
+    return {
+      changed: true,
+      activate: async () => true,
+      restore: async () => {
+        this.files.clear();
+        for (const [file, text] of before) this.files.set(file, text);
+      },
+    };
+  }
+}
+
+/** Records FTP renders: "acme" rendered whole, "acme/alice" one user, "-acme" removed. */
+export class FakeFtp {
+  readonly rendered: string[] = [];
+  publishes = 0;
+  /** Accounts as `login → hash`, as the fake's renders leave them. */
+  readonly accounts = new Map<string, Map<string, string>>();
+
+  has(org: string): boolean {
+    return this.accounts.has(org);
+  }
+
+  async render(org: string, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
+    this.rendered.push(org);
+    const ftp = services.filter((service) => service.kind === "ftp" && service.enabled).map((s) => s.name);
+    const accounts = new Map<string, string>();
+    for (const user of ftp.length > 0 ? users() : []) {
+      for (const service of ftp) {
+        if (user.enabled && user.access.includes(service)) {
+          accounts.set(`${user.username}@${service}.${org}`, user.passwordHash);
+        }
+      }
+    }
+    this.accounts.set(org, accounts);
+  }
+
+  async renderUsers(org: string, users: Array<[string, UserRecord | undefined]>): Promise<boolean> {
+    for (const [username] of users) this.rendered.push(`${org}/${username}`);
+    return true;
+  }
+
+  remove(org: string): void {
+    this.rendered.push(`-${org}`);
+    this.accounts.delete(org);
+  }
+
+  async prune(): Promise<void> {}
+
+  async publish(): Promise<void> {
+    this.publishes++;
+  }
+}
+
+/** Content folders that resolve to `/content/<org>/<path>`, except those named "escape…" (a symlink out). */
+const fakeContent = {
+  async resolve(org: string, relative: string): Promise<ResolvedFolder> {
+    if (relative.startsWith("escape")) return { ok: false, reason: "resolves outside the organization's folder" };
+    return { ok: true, path: `/content/${org}/${relative}` };
+  },
+};
+
+/** "Hashes" a password by naming it, so tests can tell which plaintext a stored hash came from. */
+export const fakeHash = (password: string): string =>
+  `$6$fake$${password
+    .replace(/[^./0-9A-Za-z]/g, ".")
+    .padEnd(86, ".")
+    .slice(0, 86)}`;
+
+export interface DomainNode {
+  store: Store;
+  sites: FakeSites;
+  ftp: FakeFtp;
+  reads: Reads;
+  orgs: OrgWrites;
+  members: MemberWrites;
+  replication: Replication;
+  /** Hashes computed (not verified) so far. */
+  hashes: string[];
+  putUser(
+    org: string,
+    username: string,
+    body: UserBody,
+    options?: { force?: boolean; owner?: string },
+  ): ReturnType<MemberWrites["putUser"]>;
+  putService(
+    org: string,
+    name: string,
+    body: ServiceBody,
+    options?: { force?: boolean },
+  ): ReturnType<MemberWrites["putService"]>;
+  close(): void;
+}
+
+export function domainNode(options: { changeLogLimit?: number; now?: () => Date } = {}): DomainNode {
+  const store = new Store(":memory:");
+  const sites = new FakeSites();
+  const ftp = new FakeFtp();
+  const hashes: string[] = [];
+  const passwords = {
+    async hash(password: string) {
+      hashes.push(password);
+      return fakeHash(password);
+    },
+    async verify(password: string, hash: string) {
+      return hash === fakeHash(password);
+    },
+  };
+  const drain = { activate: async (staged: StagedSites) => void (await staged.activate()) };
+  const rendering = new Rendering({
+    store,
+    sites,
+    drain,
+    ftp,
+    content: fakeContent,
+    agentName: "node-a",
+    httpListen: "8080",
+    warn: () => undefined,
+  });
+  const queue = new WritePipeline({ store, sites, drain, rendering });
+  const log = new ChangeLog(store, queue, options.changeLogLimit ?? 1000);
+  const members = new MemberWrites({ store, queue, log, passwords, content: fakeContent });
+  return {
+    store,
+    sites,
+    ftp,
+    hashes,
+    reads: new Reads(store),
+    orgs: new OrgWrites(store, queue, log),
+    members,
+    replication: new Replication(store, queue, log, options.now),
+    putUser: (org, username, body, write = {}) =>
+      members.putUser(org, username, userBodySchema.parse(body), { force: false, ...write }),
+    putService: (org, name, body, write = {}) =>
+      members.putService(org, name, serviceBodySchema.parse(body), { force: false, ...write }),
+    close: () => store.close(),
+  };
+}
+
+/** The ApiFailure a promise rejects with (fails the test when it resolves). */
+export async function failure(promise: Promise<unknown> | (() => Promise<unknown>)): Promise<ApiFailure> {
+  try {
+    await (typeof promise === "function" ? promise() : promise);
+  } catch (error) {
+    if (error instanceof ApiFailure) return error;
+    throw error;
+  }
+  throw new Error("expected the write to be refused");
+}
