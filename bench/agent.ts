@@ -8,8 +8,8 @@
  *
  * The time is split between upserts carrying a plaintext password (the agent hashes it: crypt
  * SHA-512, 5000 rounds) and upserts carrying a ready passwordHash (the agent's own overhead).
- * Then, in this process, the FTP round a user write waits for (accounts of 8 users rendered, the
- * org's files and, with pure-pw installed, the PDB written) in orgs of 1,000 and 3,000 accounts.
+ * Then, in this process, the FTP round a user write waits for (accounts of 8 users rendered and
+ * the node's PDB written) in orgs of 1,000 and 3,000 accounts.
  * To profile the agent: LBHOSTING_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import fs from "node:fs";
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     );
     const ftpRounds = { 1000: await ftpRoundMs(1000), 3000: await ftpRoundMs(3000) };
     console.log(
-      `FTP round of 8 user writes (in-process, ${fs.existsSync(PURE_PW) ? "PDB built" : "no pure-pw: files only"}): ` +
+      `FTP round of 8 user writes (in-process, PDB built): ` +
         `${ftpRounds[1000].toFixed(1)} ms at 1,000 accounts, ${ftpRounds[3000].toFixed(1)} ms at 3,000`,
     );
     console.log(

@@ -217,7 +217,7 @@ async function pulumiPhases(bin: string, root: string): Promise<void> {
     const resources = 2 + SITES + USERS;
     console.log(`${resources} resources (1 org, ${USERS} users with FTP access, ${SITES} websites, 1 FTP service)`);
     console.log(
-      `3 agents, FTP accounts ${purePw ? "built with pure-pw" : "as files only (no pure-pw)"}; ` +
+      `3 agents, FTP accounts ${purePw ? "checked against pure-pw" : "built in-process (no pure-pw)"}; ` +
         `--parallel ${PARALLEL ?? "Pulumi's default"}; load ${loadAverage()}`,
     );
     console.log(

@@ -207,7 +207,10 @@ export function agentProgram(name = "lbhosting-agent"): Command {
     .option("--ftp-gid <gid>", "gid of FTP accounts (default: the agent's)", nonNegativeInt)
     .option("--ftp-readonly-uid <uid>", "uid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
     .option("--ftp-readonly-gid <gid>", "gid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
-    .option("--pure-pw-bin <path>", "pure-ftpd's pure-pw: build FTP accounts into <data>/ftp/pureftpd.pdb")
+    .option(
+      "--pure-pw-bin <path>",
+      "pure-ftpd's pure-pw: serve FTP accounts from <data>/ftp/pureftpd.pdb (folders prepared, format checked)",
+    )
     .option("--request-timeout-ms <ms>", "time a client has to send a whole request (default 30000)", nonNegativeInt)
     .option(
       "--idle-timeout-ms <ms>",

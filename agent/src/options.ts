@@ -48,7 +48,7 @@ export interface AgentOptions {
   ftpIds?: FtpIds;
   /** uid/gid for accounts of read-only FTP services. Default 65534/65534 (nobody). */
   ftpReadonlyIds?: FtpIds;
-  /** pure-ftpd's `pure-pw`: serve FTP accounts from `<dataDir>/ftp/pureftpd.pdb`; without it files only. */
+  /** pure-ftpd's `pure-pw`: check the PDB format against it and prepare the accounts' folders. */
   purePwBin?: string;
   /** Timeouts and the connection cap; unset fields take DEFAULT_CONNECTION_LIMITS. */
   limits?: Partial<ConnectionLimits>;

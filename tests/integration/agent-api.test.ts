@@ -20,6 +20,8 @@ import {
 } from "../../wire";
 import { type AgentClient, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
+import { orgAccounts } from "../support/puredb";
+import { pdbOf } from "../support/pureftpd";
 
 const PASSWORD = "correct-horse-battery";
 
@@ -281,13 +283,13 @@ describe("agent API (integration)", function () {
     await api.put("/v1/orgs/acme/services/files", { kind: "ftp", rootPath: "upload" });
     await api.put("/v1/orgs/acme/users/alice", { password: PASSWORD, access: ["files"] });
     const user = userRecordSchema.parse((await api.get("/v1/orgs/acme/users/alice")).json);
-    const passwd = fs.readFileSync(path.join(agent.dataDir, "ftp", "acme.passwd"), "utf8");
+    const passwd = orgAccounts(agent.dataDir, "acme");
     const home = path.join(fs.realpathSync(agent.contentRoot), "acme", "upload");
     // A read-only service's accounts run as nobody (--ftp-readonly-uid/gid), which owns no content.
     expect(passwd).to.equal(`alice@files.acme:${user.passwordHash}:65534:65534::${home}/./::::::::::::\n`);
-    expect(fs.statSync(path.join(agent.dataDir, "ftp", "acme.passwd")).mode & 0o777).to.equal(0o600);
+    expect(fs.statSync(pdbOf(agent.dataDir)).mode & 0o777).to.equal(0o600);
     await api.put("/v1/orgs/acme/users/alice", { password: PASSWORD, access: [] });
-    expect(fs.existsSync(path.join(agent.dataDir, "ftp", "acme.passwd"))).to.equal(false);
+    expect(orgAccounts(agent.dataDir, "acme")).to.equal("");
   });
 
   it("deletes an org with everything in it but leaves its content folder alone", async function () {

@@ -22,6 +22,7 @@ import {
   pureFtpdOrSkip,
   startPureFtpd,
 } from "../support/pureftpd";
+import { orgAccounts } from "../support/puredb";
 
 /** uid/gid of writable accounts: pure-ftpd's virtual users need only the number, no system user. */
 const FTP_UID = 2001;
@@ -150,7 +151,7 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
     expect(await listing(ftp1, "alice@drop.acme", PASSWORDS.alice)).to.deep.equal(["report.txt"]);
 
     // The passwd lines say which uid each account runs as.
-    const passwd = fs.readFileSync(path.join(primary!.dataDir, "ftp", "acme.passwd"), "utf8");
+    const passwd = orgAccounts(primary!.dataDir, "acme");
     expect(passwd).to.match(new RegExp(`^alice@files\\.acme:[^:]+:${NOBODY}:${NOBODY}::${folder("pub")}/\\./:`, "m"));
     expect(passwd).to.match(new RegExp(`^alice@drop\\.acme:[^:]+:${FTP_UID}:${FTP_UID}::`, "m"));
     expect(fs.statSync(pdbOf(primary!.dataDir)).mode & 0o777).to.equal(0o600);

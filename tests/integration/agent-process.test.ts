@@ -10,6 +10,8 @@ import path from "node:path";
 import { orgStatusSchema } from "../../wire";
 import { agentClient, call } from "../support/agent-http";
 import { CLI, startAgentProcess } from "../support/agent-process";
+import { orgAccounts } from "../support/puredb";
+import { pdbOf } from "../support/pureftpd";
 
 const HASH = execFileSync("openssl", ["passwd", "-6", "-salt", "concurrency", "same-password-for-all"], {
   encoding: "utf8",
@@ -100,12 +102,12 @@ describe("agent process (integration)", function () {
         expect(await agent.stop("SIGKILL")).to.deep.equal({ code: null, signal: "SIGKILL" });
         // Lose the rendered files, as if the crash hit between commit and render.
         fs.rmSync(site);
-        fs.rmSync(path.join(agent.dataDir, "ftp", "acme.passwd"));
+        fs.rmSync(pdbOf(agent.dataDir));
         fs.writeFileSync(path.join(agent.nginxConfDir, "lbh.gone.www.conf"), "# an org that no longer exists\n");
         await agent.restart();
         expect((await api.get("/v1/orgs/acme/snapshot")).json).to.deep.equal(acknowledged);
         expect(fs.readFileSync(site, "utf8")).to.equal(rendered);
-        expect(fs.readFileSync(path.join(agent.dataDir, "ftp", "acme.passwd"), "utf8")).to.include("alice@files.acme:");
+        expect(orgAccounts(agent.dataDir, "acme")).to.include("alice@files.acme:");
         expect(fs.existsSync(path.join(agent.nginxConfDir, "lbh.gone.www.conf"))).to.equal(false);
       } finally {
         await agent.stop();

@@ -9,6 +9,7 @@ import path from "node:path";
 import { type ChangesResult, changesResultSchema, type OrgStatus, orgStatusSchema, snapshotSchema } from "../../wire";
 import { type AgentClient, agentClient } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
+import { orgAccounts } from "../support/puredb";
 
 const HASHES = [
   "$6$saltone$Wf5qVlyTDGeCeHk8wqwsJ4lMZ9EdXM0Xaq8F8bqmiBXc5V9Dqw8cXNQQ3i4JV2FRBr6ck3d0aFYtPxVuF9ePF/",
@@ -91,7 +92,7 @@ describe("agent replication (integration)", function () {
     // The copy serves the same site under its own name.
     const site = fs.readFileSync(path.join(deltaCopy.nginxConfDir, "lbh.acme.www.conf"), "utf8");
     expect(site).to.include('add_header X-Served-By "secondary-delta" always;');
-    expect(fs.readFileSync(path.join(deltaCopy.dataDir, "ftp", "acme.passwd"), "utf8")).to.include("alice@files.acme:");
+    expect(orgAccounts(deltaCopy.dataDir, "acme")).to.include("alice@files.acme:");
   });
 
   it("applies deltas only on an exact, undrifted base; a snapshot heals a stale or drifted copy", async function () {

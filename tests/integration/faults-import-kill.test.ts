@@ -15,6 +15,7 @@ import { type OrgRecord, type ServiceRecord, type Snapshot, type UserRecord, org
 import { type AgentClient, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { faultSeed, printKillReport, seededRandom, sleep, spreadPoints } from "../support/faults";
+import { orgAccounts } from "../support/puredb";
 
 const ORG = "big";
 const USERS = 2000;
@@ -88,10 +89,9 @@ describe("fault: an agent killed while importing a 2,000-user snapshot (integrat
   /** What the restarted agent holds, checked to be one whole generation (and its rendered files). */
   async function inspectCopy(): Promise<Outcome> {
     const status = await replica.get(`/v1/orgs/${ORG}`);
-    const passwd = path.join(secondary.dataDir, "ftp", `${ORG}.passwd`);
     const site = path.join(secondary.nginxConfDir, `lbh.${ORG}.www.conf`);
     if (status.status === 404) {
-      expect(fs.existsSync(passwd), "no FTP accounts without a copy").to.equal(false);
+      expect(orgAccounts(secondary.dataDir, ORG), "no FTP accounts without a copy").to.equal("");
       expect(fs.existsSync(site), "no site without a copy").to.equal(false);
       return "absent";
     }
@@ -101,7 +101,7 @@ describe("fault: an agent killed while importing a 2,000-user snapshot (integrat
     expect(copy.generation, "the generation of a whole snapshot").to.be.oneOf([older.generation, newer.generation]);
     expect(copy.digest).to.equal(expected.digest);
     expect((await replica.get(`/v1/orgs/${ORG}/snapshot`)).json).to.deep.equal(expected);
-    const accounts = fs.readFileSync(passwd, "utf8").trim().split("\n");
+    const accounts = orgAccounts(secondary.dataDir, ORG).trim().split("\n");
     expect(accounts).to.have.length(expected.users.length);
     expect(fs.existsSync(site), "the site is rendered").to.equal(true);
     return expected === older ? "old" : "new";

@@ -87,7 +87,7 @@ export class FakeFtp {
     this.accounts.delete(org);
   }
 
-  async prune(): Promise<void> {}
+  async removeLegacyFiles(): Promise<void> {}
 
   async publish(): Promise<void> {
     this.publishes++;

@@ -1,6 +1,6 @@
 /**
- * The FTP account files without a server: the PDB the agent builds in-process is byte for byte
- * the one `pure-pw mkdb` writes, and rendering some users again gives the files rendering the
+ * The FTP accounts without a server: the PDB the agent builds in-process is byte for byte
+ * the one `pure-pw mkdb` writes, and rendering some users again gives the PDB rendering the
  * whole org gives (FTP logins with a real pure-ftpd are in tests/integration/agent-ftp.test.ts).
  */
 import { execFileSync } from "node:child_process";
@@ -14,6 +14,7 @@ import { FtpFiles, PDB_FILE } from "../../agent/src/render/ftp/accounts";
 import { buildPureDb, lineRecord, pureDbHash } from "../../agent/src/render/ftp/puredb";
 import type { ServiceRecord, UserRecord } from "../../wire";
 import { findBinary } from "../support/processes";
+import { pureDbLines } from "../support/puredb";
 
 const HASH = "$6$saltsalt$" + "h".repeat(86);
 
@@ -87,13 +88,9 @@ describe("agent FTP files", function () {
 
   describe("rendering some users again", function () {
     const content = () => new ContentRoot(fs.mkdtempSync(path.join(dir, "content-")));
-    const files = (ftpDir: string) =>
-      ["acme.passwd", "acme.json"].map((file) => {
-        const full = path.join(ftpDir, file);
-        return fs.existsSync(full) ? fs.readFileSync(full, "utf8") : undefined;
-      });
+    const pdb = (ftpDir: string) => fs.readFileSync(path.join(ftpDir, PDB_FILE));
 
-    it("gives the files a whole render gives, and none once no account is left", async function () {
+    it("gives the PDB a whole render gives, and no account once none is left", async function () {
       const services = [ftp("files", "pub"), ftp("drop", "drop", true)];
       const options = {
         content: content(),
@@ -125,14 +122,15 @@ describe("agent FTP files", function () {
         await incremental.publish();
         await whole.render("acme", services, () => [...users.values()]);
         await whole.publish();
-        const [passwd, json] = files(path.join(dir, "incremental"));
-        expect([passwd, json]).to.deep.equal(files(path.join(dir, "whole")));
-        // The JSON file is assembled from per-account entries: it stays what JSON.stringify writes.
-        if (json !== undefined) expect(json).to.equal(`${JSON.stringify(JSON.parse(json), null, 2)}\n`);
-        if (passwd !== undefined)
-          expect(passwd.split("\n").length - 1).to.equal(JSON.parse(json ?? "").accounts.length);
+        const accounts = pdb(path.join(dir, "incremental"));
+        expect(accounts.equals(pdb(path.join(dir, "whole")))).to.equal(true);
+        // One account per user and FTP service the user may use, in login order.
+        const logins = [...users.values()].flatMap((u) =>
+          u.enabled ? u.access.map((service) => `${u.username}@${service}.acme`) : [],
+        );
+        expect(pureDbLines(accounts).map((line) => line.split(":")[0])).to.deep.equal(logins.sort());
       }
-      expect(files(path.join(dir, "incremental"))).to.deep.equal([undefined, undefined]);
+      expect(pureDbLines(pdb(path.join(dir, "incremental")))).to.deep.equal([]);
       expect(incremental.has("acme")).to.equal(true);
       await incremental.renderUsers("other", [["alice", undefined]]).then(
         () => expect.fail("renders an org never rendered whole"),
@@ -158,12 +156,13 @@ describe("agent FTP files", function () {
       await served.renderUsers("acme", [["bob", user("bob", ["files"])]]);
       await served.publish();
       const source = path.join(dir, "check.passwd");
-      fs.writeFileSync(source, fs.readFileSync(path.join(ftpDir, "acme.passwd")));
+      const lines = pureDbLines(fs.readFileSync(path.join(ftpDir, PDB_FILE)));
+      fs.writeFileSync(source, lines.join(""));
       execFileSync(purePw, ["mkdb", path.join(dir, "check.pdb"), "-f", source]);
       expect(
         fs.readFileSync(path.join(ftpDir, PDB_FILE)).equals(fs.readFileSync(path.join(dir, "check.pdb"))),
       ).to.equal(true);
-      expect(fs.readFileSync(path.join(ftpDir, "acme.passwd"), "utf8")).to.match(/^bob@files\.acme:/m);
+      expect(lines.join("")).to.match(/^bob@files\.acme:/m);
       expect(fs.statSync(path.join(ftpDir, PDB_FILE)).mode & 0o777).to.equal(0o600);
       expect(warnings).to.deep.equal([]);
     });

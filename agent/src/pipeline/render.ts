@@ -17,7 +17,7 @@ export interface RenderOptions {
   sites: Pick<NginxSites, "stage">;
   /** Activates site changes and tells when nginx's previous workers are gone. */
   drain: Pick<ReloadDrain, "activate">;
-  ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "prune" | "publish">;
+  ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish">;
   content: ContentFolders;
   agentName: string;
   /** nginx `listen` parameter of the rendered sites. */
@@ -141,7 +141,7 @@ export class Rendering {
       this.options.warn("rendered configuration kept as it was", { reason: error.message });
     }
     for (const org of orgs) await this.renderFtp(org);
-    await this.options.ftp.prune(new Set(orgs));
+    await this.options.ftp.removeLegacyFiles();
     // Unlike after a write, a failure here stops the start: pure-pw is missing or misconfigured.
     await this.options.ftp.publish();
   }

@@ -1,17 +1,16 @@
 /**
- * FTP accounts as pure-ftpd virtual users. Per org, `<org>.passwd` in pure-ftpd's passwd format
- * and `<org>.json` with the same accounts plus what the passwd format cannot say (read-only or
- * writable). One account per (enabled user, enabled FTP service the user has access to); its login
- * is `<username>@<service>.<org>`, unique on the node. Home folders end in "/./" so pure-ftpd
- * chroots there. Files hold password hashes, so they are readable by the owner only.
+ * FTP accounts as pure-ftpd virtual users, in one PureDB for the node (`pureftpd.pdb`, readable by
+ * the owner only: it holds password hashes). One account per (enabled user, enabled FTP service
+ * the user has access to); its login is `<username>@<service>.<org>`, unique on the node, and its
+ * passwd line says the uid it runs as and its home, which ends in "/./" so pure-ftpd chroots there.
  *
  * Accounts are rendered per user: a user write re-renders that user's accounts only (none when no
- * account can change), a service or org change re-renders the org.
- * With a `pure-pw` binary the agent also serves them: `publish()` joins every org's lines and
- * builds `pureftpd.pdb` from them, written to a temporary file renamed over the PDB, so a login never
- * reads a half-written one (pure-ftpd re-reads it per login). The first build runs `pure-pw mkdb`;
- * when puredb.ts gives the very same bytes, later builds are done in-process. The agent coalesces
- * publishes (hosting.ts), so a burst of user writes costs one build per round, not one per write.
+ * account can change), a service or org change re-renders the org. `publish()` joins every org's
+ * lines and builds the PDB from them, written to a temporary file renamed over it, so a login never
+ * reads a half-written one (pure-ftpd re-reads it per login). With a `pure-pw` binary the first
+ * build runs `pure-pw mkdb`; when puredb.ts gives the very same bytes, later builds are done
+ * in-process (without pure-pw, always). The agent coalesces publishes (pipeline/writes.ts), so a
+ * burst of user writes costs one build per round, not one per write.
  * Read-only is enforced by ownership, not by pure-ftpd: writable services' accounts run as the
  * `writable` uid, which is made owner of the service folder; read-only accounts run as another uid
  * that owns nothing there.
@@ -26,9 +25,10 @@ import { writeFileAtomic } from "../atomic-write";
 
 /** The PureDB pure-ftpd reads (`pure-ftpd -l puredb:<dir>/pureftpd.pdb`). */
 export const PDB_FILE = "pureftpd.pdb";
-/** Its source; '_' cannot start an org name, so it never collides with `<org>.passwd`. */
+/** Its source for `pure-pw mkdb`. */
 const NODE_PASSWD = "_pureftpd.passwd";
-const ORG_FILE = /^([a-z0-9-]+)\.(?:passwd|json)$/;
+/** Per-org account files earlier versions wrote beside the PDB. */
+const LEGACY_ORG_FILE = /^[a-z0-9-]+\.(?:passwd|json)$/;
 const PURE_PW_TIMEOUT_MS = 15_000;
 const MAX_MESSAGE = 500;
 
@@ -59,7 +59,7 @@ export interface FtpOptions {
   writableIds: FtpIds;
   /** uid/gid of accounts of read-only services. */
   readonlyIds: FtpIds;
-  /** pure-ftpd's `pure-pw`: with it, accounts are built into the PDB and their folders prepared. */
+  /** pure-ftpd's `pure-pw`: with it, the PDB's format is checked against it and the accounts' folders prepared. */
   purePw?: string;
   warn: (msg: string, fields: Record<string, unknown>) => void;
 }
@@ -81,18 +81,16 @@ interface FtpHome {
 
 /**
  * An account with its bytes, encoded once when it is rendered: a round then only copies the
- * bytes of the org's accounts into its files and the PDB, however many accounts the org has.
+ * bytes of the org's accounts into the PDB, however many accounts the org has.
  */
 type Account = FtpAccount & {
   /** Its passwd line. */
   line: Buffer;
   /** Its PDB record: views of `line`. */
   record: PureDbRecord;
-  /** Its entry in the org's JSON file, as `JSON.stringify` indents it there. */
-  entry: Buffer;
 };
 
-/** What the files of one org are made of: its FTP homes and each user's accounts. */
+/** What the accounts of one org are made of: its FTP homes and each user's accounts. */
 interface OrgAccounts {
   homes: FtpHome[];
   byUser: Map<string, Account[]>;
@@ -103,16 +101,17 @@ interface OrgAccounts {
 
 export class FtpFiles {
   private readonly dir: string;
-  /** Each org's accounts as last rendered: its files, and the node file, are made from them. */
+  /** Each org's accounts as last rendered: the PDB is made from them. */
   private readonly orgs = new Map<string, OrgAccounts>();
-  /** Orgs whose files are to be rewritten (or removed) by the next `publish`. */
-  private readonly dirty = new Set<string>();
   /** The node passwd content the PDB was last built from. */
   private published: Buffer | undefined;
+  /** Whether PDBs are built in-process: always without pure-pw, else decided by the first build. */
+  private inline: boolean;
 
   constructor(private readonly options: FtpOptions) {
     this.dir = options.dir;
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.inline = options.purePw === undefined;
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 }); // on start
   }
 
   /** Whether the org's accounts have been rendered whole since the agent started (see `renderUsers`). */
@@ -121,7 +120,7 @@ export class FtpFiles {
   }
 
   /**
-   * Work out one org's accounts from its records; its files are written by the next `publish`.
+   * Work out one org's accounts from its records; the next `publish` serves them.
    * Users are read only when the org has an enabled FTP service (most big orgs' writes have none).
    */
   async render(org: string, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
@@ -140,7 +139,6 @@ export class FtpFiles {
       }
     }
     this.orgs.set(org, { homes, byUser });
-    this.dirty.add(org);
   }
 
   /**
@@ -166,14 +164,12 @@ export class FtpFiles {
     if (!changed) return true;
     if ((await this.prepareHomes(org, byUser)).size > 0) return false;
     this.orgs.set(org, { homes: rendered.homes, byUser });
-    this.dirty.add(org);
     return true;
   }
 
-  /** The org is gone: its files go with the next `publish`. */
+  /** The org is gone: its accounts go with the next `publish`. */
   remove(org: string): void {
     this.orgs.delete(org);
-    this.dirty.add(org);
   }
 
   /** The org's enabled FTP services whose folder stays inside the org's. */
@@ -197,9 +193,7 @@ export class FtpFiles {
       const login = `${user.username}@${service}.${org}`;
       const { uid, gid } = writable ? this.options.writableIds : this.options.readonlyIds;
       const line = Buffer.from(`${login}:${user.passwordHash}:${uid}:${gid}::${home}/./::::::::::::\n`);
-      const summary = { login, username: user.username, service, home, writable };
-      const entry = Buffer.from(`    ${JSON.stringify(summary, null, 2).replaceAll("\n", "\n    ")}`);
-      accounts.push({ ...summary, line, record: lineRecord(line), entry });
+      accounts.push({ login, username: user.username, service, home, writable, line, record: lineRecord(line) });
     }
     return accounts;
   }
@@ -242,36 +236,22 @@ export class FtpFiles {
     return refused;
   }
 
-  /** Remove files of orgs that no longer exist (after a restart). */
-  async prune(keep: Set<string>): Promise<void> {
-    for (const file of await fs.promises.readdir(this.dir)) {
-      const org = ORG_FILE.exec(file)?.[1];
-      if (org !== undefined && !keep.has(org)) await fs.promises.rm(path.join(this.dir, file), { force: true });
-    }
+  /** On start: remove the per-org account files earlier versions wrote (they hold password hashes). */
+  async removeLegacyFiles(): Promise<void> {
+    const legacy = (await fs.promises.readdir(this.dir)).filter((file) => LEGACY_ORG_FILE.test(file));
+    await Promise.all(legacy.map((file) => fs.promises.rm(path.join(this.dir, file), { force: true })));
   }
 
   /**
-   * Write the files of the orgs rendered since the last call (removing those of orgs without an
-   * account) and, with pure-pw, rebuild the PDB from every org's accounts when they changed since
-   * the last build (the first call always builds). Files are written off the event loop, the PDB
-   * alongside the orgs' files. A file that cannot be written is reported (the database is the
-   * truth; the next start re-renders); throws when the PDB cannot be built, and the previous PDB
-   * keeps serving.
+   * Rebuild the PDB from every org's accounts when they changed since the last build (the first
+   * call always builds), off the event loop. Throws when the PDB cannot be built, and the previous
+   * PDB keeps serving.
    *
-   * The first build (on start) runs `pure-pw mkdb`; when puredb.ts gives the very same bytes for
-   * the same accounts, the agent builds every later PDB itself (no process per round), else it
-   * keeps running pure-pw (a pure-ftpd whose format differs) and says so in its log.
+   * With pure-pw, the first build (on start) runs `pure-pw mkdb`; when puredb.ts gives the very
+   * same bytes for the same accounts, the agent builds every later PDB itself (no process per
+   * round), else it keeps running pure-pw (a pure-ftpd whose format differs) and says so in its log.
    */
   async publish(): Promise<void> {
-    const orgs = [...this.dirty];
-    this.dirty.clear();
-    // Settled, not raced: the next round must not start while this one still writes a file.
-    const [pdb] = await Promise.allSettled([this.publishPdb(), ...orgs.map((org) => this.writeOrg(org))]);
-    if (pdb.status === "rejected") throw pdb.reason;
-  }
-
-  private async publishPdb(): Promise<void> {
-    if (this.options.purePw === undefined) return;
     const served = [...this.orgs.keys()].sort().map((org) => this.orgs.get(org) as OrgAccounts);
     const content = Buffer.concat(served.map(passwdOf));
     if (this.published?.equals(content)) return;
@@ -281,9 +261,6 @@ export class FtpFiles {
     else await this.purePwBuild(content, records, pdb);
     this.published = content;
   }
-
-  /** Whether PDBs are built in-process (decided by the first build, see `publish`). */
-  private inline = false;
 
   /** `pure-pw mkdb` of `content`; the first build also tells whether `buildPureDb(records)` gives its bytes. */
   private async purePwBuild(content: Buffer, records: PureDbRecord[], pdb: string): Promise<void> {
@@ -300,23 +277,6 @@ export class FtpFiles {
     if (this.inline) await fs.promises.rm(source, { force: true });
     else this.options.warn("pure-pw writes another PDB format than this agent; every FTP change runs it", { pdb });
   }
-
-  private async writeOrg(org: string): Promise<void> {
-    const rendered = this.orgs.get(org);
-    const files = [path.join(this.dir, `${org}.passwd`), path.join(this.dir, `${org}.json`)];
-    try {
-      if (!rendered || rendered.byUser.size === 0) {
-        await Promise.all(files.map((file) => fs.promises.rm(file, { force: true })));
-        return;
-      }
-      await Promise.all([
-        writeFileAtomic(files[0], passwdOf(rendered), 0o600),
-        writeFileAtomic(files[1], jsonOf(org, rendered), 0o600),
-      ]);
-    } catch (error) {
-      this.options.warn("ftp files not written", { org, reason: (error as Error).message });
-    }
-  }
 }
 
 const byLogin = (a: Account, b: Account): number => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0);
@@ -332,16 +292,3 @@ function passwdOf(rendered: OrgAccounts): Buffer {
   rendered.passwd ??= Buffer.concat(sortedAccounts(rendered).map((account) => account.line));
   return rendered.passwd;
 }
-
-/** `<org>.json`: what `JSON.stringify({ org, accounts }, null, 2)` gives, from each account's entry. */
-function jsonOf(org: string, rendered: OrgAccounts): Buffer {
-  const parts: Buffer[] = [Buffer.from(`{\n  "org": ${JSON.stringify(org)},\n  "accounts": [\n`)];
-  for (const account of sortedAccounts(rendered)) {
-    if (parts.length > 1) parts.push(ENTRY_SEPARATOR);
-    parts.push(account.entry);
-  }
-  parts.push(Buffer.from("\n  ]\n}\n"));
-  return Buffer.concat(parts);
-}
-
-const ENTRY_SEPARATOR = Buffer.from(",\n");
