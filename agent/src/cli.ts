@@ -58,7 +58,7 @@ const nonNegativeInt = (value: string): number => {
 };
 
 /** "LOW:HIGH" → [low, high], ports 1-65535, low <= high. */
-export function parsePortRange(value: string): [number, number] {
+function parsePortRange(value: string): [number, number] {
   const match = /^(\d{1,5}):(\d{1,5})$/.exec(value);
   const [low, high] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
   if (!(low >= 1 && high <= 65535 && low <= high)) {
@@ -165,7 +165,7 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
 }
 
 /** The agent's command line; `name` is how it was invoked, for --help and errors. */
-export function agentProgram(name = "lbhosting-agent"): Command {
+function agentProgram(name = "lbhosting-agent"): Command {
   return new Command(name)
     .version(packageVersion())
     .description("run the hosting agent: the HTTP API that keeps this server's hosting configuration")

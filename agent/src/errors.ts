@@ -6,7 +6,7 @@
 import type { z } from "zod";
 import type { ApiError } from "../../wire";
 
-export interface ErrorDetail {
+interface ErrorDetail {
   path: string;
   message: string;
 }

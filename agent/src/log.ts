@@ -3,8 +3,8 @@
  * to keep (never a token, password or hash); a request is logged by its route pattern, never by
  * its path, since a client may put a credential in any path segment or query value.
  */
-export type LogLevel = "info" | "warn" | "error";
-export type LogFields = Record<string, unknown>;
+type LogLevel = "info" | "warn" | "error";
+type LogFields = Record<string, unknown>;
 export type Logger = (level: LogLevel, msg: string, fields?: LogFields) => void;
 
 export function jsonLogger(write: (line: string) => void = (line) => process.stdout.write(line)): Logger {

@@ -56,7 +56,7 @@ export interface AgentOptions {
 }
 
 /** The settings with every default applied: what the agent's parts are built from. */
-export interface AgentSettings {
+interface AgentSettings {
   httpListen: string;
   changeLogLimit: number;
   replicaBodyLimit: number;

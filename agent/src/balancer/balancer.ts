@@ -29,7 +29,7 @@ import type { Store } from "../store/store";
 
 const DRAIN_POLL_MS = 100;
 
-export interface BalancerOptions {
+interface BalancerOptions {
   store: Store;
   /** The file the agent owns, loaded by HAProxy after the operator's main configuration. */
   confFile: string;

@@ -8,7 +8,7 @@ import type { HostingStore, WriteQueue } from "./ports";
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A change before it is given its generation. */
-export type ChangeBody = DistributiveOmit<Change, "generation">;
+type ChangeBody = DistributiveOmit<Change, "generation">;
 
 export class ChangeLog {
   constructor(

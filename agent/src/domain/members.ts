@@ -68,7 +68,7 @@ const written = <T>(after: OrgState, record: T, changed: boolean, created = fals
   secondaries: activeSecondaries(after),
 });
 
-export interface MemberPorts {
+interface MemberPorts {
   store: HostingStore;
   queue: WriteQueue;
   log: ChangeLog;

@@ -33,7 +33,7 @@ import { userRoutes } from "./routes/users";
 /** Bodies of ordinary requests; larger ones get 413. */
 const BODY_LIMIT = 1024 * 1024;
 
-export interface AppOptions {
+interface AppOptions {
   token: string;
   tls?: { cert: Buffer; key: Buffer };
   limits: ConnectionLimits;
@@ -47,7 +47,7 @@ export interface AppOptions {
   balancer: Balancer;
 }
 
-export interface AgentApp {
+interface AgentApp {
   readonly app: FastifyInstance;
   /** From now on every request gets 503 agent_stopping (and its connection closed). */
   stopAccepting(): void;

@@ -24,7 +24,7 @@ import type { ReloadDrain } from "../render/nginx/reload-drain";
 import type { HostingStore } from "../domain/ports";
 
 /** What the files under one scope are made of, read from the database inside the transaction. */
-export interface SitesSource {
+interface SitesSource {
   /** Equal bases render equal files: the commit's must be the dry run's. */
   basis: string;
   /** The files, rendered outside the transaction (it may ask the file system). */
@@ -39,7 +39,7 @@ export interface NginxScope {
   read: () => SitesSource;
 }
 
-export interface ConfigWrite<T> {
+interface ConfigWrite<T> {
   /**
    * Changes the database (inside a transaction; may run twice: dry run, then commit). `finish`
    * gives the result once every write of the batch is applied.

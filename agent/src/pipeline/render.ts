@@ -12,7 +12,7 @@ import type { ReloadDrain } from "../render/nginx/reload-drain";
 import type { NginxScope } from "./config-commits";
 import { canonicalJson } from "../../../wire";
 
-export interface RenderOptions {
+interface RenderOptions {
   store: HostingStore;
   sites: Pick<NginxSites, "stage">;
   /** Activates site changes and tells when nginx's previous workers are gone. */

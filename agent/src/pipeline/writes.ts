@@ -17,7 +17,7 @@ import { Coalescer } from "./coalesce";
 import { ConfigCommits, type ConfigCommitOptions } from "./config-commits";
 import type { Rendering } from "./render";
 
-export interface WritePipelineOptions {
+interface WritePipelineOptions {
   store: HostingStore & ConfigCommitOptions["store"] & { refreshDigest(org: string): void; flush(): Promise<void> };
   sites: ConfigCommitOptions["sites"];
   drain: ConfigCommitOptions["drain"];

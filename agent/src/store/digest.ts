@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 import { canonicalJson, type OrgRecord, type ServiceRecord, type UserRecord } from "../../../wire";
 
-export function sha256Hex(text: string): string {
+function sha256Hex(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
@@ -30,7 +30,7 @@ export function encodeRecord(record: ContentRecord): { json: string; hash: strin
   return { json, hash: sha256Hex(json) };
 }
 
-export const recordHash = (record: ContentRecord): string => encodeRecord(record).hash;
+const recordHash = (record: ContentRecord): string => encodeRecord(record).hash;
 
 /** Bytes of a set sum: 1,024 uint16 lanes. */
 const SET_SUM_BYTES = 2048;

@@ -7,7 +7,7 @@
 import path from "node:path";
 import type { Crypt } from "../../../common/password";
 
-export type NativeCrypt = { crypt: Crypt } | { unavailable: string };
+type NativeCrypt = { crypt: Crypt } | { unavailable: string };
 
 /** Load the binding built beside this package's package.json (also when run from the repository's dist). */
 export function loadNativeCrypt(): NativeCrypt {

@@ -51,7 +51,7 @@ export function servingIdsProblem(writable: FtpIds, readonly: FtpIds): string | 
   return undefined;
 }
 
-export interface FtpOptions {
+interface FtpOptions {
   /** Where the account files and the PDB go (`<data>/ftp`). */
   dir: string;
   content: ContentRoot;
@@ -64,7 +64,7 @@ export interface FtpOptions {
   warn: (msg: string, fields: Record<string, unknown>) => void;
 }
 
-export interface FtpAccount {
+interface FtpAccount {
   login: string;
   username: string;
   service: string;

@@ -26,7 +26,7 @@ const hostOf = (address: string): string => address.slice(0, address.lastIndexOf
 const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(":") + 1));
 
 /** One passive-port range on the load balancer's FTP host, forwarded to the node that opens those ports. */
-export interface DataRoute {
+interface DataRoute {
   /** The load balancer's FTP host (the routes' `ftp.listen` host), which nodes advertise for passive mode. */
   listenHost: string;
   range: PortRange;
@@ -187,7 +187,7 @@ export function renderHaproxy(agentName: string, httpListen: string | undefined,
 }
 
 /** The (backend, server) pairs a configuration routes new connections to, with what they point at. */
-export function routedServers(routes: OrgRoute[]): Map<string, string> {
+function routedServers(routes: OrgRoute[]): Map<string, string> {
   const servers = new Map<string, string>();
   for (const { org, route } of routes) {
     for (const backend of route.backends) {

@@ -25,7 +25,7 @@ export interface HaproxyBinary {
 }
 
 /** The master and its workers, from the master CLI's `show proc`. */
-export interface Processes {
+interface Processes {
   reloads: number;
   failedReloads: number;
   /** The worker of the current configuration. */
@@ -53,7 +53,7 @@ export function parseShowProc(text: string): Processes {
 }
 
 /** One server row of `show stat`. */
-export interface ServerStat {
+interface ServerStat {
   backend: string;
   server: string;
   status: string;

@@ -19,7 +19,7 @@ const SITE_PREFIX = "lbh.";
 const NGINX_TIMEOUT_MS = 15_000;
 const MAX_MESSAGE = 2000;
 
-export interface SiteSpec {
+interface SiteSpec {
   agentName: string;
   /** The nginx `listen` parameter, e.g. "127.0.1.2:8080" or "80". */
   listen: string;
