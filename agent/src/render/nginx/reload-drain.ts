@@ -29,9 +29,9 @@ export function nginxPidFile(nginx: NginxBinary): string | undefined {
   return nginx.prefix === undefined ? undefined : path.join(nginx.prefix, file);
 }
 
-function childPids(pid: number): number[] | undefined {
+async function childPids(pid: number): Promise<number[] | undefined> {
   try {
-    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    const text = (await fs.promises.readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).trim();
     return text === "" ? [] : text.split(/\s+/).map(Number);
   } catch {
     return undefined;
@@ -39,21 +39,26 @@ function childPids(pid: number): number[] | undefined {
 }
 
 export class ReloadDrain {
+  /** Worked out once, on start: the main configuration does not move while the agent runs. */
+  private readonly pidFile: string | undefined;
+
   constructor(
     private readonly nginx: NginxBinary | undefined,
     private readonly warn: (msg: string, fields: Record<string, unknown>) => void,
-  ) {}
+  ) {
+    this.pidFile = nginx && nginxPidFile(nginx);
+  }
 
   /** The master and its current workers, or undefined (with a warning) when they cannot be read. */
-  private workers(nginx: NginxBinary): { master: number; pids: number[] } | undefined {
-    const file = nginxPidFile(nginx);
+  private async workers(): Promise<{ master: number; pids: number[] } | undefined> {
+    const file = this.pidFile;
     let master = NaN;
     try {
-      if (file !== undefined) master = Number(fs.readFileSync(file, "utf8").trim());
+      if (file !== undefined) master = Number((await fs.promises.readFile(file, "utf8")).trim());
     } catch {
       // reported below
     }
-    const pids = Number.isInteger(master) && master > 0 ? childPids(master) : undefined;
+    const pids = Number.isInteger(master) && master > 0 ? await childPids(master) : undefined;
     if (pids === undefined) {
       this.warn("nginx reload not awaited: cannot read the master's workers", {
         pidFile: file ?? "unknown (give --nginx-pid-file)",
@@ -65,11 +70,11 @@ export class ReloadDrain {
 
   /** Activate `staged` (reloading nginx when it changed) and resolve once the previous workers have exited. */
   async activate(staged: StagedSites): Promise<void> {
-    const before = staged.changed && this.nginx ? this.workers(this.nginx) : undefined;
+    const before = staged.changed && this.nginx ? await this.workers() : undefined;
     if (!(await staged.activate()) || before === undefined) return;
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     for (;;) {
-      const current = childPids(before.master);
+      const current = await childPids(before.master);
       if (current === undefined || before.pids.every((pid) => !current.includes(pid))) return;
       if (Date.now() >= deadline) {
         this.warn("nginx's previous workers are still running; answering anyway", {
