@@ -5,7 +5,7 @@
 import { z } from "zod";
 
 /** Where one secondary stands against its primary. */
-export const secondaryStateSchema = z.enum(["in-sync", "behind", "drifted", "missing", "unreachable"]);
+const secondaryStateSchema = z.enum(["in-sync", "behind", "drifted", "missing", "unreachable"]);
 export type SecondaryState = z.infer<typeof secondaryStateSchema>;
 
 export interface SecondarySyncStatus {

@@ -72,7 +72,7 @@ export function localPulumiEnv(options: { bin: string; home: string; backend: st
 }
 
 /** The version of the command plugin that @pulumi/command (a library dependency) asks for. */
-export const COMMAND_PLUGIN_VERSION = "1.2.1";
+const COMMAND_PLUGIN_VERSION = "1.2.1";
 
 /**
  * Installs the command plugin, built by scripts/ensure-pulumi.sh next to the CLI, into the
