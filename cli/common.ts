@@ -98,7 +98,7 @@ export function requirePrimary(status: OrgStatus, endpoint: string): void {
 }
 
 /** One line for any failure: which node, what happened, what to do. */
-export function describeFailure(error: unknown, options: OperatorOptions): string {
+function describeFailure(error: unknown, options: OperatorOptions): string {
   const primary = normalizeEndpoint(options.primary);
   const node = (endpoint: string) => (endpoint === primary ? `the primary ${endpoint}` : `the secondary ${endpoint}`);
   if (error instanceof AgentUnreachableError) {

@@ -22,7 +22,7 @@ import {
 /** The value Pulumi sends for inputs that are not known yet during preview. */
 export const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-export const syncTriggerSchema = z.union([z.string().max(256), z.number()]);
+const syncTriggerSchema = z.union([z.string().max(256), z.number()]);
 
 export const organizationInputsSchema = z
   .strictObject({

@@ -2,11 +2,9 @@
  * The shapes of the resources' outputs that are not plain values: where each secondary stands,
  * and the former primaries an org still has to fence.
  */
-import { z } from "zod";
 
 /** Where one secondary stands against its primary. */
-export const secondaryStateSchema = z.enum(["in-sync", "behind", "drifted", "missing", "unreachable"]);
-export type SecondaryState = z.infer<typeof secondaryStateSchema>;
+export type SecondaryState = "in-sync" | "behind" | "drifted" | "missing" | "unreachable";
 
 export interface SecondarySyncStatus {
   endpoint: string;

@@ -47,9 +47,8 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
   /** An FTP session through the load balancer, and the node behind it (from its passive port). */
   const ftpThroughBalancer = async (password = PASSWORDS.alice): Promise<{ session: FtpSession; node: string }> => {
     const [host, port] = ftpAddress.split(":");
-    const session = await FtpSession.open({ host, port: Number(port) });
+    const session = await FtpSession.open({ host, port: Number(port), user: "alice@files.acme", password });
     sessions.push(session);
-    await session.login("alice@files.acme", password);
     await session.list();
     return { session, node: nodeBehind(session, [primary, secondary]) };
   };

@@ -73,9 +73,8 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
     (await lbStatus()).nodes.find((entry) => entry.name === node.name)?.[kind];
   const openSession = async (): Promise<FtpSession> => {
     const [host, port] = ftpListen.split(":");
-    const session = await FtpSession.open({ host, port: Number(port) });
+    const session = await FtpSession.open({ host, port: Number(port), user: LOGIN, password: PASSWORD });
     sessions.push(session);
-    await session.login(LOGIN, PASSWORD);
     return session;
   };
   /** The node behind a session: the passive range of the port it advertises. */

@@ -21,8 +21,12 @@ import { reapWithTestRun } from "./processes";
 export const CLI = path.resolve(__dirname, "..", "..", "cli", "main.js");
 
 export interface AgentProcessOptions {
-  /** Loopback address the API binds (port chosen by the agent), e.g. "127.0.1.11". */
+  /** Loopback address the API binds, e.g. "127.0.1.11". */
   host: string;
+  /** Port the API binds; default one chosen by the agent (kept across restarts). */
+  port?: number;
+  /** The CLI to run (`node <cli> agent …`); default this build's dist/cli/main.js. */
+  cli?: string;
   /** --name; default derived from the host ("agent-127-0-1-11"). */
   name?: string;
   /** Bearer token; default a random 32-character one. */
@@ -82,6 +86,7 @@ export interface AgentProcess {
 
 /** Spawn the agent with `args` and resolve once it prints its listening line. */
 function launch(
+  cli: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
@@ -91,7 +96,7 @@ function launch(
   const started = Date.now();
   // LBHOSTING_AGENT_NODE_ARGS: Node options for the agent process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = process.env.LBHOSTING_AGENT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, CLI, "agent", ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, cli, "agent", ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -181,7 +186,15 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   const stdout: string[] = [];
   const stderr: string[] = [];
   const timeoutMs = options.startTimeoutMs ?? 10_000;
-  let run = await launch(["--listen", `${options.host}:0`, ...baseArgs], env, timeoutMs, stdout, stderr);
+  const cli = options.cli ?? CLI;
+  let run = await launch(
+    cli,
+    ["--listen", `${options.host}:${options.port ?? 0}`, ...baseArgs],
+    env,
+    timeoutMs,
+    stdout,
+    stderr,
+  );
   const port = new URL(run.url).port;
 
   const stop = (signal: NodeJS.Signals = "SIGTERM") => waitUntilGone(run.child, signal);
@@ -206,7 +219,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     stop,
     async restart() {
       await stop();
-      run = await launch(["--listen", `${options.host}:${port}`, ...baseArgs], env, timeoutMs, stdout, stderr);
+      run = await launch(cli, ["--listen", `${options.host}:${port}`, ...baseArgs], env, timeoutMs, stdout, stderr);
     },
     cleanup() {
       for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });

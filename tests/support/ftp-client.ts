@@ -1,217 +1,109 @@
 /**
- * A small FTP client for tests (passive mode only), so a test can hold a session open, see the
- * address and port the server advertises for each data connection (PASV), and time out on every
- * step. Passwords go over the control connection only; nothing is logged.
+ * FTP sessions for tests, driven by basic-ftp, in passive mode only (PASV, never EPSV) so a test
+ * can see the address and port the server advertises for each data connection: the load balancer
+ * rewrites that address, and the port tells which node's passive range served the session.
  *
- *   const session = await FtpSession.open({ host: "127.0.40.3", port: 2121 });
- *   await session.login("alice@files.acme", password);
+ *   const session = await FtpSession.open({ host: "127.0.40.3", port: 2121, user: "alice@files.acme", password });
  *   const names = await session.list();       // session.passive: every { host, port } advertised
  *   const text = await session.retrieve("index.html");
  *   await session.store("upload.txt", "hello\n");
  *   await session.quit();
  */
-import net from "node:net";
+import { Readable, Writable } from "node:stream";
+import { Client, enterPassiveModeIPv4, FTPError, type FTPContext, type FTPResponse } from "basic-ftp";
 
-const DEFAULT_TIMEOUT_MS = 10_000;
+const TIMEOUT_MS = 10_000;
 const PASV_ATTEMPTS = 3;
-
-export interface FtpReply {
-  code: number;
-  text: string;
-}
-
-export class FtpError extends Error {
-  constructor(
-    message: string,
-    readonly reply?: FtpReply,
-  ) {
-    super(reply ? `${message}: ${reply.code} ${reply.text}` : message);
-    this.name = "FtpError";
-  }
-}
 
 export interface FtpOpenOptions {
   host: string;
   port: number;
-  /** Per step: connect, each reply, each transfer. Default 10 s. */
-  timeoutMs?: number;
+  user: string;
+  password: string;
+}
+
+export interface PassiveAddress {
+  host: string;
+  port: number;
 }
 
 export class FtpSession {
   /** Every passive address the server advertised, in order. */
-  readonly passive: Array<{ host: string; port: number }> = [];
-  private buffer = "";
-  private readonly replies: FtpReply[] = [];
-  private waiter: (() => void) | undefined;
-  private closed: Error | undefined;
+  readonly passive: PassiveAddress[] = [];
 
-  private constructor(
-    private readonly socket: net.Socket,
-    private readonly timeoutMs: number,
-  ) {
-    socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => this.receive(chunk));
-    const close = (error?: Error) => {
-      this.closed ??= error ?? new FtpError("the server closed the control connection");
-      this.waiter?.();
-    };
-    socket.on("error", close);
-    socket.on("close", () => close());
+  private constructor(private readonly client: Client) {
+    client.prepareTransfer = (ftp) => this.enterPassive(ftp);
   }
 
   static async open(options: FtpOpenOptions): Promise<FtpSession> {
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const socket = await connect(options.host, options.port, timeoutMs);
-    const session = new FtpSession(socket, timeoutMs);
-    await session.expect([220], "greeting");
+    const session = new FtpSession(new Client(TIMEOUT_MS));
+    try {
+      await session.client.access({ ...options, secure: false });
+    } catch (error) {
+      session.destroy();
+      throw error;
+    }
     return session;
   }
 
-  private receive(chunk: string): void {
-    this.buffer += chunk;
-    // A reply ends with a line "NNN text" (a multi-line one starts with "NNN-").
-    for (;;) {
-      const match = /(?:^|\r?\n)(\d{3}) ([^\r\n]*)\r?\n/.exec(this.buffer);
-      if (!match) break;
-      const end = match.index + match[0].length;
-      const first = /^(\d{3})[ -]/.exec(this.buffer);
-      if (!first || first[1] !== match[1]) {
-        this.closed ??= new FtpError(`unexpected reply: ${this.buffer.slice(0, 200)}`);
-        break;
-      }
-      this.replies.push({ code: Number(match[1]), text: this.buffer.slice(4, end).trim() });
-      this.buffer = this.buffer.slice(end);
-    }
-    this.waiter?.();
-  }
-
-  /** The next reply, within the timeout. */
-  private async next(what: string): Promise<FtpReply> {
-    const deadline = Date.now() + this.timeoutMs;
-    while (this.replies.length === 0) {
-      if (this.closed) throw new FtpError(`${what}: ${this.closed.message}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new FtpError(`${what}: no reply within ${this.timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    return this.replies.shift() as FtpReply;
-  }
-
-  private async expect(codes: number[], what: string): Promise<FtpReply> {
-    const reply = await this.next(what);
-    if (!codes.includes(reply.code)) throw new FtpError(what, reply);
-    return reply;
-  }
-
-  private async send(line: string, codes: number[], what = line.split(" ")[0]): Promise<FtpReply> {
-    this.socket.write(`${line}\r\n`);
-    return this.expect(codes, what);
-  }
-
-  async login(user: string, password: string): Promise<void> {
-    await this.send(`USER ${user}`, [331]);
-    await this.send(`PASS ${password}`, [230], "PASS");
-  }
-
   /**
-   * PASV → the address the server advertises, recorded in `passive`. pure-ftpd binds a random
-   * port of its range with SO_REUSEADDR, then gives up with a 425 when listen() finds the port
-   * still held by another session's data connection; like common FTP clients, ask again, a
-   * bounded number of times (each PASV draws a new port).
+   * PASV, recording the advertised address. pure-ftpd binds a random port of its range with
+   * SO_REUSEADDR, then gives up with a 425 when listen() finds the port still held by another
+   * session's data connection; like common FTP clients, ask again a bounded number of times
+   * (each PASV draws a new port).
    */
-  private async enterPassive(): Promise<{ host: string; port: number }> {
-    let reply = await this.send("PASV", [227, 425]);
-    for (let retry = 1; reply.code === 425 && retry < PASV_ATTEMPTS; retry++) {
-      reply = await this.send("PASV", [227, 425]);
+  private async enterPassive(ftp: FTPContext): Promise<FTPResponse> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const reply = await enterPassiveModeIPv4(ftp);
+        this.passive.push(advertised(reply.message));
+        return reply;
+      } catch (error) {
+        if (!(error instanceof FTPError && error.code === 425) || attempt === PASV_ATTEMPTS) throw error;
+      }
     }
-    if (reply.code !== 227) throw new FtpError(`PASV (${PASV_ATTEMPTS} attempts)`, reply);
-    const numbers = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(reply.text);
-    if (!numbers) throw new FtpError("PASV reply without an address", reply);
-    const [a, b, c, d, high, low] = numbers.slice(1).map(Number);
-    const address = { host: `${a}.${b}.${c}.${d}`, port: high * 256 + low };
-    this.passive.push(address);
-    return address;
-  }
-
-  /** One data transfer: PASV, connect, the command, then the data until the server closes it. */
-  private async transfer(command: string, upload?: Buffer): Promise<Buffer> {
-    await this.send(upload ? "TYPE I" : command.startsWith("RETR") ? "TYPE I" : "TYPE A", [200]);
-    const address = await this.enterPassive();
-    const data = await connect(address.host, address.port, this.timeoutMs);
-    const received: Buffer[] = [];
-    const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        data.destroy();
-        reject(new FtpError(`${command}: the data connection did not finish within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      data.on("data", (chunk: Buffer) => received.push(chunk));
-      data.on("error", (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      data.on("close", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    done.catch(() => undefined); // awaited below; a rejection before then must not go unhandled
-    this.socket.write(`${command}\r\n`);
-    await this.expect([125, 150], command.split(" ")[0]);
-    if (upload) data.end(upload);
-    await done;
-    await this.expect([226, 250], `${command.split(" ")[0]} completion`);
-    return Buffer.concat(received);
   }
 
   /** Names in the current folder, without "." and "..". */
   async list(): Promise<string[]> {
-    const text = (await this.transfer("NLST")).toString("latin1");
-    return text
-      .split(/\r?\n/)
-      .filter((name) => !["", ".", ".."].includes(name))
+    const entries = await this.client.list();
+    return entries
+      .map((entry) => entry.name)
+      .filter((name) => ![".", ".."].includes(name))
       .sort();
   }
 
   async retrieve(name: string): Promise<string> {
-    return (await this.transfer(`RETR ${name}`)).toString("utf8");
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk);
+        done();
+      },
+    });
+    await this.client.downloadTo(sink, name);
+    return Buffer.concat(chunks).toString("utf8");
   }
 
   async store(name: string, content: string): Promise<void> {
-    await this.transfer(`STOR ${name}`, Buffer.from(content, "utf8"));
+    await this.client.uploadFrom(Readable.from([Buffer.from(content, "utf8")]), name);
   }
 
   async quit(): Promise<void> {
-    await this.send("QUIT", [221]).catch(() => undefined);
-    this.socket.destroy();
+    await this.client.send("QUIT").catch(() => undefined);
+    this.client.close();
   }
 
   /** Drop the connection without QUIT (cleanup after a failure). */
   destroy(): void {
-    this.socket.destroy();
+    this.client.close();
   }
 }
 
-function connect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new FtpError(`no connection to ${host}:${port} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
+/** The address in a 227 reply, e.g. "Entering Passive Mode (127,0,41,3,117,48)". */
+function advertised(message: string): PassiveAddress {
+  const numbers = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(message);
+  if (!numbers) throw new Error(`PASV reply without an address: ${message}`);
+  const [a, b, c, d, high, low] = numbers.slice(1).map(Number);
+  return { host: `${a}.${b}.${c}.${d}`, port: high * 256 + low };
 }

@@ -18,19 +18,14 @@ import { renderHaproxy } from "../../agent/src/render/haproxy/config";
 import { HaproxyControl } from "../../agent/src/render/haproxy/control";
 import { freePort } from "./ports";
 import { childPids, findBinary, spawnServer, stopProcessTree } from "./processes";
+import { requireTool } from "./requirements";
 
 /** $HAPROXY_BIN, /usr/sbin/haproxy, or haproxy on PATH; undefined when not installed. */
 export const findHaproxy = (): string | undefined => findBinary("HAPROXY_BIN", "haproxy", ["/usr/sbin/haproxy"]);
 
 /** The haproxy binary for a load-balancer suite: found, or skip (outside CI) / throw (CI=true). */
-export function haproxyBinaryOrSkip(context: Mocha.Context): string {
-  const bin = findHaproxy();
-  if (bin) return bin;
-  const reason = "haproxy is not installed (apt-get install -y haproxy, or set HAPROXY_BIN)";
-  if (process.env.CI === "true") throw new Error(`${reason}; CI must run the load-balancer tests`);
-  console.log(`      skipped: ${reason}`);
-  context.skip();
-}
+export const haproxyBinaryOrSkip = (context: Mocha.Context): string =>
+  requireTool(context, "haproxy", findHaproxy, "apt-get install -y haproxy, or set HAPROXY_BIN");
 
 export interface HaproxyOptions {
   bin: string;

@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { canConnect, freePort } from "./ports";
 import { childPids, reapWithTestRun, stopProcessTree } from "./processes";
+import { requireTool } from "./requirements";
 
 const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 
@@ -36,14 +37,8 @@ export function findNginx(): string | undefined {
 }
 
 /** nginx for a test suite: found, or skip (outside CI) / throw (CI=true) with the reason. */
-export function nginxBinaryOrSkip(context: Mocha.Context): string {
-  const bin = findNginx();
-  if (bin) return bin;
-  const reason = "nginx is not installed (apt-get install -y nginx, or set NGINX_BIN)";
-  if (process.env.CI === "true") throw new Error(`${reason}; CI must run the nginx tests`);
-  console.log(`      skipped: ${reason}`);
-  context.skip();
-}
+export const nginxBinaryOrSkip = (context: Mocha.Context): string =>
+  requireTool(context, "nginx", findNginx, "apt-get install -y nginx, or set NGINX_BIN");
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -86,15 +86,15 @@ export const exampleDir = (name: string): string => path.join(REPO_ROOT, "exampl
 const installs = new Map<string, Promise<string>>();
 
 /**
- * node_modules for a project's package.json, with pulumi-lbhosting taken from the packed library:
- * one `npm install --prefer-offline` per distinct dependency set in this process.
+ * node_modules for a project's package.json, with pulumi-lbhosting taken from the packed `library`:
+ * one `npm install --prefer-offline` per distinct dependency set and library in this process.
  */
-function installDependencies(projectDir: string): Promise<string> {
+function installDependencies(projectDir: string, library: string): Promise<string> {
   const manifest = JSON.parse(fs.readFileSync(path.join(projectDir, "package.json"), "utf8")) as Record<
     string,
     unknown
   >;
-  const wanted = { dependencies: manifest.dependencies, devDependencies: manifest.devDependencies };
+  const wanted = { dependencies: manifest.dependencies, devDependencies: manifest.devDependencies, library };
   const key = createHash("sha256").update(JSON.stringify(wanted)).digest("hex").slice(0, 12);
   let install = installs.get(key);
   if (!install) {
@@ -103,7 +103,7 @@ function installDependencies(projectDir: string): Promise<string> {
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ ...manifest, name: `install-${key}` }, null, 2));
     install = run(
       "npm",
-      ["install", "--prefer-offline", "--no-audit", "--no-fund", packWorkspace().library],
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", library],
       { cwd: dir, env: process.env },
       600_000,
     ).then(() => path.join(dir, "node_modules"));
@@ -183,6 +183,10 @@ export interface ProjectFolderOptions {
   env?: Record<string, string>;
   /** Per-command timeout (default 10 minutes). */
   timeoutMs?: number;
+  /** The library tarball to install (default this build's, `packWorkspace().library`). */
+  library?: string;
+  /** The secrets passphrase (default one shared by the project tests). */
+  passphrase?: string;
 }
 
 export interface ProjectFolder {
@@ -228,7 +232,7 @@ export async function createProjectFolder(bin: string, options: ProjectFolderOpt
   fs.mkdirSync(backend);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    ...userPulumiEnv({ bin, home, backend, passphrase: PASSPHRASE }),
+    ...userPulumiEnv({ bin, home, backend, passphrase: options.passphrase ?? PASSPHRASE }),
     ...options.env,
   };
   delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
@@ -247,7 +251,7 @@ export async function createProjectFolder(bin: string, options: ProjectFolderOpt
   };
 
   const [modules] = await Promise.all([
-    installDependencies(dir),
+    installDependencies(dir, options.library ?? packWorkspace().library),
     installCommandPlugin(bin, env as Record<string, string>),
   ]);
   fs.symlinkSync(modules, path.join(dir, "node_modules"), "dir");

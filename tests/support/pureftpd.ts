@@ -20,6 +20,7 @@ import path from "node:path";
 import { PDB_FILE } from "../../agent/src/render/ftp/accounts";
 import { freePort } from "./ports";
 import { findBinary, spawnServer, stopProcessTree } from "./processes";
+import { requireTool } from "./requirements";
 
 /** curl's exit code when the server refuses the login (530). */
 export const CURL_LOGIN_DENIED = 67;
@@ -42,15 +43,14 @@ export function findFtpBinaries(): FtpBinaries | undefined {
 
 /** The binaries for an FTP suite: found, or skip (outside CI) / throw (CI=true) with the reason. */
 export function pureFtpdOrSkip(context: Mocha.Context): FtpBinaries {
-  const found = findFtpBinaries();
-  if (found) return found;
-  const reason =
-    process.getuid?.() !== 0
-      ? "pure-ftpd must run as root to chroot and switch to the accounts' uids"
-      : "pure-ftpd, pure-pw or curl is not installed (apt-get install -y pure-ftpd curl)";
-  if (process.env.CI === "true") throw new Error(`${reason}; CI must run the FTP tests`);
-  console.log(`      skipped: ${reason}`);
-  context.skip();
+  return process.getuid?.() === 0
+    ? requireTool(context, "pure-ftpd, pure-pw or curl", findFtpBinaries, "apt-get install -y pure-ftpd curl")
+    : requireTool(
+        context,
+        "root",
+        findFtpBinaries,
+        "pure-ftpd must run as root to chroot and switch to the accounts' uids",
+      );
 }
 
 /**

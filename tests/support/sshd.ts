@@ -16,6 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { canConnect, freePort } from "./ports";
 import { reapWithTestRun } from "./processes";
+import { requireTool } from "./requirements";
 
 const SSHD = "/usr/sbin/sshd";
 
@@ -40,12 +41,7 @@ export interface Sshd {
 }
 
 export async function startSshd(context: Mocha.Context, options: SshdOptions): Promise<Sshd> {
-  if (!fs.existsSync(SSHD)) {
-    const reason = "sshd is not installed (apt-get install -y openssh-server)";
-    if (process.env.CI === "true") throw new Error(`${reason}; CI must run the SSH tests`);
-    console.log(`      skipped: ${reason}`);
-    context.skip();
-  }
+  requireTool(context, "sshd", () => (fs.existsSync(SSHD) ? SSHD : undefined), "apt-get install -y openssh-server");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-sshd-"));
   const keygen = (file: string) =>
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file], { timeout: 30_000 });

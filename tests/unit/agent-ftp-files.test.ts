@@ -15,15 +15,17 @@ import { buildPureDb, lineRecord, pureDbHash } from "../../agent/src/render/ftp/
 import type { ServiceRecord, UserRecord } from "../../wire";
 import { findBinary } from "../support/processes";
 import { pureDbLines } from "../support/puredb";
+import { requireTool } from "../support/requirements";
 
 const HASH = "$6$saltsalt$" + "h".repeat(86);
 
-function purePwOrSkip(context: Mocha.Context): string {
-  const purePw = findBinary("PURE_PW_BIN", "pure-pw", ["/usr/bin/pure-pw"]);
-  if (purePw) return purePw;
-  if (process.env.CI === "true") throw new Error("pure-pw is not installed; CI must run this test");
-  context.skip();
-}
+const purePwOrSkip = (context: Mocha.Context): string =>
+  requireTool(
+    context,
+    "pure-pw",
+    () => findBinary("PURE_PW_BIN", "pure-pw", ["/usr/bin/pure-pw"]),
+    "apt-get install -y pure-ftpd, or set PURE_PW_BIN",
+  );
 
 const user = (username: string, access: string[], enabled = true, passwordHash = HASH): UserRecord => ({
   username,

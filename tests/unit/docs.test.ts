@@ -30,7 +30,7 @@ describe("docs: README resource reference", () => {
     ["LoadBalancedOrganization", "organization.ts"],
     ["OrgUser", "user.ts"],
     ["WebService", "service.ts"],
-    ["HostingNode", "hosting-node.ts"],
+    ["HostingNode", "hosting-node/index.ts"],
   ];
 
   for (const [resource, file] of resources) {

@@ -5,13 +5,8 @@
 import { spawnSync } from "node:child_process";
 import { expect } from "chai";
 import { versionFromPackageFile } from "../../sdk/hosting-node";
-import {
-  agentScripts,
-  checkHostingNodeSettings,
-  localHealthUrl,
-  shellQuote,
-  type AgentInstall,
-} from "../../sdk/hosting-node-scripts";
+import { agentScripts, localHealthUrl, shellQuote } from "../../sdk/hosting-node/scripts";
+import { checkHostingNodeSettings, type AgentInstall } from "../../sdk/hosting-node/settings";
 
 const install: AgentInstall = {
   name: "web1",

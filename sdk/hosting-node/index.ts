@@ -3,31 +3,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { agentScripts, checkHostingNodeSettings, shellQuote, type AgentInstall } from "./hosting-node-scripts";
+import { agentScripts, shellQuote } from "./scripts";
+import { checkHostingNodeSettings, type AgentInstall, type HostingNodeFtp, type HostingNodeNginx } from "./settings";
 
-/** nginx on the server, for the agent to validate and reload the sites it renders. */
-export interface HostingNodeNginx {
-  /** The nginx binary, e.g. /usr/sbin/nginx. */
-  bin: string;
-  mainConf?: string;
-  prefix?: string;
-  pidFile?: string;
-  /** Where the agent writes site files (included by nginx's http block); default <dataDir>/nginx. */
-  confDir?: string;
-  /** Where this node's nginx serves the sites, host:port (reported to load balancers). */
-  httpListen?: string;
-}
-
-/** pure-ftpd on the server: the agent builds its PureDB of FTP accounts with pure-pw. */
-export interface HostingNodeFtp {
-  /** pure-pw, e.g. /usr/bin/pure-pw. */
-  purePwBin: string;
-  /** Where pure-ftpd listens, host:port (informational). */
-  ftpListen?: string;
-  /** uid/gid of writable FTP accounts (not 0). */
-  uid?: number;
-  gid?: number;
-}
+export type { HostingNodeFtp, HostingNodeNginx };
 
 export interface HostingNodeArgs {
   /** How to reach the server over SSH: host, port, user, privateKey (a secret), … */

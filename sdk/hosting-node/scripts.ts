@@ -1,0 +1,109 @@
+/**
+ * The scripts HostingNode runs on a server over SSH (POSIX sh), put together from the asset files
+ * in ./scripts and a generated header of validated, single-quoted values. The install script is
+ * copied to the server and run as `sh <file>`, so a failure shows its file name, not its text; it
+ * carries the supervisor, the systemd unit and the health poller, which it writes next to the
+ * agent. They hold no secret: the token arrives on the install script's stdin and goes straight
+ * into a 0600 file, and the agent reads it with --token-file, so it never appears on a command
+ * line, in a log or in plain state.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { AgentInstall } from "./settings";
+
+/** Copied next to the compiled file by `npm run build:assets`. */
+const ASSETS = path.join(__dirname, "scripts");
+const asset = (file: string): string => fs.readFileSync(path.join(ASSETS, file), "utf8");
+
+/** A single-quoted shell word. */
+export const shellQuote = (value: string): string => `'${value.replace(/'/g, `'"'"'`)}'`;
+
+/** The agent's arguments after its cli.js (no secret: the token is read from a file). */
+function agentArgs(install: AgentInstall): string[] {
+  const args = ["--listen", install.listen, "--data", install.dataDir, "--name", install.name];
+  args.push("--token-file", `${install.installDir}/token`);
+  if (install.contentRoot) args.push("--content-root", install.contentRoot);
+  const { nginx, ftp } = install;
+  if (nginx) {
+    args.push("--nginx-bin", nginx.bin);
+    if (nginx.mainConf) args.push("--nginx-main-conf", nginx.mainConf);
+    if (nginx.prefix) args.push("--nginx-prefix", nginx.prefix);
+    if (nginx.pidFile) args.push("--nginx-pid-file", nginx.pidFile);
+    if (nginx.confDir) args.push("--nginx-conf-dir", nginx.confDir);
+    if (nginx.httpListen) args.push("--http-listen", nginx.httpListen);
+  }
+  if (ftp) {
+    args.push("--pure-pw-bin", ftp.purePwBin);
+    if (ftp.ftpListen) args.push("--ftp-listen", ftp.ftpListen);
+    if (ftp.uid !== undefined) args.push("--ftp-uid", String(ftp.uid));
+    if (ftp.gid !== undefined) args.push("--ftp-gid", String(ftp.gid));
+  }
+  return args;
+}
+
+/** The health URL on the server itself: a wildcard listen address is asked on loopback. */
+export function localHealthUrl(listen: string): string {
+  const match = /^(.*):(\d+)$/.exec(listen);
+  if (!match) throw new Error(`listen ${listen}: expected host:port`);
+  const host = { "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1" }[match[1]] ?? match[1];
+  return `http://${host}:${match[2]}/v1/health`;
+}
+
+/** `NAME='value'` lines, then common.sh: what both scripts start with. */
+function header(install: AgentInstall, extra: Record<string, string> = {}): string {
+  const vars: Record<string, string> = {
+    NODE_NAME: install.name,
+    INSTALL_DIR: install.installDir,
+    DATA_DIR: install.dataDir,
+    PID_FILE: `${install.installDir}/agent.pid`,
+    UNIT: `lbhosting-agent-${install.name}`,
+    ...extra,
+  };
+  const assignments = Object.entries(vars).map(([key, value]) => `${key}=${shellQuote(value)}\n`);
+  return `set -eu\n${assignments.join("")}${asset("common.sh")}`;
+}
+
+/**
+ * A shell function printing an asset file, through a here-document: quoted (taken literally)
+ * unless `expand`, where the shell fills in its ${VARIABLES}.
+ */
+function embedded(functionName: string, file: string, expand = false): string {
+  const delimiter = "LBHOSTING_ASSET";
+  const text = asset(file);
+  if (text.split("\n").includes(delimiter)) throw new Error(`${file} holds the line ${delimiter}`);
+  return `${functionName}() {\n  cat <<${expand ? delimiter : `'${delimiter}'`}\n${text}${delimiter}\n}\n`;
+}
+
+function installScript(install: AgentInstall): string {
+  const manifest = JSON.stringify({
+    private: true,
+    dependencies: { "lbhosting-agent": `file:packages/${path.basename(install.packageFile)}` },
+    allowScripts: { "better-sqlite3": true, "lbhosting-agent": true },
+  });
+  const values = {
+    PACKAGE: install.packageFile,
+    PACKAGE_SHA256: install.packageSha256,
+    AGENT_VERSION: install.version,
+    MANIFEST: manifest,
+    NGINX_BIN: install.nginx?.bin ?? "",
+    PURE_PW_BIN: install.ftp?.purePwBin ?? "",
+    HEALTH_URL: localHealthUrl(install.listen),
+    HEALTH_TIMEOUT_SECONDS: String(install.healthTimeoutSeconds),
+  };
+  return [
+    header(install, values),
+    `set -- ${agentArgs(install).map(shellQuote).join(" ")}\n`,
+    embedded("write_supervisor", "supervisor.sh"),
+    embedded("write_health_poller", "wait-healthy.cjs"),
+    embedded("write_unit", "agent.service", true),
+    asset("install.sh"),
+  ].join("");
+}
+
+function removeScript(install: AgentInstall): string {
+  return header(install) + asset("remove.sh") + (install.purgeData ? asset("purge-data.sh") : "");
+}
+
+export function agentScripts(install: AgentInstall): { install: string; remove: string } {
+  return { install: installScript(install), remove: removeScript(install) };
+}

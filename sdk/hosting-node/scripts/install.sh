@@ -1,0 +1,54 @@
+# shellcheck shell=sh
+# Installs (or upgrades in place) the agent package, writes the token from stdin, (re)starts the
+# service and waits for its health. Runs after common.sh and the generated header, which sets
+# PACKAGE, PACKAGE_SHA256, AGENT_VERSION, MANIFEST, NGINX_BIN, PURE_PW_BIN (empty when not used),
+# HEALTH_URL, HEALTH_TIMEOUT_SECONDS, the agent's arguments as "$@", and defines write_supervisor,
+# write_health_poller and write_unit (the asset files next to this one).
+umask 077
+mkdir -p "$INSTALL_DIR"
+cat >"$INSTALL_DIR/token.next"
+[ -s "$INSTALL_DIR/token.next" ] || fail "the token is empty"
+
+NODE=$(command -v node) || fail "Node.js is not installed: install Node.js 20 or later"
+[ "$("$NODE" -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
+  fail "Node.js $("$NODE" --version) is too old: install Node.js 20 or later"
+NPM=$(command -v npm) || fail "npm is not installed: install npm"
+command -v sha256sum >/dev/null 2>&1 || fail "sha256sum is not installed: install coreutils"
+[ -z "$NGINX_BIN" ] || [ -x "$NGINX_BIN" ] ||
+  fail "nginx is not installed at $NGINX_BIN: install it (apt-get install nginx)"
+[ -z "$PURE_PW_BIN" ] || [ -x "$PURE_PW_BIN" ] ||
+  fail "pure-pw is not installed at $PURE_PW_BIN: install it (apt-get install pure-ftpd)"
+[ "$(sha256sum "$PACKAGE" | cut -d ' ' -f 1)" = "$PACKAGE_SHA256" ] ||
+  fail "$PACKAGE is not the package this program copied: run pulumi up again"
+
+umask 022
+printf '%s\n' "$MANIFEST" >"$INSTALL_DIR/package.json"
+(cd "$INSTALL_DIR" && "$NPM" install --omit=dev --no-audit --no-fund </dev/null) >&2 ||
+  fail "npm install of $PACKAGE failed (see its output above)"
+find "$INSTALL_DIR/packages" -name 'lbhosting-agent-*.tgz' ! -path "$PACKAGE" -delete
+find "$INSTALL_DIR/.hosting-node" -name 'install-*.sh' ! -path "$0" -delete
+write_health_poller >"$INSTALL_DIR/wait-healthy.cjs"
+
+stop_agent
+mv "$INSTALL_DIR/token.next" "$INSTALL_DIR/token"
+mkdir -p "$DATA_DIR"
+AGENT_CLI="$INSTALL_DIR/node_modules/lbhosting-agent/dist/agent/src/cli.js"
+if has_systemd; then
+  # The unit's ExecStart: words the generator validated (no spaces or quotes), joined by spaces.
+  # shellcheck disable=SC2034 # read by write_unit (agent.service)
+  EXEC_START="$NODE $AGENT_CLI $*"
+  write_unit >"$UNIT_FILE"
+  systemctl daemon-reload
+  systemctl enable "$UNIT" >&2
+  systemctl restart "$UNIT"
+else
+  write_supervisor >"$INSTALL_DIR/run-agent.sh"
+  setsid sh "$INSTALL_DIR/run-agent.sh" "$INSTALL_DIR" "$NODE" "$AGENT_CLI" "$@" </dev/null >>"$INSTALL_DIR/agent.log" 2>&1 &
+fi
+
+"$NODE" "$INSTALL_DIR/wait-healthy.cjs" "$HEALTH_URL" "$AGENT_VERSION" "$HEALTH_TIMEOUT_SECONDS" || {
+  [ ! -f "$INSTALL_DIR/agent.log" ] || tail -n 20 "$INSTALL_DIR/agent.log" >&2
+  # A failed create is not recorded in the stack, so no delete would ever stop this agent.
+  stop_agent
+  fail "the agent did not become healthy"
+}
