@@ -10,6 +10,7 @@ import {
   type UserBodyWithDefaults,
   type UserRecord,
   type WriteResult,
+  activeSecondaries,
   canonicalJson,
 } from "../../../wire";
 import { ApiFailure, notFound } from "../errors";
@@ -23,14 +24,7 @@ import {
   UNTOUCHED,
   type WriteQueue,
 } from "./ports";
-import {
-  type WriteOptions,
-  activeSecondaries,
-  orgAfter,
-  rejectOtherOwner,
-  rejectSecondaryWrite,
-  requireOrg,
-} from "./roles";
+import { type WriteOptions, orgAfter, rejectOtherOwner, rejectSecondaryWrite, requireOrg } from "./roles";
 
 /**
  * A write's outcome on a user or service: the org's state after it, what a sync needs next (the
@@ -65,7 +59,7 @@ const written = <T>(after: OrgState, record: T, changed: boolean, created = fals
   record,
   created,
   ...(change ? { change } : {}),
-  secondaries: activeSecondaries(after),
+  secondaries: activeSecondaries(after.record),
 });
 
 interface MemberPorts {

@@ -45,10 +45,6 @@ export function orgStatus(state: OrgState): OrgStatus {
   };
 }
 
-/** The org's active secondaries: those a sync sends changes to. */
-export const activeSecondaries = (state: OrgState): string[] =>
-  state.record.loadBalanced ? state.record.secondaries : [];
-
 /** A secondary copy takes no ordinary write, unless forced (then it shows as drift). */
 export function rejectSecondaryWrite(state: OrgState, options: WriteOptions): void {
   if (state.role === "secondary" && !options.force) {
