@@ -97,7 +97,7 @@ export class ConfigCommits {
     }
   }
 
-  /** Apply `batch` inside the current transaction; per write its result or error, and the files. */
+  /** Apply `batch` inside the current transaction; per write its result or error, and what the files are made of. */
   private applyAll(batch: Pending[]) {
     const outcomes = batch.map((pending) => {
       try {
@@ -154,7 +154,7 @@ export class ConfigCommits {
       return;
     }
 
-    // 3. Commit; the database must render exactly the validated files.
+    // 3. Commit; the files must be made of the same records as the validated ones.
     let committed: ReturnType<ConfigCommits["applyAll"]>;
     try {
       committed = this.options.store.transaction(() => {

@@ -3,14 +3,13 @@
  * (validated through config-commits.ts before a write commits), its FTP accounts (rendered after
  * the commit, from the database) and, on start, everything at once.
  */
-import type { UserRecord } from "../../../wire";
+import { type UserRecord, canonicalJson } from "../../../wire";
 import { ApiFailure } from "../errors";
 import type { ContentFolders, HostingStore, Warn } from "../domain/ports";
 import type { FtpFiles } from "../render/ftp/accounts";
 import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/nginx/sites";
 import type { ReloadDrain } from "../render/nginx/reload-drain";
 import type { NginxScope } from "./config-commits";
-import { canonicalJson } from "../../../wire";
 
 interface RenderOptions {
   store: HostingStore;
