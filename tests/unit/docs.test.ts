@@ -44,3 +44,39 @@ describe("docs: README resource reference", () => {
     });
   }
 });
+
+/** Folders of the repository that hold its own files, as `path/` from the root. */
+function ownFolders(): string[] {
+  const skipped = new Set(["node_modules", "dist", "build", ".git", ".pulumi"]);
+  const folders: string[] = [];
+  const walk = (relative: string): void => {
+    for (const entry of fs.readdirSync(path.join(ROOT, relative), { withFileTypes: true })) {
+      if (!entry.isDirectory() || skipped.has(entry.name)) continue;
+      const folder = relative === "" ? entry.name : `${relative}/${entry.name}`;
+      folders.push(`${folder}/`);
+      // An example's or a recorded fixture's inside is named by its own README, not the table.
+      if (folder === "examples" || /^tests\/fixtures\/state-v[^/]*$/.test(folder)) continue;
+      walk(folder);
+    }
+  };
+  walk("");
+  return folders.filter((folder) => !folder.startsWith(".") || folder === ".ci/").sort();
+}
+
+describe("docs: ARCHITECTURE.md", () => {
+  const architecture = fs.readFileSync(path.join(ROOT, "docs", "ARCHITECTURE.md"), "utf8");
+
+  it("names every folder in its table of where things live", () => {
+    const start = architecture.indexOf("## Where things live");
+    expect(start, "ARCHITECTURE.md has a 'Where things live' section").to.be.greaterThan(-1);
+    const table = architecture
+      .slice(start)
+      .split("\n")
+      .filter((line) => line.startsWith("|"))
+      .join("\n");
+    const named = new Set([...table.matchAll(/`([^`]+\/)`/g)].map((match) => match[1]));
+    const folders = ownFolders();
+    expect(folders, "the walk finds the source folders").to.include.members(["agent/src/domain/", "wire/"]);
+    expect(folders.filter((folder) => !named.has(folder))).to.deep.equal([]);
+  });
+});
