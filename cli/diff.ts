@@ -7,9 +7,9 @@
 import type { Command } from "commander";
 import { AgentError, type AgentClient } from "../provider/client";
 import { planSync, type PlannedChange } from "../provider/plan";
-import { activeSecondaries, inspectSecondary } from "../provider/sync";
+import { inspectSecondary } from "../provider/sync";
 import type { SecondaryState } from "../sdk/outputs";
-import type { Snapshot } from "../wire";
+import { activeSecondaries, type Snapshot } from "../wire";
 import {
   EXIT_NOT_IN_SYNC,
   colours,

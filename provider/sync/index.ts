@@ -1,0 +1,19 @@
+/**
+ * The secondary-sync hook: brings every active secondary of an organization to its primary's
+ * generation, then verifies digests. Used by the resource providers after each primary mutation
+ * (through a Scheduler, which coalesces) and by `lbhosting sync` (`syncOrg` directly).
+ *
+ *   classify   where a copy stands against its primary (pure)
+ *   inspect    reading secondaries without changing them
+ *   knowledge  what a process remembers of an org between syncs
+ *   transfer   one sync: delta or snapshot, then verification
+ *   scheduler  coalescing the syncs of concurrent operations (injected clock)
+ *   report     the sync report and SyncError
+ */
+export { type ClientFactory } from "../client";
+export { classify, refusal, type Head } from "./classify";
+export { inspectOrg, inspectSecondary, toSyncStatus, type SecondaryInspection } from "./inspect";
+export { OrgKnowledge } from "./knowledge";
+export { SyncError, type SyncOptions, type SyncReport } from "./report";
+export { Scheduler, systemClock, type Clock } from "./scheduler";
+export { syncOrg, type ReplicationClient, type ReplicationClientFactory } from "./transfer";
