@@ -15,5 +15,5 @@ export { classify, refusal, type Head } from "./classify";
 export { inspectOrg, inspectSecondary, toSyncStatus, type SecondaryInspection } from "./inspect";
 export { OrgKnowledge } from "./knowledge";
 export { SyncError, type SyncOptions, type SyncReport } from "./report";
-export { Scheduler, systemClock, type Clock } from "./scheduler";
+export { Scheduler, systemClock, type Clock, type SyncRunner } from "./scheduler";
 export { syncOrg, type ReplicationClient, type ReplicationClientFactory } from "./transfer";
