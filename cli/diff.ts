@@ -1,7 +1,7 @@
 /**
  * `lbhosting diff`: a dry run of `lbhosting sync`. For each active secondary: what a sync would
  * add, change or remove, and whether it would go by delta or snapshot (the same rule as
- * provider/sync.ts). Only reads: the org, its snapshot and change log on the primary, and each
+ * provider/sync/). Only reads: the org, its snapshot and change log on the primary, and each
  * secondary's org status and snapshot.
  */
 import type { Command } from "commander";
