@@ -8,8 +8,7 @@ import fs from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import picocolors from "picocolors";
 import type { z } from "zod";
-import { AgentClient, AgentError, AgentUnreachableError } from "../provider/client";
-import type { ClientFactory } from "../provider/sync";
+import { AgentClient, AgentError, AgentUnreachableError, type ClientFactory } from "../provider/client";
 import { endpointSchema, normalizeEndpoint, orgNameSchema, type OrgStatus } from "../wire";
 import { type SecondaryState } from "../sdk/outputs";
 

@@ -49,7 +49,7 @@ export class AgentProtocolError extends Error {
   }
 }
 
-export const isNotFound = (error: unknown): boolean => error instanceof AgentError && error.status === 404;
+const isNotFound = (error: unknown): boolean => error instanceof AgentError && error.status === 404;
 
 /** The one place a 404 becomes undefined: the call's result, or undefined when the agent holds no such object. */
 export async function unlessNotFound<T>(call: Promise<T>): Promise<T | undefined> {

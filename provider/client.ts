@@ -34,7 +34,7 @@ import { OWNER_HEADER, type WriteAnswer, writeAnswerFromHeaders } from "../wire/
 import { DRAINING_ANSWER_TIMEOUT_MS } from "../wire/timeouts";
 import { AgentError, AgentProtocolError, AgentUnreachableError } from "./agent-errors";
 
-export { AgentError, AgentProtocolError, AgentUnreachableError, isNotFound, unlessNotFound } from "./agent-errors";
+export { AgentError, AgentProtocolError, AgentUnreachableError, unlessNotFound } from "./agent-errors";
 
 /** Makes the client for an agent endpoint (each caller decides where the tokens come from). */
 export type ClientFactory = (endpoint: string) => AgentClient;
@@ -52,8 +52,6 @@ export interface ClientOptions {
   /** Extra attempts after the first for retryable failures. */
   retries?: number;
 }
-
-export type ChangesPage = ChangesResult;
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
@@ -196,7 +194,7 @@ export class AgentClient {
     return this.read({ method: "GET", path: `${orgPath(org)}/snapshot`, answer: answers.snapshot });
   }
 
-  changesSince(org: string, generation: number): Promise<ChangesPage> {
+  changesSince(org: string, generation: number): Promise<ChangesResult> {
     return this.read({ method: "GET", path: `${orgPath(org)}/changes?since=${generation}`, answer: answers.changes });
   }
 

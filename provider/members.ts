@@ -5,7 +5,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { Snapshot } from "../wire";
-import { type OrgRef } from "../sdk/inputs";
+import { orgUserDefaults, withDefaults, type OrgRef } from "../sdk/inputs";
 import type { WriteAnswer } from "../wire/write-answer";
 import { routeOrg, servingNodes } from "./balancer";
 import { AgentError, unlessNotFound } from "./client";
@@ -32,7 +32,7 @@ export const readMember = <T>(organization: OrgRef, pick: (snapshot: Snapshot) =
  * the write itself): its own mark, so a retried create proceeds; anyone's with `adopt`.
  */
 export const ownerOnCreate = (inputs: { adopt?: boolean; managedBy?: string }): string | undefined =>
-  inputs.adopt ? undefined : (inputs.managedBy ?? "");
+  inputs.adopt ? undefined : withDefaults(inputs, { managedBy: orgUserDefaults.managedBy }).managedBy;
 
 /** Runs a create's write; the agent's refusal to take over another owner's object says what to do. */
 export async function refusingTakeOver<T>(what: string, organization: OrgRef, write: () => Promise<T>): Promise<T> {

@@ -197,7 +197,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
       differs(olds.syncTrigger, news.syncTrigger) ||
       differs(olds.loadBalancer, news.loadBalancer) ||
       differs(olds.loadBalancerFtp, news.loadBalancerFtp) ||
-      differs(olds.nodeWeights ?? {}, news.nodeWeights ?? {}) ||
+      differs(before.nodeWeights, after.nodeWeights) ||
       differs(before.managedBy, after.managedBy);
     // A secondary left behind (a failed sync, or drift found by refresh), or a former primary not
     // yet fenced, makes the next `up` heal it.
@@ -236,7 +236,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
         ),
         clientFor,
         recorded: { generation: olds.generation ?? 0, epoch: olds.epoch ?? 0 },
-        allowDataLoss: news.allowDataLoss ?? false,
+        allowDataLoss: withDefaults(news, organizationDefaults).allowDataLoss,
         mayTakeOver: (existing) => assertOwned(existing, news, primary.endpoint),
         log: syncLog,
       });

@@ -118,7 +118,12 @@ export type WebServiceInputs = z.infer<typeof webServiceInputsSchema>;
  * What each setting a program may leave out means: the agent's own defaults, read once from its
  * request schemas (wire/requests.ts), so the provider and the agent apply the same.
  */
-export const organizationDefaults = orgSettingsSchema.parse({});
+export const organizationDefaults = {
+  ...orgSettingsSchema.parse({}),
+  // Provider-side settings, which the agent never sees.
+  nodeWeights: {} as Record<string, number>,
+  allowDataLoss: false,
+};
 export const orgUserDefaults = z.object(userBodySchema.shape).omit({ password: true, passwordHash: true }).parse({});
 export const webServiceDefaults = {
   website: websiteBodySchema.pick({ enabled: true, managedBy: true }).parse({}),

@@ -10,10 +10,9 @@
  *   scheduler  coalescing the syncs of concurrent operations (injected clock)
  *   report     the sync report and SyncError
  */
-export { type ClientFactory } from "../client";
 export { classify, refusal, type Head } from "./classify";
-export { inspectOrg, inspectSecondary, toSyncStatus, type SecondaryInspection } from "./inspect";
+export { inspectOrg, inspectSecondary, toSyncStatus } from "./inspect";
 export { OrgKnowledge } from "./knowledge";
 export { SyncError, type SyncOptions, type SyncReport } from "./report";
-export { Scheduler, systemClock, type Clock, type SyncRunner } from "./scheduler";
-export { syncOrg, type ReplicationClient, type ReplicationClientFactory } from "./transfer";
+export { Scheduler, type Clock, type SyncRunner } from "./scheduler";
+export { syncOrg, type ReplicationClient } from "./transfer";

@@ -15,7 +15,7 @@ export interface Clock {
   after(ms: number, wake: () => void): () => void;
 }
 
-export const systemClock: Clock = {
+const systemClock: Clock = {
   now: () => Date.now(),
   after: (ms, wake) => {
     const timer = setTimeout(wake, ms);
@@ -24,9 +24,9 @@ export const systemClock: Clock = {
 };
 
 /** A queued sync waiting for more operations starts once none has arrived for this long... */
-export const QUIET_MS = 1000;
+const QUIET_MS = 1000;
 /** ...and at the latest this long after the running sync ended, even with writes still in flight. */
-export const GATHER_MS = 4000;
+const GATHER_MS = 4000;
 
 interface QueuedSync {
   promise: Promise<SyncReport>;

@@ -66,6 +66,8 @@ describe("provider state", function () {
         loadBalanced: false,
         secondaries: [],
         managedBy: "",
+        nodeWeights: {},
+        allowDataLoss: false,
       });
       expect(orgUserDefaults).to.deep.equal({ displayName: "", email: "", enabled: true, access: [], managedBy: "" });
       expect(webServiceDefaults.ftp).to.deep.equal({ enabled: true, managedBy: "", writable: false });
@@ -79,6 +81,8 @@ describe("provider state", function () {
         loadBalanced: true,
         secondaries: [],
         managedBy: "",
+        nodeWeights: {},
+        allowDataLoss: false,
       });
       expect(inputs).to.deep.equal({ name: "acme", displayName: undefined, loadBalanced: true });
     });
