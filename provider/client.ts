@@ -16,6 +16,7 @@ import {
   type BalancerRoute,
   type BalancerStatus,
   type ChangesResult,
+  type Deleted,
   type Health,
   type NodeInfo,
   type OrgSettingsInput,
@@ -210,9 +211,9 @@ export class AgentClient {
    * Removes the node's copy. With `epoch` (the org's current one), a former primary that still
    * holds the org at a lower epoch loses it too: fencing by removal.
    */
-  async deleteReplica(org: string, epoch?: number): Promise<void> {
+  deleteReplica(org: string, epoch?: number): Promise<Deleted> {
     const path = `${orgPath(org)}/replica${epoch === undefined ? "" : `?epoch=${epoch}`}`;
-    await this.read({ method: "DELETE", path, answer: answers.orgDeleted });
+    return this.read({ method: "DELETE", path, answer: answers.orgDeleted });
   }
 
   /** Makes the node's copy (at `generation`, `digest` as last seen) the org's primary at `epoch`. */

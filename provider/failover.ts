@@ -223,12 +223,9 @@ export async function removeFromFormer(
   const left = await Promise.all(
     endpoints.map(async (endpoint): Promise<FencingStatus | undefined> => {
       try {
-        const removed = await unlessNotFound(
-          clientFor(endpoint)
-            .deleteReplica(org, epoch)
-            .then(() => true),
-        );
-        if (removed) log(`fence ${org}: removed it from the former primary ${endpoint}`);
+        if (await unlessNotFound(clientFor(endpoint).deleteReplica(org, epoch))) {
+          log(`fence ${org}: removed it from the former primary ${endpoint}`);
+        }
       } catch (error) {
         if (!(error instanceof AgentUnreachableError)) throw error;
         return { endpoint, state: "unreachable", error: error.message };

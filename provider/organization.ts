@@ -146,8 +146,9 @@ async function removeCopies(org: string, endpoints: string[]): Promise<CopyRemov
   await Promise.all(
     endpoints.map(async (endpoint) => {
       try {
-        await unlessNotFound(clientFor(endpoint).deleteReplica(org));
-        syncLog(`demote ${org}: removed the copy from ${endpoint}`);
+        if (await unlessNotFound(clientFor(endpoint).deleteReplica(org))) {
+          syncLog(`demote ${org}: removed the copy from ${endpoint}`);
+        }
       } catch (error) {
         left.statuses.push({
           endpoint,
