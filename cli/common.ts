@@ -8,8 +8,7 @@ import fs from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import picocolors from "picocolors";
 import type { z } from "zod";
-import { AgentClient, AgentError, AgentUnreachableError } from "../provider/client";
-import type { ClientFactory } from "../provider/sync";
+import { AgentClient, AgentError, AgentUnreachableError, type ClientFactory } from "../provider/client";
 import { endpointSchema, normalizeEndpoint, orgNameSchema, type OrgStatus } from "../wire";
 import { type SecondaryState } from "../sdk/outputs";
 
@@ -102,8 +101,7 @@ function describeFailure(error: unknown, options: OperatorOptions): string {
   const primary = normalizeEndpoint(options.primary);
   const node = (endpoint: string) => (endpoint === primary ? `the primary ${endpoint}` : `the secondary ${endpoint}`);
   if (error instanceof AgentUnreachableError) {
-    const reason = error.message.slice(`${error.endpoint} is unreachable: `.length);
-    return `${node(error.endpoint)} is unreachable (${reason}): check that its agent is running and the URL is right, then retry`;
+    return `${node(error.endpoint)} is unreachable (${error.reason}): check that its agent is running and the URL is right, then retry`;
   }
   if (error instanceof AgentError && error.status === 401) {
     return `${node(error.endpoint)} rejected the token (HTTP 401): give the agents' token with --token-file FILE or LBHOSTING_TOKEN`;
@@ -112,8 +110,7 @@ function describeFailure(error: unknown, options: OperatorOptions): string {
     return `organization "${options.org}" does not exist on ${node(primary)} (HTTP 404): check --org and --primary`;
   }
   if (error instanceof AgentError) {
-    // AgentError's message starts with "<endpoint>: "; the node is named differently here.
-    return `${node(error.endpoint)} answered: ${error.message.slice(error.endpoint.length + 2)}; see that agent's log`;
+    return `${node(error.endpoint)} answered: ${error.reason}; see that agent's log`;
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,15 +1,15 @@
 /**
  * `lbhosting diff`: a dry run of `lbhosting sync`. For each active secondary: what a sync would
  * add, change or remove, and whether it would go by delta or snapshot (the same rule as
- * provider/sync.ts). Only reads: the org, its snapshot and change log on the primary, and each
+ * provider/sync/). Only reads: the org, its snapshot and change log on the primary, and each
  * secondary's org status and snapshot.
  */
 import type { Command } from "commander";
 import { AgentError, type AgentClient } from "../provider/client";
 import { planSync, type PlannedChange } from "../provider/plan";
-import { activeSecondaries, inspectSecondary } from "../provider/sync";
+import { inspectSecondary } from "../provider/sync";
 import type { SecondaryState } from "../sdk/outputs";
-import type { Snapshot } from "../wire";
+import { activeSecondaries, type Snapshot } from "../wire";
 import {
   EXIT_NOT_IN_SYNC,
   colours,

@@ -5,9 +5,9 @@
  * or not, and its open connections, for web and FTP traffic.
  */
 import type { Command } from "commander";
-import type { AgentClient } from "../provider/client";
+import type { AgentClient, ClientFactory } from "../provider/client";
 import { supersededBy } from "../provider/failover";
-import { type ClientFactory, inspectOrg, toSyncStatus } from "../provider/sync";
+import { inspectOrg, toSyncStatus } from "../provider/sync";
 import { type BalancerStatus, endpointSchema, type ServerView } from "../wire";
 import { type SecondarySyncStatus } from "../sdk/outputs";
 import {

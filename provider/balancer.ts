@@ -7,8 +7,7 @@
 import type { BalancerBackend, BalancerRoute, NodeInfo } from "../wire";
 import type { OrgRef } from "../sdk/inputs";
 import type { SecondarySyncStatus } from "../sdk/outputs";
-import { isNotFound, type AgentClient } from "./client";
-import type { ClientFactory } from "./sync";
+import { unlessNotFound, type AgentClient, type ClientFactory } from "./client";
 import { differs } from "./inputs";
 
 /** The org's own load-balancing settings; `routeOrg` keeps the route's current ones when not given. */
@@ -55,10 +54,7 @@ export async function routeOrg(
     (service) => service.kind === "website",
   );
   const domains = [...new Set(websites.filter((site) => site.enabled).flatMap((site) => site.domains))].sort();
-  const current = await balancer.getRoute(org.name).catch((error: unknown) => {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  });
+  const current = await unlessNotFound(balancer.getRoute(org.name));
   const ftp = settings ? settings.ftp : current?.ftp?.listen;
   const infos = await Promise.all(
     nodes.map(async (endpoint) => ({ endpoint, node: await clientFor(endpoint).nodeInfo() })),
@@ -81,9 +77,5 @@ export async function routeOrg(
 
 /** Removes the org's route from a load balancer (already gone is fine). */
 export async function unroute(balancer: AgentClient, org: string): Promise<void> {
-  try {
-    await balancer.deleteRoute(org);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
+  await unlessNotFound(balancer.deleteRoute(org));
 }

@@ -1,17 +1,24 @@
 /**
  * The one HTTP client for hosting agents (API v1), shared by the resource providers, the sync
- * module and the `lbhosting` operator commands. Every call has a timeout; idempotent calls are
- * retried a bounded number of times on network failures and 502/503/504. Requests go through
- * undici's `request` on its keep-alive pool: a 1,000-user `pulumi up` makes thousands, and its
- * `fetch` layer cost the provider several times the CPU for the same requests.
+ * module and the `lbhosting` operator commands. Every call has a timeout, and every answer is
+ * checked against the wire contract (wire/answers.ts): a malformed one is an AgentProtocolError
+ * naming the request and the field. Requests go through undici's `request` on its keep-alive pool
+ * (a 1,000-user `pulumi up` makes thousands; its `fetch` layer cost several times the CPU), and
+ * through undici's RetryAgent, which repeats idempotent requests on network failures and
+ * 502/503/504 a bounded number of times.
  */
+import { getGlobalDispatcher, request, RetryAgent, type Dispatcher } from "undici";
+import type { z } from "zod";
 import {
   apiErrorSchema,
   normalizeEndpoint,
+  type BalancerRecord,
   type BalancerRoute,
   type BalancerStatus,
+  type ChangesResult,
+  type Deleted,
+  type Health,
   type NodeInfo,
-  type Change,
   type OrgSettingsInput,
   type OrgStatus,
   type PromoteBody,
@@ -23,9 +30,15 @@ import {
   type UserBody,
   type UserRecord,
 } from "../wire";
+import { agentAnswerSchemas as answers } from "../wire/answers";
 import { OWNER_HEADER, type WriteAnswer, writeAnswerFromHeaders } from "../wire/write-answer";
-import { request } from "undici";
 import { DRAINING_ANSWER_TIMEOUT_MS } from "../wire/timeouts";
+import { AgentError, AgentProtocolError, AgentUnreachableError } from "./agent-errors";
+
+export { AgentError, AgentProtocolError, AgentUnreachableError, unlessNotFound } from "./agent-errors";
+
+/** Makes the client for an agent endpoint (each caller decides where the tokens come from). */
+export type ClientFactory = (endpoint: string) => AgentClient;
 
 /** A user/service PUT's answer: the stored record, and what the agent said about the write. */
 export interface WriteOutcome<T> {
@@ -35,7 +48,7 @@ export interface WriteOutcome<T> {
 }
 
 export interface ClientOptions {
-  /** Per-request timeout. */
+  /** Per-attempt timeout: for the answer's headers, then between chunks of its body. */
   timeoutMs?: number;
   /** Extra attempts after the first for retryable failures. */
   retries?: number;
@@ -43,50 +56,53 @@ export interface ClientOptions {
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
-const RETRYABLE_STATUS = new Set([502, 503, 504]);
 
-/** The agent answered with an error status. */
-export class AgentError extends Error {
-  constructor(
-    readonly endpoint: string,
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(`${endpoint}: ${message} (HTTP ${status} ${code})`);
-    this.name = "AgentError";
-  }
+/** Network failures worth another attempt: undici's defaults, and an attempt that timed out. */
+const RETRYABLE_ERRORS = [
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+];
+const TIMEOUT_ERRORS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+
+type Method = "GET" | "PUT" | "POST" | "DELETE";
+
+interface Call<S extends z.ZodType> {
+  method: Method;
+  path: string;
+  /** What the answer's body must be. */
+  answer: S;
+  body?: unknown;
+  timeoutMs?: number;
+  headers?: Record<string, string>;
 }
-
-/** The agent could not be reached (connection refused, DNS, timeout). */
-export class AgentUnreachableError extends Error {
-  constructor(
-    readonly endpoint: string,
-    reason: string,
-  ) {
-    super(`${endpoint} is unreachable: ${reason}`);
-    this.name = "AgentUnreachableError";
-  }
-}
-
-export const isNotFound = (error: unknown): boolean => error instanceof AgentError && error.status === 404;
-
-export interface ChangesPage {
-  generation: number;
-  digest: string;
-  epoch: number;
-  changes: Change[];
-}
-
-/** An agent from before epochs sends none: its orgs are at epoch 0. */
-const withEpoch = <T extends { epoch: number }>(value: T): T => ({ ...value, epoch: value.epoch ?? 0 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class AgentClient {
   readonly endpoint: string;
   private readonly timeoutMs: number;
-  private readonly retries: number;
+  /** GET, PUT and DELETE of API v1 are idempotent: repeating one leaves the agent as one does. */
+  private readonly idempotent: Dispatcher;
+  /**
+   * POST is retried only for a promotion: the agent answers a repeated promotion at the same epoch
+   * as the first (agent/src/domain, `promote`). A repeated POST /replica/changes is not idempotent
+   * (the copy has moved past the delta's base: 409), so it goes out once, on the plain pool; the
+   * sync looks again instead.
+   */
+  private readonly promotion: Dispatcher;
+
+  private dispatcherFor(method: Method, path: string): Dispatcher | undefined {
+    if (method !== "POST") return this.idempotent;
+    return path.endsWith("/promote") ? this.promotion : undefined;
+  }
 
   constructor(
     endpoint: string,
@@ -95,33 +111,40 @@ export class AgentClient {
   ) {
     this.endpoint = normalizeEndpoint(endpoint);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.retries = options.retries ?? DEFAULT_RETRIES;
+    const retry = {
+      maxRetries: options.retries ?? DEFAULT_RETRIES,
+      minTimeout: 200,
+      timeoutFactor: 3,
+      statusCodes: [502, 503, 504],
+      errorCodes: RETRYABLE_ERRORS,
+    };
+    this.idempotent = new RetryAgent(getGlobalDispatcher(), { ...retry, methods: ["GET", "PUT", "DELETE"] });
+    this.promotion = new RetryAgent(getGlobalDispatcher(), { ...retry, methods: ["POST"] });
   }
 
-  health(): Promise<{ name: string; version: string }> {
-    return this.request("GET", "/v1/health");
+  health(): Promise<Health> {
+    return this.read({ method: "GET", path: "/v1/health", answer: answers.health });
   }
 
   getOrg(org: string): Promise<OrgStatus> {
-    return this.request<OrgStatus>("GET", orgPath(org)).then(withEpoch);
+    return this.read({ method: "GET", path: orgPath(org), answer: answers.orgStatus });
   }
 
   putOrg(org: string, settings: OrgSettingsInput, force = false): Promise<OrgStatus> {
-    return this.request<OrgStatus>("PUT", orgPath(org) + forceQuery(force), settings).then(withEpoch);
+    const path = orgPath(org) + forceQuery(force);
+    return this.read({ method: "PUT", path, body: settings, answer: answers.orgStatus });
   }
 
-  deleteOrg(org: string, force = false): Promise<void> {
-    return this.request("DELETE", orgPath(org) + forceQuery(force));
+  async deleteOrg(org: string, force = false): Promise<void> {
+    await this.read({ method: "DELETE", path: orgPath(org) + forceQuery(force), answer: answers.orgDeleted });
   }
 
   getUser(org: string, username: string): Promise<UserRecord> {
-    return this.request("GET", `${orgPath(org)}/users/${encodeURIComponent(username)}`);
+    return this.read({ method: "GET", path: userPath(org, username), answer: answers.user });
   }
 
   listUsers(org: string): Promise<UserRecord[]> {
-    return this.request<{ users: UserRecord[] } | UserRecord[]>("GET", `${orgPath(org)}/users`).then((body) =>
-      Array.isArray(body) ? body : body.users,
-    );
+    return this.read({ method: "GET", path: `${orgPath(org)}/users`, answer: answers.users });
   }
 
   /** With `owner`, the agent refuses (409 managed_elsewhere) to overwrite a user another owner manages. */
@@ -132,24 +155,22 @@ export class AgentClient {
     force = false,
     owner?: string,
   ): Promise<WriteOutcome<UserRecord>> {
-    const path = `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`;
-    const { body: record, headers } = await this.send<UserRecord>("PUT", path, body, undefined, ownerHeader(owner));
-    return { record, answer: writeAnswerFromHeaders(headers) };
+    const path = userPath(org, username) + forceQuery(force);
+    const answer = await this.send({ method: "PUT", path, body, answer: answers.user, headers: ownerHeader(owner) });
+    return { record: answer.body, answer: writeAnswerFromHeaders(answer.headers) };
   }
 
   async deleteUser(org: string, username: string, force = false): Promise<WriteAnswer | undefined> {
-    const path = `${orgPath(org)}/users/${encodeURIComponent(username)}${forceQuery(force)}`;
-    return writeAnswerFromHeaders((await this.send("DELETE", path)).headers);
+    const path = userPath(org, username) + forceQuery(force);
+    return writeAnswerFromHeaders((await this.send({ method: "DELETE", path, answer: answers.writeResult })).headers);
   }
 
   getService(org: string, name: string): Promise<ServiceRecord> {
-    return this.request("GET", `${orgPath(org)}/services/${encodeURIComponent(name)}`);
+    return this.read({ method: "GET", path: servicePath(org, name), answer: answers.service });
   }
 
   listServices(org: string): Promise<ServiceRecord[]> {
-    return this.request<{ services: ServiceRecord[] } | ServiceRecord[]>("GET", `${orgPath(org)}/services`).then(
-      (body) => (Array.isArray(body) ? body : body.services),
-    );
+    return this.read({ method: "GET", path: `${orgPath(org)}/services`, answer: answers.services });
   }
 
   /** With `owner`, the agent refuses (409 managed_elsewhere) to overwrite a service another owner manages. */
@@ -160,114 +181,136 @@ export class AgentClient {
     force = false,
     owner?: string,
   ): Promise<WriteOutcome<ServiceRecord>> {
-    const path = `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`;
-    const { body: record, headers } = await this.send<ServiceRecord>("PUT", path, body, undefined, ownerHeader(owner));
-    return { record, answer: writeAnswerFromHeaders(headers) };
+    const path = servicePath(org, name) + forceQuery(force);
+    const answer = await this.send({ method: "PUT", path, body, answer: answers.service, headers: ownerHeader(owner) });
+    return { record: answer.body, answer: writeAnswerFromHeaders(answer.headers) };
   }
 
   async deleteService(org: string, name: string, force = false): Promise<WriteAnswer | undefined> {
-    const path = `${orgPath(org)}/services/${encodeURIComponent(name)}${forceQuery(force)}`;
-    return writeAnswerFromHeaders((await this.send("DELETE", path)).headers);
+    const path = servicePath(org, name) + forceQuery(force);
+    return writeAnswerFromHeaders((await this.send({ method: "DELETE", path, answer: answers.writeResult })).headers);
   }
 
   snapshot(org: string): Promise<Snapshot> {
-    return this.request<Snapshot>("GET", `${orgPath(org)}/snapshot`).then(withEpoch);
+    return this.read({ method: "GET", path: `${orgPath(org)}/snapshot`, answer: answers.snapshot });
   }
 
-  changesSince(org: string, generation: number): Promise<ChangesPage> {
-    return this.request<ChangesPage>("GET", `${orgPath(org)}/changes?since=${generation}`).then(withEpoch);
+  changesSince(org: string, generation: number): Promise<ChangesResult> {
+    return this.read({ method: "GET", path: `${orgPath(org)}/changes?since=${generation}`, answer: answers.changes });
   }
 
   putReplica(org: string, body: ReplicaBody): Promise<OrgStatus> {
-    return this.request<OrgStatus>("PUT", `${orgPath(org)}/replica`, body).then(withEpoch);
+    return this.read({ method: "PUT", path: `${orgPath(org)}/replica`, body, answer: answers.orgStatus });
   }
 
   applyReplicaChanges(org: string, body: ReplicaChangesBody): Promise<OrgStatus> {
-    return this.request<OrgStatus>("POST", `${orgPath(org)}/replica/changes`, body).then(withEpoch);
+    return this.read({ method: "POST", path: `${orgPath(org)}/replica/changes`, body, answer: answers.orgStatus });
   }
 
   /**
    * Removes the node's copy. With `epoch` (the org's current one), a former primary that still
    * holds the org at a lower epoch loses it too: fencing by removal.
    */
-  deleteReplica(org: string, epoch?: number): Promise<void> {
-    return this.request("DELETE", `${orgPath(org)}/replica${epoch === undefined ? "" : `?epoch=${epoch}`}`);
+  deleteReplica(org: string, epoch?: number): Promise<Deleted> {
+    const path = `${orgPath(org)}/replica${epoch === undefined ? "" : `?epoch=${epoch}`}`;
+    return this.read({ method: "DELETE", path, answer: answers.orgDeleted });
   }
 
   /** Makes the node's copy (at `generation`, `digest` as last seen) the org's primary at `epoch`. */
   promote(org: string, body: PromoteBody): Promise<OrgStatus> {
-    return this.request<OrgStatus>("POST", `${orgPath(org)}/promote`, body).then(withEpoch);
+    return this.read({ method: "POST", path: `${orgPath(org)}/promote`, body, answer: answers.orgStatus });
   }
 
   nodeInfo(): Promise<NodeInfo> {
-    return this.request("GET", "/v1/node");
+    return this.read({ method: "GET", path: "/v1/node", answer: answers.nodeInfo });
   }
 
-  getRoute(org: string): Promise<BalancerRoute> {
-    return this.request("GET", `/v1/balancer/${encodeURIComponent(org)}`);
+  getRoute(org: string): Promise<BalancerRecord> {
+    return this.read({ method: "GET", path: routePath(org), answer: answers.route });
   }
 
-  /** Answers once the load balancer runs the new route, nodes leaving it drained first (up to 30 s). */
-  putRoute(org: string, route: BalancerRoute): Promise<BalancerRoute> {
-    return this.request("PUT", `/v1/balancer/${encodeURIComponent(org)}`, route, DRAINING_ANSWER_TIMEOUT_MS);
+  /** Answers once the load balancer runs the new route, nodes leaving it drained first (see DRAINING_ANSWER_TIMEOUT_MS). */
+  putRoute(org: string, route: BalancerRoute): Promise<BalancerRecord> {
+    const timeoutMs = DRAINING_ANSWER_TIMEOUT_MS;
+    return this.read({ method: "PUT", path: routePath(org), body: route, answer: answers.route, timeoutMs });
   }
 
-  deleteRoute(org: string): Promise<void> {
-    return this.request("DELETE", `/v1/balancer/${encodeURIComponent(org)}`, undefined, DRAINING_ANSWER_TIMEOUT_MS);
+  async deleteRoute(org: string): Promise<void> {
+    const timeoutMs = DRAINING_ANSWER_TIMEOUT_MS;
+    await this.read({ method: "DELETE", path: routePath(org), answer: answers.routeDeleted, timeoutMs });
   }
 
   /** How the load balancer sees each node of the org's route now (HAProxy's health and open connections). */
   balancerStatus(org: string): Promise<BalancerStatus> {
-    return this.request("GET", `/v1/balancer/${encodeURIComponent(org)}/status`);
+    return this.read({ method: "GET", path: `${routePath(org)}/status`, answer: answers.balancerStatus });
   }
 
-  private async request<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    return (await this.send<T>(method, path, body, timeoutMs)).body;
+  private async read<S extends z.ZodType>(call: Call<S>): Promise<z.output<S>> {
+    return (await this.send(call)).body;
   }
 
-  /** One request with a timeout; retried (bounded) on network failures and 502/503/504. */
-  private async send<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    timeoutMs = this.timeoutMs,
-    extraHeaders: Record<string, string> = {},
-  ): Promise<{ body: T; headers: HeaderReader }> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    let lastError: Error = new AgentUnreachableError(this.endpoint, "no attempt made");
-    for (let attempt = 0; attempt <= this.retries; attempt++) {
-      if (attempt > 0) await sleep(200 * 3 ** (attempt - 1));
-      const signal = AbortSignal.timeout(timeoutMs);
-      let answer: { status: number; headers: HeaderReader; text: string };
-      try {
-        const response = await request(this.endpoint + path, {
-          method: method as "GET" | "PUT" | "POST" | "DELETE",
-          headers: {
-            authorization: `Bearer ${this.token}`,
-            ...(payload === undefined ? {} : { "content-type": "application/json" }),
-            ...extraHeaders,
-          },
-          body: payload,
-          signal,
-        });
-        answer = {
-          status: response.statusCode,
-          headers: headerReader(response.headers),
-          text: await response.body.text(),
-        };
-      } catch (error) {
-        const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
-        lastError = new AgentUnreachableError(this.endpoint, reason);
-        continue;
-      }
-      if (answer.status >= 200 && answer.status < 300) {
-        return { body: (answer.text === "" ? undefined : JSON.parse(answer.text)) as T, headers: answer.headers };
-      }
-      lastError = toAgentError(this.endpoint, answer.status, answer.text);
-      if (!RETRYABLE_STATUS.has(answer.status)) throw lastError;
+  /** One request (retried by the dispatcher where that is safe); its answer checked against `call.answer`. */
+  private async send<S extends z.ZodType>(call: Call<S>): Promise<{ body: z.output<S>; headers: HeaderReader }> {
+    const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
+    const timeoutMs = call.timeoutMs ?? this.timeoutMs;
+    const what = `${call.method} ${call.path.replace(/\?.*$/, "")}`;
+    let status: number;
+    let headers: HeaderReader;
+    let text: string;
+    try {
+      const response = await request(this.endpoint + call.path, {
+        method: call.method,
+        dispatcher: this.dispatcherFor(call.method, call.path),
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(payload === undefined ? {} : { "content-type": "application/json" }),
+          ...call.headers,
+        },
+        body: payload,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      status = response.statusCode;
+      headers = headerReader(response.headers);
+      text = await response.body.text();
+    } catch (error) {
+      throw failureOf(this.endpoint, error, timeoutMs);
     }
-    throw lastError;
+    if (status < 200 || status >= 300) throw toAgentError(this.endpoint, status, text);
+    return { body: checked(this.endpoint, what, call.answer, text), headers };
   }
+}
+
+/** The answer's body as the schema gives it, or an AgentProtocolError naming the first wrong field. */
+function checked<S extends z.ZodType>(endpoint: string, what: string, schema: S, text: string): z.output<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new AgentProtocolError(endpoint, what, "", "is not JSON");
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new AgentProtocolError(endpoint, what, issue?.path.map(String).join(".") ?? "", issue?.message ?? "is invalid");
+}
+
+/** A request that got no answer; or, once retries are spent on 502/503/504, that status. */
+function failureOf(endpoint: string, error: unknown, timeoutMs: number): Error {
+  const { code, statusCode } = error as { code?: string; statusCode?: number };
+  if (code === "UND_ERR_REQ_RETRY" && statusCode !== undefined) {
+    // RetryAgent keeps no body of a retried status: what is left to say is the status.
+    return new AgentError(
+      endpoint,
+      statusCode,
+      "unavailable",
+      `answered HTTP ${statusCode} to every attempt (HTTP ${statusCode} unavailable)`,
+    );
+  }
+  if (code !== undefined && TIMEOUT_ERRORS.has(code)) {
+    return new AgentUnreachableError(endpoint, `no answer within ${timeoutMs} ms`);
+  }
+  return new AgentUnreachableError(endpoint, describeNetworkError(error));
 }
 
 /** Response headers as `writeAnswerFromHeaders` reads them. */
@@ -282,16 +325,15 @@ const headerReader = (headers: Record<string, string | string[] | undefined>): H
   },
 });
 
-function orgPath(org: string): string {
-  return `/v1/orgs/${encodeURIComponent(org)}`;
-}
+const orgPath = (org: string) => `/v1/orgs/${encodeURIComponent(org)}`;
+const userPath = (org: string, username: string) => `${orgPath(org)}/users/${encodeURIComponent(username)}`;
+const servicePath = (org: string, name: string) => `${orgPath(org)}/services/${encodeURIComponent(name)}`;
+const routePath = (org: string) => `/v1/balancer/${encodeURIComponent(org)}`;
 
 const ownerHeader = (owner: string | undefined): Record<string, string> =>
   owner === undefined ? {} : { [OWNER_HEADER]: owner };
 
-function forceQuery(force: boolean): string {
-  return force ? "?force=true" : "";
-}
+const forceQuery = (force: boolean): string => (force ? "?force=true" : "");
 
 function toAgentError(endpoint: string, status: number, text: string): AgentError {
   let parsed: unknown;
@@ -301,13 +343,15 @@ function toAgentError(endpoint: string, status: number, text: string): AgentErro
     parsed = undefined;
   }
   const body = apiErrorSchema.safeParse(parsed);
-  if (!body.success) return new AgentError(endpoint, status, "http_error", `unexpected answer`);
-  const details = body.data.error.details.map((detail) => `${detail.path}: ${detail.message}`).join("; ");
+  if (!body.success)
+    return new AgentError(endpoint, status, "http_error", `unexpected answer (HTTP ${status} http_error)`);
+  const { code, message, details } = body.data.error;
+  const detail = details.map((entry) => `${entry.path}: ${entry.message}`).join("; ");
   return new AgentError(
     endpoint,
     status,
-    body.data.error.code,
-    details ? `${body.data.error.message} (${details})` : body.data.error.message,
+    code,
+    `${detail ? `${message} (${detail})` : message} (HTTP ${status} ${code})`,
   );
 }
 

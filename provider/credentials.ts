@@ -2,7 +2,8 @@
  * Agent credentials for the dynamic provider. They come from stack config through `configure`
  * (`lbhosting:token`, and `lbhosting:tokens`: a JSON object of endpoint → token) or from the
  * `LBHOSTING_TOKEN` environment variable — never from the program, so they are never captured in
- * the serialized provider or written to state.
+ * the serialized provider or written to state. One Credentials object per provider process
+ * (provider/context.ts); it hands out one shared client per endpoint.
  */
 import { normalizeEndpoint } from "../wire";
 import { AgentClient } from "./client";
@@ -11,54 +12,59 @@ interface ConfigSource {
   get(key: string): string | undefined;
 }
 
-let defaultToken: string | undefined;
-let endpointTokens = new Map<string, string>();
-let timeoutMs: number | undefined;
-const clients = new Map<string, AgentClient>();
+const TOKENS_SHAPE = "lbhosting:tokens must be a JSON object mapping agent URLs to tokens";
 
-/** Called by every resource provider's `configure`; the last call wins (they read the same config). */
-export function configureCredentials(config: ConfigSource): void {
-  defaultToken = config.get("lbhosting:token") || undefined;
-  endpointTokens = new Map();
-  const perEndpoint = config.get("lbhosting:tokens");
-  if (perEndpoint) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(perEndpoint);
-    } catch {
-      throw new Error("lbhosting:tokens must be a JSON object mapping agent URLs to tokens");
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new Error("lbhosting:tokens must be a JSON object mapping agent URLs to tokens");
-    }
-    for (const [endpoint, token] of Object.entries(parsed)) {
-      if (typeof token !== "string") throw new Error(`lbhosting:tokens: the token for ${endpoint} must be a string`);
-      endpointTokens.set(normalizeEndpoint(endpoint), token);
-    }
-  }
-  const timeout = config.get("lbhosting:timeoutMs");
-  timeoutMs = timeout ? Number(timeout) : undefined;
-  clients.clear();
-}
+export class Credentials {
+  private defaultToken: string | undefined;
+  private endpointTokens = new Map<string, string>();
+  private timeoutMs: number | undefined;
+  private readonly clients = new Map<string, AgentClient>();
 
-function tokenFor(endpoint: string): string {
-  const token = endpointTokens.get(endpoint) ?? defaultToken ?? process.env.LBHOSTING_TOKEN;
-  if (!token) {
-    throw new Error(
-      `no agent token for ${endpoint}: set it with 'pulumi config set --secret lbhosting:token <token>' ` +
-        `(or per endpoint in lbhosting:tokens), or export LBHOSTING_TOKEN`,
-    );
-  }
-  return token;
-}
+  /** `environmentToken`: the token when config gives none (LBHOSTING_TOKEN, read when a client is made). */
+  constructor(private readonly environmentToken: () => string | undefined = () => process.env.LBHOSTING_TOKEN) {}
 
-/** The shared client for an agent endpoint. */
-export function clientFor(endpoint: string): AgentClient {
-  const key = normalizeEndpoint(endpoint);
-  let client = clients.get(key);
-  if (!client) {
-    client = new AgentClient(key, tokenFor(key), { timeoutMs });
-    clients.set(key, client);
+  /** Called by every resource provider's `configure`; the last call wins (they read the same config). */
+  configure(config: ConfigSource): void {
+    this.defaultToken = config.get("lbhosting:token") || undefined;
+    this.endpointTokens = new Map();
+    const perEndpoint = config.get("lbhosting:tokens");
+    if (perEndpoint) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(perEndpoint);
+      } catch {
+        throw new Error(TOKENS_SHAPE);
+      }
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error(TOKENS_SHAPE);
+      for (const [endpoint, token] of Object.entries(parsed)) {
+        if (typeof token !== "string") throw new Error(`lbhosting:tokens: the token for ${endpoint} must be a string`);
+        this.endpointTokens.set(normalizeEndpoint(endpoint), token);
+      }
+    }
+    const timeout = config.get("lbhosting:timeoutMs");
+    this.timeoutMs = timeout ? Number(timeout) : undefined;
+    this.clients.clear();
   }
-  return client;
+
+  /** The shared client for an agent endpoint. */
+  clientFor(endpoint: string): AgentClient {
+    const key = normalizeEndpoint(endpoint);
+    let client = this.clients.get(key);
+    if (!client) {
+      client = new AgentClient(key, this.tokenFor(key), { timeoutMs: this.timeoutMs });
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+
+  private tokenFor(endpoint: string): string {
+    const token = this.endpointTokens.get(endpoint) ?? this.defaultToken ?? this.environmentToken();
+    if (!token) {
+      throw new Error(
+        `no agent token for ${endpoint}: set it with 'pulumi config set --secret lbhosting:token <token>' ` +
+          `(or per endpoint in lbhosting:tokens), or export LBHOSTING_TOKEN`,
+      );
+    }
+    return token;
+  }
 }

@@ -14,8 +14,7 @@
  */
 import type { FencingStatus } from "../sdk/outputs";
 import type { OrgStatus } from "../wire";
-import { type AgentClient, AgentUnreachableError, isNotFound } from "./client";
-import type { ClientFactory } from "./sync";
+import { type AgentClient, AgentUnreachableError, type ClientFactory, unlessNotFound } from "./client";
 
 /** What one node said about the org. */
 export interface NodeView {
@@ -143,15 +142,10 @@ export function formerState(
 /** Asks a node about the org: its status, none (404), or why it could not be asked. */
 export async function viewNode(client: AgentClient, org: string): Promise<NodeView> {
   try {
-    return { endpoint: client.endpoint, status: await client.getOrg(org) };
+    const status = await unlessNotFound(client.getOrg(org));
+    return status ? { endpoint: client.endpoint, status } : { endpoint: client.endpoint };
   } catch (error) {
-    if (isNotFound(error)) return { endpoint: client.endpoint };
-    if (error instanceof AgentUnreachableError) {
-      return {
-        endpoint: client.endpoint,
-        unreachable: error.message.replace(`${client.endpoint} is unreachable: `, ""),
-      };
-    }
+    if (error instanceof AgentUnreachableError) return { endpoint: client.endpoint, unreachable: error.reason };
     throw error;
   }
 }
@@ -229,10 +223,10 @@ export async function removeFromFormer(
   const left = await Promise.all(
     endpoints.map(async (endpoint): Promise<FencingStatus | undefined> => {
       try {
-        await clientFor(endpoint).deleteReplica(org, epoch);
-        log(`fence ${org}: removed it from the former primary ${endpoint}`);
+        if (await unlessNotFound(clientFor(endpoint).deleteReplica(org, epoch))) {
+          log(`fence ${org}: removed it from the former primary ${endpoint}`);
+        }
       } catch (error) {
-        if (isNotFound(error)) return undefined;
         if (!(error instanceof AgentUnreachableError)) throw error;
         return { endpoint, state: "unreachable", error: error.message };
       }

@@ -4,14 +4,14 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { normalizeEndpoint, type Snapshot } from "../wire";
-import { type OrgRef } from "../sdk/inputs";
+import type { Snapshot } from "../wire";
+import { orgUserDefaults, withDefaults, type OrgRef } from "../sdk/inputs";
 import type { WriteAnswer } from "../wire/write-answer";
 import { routeOrg, servingNodes } from "./balancer";
-import { AgentError, isNotFound } from "./client";
-import { clientFor } from "./credentials";
+import { AgentError, unlessNotFound } from "./client";
+import { clientFor, scheduler, snapshots, syncLog } from "./context";
 import { checkInputs, containsUnknown, normalizeRef, partialFailure } from "./inputs";
-import { syncLogger, SyncError, writeThenSync, type SyncReport } from "./sync";
+import { SyncError, type SyncReport } from "./sync";
 
 /** `check` for a user or service: the schema's failures, and the org reference in canonical form. */
 export function checkMember(schema: z.ZodType, news: Record<string, unknown>): pulumi.dynamic.CheckResult {
@@ -23,45 +23,16 @@ export function checkMember(schema: z.ZodType, news: Record<string, unknown>): p
   return { inputs, failures };
 }
 
-/** The record, or undefined when the primary has none. */
-export async function findOnPrimary<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-/**
- * `pulumi refresh` reads every user and service of an org: one snapshot of the org serves them all
- * (one request instead of one per member). A snapshot is reused for READ_WINDOW_MS, and a write to
- * the org in this process drops it, so a read never sees older than that window.
- */
-const READ_WINDOW_MS = 2000;
-const snapshots = new Map<string, { at: number; snapshot: Promise<Snapshot | undefined> }>();
-
-export async function readMember<T>(
-  organization: OrgRef,
-  pick: (snapshot: Snapshot) => T | undefined,
-): Promise<T | undefined> {
-  const key = `${normalizeEndpoint(organization.primary)} ${organization.name}`;
-  let entry = snapshots.get(key);
-  if (!entry || Date.now() - entry.at > READ_WINDOW_MS) {
-    const snapshot = findOnPrimary(() => clientFor(organization.primary).snapshot(organization.name));
-    snapshots.set(key, (entry = { at: Date.now(), snapshot }));
-    snapshot.catch(() => snapshots.delete(key));
-  }
-  const snapshot = await entry.snapshot;
-  return snapshot && pick(snapshot);
-}
+/** What `pick` finds of a member in the org's snapshot on its primary (see SnapshotReader). */
+export const readMember = <T>(organization: OrgRef, pick: (snapshot: Snapshot) => T | undefined) =>
+  snapshots.read(organization, pick);
 
 /**
  * The owner a create may overwrite on the primary (sent as OWNER_HEADER, checked by the agent in
  * the write itself): its own mark, so a retried create proceeds; anyone's with `adopt`.
  */
 export const ownerOnCreate = (inputs: { adopt?: boolean; managedBy?: string }): string | undefined =>
-  inputs.adopt ? undefined : (inputs.managedBy ?? "");
+  inputs.adopt ? undefined : withDefaults(inputs, { managedBy: orgUserDefaults.managedBy }).managedBy;
 
 /** Runs a create's write; the agent's refusal to take over another owner's object says what to do. */
 export async function refusingTakeOver<T>(what: string, organization: OrgRef, write: () => Promise<T>): Promise<T> {
@@ -87,8 +58,8 @@ export async function writeAndSync(
   reroute = false,
 ): Promise<SyncReport> {
   const primary = clientFor(organization.primary);
-  snapshots.delete(`${primary.endpoint} ${organization.name}`);
-  const report = await writeThenSync(primary, organization.name, clientFor, write, { log: syncLogger });
+  snapshots.drop(primary.endpoint, organization.name);
+  const report = await scheduler.writeThenSync(primary, organization.name, clientFor, write, { log: syncLog });
   if (reroute) await routeOrg(organization, servingNodes(primary.endpoint, report.secondaries), clientFor);
   return report;
 }
@@ -104,17 +75,6 @@ export async function deleteAndSync(
   remove: () => Promise<WriteAnswer | undefined>,
   reroute = false,
 ): Promise<void> {
-  const report = await writeAndSync(
-    organization,
-    async () => {
-      try {
-        return await remove();
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-        return undefined;
-      }
-    },
-    reroute,
-  );
+  const report = await writeAndSync(organization, async () => await unlessNotFound(remove()), reroute);
   if (!report.inSync) throw new SyncError(report);
 }

@@ -4,13 +4,14 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { type FencingStatus, type SecondarySyncStatus } from "../sdk/outputs";
-import { normalizeEndpoint, type OrgSettingsInput, type OrgStatus } from "../wire";
-import { organizationInputsSchema, type OrganizationInputs } from "../sdk/inputs";
-import { AgentUnreachableError, isNotFound, type AgentClient } from "./client";
-import { clientFor, configureCredentials } from "./credentials";
+import { activeSecondaries, normalizeEndpoint, type OrgSettingsInput, type OrgStatus } from "../wire";
+import { organizationDefaults, organizationInputsSchema, withDefaults, type OrganizationInputs } from "../sdk/inputs";
+import { AgentUnreachableError, unlessNotFound } from "./client";
+import { reasonOf } from "./agent-errors";
+import { clientFor, credentials, scheduler, syncLog } from "./context";
 import { changePrimary, fencingNote, inspectFormer, removeFromFormer } from "./failover";
 import { checkInputs, containsUnknown, differs, inputsOf, partialFailure } from "./inputs";
-import { activeSecondaries, forgetOrg, inspectOrg, requestSync, syncLogger, SyncError, toSyncStatus } from "./sync";
+import { inspectOrg, SyncError, toSyncStatus } from "./sync";
 import { type LoadBalancing, routeOrg, servingNodes, unroute } from "./balancer";
 
 export interface OrganizationOutputs extends OrganizationInputs {
@@ -25,8 +26,18 @@ export interface OrganizationOutputs extends OrganizationInputs {
   fencing: FencingStatus[];
 }
 
-const activeOf = (inputs: Pick<OrganizationInputs, "loadBalanced" | "secondaries">): string[] =>
-  inputs.loadBalanced ? (inputs.secondaries ?? []).map(normalizeEndpoint) : [];
+/** The org's settings as the agent holds them: the inputs, each left-out setting at the agent's default. */
+const settingsOf = (inputs: OrganizationInputs): Required<OrgSettingsInput> => {
+  const settings = withDefaults(inputs, organizationDefaults);
+  return {
+    displayName: settings.displayName,
+    loadBalanced: settings.loadBalanced,
+    secondaries: settings.secondaries.map(normalizeEndpoint),
+    managedBy: settings.managedBy,
+  };
+};
+
+const activeOf = (inputs: OrganizationInputs): string[] => activeSecondaries(settingsOf(inputs));
 
 const refOf = (inputs: OrganizationInputs) => ({
   name: inputs.name,
@@ -38,13 +49,6 @@ const refOf = (inputs: OrganizationInputs) => ({
 const balancingOf = (inputs: OrganizationInputs): LoadBalancing => ({
   ftp: inputs.loadBalancerFtp,
   weights: inputs.nodeWeights,
-});
-
-const settingsOf = (inputs: OrganizationInputs): OrgSettingsInput => ({
-  displayName: inputs.displayName ?? "",
-  loadBalanced: inputs.loadBalanced ?? false,
-  secondaries: (inputs.secondaries ?? []).map(normalizeEndpoint),
-  managedBy: inputs.managedBy ?? "",
 });
 
 /** The outputs: the inputs, the primary's position, where each secondary stands, former primaries left. */
@@ -84,11 +88,11 @@ function fencedBySync(former: string[], secondaries: SecondarySyncStatus[]): Fen
 async function syncAndReport(
   inputs: OrganizationInputs,
   full: boolean,
-  extra: SecondarySyncStatus[] = [],
+  extra: CopyRemovals = { statuses: [], reasons: {} },
   fencing: { listed: string[]; left: FencingStatus[] } = { listed: [], left: [] },
 ) {
-  const report = await requestSync(clientFor(inputs.primary), inputs.name, clientFor, { full, log: syncLogger });
-  const secondaries = [...report.secondaries, ...extra];
+  const report = await scheduler.requestSync(clientFor(inputs.primary), inputs.name, clientFor, { full, log: syncLog });
+  const secondaries = [...report.secondaries, ...extra.statuses];
   const former = [...fencing.left, ...fencedBySync(fencing.listed, report.secondaries)];
   const outs = outputsOf(inputs, report, secondaries, former);
   try {
@@ -98,24 +102,20 @@ async function syncAndReport(
     throw partialFailure(`${message}. Run 'pulumi up' again once it is reachable.`, inputs.name, { ...outs });
   }
   if (!outs.inSync) {
-    const error = new SyncError({ ...report, secondaries, inSync: false });
+    const error = new SyncError({
+      ...report,
+      secondaries,
+      inSync: false,
+      reasons: { ...report.reasons, ...extra.reasons },
+    });
     throw partialFailure(error.message, inputs.name, { ...outs });
   }
   return outs;
 }
 
-async function getOrgOrUndefined(client: AgentClient, org: string): Promise<OrgStatus | undefined> {
-  try {
-    return await client.getOrg(org);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
 /** Refuses to take over an org this resource did not create, unless `adopt` says so. */
 function assertOwned(existing: OrgStatus, inputs: OrganizationInputs, endpoint: string): void {
-  if (!inputs.adopt && existing.managedBy !== (inputs.managedBy ?? "")) {
+  if (!inputs.adopt && existing.managedBy !== settingsOf(inputs).managedBy) {
     throw new Error(
       `organization ${inputs.name} already exists on ${endpoint} and was not created by this resource ` +
         `(managed by '${existing.managedBy || "nobody"}'); set adopt: true to take it over`,
@@ -134,33 +134,41 @@ function assertMayCreateOn(existing: OrgStatus, inputs: OrganizationInputs, endp
   assertOwned(existing, inputs, endpoint);
 }
 
+/** Copies still to be removed: their status as the org's output shows it, and why (without the endpoint). */
+interface CopyRemovals {
+  statuses: SecondarySyncStatus[];
+  reasons: Record<string, string>;
+}
+
 /** Removes the org's copy from secondaries that should no longer hold it (demotion). */
-async function removeCopies(org: string, endpoints: string[]): Promise<SecondarySyncStatus[]> {
-  const failures = await Promise.all(
-    endpoints.map(async (endpoint): Promise<SecondarySyncStatus | undefined> => {
+async function removeCopies(org: string, endpoints: string[]): Promise<CopyRemovals> {
+  const left: CopyRemovals = { statuses: [], reasons: {} };
+  await Promise.all(
+    endpoints.map(async (endpoint) => {
       try {
-        await clientFor(endpoint).deleteReplica(org);
-        syncLogger(`demote ${org}: removed the copy from ${endpoint}`);
-        return undefined;
+        if (await unlessNotFound(clientFor(endpoint).deleteReplica(org))) {
+          syncLog(`demote ${org}: removed the copy from ${endpoint}`);
+        }
       } catch (error) {
-        if (isNotFound(error)) return undefined;
-        return {
+        left.statuses.push({
           endpoint,
           state: error instanceof AgentUnreachableError ? "unreachable" : "drifted",
           generation: 0,
           digest: "",
           lastSyncedAt: "",
           error: `its copy is still to be removed: ${(error as Error).message}`,
-        };
+        });
+        left.reasons[endpoint] = `its copy is still to be removed: ${reasonOf(error)}`;
       }
     }),
   );
-  return failures.filter((failure): failure is SecondarySyncStatus => failure !== undefined);
+  left.statuses.sort((a, b) => endpoints.indexOf(a.endpoint) - endpoints.indexOf(b.endpoint));
+  return left;
 }
 
 export const organizationProvider: pulumi.dynamic.ResourceProvider = {
   async configure(request) {
-    configureCredentials(request.config);
+    credentials.configure(request.config);
   },
 
   async check(_olds, news) {
@@ -181,16 +189,17 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
 
   async diff(_id, olds: OrganizationOutputs, news: OrganizationInputs) {
     const replaces = differs(olds.name, news.name) ? ["name"] : [];
+    const [before, after] = [withDefaults(olds, organizationDefaults), withDefaults(news, organizationDefaults)];
     const settingsChanged =
-      differs(olds.displayName ?? "", news.displayName ?? "") ||
+      differs(before.displayName, after.displayName) ||
       differs(olds.primary, news.primary) ||
-      differs(olds.loadBalanced ?? false, news.loadBalanced ?? false) ||
-      differs(olds.secondaries ?? [], news.secondaries ?? [], true) ||
+      differs(before.loadBalanced, after.loadBalanced) ||
+      differs(before.secondaries, after.secondaries, true) ||
       differs(olds.syncTrigger, news.syncTrigger) ||
       differs(olds.loadBalancer, news.loadBalancer) ||
       differs(olds.loadBalancerFtp, news.loadBalancerFtp) ||
-      differs(olds.nodeWeights ?? {}, news.nodeWeights ?? {}) ||
-      differs(olds.managedBy ?? "", news.managedBy ?? "");
+      differs(before.nodeWeights, after.nodeWeights) ||
+      differs(before.managedBy, after.managedBy);
     // A secondary left behind (a failed sync, or drift found by refresh), or a former primary not
     // yet fenced, makes the next `up` heal it.
     const needsHeal =
@@ -202,7 +211,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
 
   async create(inputs: OrganizationInputs) {
     const primary = clientFor(inputs.primary);
-    const existing = await getOrgOrUndefined(primary, inputs.name);
+    const existing = await unlessNotFound(primary.getOrg(inputs.name));
     if (existing) assertMayCreateOn(existing, inputs, primary.endpoint);
     await primary.putOrg(inputs.name, settingsOf(inputs));
     return { id: inputs.name, outs: await syncAndReport(inputs, false) };
@@ -212,8 +221,8 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     const primary = clientFor(news.primary);
     const previous = clientFor(olds.primary);
     // Copies may be removed, moved or promoted: what this process verified of them no longer holds.
-    forgetOrg(previous, news.name);
-    forgetOrg(primary, news.name);
+    scheduler.forget(previous, news.name);
+    scheduler.forget(primary, news.name);
     const keep = new Set(activeOf(news));
     const held = new Set([...activeOf(olds), ...(olds.syncStatus ?? []).map((secondary) => secondary.endpoint)]);
     // Former primaries to fence: those the stack remembers, and the old one when the primary changes.
@@ -228,9 +237,9 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
         ),
         clientFor,
         recorded: { generation: olds.generation ?? 0, epoch: olds.epoch ?? 0 },
-        allowDataLoss: news.allowDataLoss ?? false,
+        allowDataLoss: withDefaults(news, organizationDefaults).allowDataLoss,
         mayTakeOver: (existing) => assertOwned(existing, news, primary.endpoint),
-        log: syncLogger,
+        log: syncLog,
       });
       former.add(previous.endpoint);
     }
@@ -260,7 +269,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
         [...former].filter((endpoint) => !keep.has(endpoint)),
         epoch,
         clientFor,
-        syncLogger,
+        syncLog,
       ),
     };
     const full = differs(olds.syncTrigger, news.syncTrigger);
@@ -269,27 +278,20 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
 
   async read(id, props: OrganizationOutputs) {
     const primary = clientFor(props.primary);
-    let inspection: Awaited<ReturnType<typeof inspectOrg>>;
-    try {
-      inspection = await inspectOrg(primary, id, clientFor);
-    } catch (error) {
-      if (isNotFound(error)) return { id: "", props: {} };
-      throw error;
-    }
-    const status = inspection.primary;
-    if (status.role !== "primary") return { id: "", props: {} };
+    const inspection = await unlessNotFound(inspectOrg(primary, id, clientFor));
+    const status = inspection?.primary;
+    if (!inspection || status?.role !== "primary") return { id: "", props: {} };
     // The stored inputs as the program gave them; a setting changes only where the primary holds
     // something else (drift), so a default the program did not set stays unset.
     const inputs = inputsOf(organizationInputsSchema, props) as OrganizationInputs;
-    if ((props.loadBalanced ?? false) !== status.loadBalanced) inputs.loadBalanced = status.loadBalanced;
-    if (differs((props.secondaries ?? []).map(normalizeEndpoint), status.secondaries, true)) {
-      inputs.secondaries = status.secondaries;
-    }
-    if ((props.displayName ?? "") !== status.displayName) inputs.displayName = status.displayName;
-    if ((props.managedBy ?? "") !== status.managedBy) inputs.managedBy = status.managedBy;
+    const stored = settingsOf(props);
+    if (stored.loadBalanced !== status.loadBalanced) inputs.loadBalanced = status.loadBalanced;
+    if (differs(stored.secondaries, status.secondaries, true)) inputs.secondaries = status.secondaries;
+    if (stored.displayName !== status.displayName) inputs.displayName = status.displayName;
+    if (stored.managedBy !== status.managedBy) inputs.managedBy = status.managedBy;
     const former = (props.fencing ?? []).map((entry) => entry.endpoint).filter((e) => e !== primary.endpoint);
     const fencing = await inspectFormer(id, former, status.epoch, activeSecondaries(status), clientFor);
-    for (const entry of fencing) syncLogger(fencingNote(id, entry));
+    for (const entry of fencing) syncLog(fencingNote(id, entry));
     return { id, props: outputsOf(inputs, status, inspection.secondaries.map(toSyncStatus), fencing), inputs };
   },
 
@@ -297,23 +299,19 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     if (props.loadBalancer) await unroute(clientFor(props.loadBalancer), id);
     const former = (props.fencing ?? []).map((entry) => entry.endpoint);
     const held = [...activeOf(props), ...(props.syncStatus ?? []).map((secondary) => secondary.endpoint)];
-    const failures = await removeCopies(
+    const { statuses: failures } = await removeCopies(
       id,
       [...new Set(held)].filter((endpoint) => !former.includes(endpoint)),
     );
     // Best effort: a former primary that never comes back is fenced (its epoch is lower) and unused.
-    await removeFromFormer(id, former, props.epoch ?? 0, clientFor, syncLogger);
+    await removeFromFormer(id, former, props.epoch ?? 0, clientFor, syncLog);
     if (failures.length > 0) {
       throw new Error(
         `organization ${id}: could not remove the copies on ${failures.map((f) => `${f.endpoint} (${f.error})`).join(", ")}; ` +
           `nothing was deleted on the primary. Run 'pulumi destroy' again once they are reachable.`,
       );
     }
-    try {
-      await clientFor(props.primary).deleteOrg(id);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-    forgetOrg(clientFor(props.primary), id);
+    await unlessNotFound(clientFor(props.primary).deleteOrg(id));
+    scheduler.forget(clientFor(props.primary), id);
   },
 };

@@ -1,8 +1,8 @@
 /** WebService: a web site or an FTP service of an organization, on the primary and synced. */
 import type * as pulumi from "@pulumi/pulumi";
-import { webServiceInputsSchema, type WebServiceInputs } from "../sdk/inputs";
+import { webServiceDefaults, webServiceInputsSchema, withDefaults, type WebServiceInputs } from "../sdk/inputs";
 import { type ServiceBody } from "../wire";
-import { clientFor, configureCredentials } from "./credentials";
+import { clientFor, credentials } from "./context";
 import { differs, inputsOf } from "./inputs";
 import {
   assertSynced,
@@ -16,22 +16,19 @@ import {
 
 const idOf = (inputs: WebServiceInputs) => `${inputs.organization.name}/${inputs.name}`;
 
-const bodyOf = (inputs: WebServiceInputs): ServiceBody =>
-  inputs.kind === "website"
-    ? {
-        kind: "website",
-        domains: inputs.domains,
-        documentRoot: inputs.documentRoot,
-        enabled: inputs.enabled ?? true,
-        managedBy: inputs.managedBy ?? "",
-      }
-    : {
-        kind: "ftp",
-        rootPath: inputs.rootPath,
-        writable: inputs.writable ?? false,
-        enabled: inputs.enabled ?? true,
-        managedBy: inputs.managedBy ?? "",
-      };
+/** The service's settings as the agent holds them: each one the program left out at the agent's default. */
+function bodyOf(inputs: WebServiceInputs): ServiceBody {
+  if (inputs.kind === "website") {
+    const { domains, documentRoot, enabled, managedBy } = withDefaults(inputs, webServiceDefaults.website);
+    return { kind: "website", domains, documentRoot, enabled, managedBy };
+  }
+  const { rootPath, writable, enabled, managedBy } = withDefaults(inputs, webServiceDefaults.ftp);
+  return { kind: "ftp", rootPath, writable, enabled, managedBy };
+}
+
+/** The defaults of a service's kind (a stored service of unknown kind takes the website's). */
+const defaultsOf = (inputs: Partial<WebServiceInputs>) =>
+  inputs.kind === "ftp" ? webServiceDefaults.ftp : { ...webServiceDefaults.website, writable: undefined };
 
 /** Where the service answers: each domain for a web site; for FTP the load balancer, else the primary's host. */
 const urlsOf = (inputs: WebServiceInputs): string[] =>
@@ -55,7 +52,7 @@ async function apply(inputs: WebServiceInputs, creating = false) {
 
 export const serviceProvider: pulumi.dynamic.ResourceProvider = {
   async configure(request) {
-    configureCredentials(request.config);
+    credentials.configure(request.config);
   },
 
   async check(_olds, news) {
@@ -87,6 +84,7 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
     if (!service) return { id: "", props: {} };
     const inputs = inputsOf(webServiceInputsSchema, props) as Record<string, unknown>;
     const stored = props as Partial<Record<string, unknown>> & WebServiceInputs;
+    const settings = settingsOf(stored);
     if (stored.kind !== service.kind) {
       // Another kind on the primary: take its settings whole (the next up replaces it).
       for (const key of ["domains", "documentRoot", "rootPath", "writable"]) delete inputs[key];
@@ -96,10 +94,10 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
       if (stored.documentRoot !== service.documentRoot) inputs.documentRoot = service.documentRoot;
     } else {
       if (stored.rootPath !== service.rootPath) inputs.rootPath = service.rootPath;
-      if (((stored.writable as boolean | undefined) ?? false) !== service.writable) inputs.writable = service.writable;
+      if (settings.writable !== service.writable) inputs.writable = service.writable;
     }
-    if ((stored.enabled ?? true) !== service.enabled) inputs.enabled = service.enabled;
-    if ((stored.managedBy ?? "") !== service.managedBy) inputs.managedBy = service.managedBy;
+    if (settings.enabled !== service.enabled) inputs.enabled = service.enabled;
+    if (settings.managedBy !== service.managedBy) inputs.managedBy = service.managedBy;
     const refreshed = inputs as WebServiceInputs;
     return { id, props: { ...refreshed, urls: urlsOf(refreshed) }, inputs: refreshed };
   },
@@ -118,14 +116,15 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
 function settingsOf(
   inputs: Partial<WebServiceInputs> & { writable?: boolean; documentRoot?: string; rootPath?: string },
 ) {
+  const settings = withDefaults(inputs, defaultsOf(inputs));
   return {
     primary: inputs.organization?.primary,
     loadBalancer: inputs.organization?.loadBalancer,
     loadBalancerFtp: inputs.organization?.loadBalancerFtp,
-    enabled: inputs.enabled ?? true,
+    enabled: settings.enabled,
     documentRoot: inputs.documentRoot,
     rootPath: inputs.rootPath,
-    writable: inputs.kind === "ftp" ? (inputs.writable ?? false) : undefined,
-    managedBy: inputs.managedBy ?? "",
+    writable: inputs.kind === "ftp" ? settings.writable : undefined,
+    managedBy: settings.managedBy,
   };
 }

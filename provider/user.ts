@@ -2,9 +2,9 @@
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { verifyPassword } from "../common/password";
-import { orgUserInputsSchema, type OrgUserInputs } from "../sdk/inputs";
+import { orgUserDefaults, orgUserInputsSchema, withDefaults, type OrgUserInputs } from "../sdk/inputs";
 import { type UserBody, type UserRecord } from "../wire";
-import { clientFor, configureCredentials } from "./credentials";
+import { clientFor, credentials } from "./context";
 import { differs, inputsOf, resourceName } from "./inputs";
 import {
   assertSynced,
@@ -31,14 +31,13 @@ const idOf = (inputs: OrgUserInputs) => `${inputs.organization.name}/${inputs.us
 export const passwordFingerprint = (passwordHash: string): string =>
   createHash("sha256").update(`lbhosting password hash\n${passwordHash}`).digest("hex").slice(0, 32);
 
-const bodyOf = (inputs: OrgUserInputs): UserBody => ({
-  password: inputs.password,
-  displayName: inputs.displayName ?? "",
-  email: inputs.email ?? "",
-  enabled: inputs.enabled ?? true,
-  access: inputs.access ?? [],
-  managedBy: inputs.managedBy ?? "",
-});
+/** The user's settings as the agent holds them: each one the program left out at the agent's default. */
+const settingsOf = (inputs: OrgUserInputs) => {
+  const { displayName, email, enabled, access, managedBy } = withDefaults(inputs, orgUserDefaults);
+  return { displayName, email, enabled, access, managedBy };
+};
+
+const bodyOf = (inputs: OrgUserInputs): UserBody => ({ password: inputs.password, ...settingsOf(inputs) });
 
 /** Writes the user on the primary (a create: only over no user or its own, see ownerOnCreate), then syncs. */
 async function apply(inputs: OrgUserInputs, creating = false): Promise<OrgUserOutputs> {
@@ -59,21 +58,22 @@ async function apply(inputs: OrgUserInputs, creating = false): Promise<OrgUserOu
 
 /** The fields that differ between the state (olds) and the program (news), defaults applied. */
 function changedFields(olds: OrgUserOutputs, news: OrgUserInputs): string[] {
+  const [before, after] = [settingsOf(olds), settingsOf(news)];
   const fields: Array<[string, boolean]> = [
     ["primary", differs(olds.organization?.primary, news.organization?.primary)],
     ["password", differs(olds.password, news.password)],
-    ["displayName", differs(olds.displayName ?? "", news.displayName ?? "")],
-    ["email", differs(olds.email ?? "", news.email ?? "")],
-    ["enabled", differs(olds.enabled ?? true, news.enabled ?? true)],
-    ["access", differs(olds.access ?? [], news.access ?? [], true)],
-    ["managedBy", differs(olds.managedBy ?? "", news.managedBy ?? "")],
+    ["displayName", differs(before.displayName, after.displayName)],
+    ["email", differs(before.email, after.email)],
+    ["enabled", differs(before.enabled, after.enabled)],
+    ["access", differs(before.access, after.access, true)],
+    ["managedBy", differs(before.managedBy, after.managedBy)],
   ];
   return fields.filter(([, changed]) => changed).map(([field]) => field);
 }
 
 export const userProvider: pulumi.dynamic.ResourceProvider = {
   async configure(request) {
-    configureCredentials(request.config);
+    credentials.configure(request.config);
   },
 
   async check(_olds, news) {
@@ -116,11 +116,12 @@ export const userProvider: pulumi.dynamic.ResourceProvider = {
     const known = props.passwordFingerprint ?? (verifyPassword(props.password, user.passwordHash) ? fingerprint : "");
     // A password changed behind Pulumi's back: an empty password makes the next `up` set it again.
     if (known !== fingerprint) inputs.password = "";
-    if ((props.enabled ?? true) !== user.enabled) inputs.enabled = user.enabled;
-    if (differs(props.access ?? [], user.access, true)) inputs.access = user.access;
-    if ((props.displayName ?? "") !== user.displayName) inputs.displayName = user.displayName;
-    if ((props.email ?? "") !== user.email) inputs.email = user.email;
-    if ((props.managedBy ?? "") !== user.managedBy) inputs.managedBy = user.managedBy;
+    const stored = settingsOf(props);
+    if (stored.enabled !== user.enabled) inputs.enabled = user.enabled;
+    if (differs(stored.access, user.access, true)) inputs.access = user.access;
+    if (stored.displayName !== user.displayName) inputs.displayName = user.displayName;
+    if (stored.email !== user.email) inputs.email = user.email;
+    if (stored.managedBy !== user.managedBy) inputs.managedBy = user.managedBy;
     const outputs: OrgUserOutputs = { ...inputs, ...(known ? { passwordFingerprint: known } : {}) };
     return { id, props: outputs, inputs };
   },

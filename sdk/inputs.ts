@@ -18,6 +18,7 @@ import {
   uniqueList,
   usernameSchema,
 } from "../wire/fields";
+import { ftpBodySchema, orgSettingsSchema, userBodySchema, websiteBodySchema } from "../wire/requests";
 
 /** The value Pulumi sends for inputs that are not known yet during preview. */
 export const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -112,3 +113,28 @@ export const webServiceInputsSchema = z.discriminatedUnion("kind", [
   }),
 ]);
 export type WebServiceInputs = z.infer<typeof webServiceInputsSchema>;
+
+/**
+ * What each setting a program may leave out means: the agent's own defaults, read once from its
+ * request schemas (wire/requests.ts), so the provider and the agent apply the same.
+ */
+export const organizationDefaults = {
+  ...orgSettingsSchema.parse({}),
+  // Provider-side settings, which the agent never sees.
+  nodeWeights: {} as Record<string, number>,
+  allowDataLoss: false,
+};
+export const orgUserDefaults = z.object(userBodySchema.shape).omit({ password: true, passwordHash: true }).parse({});
+export const webServiceDefaults = {
+  website: websiteBodySchema.pick({ enabled: true, managedBy: true }).parse({}),
+  ftp: ftpBodySchema.pick({ enabled: true, managedBy: true, writable: true }).parse({}),
+};
+
+/**
+ * Inputs with each setting left out at its default: what an operation compares and sends, where
+ * the inputs enter it. Never stored: state keeps the inputs as the program gave them.
+ */
+export function withDefaults<T extends object, D extends object>(inputs: T, defaults: D): T & D {
+  const given = Object.fromEntries(Object.entries(inputs).filter(([, value]) => value !== undefined));
+  return { ...defaults, ...given } as T & D;
+}

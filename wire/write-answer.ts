@@ -3,7 +3,7 @@
  * (the body stays the stored record, as GET gives it): the org's generation and digest after the
  * write, whether it changed anything, the org's active secondaries, and the change-log entry the
  * write appended. That is everything a sync needs to bring an in-sync secondary along with one
- * request (provider/sync.ts), so the wire format lives here, shared by the agent and the provider.
+ * request (provider/sync/), so the wire format lives here, shared by the agent and the provider.
  */
 import { normalizeEndpoint } from "./fields";
 import { type Change, changeSchema } from "./records";

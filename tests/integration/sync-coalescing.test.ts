@@ -4,13 +4,18 @@
  */
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
-import { requestSync, syncOrg, writeThenSync } from "../../provider/sync";
+import { Scheduler, syncOrg } from "../../provider/sync";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 
 const TOKEN = "coalescing-test-token-0123456789";
 const ORG = "busy";
 const USERS = 200;
 const HASH = "$6$coalesce$" + "c".repeat(86);
+
+/** The sync scheduler a provider process has (provider/context.ts): one for this file's operations. */
+const scheduler = new Scheduler();
+const requestSync = scheduler.requestSync.bind(scheduler);
+const writeThenSync = scheduler.writeThenSync.bind(scheduler);
 
 describe("sync hook: coalescing concurrent changes (real agents)", function () {
   this.timeout(120_000);

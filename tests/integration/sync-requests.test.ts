@@ -6,11 +6,15 @@
  */
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
-import { syncOrg, writeThenSync } from "../../provider/sync";
+import { Scheduler, syncOrg } from "../../provider/sync";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 
 const TOKEN = "sync-requests-token-0123456789ab";
 const ORG = "trips";
+
+/** The sync scheduler a provider process has (provider/context.ts): one for this file's operations. */
+const scheduler = new Scheduler();
+const writeThenSync = scheduler.writeThenSync.bind(scheduler);
 
 describe("sync hook: one request per in-sync secondary after a write (real agents)", function () {
   this.timeout(120_000);

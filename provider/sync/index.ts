@@ -1,0 +1,18 @@
+/**
+ * The secondary-sync hook: brings every active secondary of an organization to its primary's
+ * generation, then verifies digests. Used by the resource providers after each primary mutation
+ * (through a Scheduler, which coalesces) and by `lbhosting sync` (`syncOrg` directly).
+ *
+ *   classify   where a copy stands against its primary (pure)
+ *   inspect    reading secondaries without changing them
+ *   knowledge  what a process remembers of an org between syncs
+ *   transfer   one sync: delta or snapshot, then verification
+ *   scheduler  coalescing the syncs of concurrent operations (injected clock)
+ *   report     the sync report and SyncError
+ */
+export { classify, refusal, type Head } from "./classify";
+export { inspectOrg, inspectSecondary, toSyncStatus } from "./inspect";
+export { OrgKnowledge } from "./knowledge";
+export { SyncError, type SyncOptions, type SyncReport } from "./report";
+export { Scheduler, type Clock, type SyncRunner } from "./scheduler";
+export { syncOrg, type ReplicationClient } from "./transfer";

@@ -1,0 +1,50 @@
+/** What a sync tells its caller, and the error a sync that left a secondary behind becomes. */
+import type { SecondarySyncStatus } from "../../sdk/outputs";
+import type { WriteAnswer } from "../../wire/write-answer";
+
+export interface SyncOptions {
+  /** Send a full snapshot to every secondary, even one that is in sync (initiate synchronization). */
+  full?: boolean;
+  /** One line per secondary: delta or snapshot, changes, bytes, ms. */
+  log?: (line: string) => void;
+  /** The primary's answer to the write this sync follows (its generation, digest, change). */
+  write?: WriteAnswer;
+}
+
+export interface SyncReport {
+  org: string;
+  primary: string;
+  /** The primary's generation and digest the secondaries were brought to. */
+  generation: number;
+  digest: string;
+  /** The primary's epoch. */
+  epoch: number;
+  secondaries: SecondarySyncStatus[];
+  inSync: boolean;
+  /** Why each secondary not in sync is not, without its endpoint (its `error` may name it). */
+  reasons?: Record<string, string>;
+}
+
+/** A sync left at least one secondary behind; the primary keeps its changes. */
+export class SyncError extends Error {
+  constructor(
+    readonly report: SyncReport,
+    /** Whether the sync followed a change on the primary (a resource operation). */
+    afterChange = true,
+  ) {
+    const failed = report.secondaries.filter((secondary) => secondary.state !== "in-sync");
+    const reasons = failed.map(({ endpoint, state, error }) => {
+      const detail = report.reasons?.[endpoint] ?? error;
+      return `${endpoint} is ${state}${detail ? `: ${detail}` : ""}`;
+    });
+    const what = failed.length === 1 ? "a secondary was" : `${failed.length} secondaries were`;
+    const lead = afterChange
+      ? `organization ${report.org}: the change is applied on the primary ${report.primary}, but ${what} not synchronized`
+      : `organization ${report.org}: ${what} not synchronized from the primary ${report.primary}`;
+    super(
+      `${lead} (${reasons.join("; ")}). Run 'pulumi up' again, or 'lbhosting sync --org ${report.org} ` +
+        `--primary ${report.primary}', once the secondary is reachable.`,
+    );
+    this.name = "SyncError";
+  }
+}
