@@ -140,7 +140,7 @@ export function formerState(
 }
 
 /** Asks a node about the org: its status, none (404), or why it could not be asked. */
-export async function viewNode(client: AgentClient, org: string): Promise<NodeView> {
+async function viewNode(client: AgentClient, org: string): Promise<NodeView> {
   try {
     const status = await unlessNotFound(client.getOrg(org));
     return status ? { endpoint: client.endpoint, status } : { endpoint: client.endpoint };

@@ -28,7 +28,7 @@ const idOf = (inputs: OrgUserInputs) => `${inputs.organization.name}/${inputs.us
  * refresh compares it with the primary's hash instead of re-hashing the password (a crypt per
  * user), and a password changed behind Pulumi's back changes the hash, so it shows.
  */
-export const passwordFingerprint = (passwordHash: string): string =>
+const passwordFingerprint = (passwordHash: string): string =>
   createHash("sha256").update(`lbhosting password hash\n${passwordHash}`).digest("hex").slice(0, 32);
 
 /** The user's settings as the agent holds them: each one the program left out at the agent's default. */

@@ -10,9 +10,9 @@
  *   scheduler  coalescing the syncs of concurrent operations (injected clock)
  *   report     the sync report and SyncError
  */
-export { classify, refusal, type Head } from "./classify";
+export { classify, refusal } from "./classify";
 export { inspectOrg, inspectSecondary, toSyncStatus } from "./inspect";
 export { OrgKnowledge } from "./knowledge";
-export { SyncError, type SyncOptions, type SyncReport } from "./report";
+export { SyncError, type SyncReport } from "./report";
 export { Scheduler, type Clock, type SyncRunner } from "./scheduler";
 export { syncOrg, type ReplicationClient } from "./transfer";
