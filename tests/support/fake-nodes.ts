@@ -9,7 +9,7 @@ import type { Change, OrgStatus, ReplicaBody, ReplicaChangesBody, Snapshot } fro
 export const ORG = "acme";
 export const digestAt = (generation: number) => generation.toString(16).padStart(64, "0");
 
-export const userChange = (generation: number): Change => ({
+export const userChange = (generation: number): Extract<Change, { type: "user.put" }> => ({
   generation,
   type: "user.put",
   user: {

@@ -1,23 +1,8 @@
 /** What a provider process remembers between syncs, and the write answer it learns it from. */
 import { expect } from "chai";
-import { type Change } from "../../wire";
 import { WRITE_HEADERS, encodeChange, writeAnswerFromHeaders } from "../../wire/write-answer";
 import { OrgKnowledge } from "../../provider/sync";
-
-const DIGEST = (n: number) => n.toString(16).padStart(64, "0");
-const userChange = (generation: number): Extract<Change, { type: "user.put" }> => ({
-  generation,
-  type: "user.put",
-  user: {
-    username: `u${generation}`,
-    passwordHash: "$6$salt$" + "x".repeat(86),
-    displayName: "",
-    email: "",
-    enabled: true,
-    access: [],
-    managedBy: "",
-  },
-});
+import { digestAt as DIGEST, userChange } from "../support/fake-nodes";
 
 describe("sync knowledge from write answers", function () {
   it("reads the write headers, and ignores a change later than the answer's generation", function () {

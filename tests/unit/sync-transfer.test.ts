@@ -3,6 +3,21 @@ import { expect } from "chai";
 import { OrgKnowledge, SyncError, syncOrg } from "../../provider/sync";
 import { FakeNode, ORG, digestAt, factoryOf, orgStatus, primaryAt, userChange } from "../support/fake-nodes";
 
+/** What a process knows after writing generation 3, with copy http://a last seen at 2. */
+function knowingWriteOf3(): OrgKnowledge {
+  const known = new OrgKnowledge();
+  known.noteWrite({
+    generation: 3,
+    digest: digestAt(3),
+    changed: true,
+    epoch: 0,
+    secondaries: ["http://a"],
+    change: userChange(3),
+  });
+  known.copies.set("http://a", orgStatus({ generation: 2, digest: digestAt(2) }));
+  return known;
+}
+
 describe("sync transfer", function () {
   it("sends a snapshot to a missing copy and the changes to one behind, then verifies both", async function () {
     const [missing, behind] = [
@@ -23,16 +38,7 @@ describe("sync transfer", function () {
   it("with write answers known, brings an in-sync copy along with one request and asks the primary nothing", async function () {
     const copy = new FakeNode("http://a", orgStatus({ generation: 2, digest: digestAt(2) }));
     const primary = primaryAt(3, ["http://a"]);
-    const known = new OrgKnowledge();
-    known.noteWrite({
-      generation: 3,
-      digest: digestAt(3),
-      changed: true,
-      epoch: 0,
-      secondaries: ["http://a"],
-      change: userChange(3),
-    });
-    known.copies.set("http://a", orgStatus({ generation: 2, digest: digestAt(2) }));
+    const known = knowingWriteOf3();
     const report = await syncOrg(primary, ORG, factoryOf(copy), {}, known);
     expect(report.inSync).to.equal(true);
     expect(primary.calls).to.deep.equal([]);
@@ -43,16 +49,7 @@ describe("sync transfer", function () {
   it("falls back to looking when the copy is not where this process thought (409)", async function () {
     const copy = new FakeNode("http://a", orgStatus({ generation: 1, digest: digestAt(1) }));
     const primary = primaryAt(3, ["http://a"]);
-    const known = new OrgKnowledge();
-    known.noteWrite({
-      generation: 3,
-      digest: digestAt(3),
-      changed: true,
-      epoch: 0,
-      secondaries: ["http://a"],
-      change: userChange(3),
-    });
-    known.copies.set("http://a", orgStatus({ generation: 2, digest: digestAt(2) }));
+    const known = knowingWriteOf3();
     const report = await syncOrg(primary, ORG, factoryOf(copy), {}, known);
     expect(report.inSync).to.equal(true);
     expect(copy.calls).to.deep.equal(["applyReplicaChanges", "getOrg", "applyReplicaChanges"]);
