@@ -5,7 +5,8 @@
  * naming the request and the field. Requests go through undici's `request` on its keep-alive pool
  * (a 1,000-user `pulumi up` makes thousands; its `fetch` layer cost several times the CPU), and
  * through undici's RetryAgent, which repeats idempotent requests on network failures and
- * 502/503/504 a bounded number of times.
+ * 502/503/504 a bounded number of times (the last attempt on the plain pool, so an agent's error
+ * answer keeps its code and reason).
  */
 import { getGlobalDispatcher, request, RetryAgent, type Dispatcher } from "undici";
 import type { z } from "zod";
@@ -72,6 +73,8 @@ const RETRYABLE_ERRORS = [
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
 ];
+/** Answers worth another attempt: the agent stopping, or a proxy or the balancer's HAProxy failing. */
+const RETRYABLE_STATUSES = [502, 503, 504];
 const TIMEOUT_ERRORS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
 type Method = "GET" | "PUT" | "POST" | "DELETE";
@@ -89,15 +92,18 @@ interface Call<S extends z.ZodType> {
 export class AgentClient {
   readonly endpoint: string;
   private readonly timeoutMs: number;
-  /** GET, PUT and DELETE of API v1 are idempotent: repeating one leaves the agent as one does. */
-  private readonly idempotent: Dispatcher;
+  /**
+   * GET, PUT and DELETE of API v1 are idempotent: repeating one leaves the agent as one does.
+   * Undefined when the client makes no retries (the plain keep-alive pool).
+   */
+  private readonly idempotent?: Dispatcher;
   /**
    * POST is retried only for a promotion: the agent answers a repeated promotion at the same epoch
    * as the first (agent/src/domain, `promote`). A repeated POST /replica/changes is not idempotent
    * (the copy has moved past the delta's base: 409), so it goes out once, on the plain pool; the
    * sync looks again instead.
    */
-  private readonly promotion: Dispatcher;
+  private readonly promotion?: Dispatcher;
 
   private dispatcherFor(method: Method, path: string): Dispatcher | undefined {
     if (method !== "POST") return this.idempotent;
@@ -111,11 +117,15 @@ export class AgentClient {
   ) {
     this.endpoint = normalizeEndpoint(endpoint);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const retries = options.retries ?? DEFAULT_RETRIES;
+    if (retries === 0) return;
+    // RetryAgent keeps no body of a status it retried, so the last attempt goes out on the plain
+    // pool (see `send`): its answer, with the agent's own error code and reason, reaches the caller.
     const retry = {
-      maxRetries: options.retries ?? DEFAULT_RETRIES,
+      maxRetries: retries - 1,
       minTimeout: 200,
       timeoutFactor: 3,
-      statusCodes: [502, 503, 504],
+      statusCodes: [...RETRYABLE_STATUSES],
       errorCodes: RETRYABLE_ERRORS,
     };
     this.idempotent = new RetryAgent(getGlobalDispatcher(), { ...retry, methods: ["GET", "PUT", "DELETE"] });
@@ -251,16 +261,27 @@ export class AgentClient {
 
   /** One request (retried by the dispatcher where that is safe); its answer checked against `call.answer`. */
   private async send<S extends z.ZodType>(call: Call<S>): Promise<{ body: z.output<S>; headers: HeaderReader }> {
+    const dispatcher = this.dispatcherFor(call.method, call.path);
+    let answer: RawAnswer;
+    try {
+      answer = await this.attempt(call, dispatcher);
+    } catch (error) {
+      if (!retriedStatusSpent(error)) throw error;
+      answer = await this.attempt(call, undefined);
+    }
+    const what = `${call.method} ${call.path.replace(/\?.*$/, "")}`;
+    if (answer.status < 200 || answer.status >= 300) throw toAgentError(this.endpoint, answer.status, answer.text);
+    return { body: checked(this.endpoint, what, call.answer, answer.text), headers: answer.headers };
+  }
+
+  /** One request on `dispatcher` (undefined: the plain pool); a request that gets no answer throws. */
+  private async attempt(call: Call<z.ZodType>, dispatcher: Dispatcher | undefined): Promise<RawAnswer> {
     const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
     const timeoutMs = call.timeoutMs ?? this.timeoutMs;
-    const what = `${call.method} ${call.path.replace(/\?.*$/, "")}`;
-    let status: number;
-    let headers: HeaderReader;
-    let text: string;
     try {
       const response = await request(this.endpoint + call.path, {
         method: call.method,
-        dispatcher: this.dispatcherFor(call.method, call.path),
+        dispatcher,
         headers: {
           authorization: `Bearer ${this.token}`,
           ...(payload === undefined ? {} : { "content-type": "application/json" }),
@@ -270,16 +291,28 @@ export class AgentClient {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      status = response.statusCode;
-      headers = headerReader(response.headers);
-      text = await response.body.text();
+      return {
+        status: response.statusCode,
+        headers: headerReader(response.headers),
+        text: await response.body.text(),
+      };
     } catch (error) {
+      if (retriedStatusSpent(error)) throw error;
       throw failureOf(this.endpoint, error, timeoutMs);
     }
-    if (status < 200 || status >= 300) throw toAgentError(this.endpoint, status, text);
-    return { body: checked(this.endpoint, what, call.answer, text), headers };
   }
 }
+
+interface RawAnswer {
+  status: number;
+  headers: HeaderReader;
+  text: string;
+}
+
+/** RetryAgent gave up on a status it retries (its error carries the status, not the body). */
+const retriedStatusSpent = (error: unknown): boolean =>
+  (error as { code?: string }).code === "UND_ERR_REQ_RETRY" &&
+  (error as { statusCode?: number }).statusCode !== undefined;
 
 /** The answer's body as the schema gives it, or an AgentProtocolError naming the first wrong field. */
 function checked<S extends z.ZodType>(endpoint: string, what: string, schema: S, text: string): z.output<S> {
@@ -295,18 +328,9 @@ function checked<S extends z.ZodType>(endpoint: string, what: string, schema: S,
   throw new AgentProtocolError(endpoint, what, issue?.path.map(String).join(".") ?? "", issue?.message ?? "is invalid");
 }
 
-/** A request that got no answer; or, once retries are spent on 502/503/504, that status. */
+/** A request that got no answer. */
 function failureOf(endpoint: string, error: unknown, timeoutMs: number): Error {
-  const { code, statusCode } = error as { code?: string; statusCode?: number };
-  if (code === "UND_ERR_REQ_RETRY" && statusCode !== undefined) {
-    // RetryAgent keeps no body of a retried status: what is left to say is the status.
-    return new AgentError(
-      endpoint,
-      statusCode,
-      "unavailable",
-      `answered HTTP ${statusCode} to every attempt (HTTP ${statusCode} unavailable)`,
-    );
-  }
+  const { code } = error as { code?: string };
   if (code !== undefined && TIMEOUT_ERRORS.has(code)) {
     return new AgentUnreachableError(endpoint, `no answer within ${timeoutMs} ms`);
   }

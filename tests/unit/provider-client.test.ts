@@ -111,6 +111,17 @@ describe("agent client", function () {
     expect(seen).to.have.length(1);
   });
 
+  it("after its retries, gives the agent's own error code and reason, in three attempts in all", async function () {
+    const unreachable = { code: "haproxy_unreachable", message: "HAProxy's master CLI does not answer", details: [] };
+    handler = () => ({ status: 502, body: { error: unreachable } });
+    const error = await failure(client(2).getOrg("acme"));
+    expect(error).to.be.instanceOf(AgentError).and.include({ status: 502, code: "haproxy_unreachable" });
+    expect((error as AgentError).reason).to.equal(
+      "HAProxy's master CLI does not answer (HTTP 502 haproxy_unreachable)",
+    );
+    expect(seen).to.have.length(3);
+  });
+
   it("turns a 404 into undefined in unlessNotFound, and nothing else", async function () {
     handler = () => ({ status: 404, body: { error: { code: "not_found", message: "none", details: [] } } });
     expect(await unlessNotFound(client().getOrg("acme"))).to.equal(undefined);
