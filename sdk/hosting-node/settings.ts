@@ -24,7 +24,7 @@ export interface HostingNodeFtp {
   purePwBin: string;
   /** Where pure-ftpd listens, host:port (informational). */
   ftpListen?: string;
-  /** uid/gid of writable FTP accounts (not 0). */
+  /** uid/gid of writable FTP accounts (not 0; both or neither, or the agent runs them as its own). */
   uid?: number;
   gid?: number;
 }
@@ -82,6 +82,12 @@ const settingsSchema = z.object({
       ftpListen: safeListen.optional(),
       uid: positiveInteger.optional(),
       gid: positiveInteger.optional(),
+    })
+    // Either alone leaves the other at the agent's own id, root's as a root service: pure-ftpd
+    // then refuses every login.
+    .refine((ftp) => (ftp.uid === undefined) === (ftp.gid === undefined), {
+      message: "must be given together with ftp.uid (both or neither)",
+      path: ["gid"],
     })
     .optional(),
 });

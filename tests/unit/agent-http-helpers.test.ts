@@ -105,6 +105,13 @@ describe("agent HTTP helpers", function () {
     expect(optionProblem({ ...base, name: "" })).to.match(/agent name/);
     expect(optionProblem({ ...base, httpListen: "80; include /etc" })).to.match(/http-listen/);
     expect(optionProblem({ ...base, httpListen: "127.0.1.2:8080" })).to.equal(undefined);
+    const ftp = { purePwBin: "/usr/bin/pure-pw", ftpReadonlyIds: { uid: 65534, gid: 65534 } };
+    expect(optionProblem({ ...base, ...ftp, ftpIds: { uid: 2001, gid: 2001 } })).to.equal(undefined);
+    expect(optionProblem({ ...base, ...ftp, ftpIds: { uid: 2001, gid: 0 } })).to.match(/gid 0 .*--ftp-gid/);
+    const rootGroup = { uid: 65534, gid: 0 };
+    expect(optionProblem({ ...base, ...ftp, ftpIds: { uid: 2001, gid: 2001 }, ftpReadonlyIds: rootGroup })).to.match(
+      /gid 0 .*--ftp-readonly-gid/,
+    );
     expect(optionProblem({ ...base, changeLogLimit: 0 })).to.match(/change log/);
     expect(optionProblem({ ...base, limits: { maxConnections: 0 } })).to.match(/--max-connections/);
     expect(optionProblem({ ...base, limits: { requestTimeoutMs: 10 } })).to.match(/--request-timeout-ms/);

@@ -85,6 +85,13 @@ describe("HostingNode scripts", () => {
     expect(() => checkHostingNodeSettings("web1", install)).to.not.throw();
   });
 
+  it("refuses an FTP uid without a gid, which would leave accounts in root's group", () => {
+    const ftp = { purePwBin: "/usr/bin/pure-pw", uid: 2001 };
+    expect(() => checkHostingNodeSettings("web1", { ...install, ftp })).to.throw(
+      /HostingNode web1: ftp\.gid .*must be given together with ftp\.uid/,
+    );
+  });
+
   it("reads the version from npm pack's file name, and asks wildcard listens on loopback", () => {
     expect(versionFromPackageFile("/tmp/lbhosting-agent-1.2.3-rc.1.tgz")).to.equal("1.2.3-rc.1");
     expect(() => versionFromPackageFile("/tmp/agent.tgz")).to.throw(/agentVersion/);

@@ -45,6 +45,13 @@ export function servingIdsProblem(writable: FtpIds, readonly: FtpIds): string | 
   if (writable.uid === 0 || readonly.uid === 0) {
     return "FTP accounts cannot run as uid 0 (pure-ftpd refuses root logins): give --ftp-uid a non-root uid";
   }
+  // pure-ftpd refuses gid 0 too, at each login (530), where the operator sees nothing but failures.
+  if (writable.gid === 0) {
+    return "FTP accounts cannot run as gid 0 (pure-ftpd refuses root's group at login): give --ftp-gid a non-root gid";
+  }
+  if (readonly.gid === 0) {
+    return "FTP accounts cannot run as gid 0 (pure-ftpd refuses root's group at login): give --ftp-readonly-gid a non-root gid";
+  }
   if (writable.uid === readonly.uid) {
     return "--ftp-readonly-uid must differ from --ftp-uid, or read-only FTP services could be written";
   }
