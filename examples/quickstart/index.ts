@@ -83,6 +83,7 @@ export = async () => {
     syncStatus: org.syncStatus,
     siteUrls: site.urls,
     ftpUrls: ftp.urls,
-    siteCheck: siteCheck?.stdout,
+    // Only with a check: an undefined output makes Pulumi warn that it will not show.
+    ...(siteCheck ? { siteCheck: siteCheck.stdout } : {}),
   };
 };
