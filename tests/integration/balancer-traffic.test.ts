@@ -350,4 +350,30 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
     expect(table.stdout).to.match(new RegExp(`${secondary.url}\\s.*UP, \\d+ open\\s+UP, 1 open`));
     await Promise.all(open.map((session) => session.quit()));
   });
+
+  // Last: it stops web-b's pure-ftpd for good.
+  it("FTP health: with a node's pure-ftpd stopped, every new session goes to the other node, before its checks fail too", async function () {
+    await waitFor("both FTP servers settled UP", 15_000, async () =>
+      (await lbStatus()).nodes.every((node) => node.ftp?.status === "UP"),
+    );
+    await secondary.ftp!.stop();
+    const failures: string[] = [];
+    const served: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      try {
+        const session = await openSession();
+        served.push(await nodeOf(session));
+        await session.quit();
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+    const seen = (await view(secondary, "ftp"))?.status;
+    console.log(
+      `      FTP health: web-b's pure-ftpd stopped; 10 sessions served by ${JSON.stringify(served)}, ` +
+        `${failures.length} failed; web-b's FTP check then reads ${seen}`,
+    );
+    expect(failures).to.deep.equal([]);
+    expect(served).to.deep.equal(Array.from({ length: 10 }, () => "web-a"));
+  });
 });

@@ -54,6 +54,9 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(text).to.include("frontend lbh_ftp_acme\n    mode tcp\n    bind 127.0.8.3:21\n");
     expect(text).to.include("backend lbh_ftp_acme\n    mode tcp\n    balance leastconn\n");
     expect(text).to.include("    tcp-check expect rstring ^220\n");
+    expect(text, "a refused FTP connection is retried elsewhere").to.match(
+      /backend lbh_ftp_acme\n( {4}.*\n)* {4}option redispatch 1\n/,
+    );
     expect(text).to.include("    server web-a 127.0.8.1:2121 check weight 1\n");
     // Data connections: each node's passive range on the LB's FTP host goes to that node, same port.
     expect(text).to.include("    bind 127.0.8.3:30100-30199\n    bind 127.0.8.3:30200-30299\n");

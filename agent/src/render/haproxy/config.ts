@@ -93,6 +93,10 @@ function ftpSections({ org, route }: OrgRoute): string[] {
     // Sessions are long and uneven: send each new one to the node with the fewest open.
     "    balance leastconn",
     "    timeout server 30m",
+    // A node whose FTP server died gets new sessions until its checks fail (3 × 2 s): a refused
+    // connection is retried on another node instead of closing the client's.
+    "    retries 3",
+    "    option redispatch 1",
     "    option tcp-check",
     "    tcp-check connect",
     "    tcp-check expect rstring ^220",
