@@ -10,7 +10,7 @@ interface AgentCli {
 }
 
 export const AGENT_MISSING =
-  "the hosting agent is its own package: install it on this server with `npm install -g --allow-scripts=better-sqlite3 lbhosting-agent` " +
+  "the hosting agent is its own package: install it on this server with `npm install -g --allow-scripts=better-sqlite3,lbhosting-agent ./lbhosting-agent-<version>.tgz` (from `npm pack -w agent`) " +
   "(or let HostingNode install it over SSH), then run `lbhosting-agent` or `lbhosting agent`";
 
 /** The agent package's CLI, or undefined when it is not installed next to this package. */

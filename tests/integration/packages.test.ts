@@ -79,6 +79,8 @@ describe("packages: pulumi-lbhosting and lbhosting-agent", function () {
       throw Object.assign(new Error("Cannot find module 'lbhosting-agent/cli'"), { code: "MODULE_NOT_FOUND" });
     });
     expect(absent).to.equal(undefined);
-    expect(AGENT_MISSING).to.include("npm install -g --allow-scripts=better-sqlite3 lbhosting-agent");
+    expect(AGENT_MISSING).to.include(
+      "npm install -g --allow-scripts=better-sqlite3,lbhosting-agent ./lbhosting-agent-",
+    );
   });
 });
