@@ -5,13 +5,13 @@
  * organization on them. Then an agent upgrade, the secret scan, destroy, and a missing
  * prerequisite.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
 import { freePort } from "../support/ports";
+import { localPrebuilds } from "../support/prebuilds";
 import { createProjectFolder, exampleDir, packWorkspace, repackAgent, type ProjectFolder } from "../support/project";
 import { requirePulumi } from "../support/pulumi";
 import { startSshd, type Sshd } from "../support/sshd";
@@ -42,22 +42,6 @@ function processCommandLines(): { pid: number; args: string; environ: string }[]
     .readdirSync("/proc")
     .filter((entry) => /^\d+$/.test(entry))
     .map((pid) => ({ pid: Number(pid), args: read(pid, "cmdline"), environ: read(pid, "environ") }));
-}
-
-/**
- * better-sqlite3 builds from source where its prebuilt binary cannot be downloaded (here: about
- * a minute per server). prebuild-install's documented local-prebuilds folder lets the three
- * "servers" reuse the binary this repository already built; without it they compile.
- */
-function localPrebuilds(dir: string): string {
-  const modulePath = path.dirname(require.resolve("better-sqlite3/package.json"));
-  const { version } = JSON.parse(fs.readFileSync(path.join(modulePath, "package.json"), "utf8")) as { version: string };
-  const file = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
-  fs.mkdirSync(dir, { recursive: true });
-  execFileSync("tar", ["-czf", path.join(dir, file), "-C", modulePath, "build/Release/better_sqlite3.node"], {
-    timeout: 60_000,
-  });
-  return dir;
 }
 
 describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (examples/bare-servers)", function () {

@@ -85,6 +85,11 @@ export class FtpSession {
     return Buffer.concat(chunks).toString("utf8");
   }
 
+  /** Makes the folder (and those above it) where missing, and makes it the current folder. */
+  async ensureDir(name: string): Promise<void> {
+    await this.client.ensureDir(name);
+  }
+
   async store(name: string, content: string): Promise<void> {
     await this.client.uploadFrom(Readable.from([Buffer.from(content, "utf8")]), name);
   }
