@@ -269,7 +269,20 @@ export function supersededBy(
   return found;
 }
 
-/** One line for a former primary still to be fenced: what `pulumi refresh` and `preview` print. */
+/**
+ * Why `preview` and `up` update the org for a former primary the state records: as it stood when
+ * last checked, since the update itself may fence it a moment later (then it says so).
+ */
+export function fencingPending(org: string, entry: FencingStatus): string {
+  const was = {
+    "stale-primary": "a stale primary",
+    "stale-copy": "holding an outdated copy",
+    unreachable: "unreachable",
+  }[entry.state];
+  return `organization ${org}: the former primary ${entry.endpoint} is not fenced yet (${was} when last checked); an update fences it once it answers`;
+}
+
+/** One line for a former primary still to be fenced, as it stands now: what `pulumi refresh` and `up` print. */
 export function fencingNote(org: string, entry: FencingStatus): string {
   const at = entry.epoch === undefined ? "" : ` (epoch ${entry.epoch}, generation ${entry.generation})`;
   switch (entry.state) {

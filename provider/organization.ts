@@ -9,7 +9,7 @@ import { organizationDefaults, organizationInputsSchema, withDefaults, type Orga
 import { AgentUnreachableError, unlessNotFound } from "./client";
 import { reasonOf } from "./agent-errors";
 import { clientFor, credentials, scheduler, syncLog } from "./context";
-import { changePrimary, fencingNote, inspectFormer, removeFromFormer } from "./failover";
+import { changePrimary, fencingNote, fencingPending, inspectFormer, removeFromFormer } from "./failover";
 import { checkInputs, containsUnknown, differs, inputsOf, partialFailure } from "./inputs";
 import { inspectOrg, SyncError, toSyncStatus } from "./sync";
 import { type LoadBalancing, routeOrg, servingNodes, unroute } from "./balancer";
@@ -205,7 +205,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     const needsHeal =
       (olds.syncStatus ?? []).some((secondary) => secondary.state !== "in-sync") || (olds.fencing ?? []).length > 0;
     // The engine shows no reason for a change the state alone asks for: say it (stdout reaches the CLI).
-    for (const entry of olds.fencing ?? []) console.log(`lbhosting: ${fencingNote(news.name, entry)}`);
+    for (const entry of olds.fencing ?? []) console.log(`lbhosting: ${fencingPending(news.name, entry)}`);
     return { changes: replaces.length > 0 || settingsChanged || needsHeal, replaces, deleteBeforeReplace: false };
   },
 
@@ -272,6 +272,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
         syncLog,
       ),
     };
+    for (const entry of fencing.left) syncLog(fencingNote(news.name, entry));
     const full = differs(olds.syncTrigger, news.syncTrigger);
     return { outs: await syncAndReport(news, full, pendingRemovals, fencing) };
   },

@@ -124,7 +124,10 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
 
     // The next up, with the old primary listed as a secondary, demotes it into a copy.
     await setNodes(web2, [web3, web1]);
-    await up();
+    const demoting = await up();
+    // What the up says of the old primary is how it stood when last checked: this up fences it.
+    expect(demoting.stdout).to.include(`${web1.url} is not fenced yet (a stale primary when last checked)`);
+    expect(demoting.stdout).to.not.include("the next 'pulumi up' demotes it");
     const demoted = await client(web1).getOrg(ORG);
     expect(demoted).to.include({ role: "secondary", primary: web2.url, epoch: 1 });
     expect(demoted.digest).to.equal((await client(web2).getOrg(ORG)).digest);

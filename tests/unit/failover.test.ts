@@ -1,6 +1,13 @@
 /** The pure decisions of a primary change: move or failover, which copy, refusals, fencing states. */
 import { expect } from "chai";
-import { fencingNote, formerState, type NodeView, planPrimaryChange, supersededBy } from "../../provider/failover";
+import {
+  fencingNote,
+  fencingPending,
+  formerState,
+  type NodeView,
+  planPrimaryChange,
+  supersededBy,
+} from "../../provider/failover";
 import type { OrgStatus } from "../../wire";
 
 const A = "http://127.0.0.1:1";
@@ -167,6 +174,20 @@ describe("failover decisions", () => {
       );
       expect(fencingNote("acme", { endpoint: A, state: "stale-copy", epoch: 1, generation: 3 })).to.include(
         "outdated copy (epoch 1, generation 3)",
+      );
+    });
+  });
+
+  describe("fencingPending", () => {
+    it("says how a former primary stood when last checked, not that it still does (the update may fence it)", () => {
+      const line = fencingPending("acme", { endpoint: A, state: "unreachable", error: "ECONNREFUSED" });
+      expect(line).to.equal(
+        `organization acme: the former primary ${A} is not fenced yet (unreachable when last checked); ` +
+          "an update fences it once it answers",
+      );
+      expect(line).to.not.include("is unreachable");
+      expect(fencingPending("acme", { endpoint: A, state: "stale-primary", epoch: 0, generation: 7 })).to.include(
+        "(a stale primary when last checked)",
       );
     });
   });
