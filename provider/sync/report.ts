@@ -41,9 +41,14 @@ export class SyncError extends Error {
     const lead = afterChange
       ? `organization ${report.org}: the change is applied on the primary ${report.primary}, but ${what} not synchronized`
       : `organization ${report.org}: ${what} not synchronized from the primary ${report.primary}`;
+    // "Reachable" only when that is what is missing: a secondary that answered and refused (a
+    // full disk, 507) needs its cause fixed.
+    const when = failed.every(({ state }) => state === "unreachable")
+      ? "once the secondary is reachable"
+      : "once the cause above is fixed";
     super(
       `${lead} (${reasons.join("; ")}). Run 'pulumi up' again, or 'lbhosting sync --org ${report.org} ` +
-        `--primary ${report.primary}', once the secondary is reachable.`,
+        `--primary ${report.primary}', ${when}.`,
     );
     this.name = "SyncError";
   }

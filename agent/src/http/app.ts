@@ -99,7 +99,7 @@ export function buildApp(options: AppOptions): AgentApp {
     });
   });
   app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const failure = frameworkFailure(error);
+    const failure = frameworkFailure(error, options.node.name);
     if (failure.status >= 500) {
       const route = loggedRoute(request.routeOptions.url, request.url);
       log("error", "request failed", { method: request.method, route, error: error.message });

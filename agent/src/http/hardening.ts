@@ -131,8 +131,12 @@ export function parseJsonBody(body: Buffer): unknown {
 }
 
 /** Errors Fastify raises itself (body too large, wrong media type, ...) in the API's shape. */
-export function frameworkFailure(error: FastifyError): ApiFailure {
+export function frameworkFailure(error: FastifyError, nodeName: string): ApiFailure {
   if (error instanceof ApiFailure) return error;
+  if (isDiskFull(error)) {
+    // SQLite rolled the transaction back, and no rendered file is swapped in half-written.
+    return new ApiFailure(507, "insufficient_storage", `disk full on ${nodeName}: nothing was changed`);
+  }
   switch (error.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new ApiFailure(413, "payload_too_large", "the request body is too large", [
@@ -150,6 +154,14 @@ export function frameworkFailure(error: FastifyError): ApiFailure {
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return new ApiFailure(status, "bad_request", "the request was refused");
   return new ApiFailure(500, "internal", "internal error; see the agent's log");
+}
+
+/** SQLite's and the file system's word for a full disk (or a quota reached). */
+const DISK_FULL_CODES = new Set(["SQLITE_FULL", "ENOSPC", "EDQUOT"]);
+
+function isDiskFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && DISK_FULL_CODES.has(code);
 }
 
 /**
