@@ -101,7 +101,10 @@ async function syncAndReport(
     const message = `organization ${inputs.name}: the load balancer ${inputs.loadBalancer} was not updated: ${(error as Error).message}`;
     throw partialFailure(`${message}. Run 'pulumi up' again once it is reachable.`, inputs.name, { ...outs });
   }
-  if (!outs.inSync) {
+  // A former primary still down is fenced once it answers: it does not fail this up (users and
+  // services follow the new primary now), though the outputs say it is not in sync.
+  const awaited = new Set(fencing.left.map((entry) => entry.endpoint));
+  if (secondaries.some((secondary) => secondary.state !== "in-sync" && !awaited.has(secondary.endpoint))) {
     const error = new SyncError({
       ...report,
       secondaries,
@@ -164,6 +167,24 @@ async function removeCopies(org: string, endpoints: string[]): Promise<CopyRemov
   );
   left.statuses.sort((a, b) => endpoints.indexOf(a.endpoint) - endpoints.indexOf(b.endpoint));
   return left;
+}
+
+/** The nodes among `endpoints` that do not answer now, as former primaries still to be fenced. */
+async function unreachableAmong(endpoints: string[]): Promise<FencingStatus[]> {
+  const answers = await Promise.all(
+    endpoints.map((endpoint) =>
+      clientFor(endpoint)
+        .health()
+        .then(
+          () => undefined,
+          (error: unknown): FencingStatus | undefined => {
+            if (!(error instanceof AgentUnreachableError)) return undefined; // it answers: the sync tells more
+            return { endpoint, state: "unreachable", error: error.message };
+          },
+        ),
+    ),
+  );
+  return answers.filter((entry): entry is FencingStatus => entry !== undefined);
 }
 
 export const organizationProvider: pulumi.dynamic.ResourceProvider = {
@@ -259,20 +280,43 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
       news.name,
       demoted.filter((endpoint) => !former.has(endpoint)),
     );
-    const { epoch } = await primary.putOrg(news.name, settingsOf(news));
     // A former primary the program lists as a secondary is demoted by the sync (its snapshot
-    // carries the higher epoch); from any other the org is removed.
+    // carries the higher epoch); while it is down it stays out of the org's record, so no sync
+    // (the org's or a member's) waits on it, and an update puts it back once it answers.
+    const down = await unreachableAmong([...former].filter((endpoint) => keep.has(endpoint)));
+    const settings = settingsOf(news);
+    const { epoch } = await primary.putOrg(news.name, {
+      ...settings,
+      secondaries: settings.secondaries.filter((endpoint) => !down.some((entry) => entry.endpoint === endpoint)),
+    });
+    // From any other former primary the org is removed.
     const fencing = {
-      listed: [...former].filter((endpoint) => keep.has(endpoint)),
-      left: await removeFromFormer(
-        news.name,
-        [...former].filter((endpoint) => !keep.has(endpoint)),
-        epoch,
-        clientFor,
-        syncLog,
+      listed: [...former].filter(
+        (endpoint) => keep.has(endpoint) && !down.some((entry) => entry.endpoint === endpoint),
       ),
+      left: [
+        ...(await removeFromFormer(
+          news.name,
+          [...former].filter((endpoint) => !keep.has(endpoint)),
+          epoch,
+          clientFor,
+          syncLog,
+        )),
+        ...down,
+      ],
     };
     for (const entry of fencing.left) syncLog(fencingNote(news.name, entry));
+    for (const entry of down) {
+      pendingRemovals.statuses.push({
+        endpoint: entry.endpoint,
+        state: "unreachable",
+        generation: 0,
+        digest: "",
+        lastSyncedAt: "",
+        ...(entry.error ? { error: entry.error } : {}),
+      });
+      pendingRemovals.reasons[entry.endpoint] = `the former primary is unreachable: ${entry.error ?? "no answer"}`;
+    }
     const full = differs(olds.syncTrigger, news.syncTrigger);
     return { outs: await syncAndReport(news, full, pendingRemovals, fencing) };
   },

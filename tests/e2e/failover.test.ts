@@ -83,11 +83,13 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
     const before = await client(web1).snapshot(ORG);
     expect(before.users.map((user) => user.username)).to.deep.equal(USERS);
 
-    // The primary is lost: SIGKILL, and the program names the copy on web2 as the primary.
+    // The primary is lost: SIGKILL, and the program names the copy on web2 as the primary. It
+    // keeps the dead one listed among the secondaries: it becomes a copy once it is back.
     await web1.stop("SIGKILL");
-    await setNodes(web2, [web3]);
+    await setNodes(web2, [web3, web1]);
     const failover = await up();
     expect(failover.stdout).to.include(`failover ${ORG}: ${web1.url} → ${web2.url}, its copy promoted`);
+    expect(failover.stdout).to.include(`the former primary ${web1.url} is unreachable`);
     const served = await client(web2).snapshot(ORG);
     expect(await client(web2).getOrg(ORG)).to.include({ role: "primary", epoch: 1 });
     expect(served.users.map((user) => [user.username, user.passwordHash])).to.deep.equal(
@@ -99,7 +101,12 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
     const members = (await resources()).filter((r) => /:(OrgUser|WebService)$/.test(r.type));
     expect(members).to.have.length(USERS.length + SERVICES.length);
     for (const member of members) expect(member.outputs?.organization).to.deep.include({ primary: web2.url });
-    expect(await orgOutputs()).to.deep.include({ primary: web2.url, epoch: 1, inSync: true });
+    const failedOver = await orgOutputs();
+    expect(failedOver).to.deep.include({ primary: web2.url, epoch: 1, inSync: false });
+    expect(failedOver?.fencing).to.deep.equal([
+      { endpoint: web1.url, state: "unreachable", error: (failedOver?.fencing as { error: string }[])[0].error },
+    ]);
+    // The dead node stays out of the org's record until it answers: web3 is its one secondary now.
     expect((await cli(["status", "--org", ORG, "--primary", web2.url])).code).to.equal(0);
 
     // The old primary comes back, still believing it is the primary at epoch 0.
@@ -122,8 +129,7 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
     expect(sync.stdout + sync.stderr).to.include("stale_epoch");
     expect((await client(web3).getOrg(ORG)).digest).to.equal(served.digest);
 
-    // The next up, with the old primary listed as a secondary, demotes it into a copy.
-    await setNodes(web2, [web3, web1]);
+    // The next up (the old primary still listed as a secondary) demotes it into a copy.
     const demoting = await up();
     // What the up says of the old primary is how it stood when last checked: this up fences it.
     expect(demoting.stdout).to.include(`${web1.url} is not fenced yet (a stale primary when last checked)`);
