@@ -200,7 +200,14 @@ describe("HostingNode scripts", () => {
       return child;
     };
     const children = [sleeper(path.join(installDir, "agent.pid")), sleeper(path.join(installDir, "haproxy.pid"))];
-    const exited = children.map((child) => new Promise((resolve) => child.once("exit", resolve)));
+    // Whether each has exited, waiting at most 5 s for the exit to be reported.
+    const exited = children.map(
+      (child) =>
+        new Promise<boolean>((resolve) => {
+          child.once("exit", () => resolve(true));
+          setTimeout(() => resolve(child.exitCode !== null || child.signalCode !== null), 5000).unref();
+        }),
+    );
     try {
       const node = {
         ...balancer,
@@ -211,7 +218,7 @@ describe("HostingNode scripts", () => {
       // Asynchronously: the stand-ins are our children, reaped only while our event loop runs.
       const result = await execFileAsync("sh", ["-c", agentScripts(node).remove], { timeout: 30_000 });
       expect(result.stderr).to.equal("");
-      await Promise.all(exited);
+      expect(await Promise.all(exited), "the agent's and HAProxy's supervisors stopped").to.deep.equal([true, true]);
       expect(fs.existsSync(installDir)).to.equal(false);
       expect(fs.existsSync(outsideMainConf), "HAProxy's main file").to.equal(false);
       expect(fs.existsSync(mainConf)).to.equal(false);
