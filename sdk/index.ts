@@ -2,5 +2,12 @@
 export { LoadBalancedOrganization, type LoadBalancedOrganizationArgs, type OrganizationRef } from "./organization";
 export { OrgUser, type OrgUserArgs } from "./user";
 export { WebService, type WebServiceArgs } from "./service";
-export { HostingNode, type HostingNodeArgs, type HostingNodeFtp, type HostingNodeNginx } from "./hosting-node";
+export {
+  HostingNode,
+  type HostingNodeArgs,
+  type HostingNodeFtp,
+  type HostingNodeHaproxy,
+  type HostingNodeNginx,
+  type HostingNodeRole,
+} from "./hosting-node";
 export type { FencingStatus, SecondaryState, SecondarySyncStatus } from "./outputs";

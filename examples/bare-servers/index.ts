@@ -1,18 +1,31 @@
 /**
  * From bare servers to a load-balanced organization in one `pulumi up`: a HostingNode per
  * server installs and starts the agent over SSH, and the organization lives on the first
- * (primary) and is synchronized to the others (secondaries).
+ * (primary) and is synchronized to the others (secondaries). With a `loadBalancer` host, a
+ * HostingNode with role "load-balancer" installs the agent next to HAProxy and runs both; the
+ * organization's website (and FTP, with `loadBalancerFtp`) is then served through it.
  *
  * Stack config:
- *   servers            JSON list, the primary first, each
- *                      { name, host, port?, user?, listen, installDir?, dataDir?, contentRoot?, nginxBin? }
+ *   servers            JSON list of hosting nodes, the primary first, each
+ *                      { name, host, port?, user?, listen, installDir?, dataDir?, contentRoot?,
+ *                        nginxBin?, nginx?, ftp? } (nginx and ftp: HostingNode's settings)
+ *   loadBalancer       optional JSON { name, host, port?, user?, listen, installDir?, dataDir?, haproxy }
+ *   loadBalancerFtp    optional host:port on the load balancer for the org's FTP sessions
  *   sshPrivateKey      secret: the private key that logs in on every server
  *   agentPackage       the packed agent, lbhosting-agent-<version>.tgz (a new file upgrades every node)
  *   lbhosting:token    secret: the agents' token (HostingNode installs it, the provider uses it)
  *   webmasterPassword  secret
  */
 import * as pulumi from "@pulumi/pulumi";
-import { HostingNode, LoadBalancedOrganization, OrgUser, WebService } from "pulumi-lbhosting";
+import {
+  HostingNode,
+  LoadBalancedOrganization,
+  OrgUser,
+  WebService,
+  type HostingNodeFtp,
+  type HostingNodeHaproxy,
+  type HostingNodeNginx,
+} from "pulumi-lbhosting";
 
 interface Server {
   name: string;
@@ -23,28 +36,63 @@ interface Server {
   installDir?: string;
   dataDir?: string;
   contentRoot?: string;
+  /** Shorthand for nginx: { bin }. */
   nginxBin?: string;
+  nginx?: HostingNodeNginx;
+  ftp?: HostingNodeFtp;
+}
+
+interface LoadBalancerHost {
+  name: string;
+  host: string;
+  port?: number;
+  user?: string;
+  listen: string;
+  installDir?: string;
+  dataDir?: string;
+  haproxy: HostingNodeHaproxy;
 }
 
 export = async () => {
   const config = new pulumi.Config();
   const token = new pulumi.Config("lbhosting").requireSecret("token");
   const privateKey = config.requireSecret("sshPrivateKey");
+  const agentPackage = config.require("agentPackage");
   const servers = config.requireObject<Server[]>("servers");
+  const balancerHost = config.getObject<LoadBalancerHost>("loadBalancer");
+  const connection = (server: Server | LoadBalancerHost) => ({
+    host: server.host,
+    port: server.port ?? 22,
+    user: server.user ?? "root",
+    privateKey,
+  });
 
   const nodes = servers.map(
     (server) =>
       new HostingNode(server.name, {
-        connection: { host: server.host, port: server.port ?? 22, user: server.user ?? "root", privateKey },
-        agentPackage: config.require("agentPackage"),
+        connection: connection(server),
+        agentPackage,
         listen: server.listen,
         token,
         installDir: server.installDir,
         dataDir: server.dataDir,
         contentRoot: server.contentRoot,
-        nginx: server.nginxBin ? { bin: server.nginxBin } : undefined,
+        nginx: server.nginx ?? (server.nginxBin ? { bin: server.nginxBin } : undefined),
+        ftp: server.ftp,
       }),
   );
+  const balancer =
+    balancerHost &&
+    new HostingNode(balancerHost.name, {
+      connection: connection(balancerHost),
+      agentPackage,
+      listen: balancerHost.listen,
+      token,
+      installDir: balancerHost.installDir,
+      dataDir: balancerHost.dataDir,
+      role: "load-balancer",
+      haproxy: balancerHost.haproxy,
+    });
 
   const [primary, ...secondaries] = nodes;
   const org = new LoadBalancedOrganization("acme", {
@@ -53,6 +101,8 @@ export = async () => {
     primary: primary.url,
     secondaries: secondaries.map((node) => node.url),
     loadBalanced: secondaries.length > 0,
+    loadBalancer: balancer?.url,
+    loadBalancerFtp: balancer ? config.get("loadBalancerFtp") : undefined,
   });
   new WebService("www", {
     organization: org,
@@ -61,14 +111,24 @@ export = async () => {
     domains: ["www.acme.test"],
     documentRoot: "www",
   });
-  new OrgUser("webmaster", {
-    organization: org,
-    username: "webmaster",
-    password: config.requireSecret("webmasterPassword"),
-  });
+  // Where the nodes serve FTP, a writable FTP service for the webmaster.
+  const ftp = servers.some((server) => server.ftp)
+    ? new WebService("files", { organization: org, name: "files", kind: "ftp", rootPath: "files", writable: true })
+    : undefined;
+  new OrgUser(
+    "webmaster",
+    {
+      organization: org,
+      username: "webmaster",
+      password: config.requireSecret("webmasterPassword"),
+      access: ftp ? ["files"] : undefined,
+    },
+    { dependsOn: ftp ? [ftp] : [] },
+  );
 
   return {
     nodes: nodes.map((node) => ({ name: node.name, url: node.url, version: node.version })),
+    ...(balancer ? { loadBalancer: { name: balancer.name, url: balancer.url, version: balancer.version } } : {}),
     inSync: org.inSync,
     syncStatus: org.syncStatus,
   };

@@ -4,9 +4,16 @@ import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { agentScripts, shellQuote } from "./scripts";
-import { checkHostingNodeSettings, type AgentInstall, type HostingNodeFtp, type HostingNodeNginx } from "./settings";
+import {
+  checkHostingNodeSettings,
+  type AgentInstall,
+  type HostingNodeFtp,
+  type HostingNodeHaproxy,
+  type HostingNodeNginx,
+  type HostingNodeRole,
+} from "./settings";
 
-export type { HostingNodeFtp, HostingNodeNginx };
+export type { HostingNodeFtp, HostingNodeHaproxy, HostingNodeNginx, HostingNodeRole };
 
 export interface HostingNodeArgs {
   /** How to reach the server over SSH: host, port, user, privateKey (a secret), … */
@@ -29,8 +36,12 @@ export interface HostingNodeArgs {
   dataDir?: string;
   /** The folder holding every org's content (the NAS mount); default <dataDir>/content. */
   contentRoot?: string;
+  /** "hosting" (default): nginx and FTP; "load-balancer": the agent next to HAProxy, which HostingNode runs too. */
+  role?: HostingNodeRole;
   nginx?: HostingNodeNginx;
   ftp?: HostingNodeFtp;
+  /** HAProxy on a load-balancer host (required with role "load-balancer"). */
+  haproxy?: HostingNodeHaproxy;
   /** Delete removes dataDir too (default false: the data survives the node). */
   purgeData?: boolean;
   /** How long to wait for /v1/health after a start, in seconds (default 60). */
@@ -55,7 +66,8 @@ export function versionFromPackageFile(file: string): string {
  * installs it with npm, writes the token, runs the agent as a service (a systemd unit where
  * systemd runs, else a supervised background process with a pid file) and waits until
  * /v1/health answers with the package's version. Its `url` is ready to use as an organization's
- * primary or secondary.
+ * primary or secondary. With `role: "load-balancer"` it also writes HAProxy's main file and runs
+ * HAProxy the same way, after the agent; its `url` is then an organization's `loadBalancer`.
  */
 export class HostingNode extends pulumi.ComponentResource {
   /** The agent's URL, known once the agent answers. */
@@ -79,8 +91,10 @@ export class HostingNode extends pulumi.ComponentResource {
       packageSha256: sha256(fs.readFileSync(args.agentPackage)),
       listen: args.listen,
       contentRoot: args.contentRoot,
+      role: args.role ?? "hosting",
       nginx: args.nginx,
       ftp: args.ftp,
+      haproxy: args.haproxy,
       purgeData: args.purgeData ?? false,
       healthTimeoutSeconds: args.healthTimeoutSeconds ?? 60,
     };

@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { AgentInstall } from "./settings";
+import type { AgentInstall, HostingNodeHaproxy } from "./settings";
 
 /** Copied next to the compiled file by `npm run build:assets`. */
 const ASSETS = path.join(__dirname, "scripts");
@@ -17,6 +17,46 @@ const asset = (file: string): string => fs.readFileSync(path.join(ASSETS, file),
 
 /** A single-quoted shell word. */
 export const shellQuote = (value: string): string => `'${value.replace(/'/g, `'"'"'`)}'`;
+
+/** HAProxy's settings with every default filled in. */
+type HaproxySetup = Required<HostingNodeHaproxy>;
+
+function haproxySetup(install: AgentInstall): HaproxySetup | undefined {
+  const { haproxy } = install;
+  if (!haproxy) return undefined;
+  const own = `${install.installDir}/haproxy`;
+  return {
+    bin: haproxy.bin,
+    httpListen: haproxy.httpListen,
+    mainConf: haproxy.mainConf ?? `${own}/haproxy.cfg`,
+    masterSocket: haproxy.masterSocket ?? `${own}/master.sock`,
+    statsSocket: haproxy.statsSocket ?? `${own}/admin.sock`,
+    confFile: haproxy.confFile ?? `${install.dataDir}/haproxy/lbhosting.cfg`,
+  };
+}
+
+/**
+ * HAProxy in master-worker mode (-W, or -Ws under systemd, which it then notifies), its master CLI
+ * socket for the agent, our main file first and the agent's after it; -db keeps the supervised
+ * one in the foreground of its supervisor.
+ */
+function haproxyArgs(haproxy: HaproxySetup, systemd: boolean): string[] {
+  return [
+    ...(systemd ? ["-Ws"] : ["-W", "-db"]),
+    ...["-S", `${haproxy.masterSocket},mode,600`, "-f", haproxy.mainConf, "-f", haproxy.confFile],
+  ];
+}
+
+/** HAProxy's main configuration: the global section, with a stats socket handing its listeners to the next worker. */
+function haproxyMainConf(install: AgentInstall, haproxy: HaproxySetup): string {
+  return [
+    `# Written by HostingNode ${install.name}; the agent writes its routes into ${haproxy.confFile}.`,
+    `# HAProxy runs as: ${haproxy.bin} ${haproxyArgs(haproxy, false).join(" ")}`,
+    "global",
+    `    stats socket ${haproxy.statsSocket} mode 600 level admin expose-fd listeners`,
+    "    stats timeout 30s",
+  ].join("\n");
+}
 
 /** The agent's arguments after its cli.js (no secret: the token is read from a file). */
 function agentArgs(install: AgentInstall): string[] {
@@ -35,8 +75,18 @@ function agentArgs(install: AgentInstall): string[] {
   if (ftp) {
     args.push("--pure-pw-bin", ftp.purePwBin);
     if (ftp.ftpListen) args.push("--ftp-listen", ftp.ftpListen);
+    if (ftp.passivePorts) args.push("--ftp-passive-ports", ftp.passivePorts.join(":"));
     if (ftp.uid !== undefined) args.push("--ftp-uid", String(ftp.uid));
     if (ftp.gid !== undefined) args.push("--ftp-gid", String(ftp.gid));
+    if (ftp.readonlyUid !== undefined) args.push("--ftp-readonly-uid", String(ftp.readonlyUid));
+    if (ftp.readonlyGid !== undefined) args.push("--ftp-readonly-gid", String(ftp.readonlyGid));
+    if (ftp.maxSessions !== undefined) args.push("--ftp-max-sessions", String(ftp.maxSessions));
+  }
+  const haproxy = haproxySetup(install);
+  if (haproxy) {
+    args.push("--http-listen", haproxy.httpListen, "--haproxy-bin", haproxy.bin);
+    args.push("--haproxy-main-conf", haproxy.mainConf, "--haproxy-master-socket", haproxy.masterSocket);
+    args.push("--haproxy-conf", haproxy.confFile);
   }
   return args;
 }
@@ -51,12 +101,20 @@ export function localHealthUrl(listen: string): string {
 
 /** `NAME='value'` lines, then common.sh: what both scripts start with. */
 function header(install: AgentInstall, extra: Record<string, string> = {}): string {
+  const haproxy = haproxySetup(install);
   const vars: Record<string, string> = {
     NODE_NAME: install.name,
     INSTALL_DIR: install.installDir,
     DATA_DIR: install.dataDir,
     PID_FILE: `${install.installDir}/agent.pid`,
     UNIT: `lbhosting-agent-${install.name}`,
+    // Named on every node, so that a node which stopped being a load balancer stops its HAProxy.
+    HAPROXY_PID_FILE: `${install.installDir}/haproxy.pid`,
+    HAPROXY_UNIT: `lbhosting-haproxy-${install.name}`,
+    HAPROXY_MAIN_CONF: haproxy?.mainConf ?? "",
+    HAPROXY_MASTER_SOCKET: haproxy?.masterSocket ?? "",
+    HAPROXY_STATS_SOCKET: haproxy?.statsSocket ?? "",
+    HAPROXY_CONF: haproxy?.confFile ?? "",
     ...extra,
   };
   const assignments = Object.entries(vars).map(([key, value]) => `${key}=${shellQuote(value)}\n`);
@@ -80,6 +138,7 @@ function installScript(install: AgentInstall): string {
     dependencies: { "lbhosting-agent": `file:packages/${path.basename(install.packageFile)}` },
     allowScripts: { "better-sqlite3": true, "lbhosting-agent": true },
   });
+  const haproxy = haproxySetup(install);
   const values = {
     PACKAGE: install.packageFile,
     PACKAGE_SHA256: install.packageSha256,
@@ -89,6 +148,11 @@ function installScript(install: AgentInstall): string {
     PURE_PW_BIN: install.ftp?.purePwBin ?? "",
     HEALTH_URL: localHealthUrl(install.listen),
     HEALTH_TIMEOUT_SECONDS: String(install.healthTimeoutSeconds),
+    HAPROXY_BIN: haproxy?.bin ?? "",
+    HAPROXY_MAIN_CONF_TEXT: haproxy ? haproxyMainConf(install, haproxy) : "",
+    // Words the settings check validated (no spaces or quotes), joined by spaces.
+    HAPROXY_ARGS: haproxy ? haproxyArgs(haproxy, false).join(" ") : "",
+    HAPROXY_UNIT_ARGS: haproxy ? haproxyArgs(haproxy, true).join(" ") : "",
   };
   return [
     header(install, values),
@@ -96,6 +160,13 @@ function installScript(install: AgentInstall): string {
     embedded("write_supervisor", "supervisor.sh"),
     embedded("write_health_poller", "wait-healthy.cjs"),
     embedded("write_unit", "agent.service", true),
+    ...(haproxy
+      ? [
+          embedded("write_haproxy_unit", "haproxy.service", true),
+          embedded("write_haproxy_poller", "wait-haproxy.cjs"),
+          asset("haproxy.sh"),
+        ]
+      : []),
     asset("install.sh"),
   ].join("");
 }

@@ -3,7 +3,7 @@
  * break out of the generated scripts or unit file is refused, naming the field and the rule.
  */
 import { z } from "zod";
-import { nodeNameSchema } from "../../wire/fields";
+import { nodeNameSchema, portRangeSchema } from "../../wire/fields";
 
 /** nginx on the server, for the agent to validate and reload the sites it renders. */
 export interface HostingNodeNginx {
@@ -18,16 +18,49 @@ export interface HostingNodeNginx {
   httpListen?: string;
 }
 
-/** pure-ftpd on the server: the agent builds its PureDB of FTP accounts with pure-pw. */
+/**
+ * pure-ftpd on the server: the agent builds its PureDB of FTP accounts with pure-pw. HostingNode
+ * does not run pure-ftpd; start it with the same listen address and passive range (agent/README).
+ */
 export interface HostingNodeFtp {
   /** pure-pw, e.g. /usr/bin/pure-pw. */
   purePwBin: string;
-  /** Where pure-ftpd listens, host:port (informational). */
+  /** Where pure-ftpd listens, host:port (reported to load balancers: their FTP backend). */
   ftpListen?: string;
+  /** pure-ftpd's passive range `[low, high]` (its -p), reported to load balancers, which forward it to this node. */
+  passivePorts?: [number, number];
   /** uid/gid of writable FTP accounts (not 0; both or neither, or the agent runs them as its own). */
   uid?: number;
   gid?: number;
+  /** uid/gid of read-only FTP accounts (not 0; default 65534, nobody). */
+  readonlyUid?: number;
+  readonlyGid?: number;
+  /** FTP sessions this node's pure-ftpd accepts at once (the agent's --ftp-max-sessions). */
+  maxSessions?: number;
 }
+
+/**
+ * HAProxy on a load-balancer host (`role: "load-balancer"`): HostingNode writes its main
+ * configuration (the global section) and runs it as a service next to the agent, which writes
+ * the routes into its own file and reloads HAProxy through the master socket.
+ */
+export interface HostingNodeHaproxy {
+  /** The haproxy binary (≥ 2.6), e.g. /usr/sbin/haproxy. */
+  bin: string;
+  /** host:port of the web frontend (the agent's --http-listen), e.g. 203.0.113.10:80. */
+  httpListen: string;
+  /** HAProxy's main configuration, written by HostingNode; default <installDir>/haproxy/haproxy.cfg. */
+  mainConf?: string;
+  /** The master CLI socket (-S); default <installDir>/haproxy/master.sock. */
+  masterSocket?: string;
+  /** The stats socket handing listeners to the next worker; default <installDir>/haproxy/admin.sock. */
+  statsSocket?: string;
+  /** The file the agent writes its routes into; default <dataDir>/haproxy/lbhosting.cfg. */
+  confFile?: string;
+}
+
+/** A hosting node serves sites and FTP; a load-balancer host runs HAProxy in front of them. */
+export type HostingNodeRole = "hosting" | "load-balancer";
 
 /** One agent installation, as the scripts need it. */
 export interface AgentInstall {
@@ -41,8 +74,10 @@ export interface AgentInstall {
   packageSha256: string;
   listen: string;
   contentRoot?: string;
+  role: HostingNodeRole;
   nginx?: HostingNodeNginx;
   ftp?: HostingNodeFtp;
+  haproxy?: HostingNodeHaproxy;
   purgeData: boolean;
   healthTimeoutSeconds: number;
 }
@@ -57,40 +92,68 @@ const positiveInteger = z
   .number({ error: "must be a positive integer" })
   .int("must be a positive integer")
   .positive("must be a positive integer");
+/** uids and gids the agent accepts (pure-ftpd refuses 0, root). */
+const accountId = positiveInteger.max(4294967294, "must be at most 4294967294");
 
 /** The fields that reach shell or unit text (the rest are computed, and quoted where used). */
-const settingsSchema = z.object({
-  name: nodeNameSchema,
-  version: z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, "must be a version such as 1.2.3"),
-  installDir: safePath,
-  dataDir: safePath,
-  contentRoot: safePath.optional(),
-  listen: safeListen,
-  nginx: z
-    .object({
-      bin: safePath,
-      mainConf: safePath.optional(),
-      prefix: safePath.optional(),
-      pidFile: safePath.optional(),
-      confDir: safePath.optional(),
-      httpListen: safeListen.optional(),
-    })
-    .optional(),
-  ftp: z
-    .object({
-      purePwBin: safePath,
-      ftpListen: safeListen.optional(),
-      uid: positiveInteger.optional(),
-      gid: positiveInteger.optional(),
-    })
-    // Either alone leaves the other at the agent's own id, root's as a root service: pure-ftpd
-    // then refuses every login.
-    .refine((ftp) => (ftp.uid === undefined) === (ftp.gid === undefined), {
-      message: "must be given together with ftp.uid (both or neither)",
-      path: ["gid"],
-    })
-    .optional(),
-});
+const settingsSchema = z
+  .object({
+    name: nodeNameSchema,
+    version: z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, "must be a version such as 1.2.3"),
+    installDir: safePath,
+    dataDir: safePath,
+    contentRoot: safePath.optional(),
+    listen: safeListen,
+    role: z.enum(["hosting", "load-balancer"], { error: 'must be "hosting" or "load-balancer"' }),
+    nginx: z
+      .object({
+        bin: safePath,
+        mainConf: safePath.optional(),
+        prefix: safePath.optional(),
+        pidFile: safePath.optional(),
+        confDir: safePath.optional(),
+        httpListen: safeListen.optional(),
+      })
+      .optional(),
+    ftp: z
+      .object({
+        purePwBin: safePath,
+        ftpListen: safeListen.optional(),
+        passivePorts: portRangeSchema.optional(),
+        uid: accountId.optional(),
+        gid: accountId.optional(),
+        readonlyUid: accountId.optional(),
+        readonlyGid: accountId.optional(),
+        maxSessions: positiveInteger.max(10000, "must be at most 10000").optional(),
+      })
+      // Either alone leaves the other at the agent's own id, root's as a root service: pure-ftpd
+      // then refuses every login.
+      .refine((ftp) => (ftp.uid === undefined) === (ftp.gid === undefined), {
+        message: "must be given together with ftp.uid (both or neither)",
+        path: ["gid"],
+      })
+      .optional(),
+    haproxy: z
+      .object({
+        bin: safePath,
+        httpListen: safeListen,
+        mainConf: safePath.optional(),
+        masterSocket: safePath.optional(),
+        statsSocket: safePath.optional(),
+        confFile: safePath.optional(),
+      })
+      .optional(),
+  })
+  // A load balancer serves nothing itself, and HAProxy runs only where the agent drives it.
+  .superRefine((settings, context) => {
+    const balancer = settings.role === "load-balancer";
+    const refuse = (field: "nginx" | "ftp" | "haproxy", message: string) =>
+      context.addIssue({ code: "custom", path: [field], message });
+    if (balancer && !settings.haproxy) refuse("haproxy", 'is required with role "load-balancer"');
+    if (balancer && settings.nginx) refuse("nginx", 'is for hosting nodes, not role "load-balancer"');
+    if (balancer && settings.ftp) refuse("ftp", 'is for hosting nodes, not role "load-balancer"');
+    if (!balancer && settings.haproxy) refuse("haproxy", 'needs role "load-balancer"');
+  });
 
 /** The field as the program declares it (the install's `version` is the argument agentVersion). */
 const fieldName = (key: PropertyKey[]): string =>

@@ -1,8 +1,11 @@
 /**
  * HostingNode over real SSH, run as a user runs examples/bare-servers: our own sshd on loopback
- * stands in for three bare servers (distinct addresses, install and data folders), and one
+ * stands in for three bare servers (distinct addresses, install and data folders). Two are hosting
+ * nodes (a real nginx and pure-ftpd each, started here: HostingNode does not run them) and the
+ * third the load balancer (role "load-balancer": HostingNode runs HAProxy there itself). One
  * `pulumi up` in the project folder installs the packed agent on each and puts a load-balanced
- * organization on them. Then an agent upgrade, the secret scan, destroy, and a missing
+ * organization on them, whose site and FTP answer through that HAProxy. Then an agent upgrade
+ * (HAProxy keeps running), the secret scan, destroy (no agent or HAProxy left), and a missing
  * prerequisite.
  */
 import * as fs from "node:fs";
@@ -10,14 +13,25 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
-import { freePort } from "../support/ports";
+import { FtpSession } from "../support/ftp-client";
+import { haproxyBinaryOrSkip } from "../support/haproxy";
+import { getSite } from "../support/http-get";
+import { nginxBinaryOrSkip, startNginx, type NginxProcess } from "../support/nginx";
+import { canConnect, freePort } from "../support/ports";
 import { localPrebuilds } from "../support/prebuilds";
 import { createProjectFolder, exampleDir, packWorkspace, repackAgent, type ProjectFolder } from "../support/project";
 import { requirePulumi } from "../support/pulumi";
+import { passivePortsOf, pdbOf, pureFtpdOrSkip, startPureFtpd, type PureFtpdProcess } from "../support/pureftpd";
 import { startSshd, type Sshd } from "../support/sshd";
 
 const TOKEN = "hosting-node-e2e-token-0123456789abcdef";
+const PASSWORD = "webmaster-pw-0123";
+/** Two hosting nodes, then the load balancer. */
 const HOSTS = ["127.0.12.1", "127.0.12.2", "127.0.12.3"];
+const SITE = "www.acme.test";
+const PAGE = "acme, served through the load balancer\n";
+/** uid/gid of the writable FTP accounts (pure-ftpd refuses root). */
+const FTP_ID = 2001;
 
 interface Server {
   name: string;
@@ -48,14 +62,49 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
   let sshd: Sshd;
   let project: ProjectFolder;
   let root: string;
+  let contentRoot: string;
+  /** The two hosting nodes, then the load balancer. */
   let servers: Server[];
+  let webServers: Server[];
+  let lb: Server;
+  /** Where HAProxy serves the sites, and accepts the org's FTP sessions. */
+  let lbHttp: string;
+  let lbFtp: { host: string; port: number };
   let upgradePackage: string;
-  const pidOf = (server: Server) => Number(fs.readFileSync(path.join(server.installDir, "agent.pid"), "utf8"));
+  const nginxes: NginxProcess[] = [];
+  const ftpServers: PureFtpdProcess[] = [];
+  const pidOf = (server: Server, file = "agent.pid") =>
+    Number(fs.readFileSync(path.join(server.installDir, file), "utf8"));
   const client = (server: Server) => new AgentClient(`http://${server.listen}`, TOKEN, { retries: 0 });
+  const haproxyDir = () => path.join(lb.installDir, "haproxy");
+
+  /** The site through HAProxy, until it answers 200 (its checks may not have passed yet); bounded. */
+  async function siteThroughBalancer(): Promise<{ body: string; servedBy: string | undefined }> {
+    let last = "no answer";
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        const answer = await getSite(`http://${lbHttp}/`, SITE);
+        if (answer.status === 200) return answer;
+        last = `status ${answer.status}`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`${SITE} through ${lbHttp}: ${last}`);
+  }
 
   before(async function () {
     const bin = requirePulumi(this);
+    const nginxBin = nginxBinaryOrSkip(this);
+    const ftpBins = pureFtpdOrSkip(this);
+    const haproxyBin = haproxyBinaryOrSkip(this);
     root = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-bare-servers-"));
+    // nginx's workers and the FTP accounts' uid walk down to the content (the "NAS").
+    fs.chmodSync(root, 0o755);
+    contentRoot = path.join(root, "nas");
+    fs.mkdirSync(path.join(contentRoot, "acme", "www"), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(contentRoot, "acme", "www", "index.html"), PAGE, { mode: 0o644 });
     sshd = await startSshd(this, {
       hosts: HOSTS,
       extraConfig: [`SetEnv npm_config_better_sqlite3_local_prebuilds=${localPrebuilds(path.join(root, "prebuilds"))}`],
@@ -63,22 +112,67 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     packWorkspace();
     upgradePackage = repackAgent("0.1.1-upgrade.1");
     servers = await Promise.all(
-      HOSTS.map(async (host, index) => ({
-        name: `web${index + 1}`,
-        host,
-        port: sshd.port,
-        user: sshd.user,
-        listen: `${host}:${await freePort(host)}`,
-        installDir: path.join(root, `web${index + 1}`, "opt"),
-        dataDir: path.join(root, `web${index + 1}`, "data"),
-      })),
+      HOSTS.map(async (host, index) => {
+        const name = index < 2 ? `web${index + 1}` : "lb";
+        return {
+          name,
+          host,
+          port: sshd.port,
+          user: sshd.user,
+          listen: `${host}:${await freePort(host)}`,
+          installDir: path.join(root, name, "opt"),
+          dataDir: path.join(root, name, "data"),
+        };
+      }),
     );
+    webServers = servers.slice(0, 2);
+    lb = servers[2];
+    lbHttp = `${lb.host}:${await freePort(lb.host)}`;
+    lbFtp = { host: lb.host, port: await freePort(lb.host) };
+
+    // What HostingNode leaves to the operator on each hosting node: nginx including the agent's
+    // site folder, and pure-ftpd on the agent's PDB, its passive range its own, advertising the
+    // load balancer's address for passive mode.
+    const hostingNodes = [];
+    for (const server of webServers) {
+      const confDir = path.join(root, server.name, "sites");
+      fs.mkdirSync(confDir, { recursive: true });
+      const nginx = await startNginx({ bin: nginxBin, host: server.host, includeDirs: [confDir] });
+      nginxes.push(nginx);
+      const passivePorts = passivePortsOf(server.host);
+      const ftp = await startPureFtpd({
+        bin: ftpBins.pureFtpd,
+        host: server.host,
+        pdb: pdbOf(server.dataDir),
+        passivePorts,
+        passiveAddress: lb.host,
+      });
+      ftpServers.push(ftp);
+      hostingNodes.push({
+        ...server,
+        contentRoot,
+        nginx: { bin: nginx.bin, mainConf: nginx.mainConf, prefix: nginx.prefix, confDir, httpListen: nginx.listen },
+        ftp: {
+          purePwBin: ftpBins.purePw,
+          ftpListen: `${server.host}:${ftp.port}`,
+          passivePorts,
+          uid: FTP_ID,
+          gid: FTP_ID,
+        },
+      });
+    }
+
     project = await createProjectFolder(bin, { source: exampleDir("bare-servers") });
-    await project.configSet("servers", JSON.stringify(servers));
+    await project.configSet("servers", JSON.stringify(hostingNodes));
+    await project.configSet(
+      "loadBalancer",
+      JSON.stringify({ ...lb, haproxy: { bin: haproxyBin, httpListen: lbHttp } }),
+    );
+    await project.configSet("loadBalancerFtp", `${lbFtp.host}:${lbFtp.port}`);
     await project.configSet("agentPackage", packWorkspace().agent);
     await project.configSet("sshPrivateKey", sshd.privateKey, { secret: true });
     await project.configSet("lbhosting:token", TOKEN, { secret: true });
-    await project.configSet("webmasterPassword", "webmaster-pw-0123", { secret: true });
+    await project.configSet("webmasterPassword", PASSWORD, { secret: true });
   });
 
   after(async () => {
@@ -93,20 +187,23 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
         // already gone
       }
     }
+    for (const ftp of ftpServers) await ftp.stop();
+    for (const nginx of nginxes) await nginx.stop();
     await sshd?.stop();
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it("one pulumi up turns three bare servers into a load-balanced organization in sync", async () => {
+  it("one pulumi up makes two hosting nodes and their load balancer; the org's site and FTP answer through HAProxy", async () => {
     const started = Date.now();
     await project.up();
     console.log(`      bare servers → in-sync org: pulumi up took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const outputs = await project.outputs();
     expect(outputs.inSync).to.equal(true);
     expect(outputs.nodes).to.deep.equal(
-      servers.map((server) => ({ name: server.name, url: `http://${server.listen}`, version: "0.1.0" })),
+      webServers.map((server) => ({ name: server.name, url: `http://${server.listen}`, version: "0.1.0" })),
     );
-    const digests = await Promise.all(servers.map(async (server) => (await client(server).getOrg("acme")).digest));
+    expect(outputs.loadBalancer).to.deep.equal({ name: "lb", url: `http://${lb.listen}`, version: "0.1.0" });
+    const digests = await Promise.all(webServers.map(async (server) => (await client(server).getOrg("acme")).digest));
     expect(new Set(digests).size).to.equal(1);
     for (const server of servers) {
       expect(fs.existsSync(`/proc/${pidOf(server)}`), server.name).to.equal(true);
@@ -115,37 +212,88 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
       expect(fs.existsSync(path.join(installed, "build", "Release", "crypt.node")), server.name).to.equal(true);
       expect(fs.readFileSync(path.join(server.installDir, "agent.log"), "utf8")).to.not.include("hashed in JavaScript");
     }
+
+    // HostingNode runs HAProxy on the load balancer, with the main file it wrote.
+    expect(fs.existsSync(`/proc/${pidOf(lb, "haproxy.pid")}`), "HAProxy's supervisor").to.equal(true);
+    const mainConf = path.join(haproxyDir(), "haproxy.cfg");
+    expect(fs.readFileSync(mainConf, "utf8")).to.include(
+      `stats socket ${path.join(haproxyDir(), "admin.sock")} mode 600 level admin expose-fd listeners`,
+    );
+    expect(fs.statSync(mainConf).mode & 0o777).to.equal(0o644);
+    expect(fs.statSync(path.join(haproxyDir(), "master.sock")).mode & 0o077).to.equal(0);
+    const route = await client(lb).getRoute("acme");
+    expect(route.backends.map((backend) => backend.name).sort()).to.deep.equal(["web1", "web2"]);
+
+    // The site through HAProxy, served by the nodes' own nginx.
+    const servedBy = new Set<string | undefined>();
+    for (let attempt = 0; attempt < 40 && servedBy.size < 2; attempt++) {
+      const answer = await siteThroughBalancer();
+      expect(answer.body).to.equal(PAGE);
+      servedBy.add(answer.servedBy);
+    }
+    expect([...servedBy].sort()).to.deep.equal(["web1", "web2"]);
+
+    // The webmaster's FTP login through HAProxy's FTP address; data connections follow it there.
+    const session = await FtpSession.open({ ...lbFtp, user: "webmaster@files.acme", password: PASSWORD });
+    try {
+      await session.store("hello.txt", "hello through the load balancer\n");
+      expect(await session.list()).to.deep.equal(["hello.txt"]);
+      expect(session.passive.map((address) => address.host)).to.deep.equal([lb.host, lb.host]);
+      const ranges = webServers.map((server) => passivePortsOf(server.host));
+      for (const { port } of session.passive) {
+        expect(
+          ranges.some(([low, high]) => port >= low && port <= high),
+          `passive port ${port}`,
+        ).to.equal(true);
+      }
+    } finally {
+      await session.quit();
+    }
+    expect(fs.readFileSync(path.join(contentRoot, "acme", "files", "hello.txt"), "utf8")).to.equal(
+      "hello through the load balancer\n",
+    );
+
     await project.preview({ expectNoChanges: true });
     await project.refresh({ expectNoChanges: true });
   });
 
-  it("a new agent package version upgrades every node in place; the org stays in sync with nothing lost", async () => {
-    const before = await client(servers[0]).getOrg("acme");
+  it("a new agent package version upgrades every node in place; HAProxy keeps running; the org stays in sync", async () => {
+    const before = await client(webServers[0]).getOrg("acme");
+    const haproxySupervisor = pidOf(lb, "haproxy.pid");
     await project.configSet("agentPackage", upgradePackage);
     await project.up();
-    const outputs = (await project.outputs()) as { inSync: boolean; nodes: { version: string }[] };
+    const outputs = (await project.outputs()) as {
+      inSync: boolean;
+      nodes: { version: string }[];
+      loadBalancer: { version: string };
+    };
     expect(outputs.inSync).to.equal(true);
-    expect(outputs.nodes.map((node) => node.version)).to.deep.equal(servers.map(() => "0.1.1-upgrade.1"));
-    for (const server of servers) {
-      expect((await client(server).health()).version).to.equal("0.1.1-upgrade.1");
+    expect(outputs.nodes.map((node) => node.version)).to.deep.equal(webServers.map(() => "0.1.1-upgrade.1"));
+    expect(outputs.loadBalancer.version).to.equal("0.1.1-upgrade.1");
+    for (const server of servers) expect((await client(server).health()).version).to.equal("0.1.1-upgrade.1");
+    for (const server of webServers) {
       const org = await client(server).getOrg("acme");
       expect(org.digest, server.name).to.equal(before.digest);
     }
-    expect((await client(servers[2]).listUsers("acme")).map((user) => user.username)).to.deep.equal(["webmaster"]);
+    expect((await client(webServers[1]).listUsers("acme")).map((user) => user.username)).to.deep.equal(["webmaster"]);
+    expect(pidOf(lb, "haproxy.pid"), "HAProxy was not restarted").to.equal(haproxySupervisor);
+    expect((await siteThroughBalancer()).body).to.equal(PAGE);
     await project.refresh({ expectNoChanges: true });
   });
 
   it("the token appears in no log, command line, process environment or plain state", async () => {
     const state = JSON.stringify(await project.exportState());
-    const agentLogs = servers.map((server) => fs.readFileSync(path.join(server.installDir, "agent.log"), "utf8"));
+    const logs = servers.map((server) => fs.readFileSync(path.join(server.installDir, "agent.log"), "utf8"));
     const processes = processCommandLines();
-    const agentProcesses = processes.filter((process) => process.args.includes(servers[0].installDir));
+    const agentProcesses = processes.filter((process) => process.args.includes(webServers[0].installDir));
     expect(agentProcesses.length, "the supervisor and the agent run").to.be.greaterThan(1);
     const places: [string, string][] = [
       ["the CLI's output", project.log()],
       ["plain state", state],
       ["sshd's log", sshd.log()],
-      ...agentLogs.map((log, index): [string, string] => [`${servers[index].name}'s agent log`, log]),
+      ...logs.map((log, index): [string, string] => [`${servers[index].name}'s agent log`, log]),
+      ["HAProxy's log", fs.readFileSync(path.join(lb.installDir, "haproxy.log"), "utf8")],
+      ["HAProxy's main file", fs.readFileSync(path.join(haproxyDir(), "haproxy.cfg"), "utf8")],
       ["command lines", processes.map((process) => process.args).join("\n")],
       ["agent environments", agentProcesses.map((process) => process.environ).join("\n")],
     ];
@@ -153,13 +301,14 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
       expect(text.includes(TOKEN), `the token is in ${place}`).to.equal(false);
       expect(text.includes(sshd.privateKey.split("\n")[1]), `the SSH key is in ${place}`).to.equal(false);
     }
-    expect(fs.statSync(path.join(servers[0].installDir, "token")).mode & 0o077).to.equal(0);
+    expect(fs.statSync(path.join(webServers[0].installDir, "token")).mode & 0o077).to.equal(0);
     // The command plugin ran from PULUMI_HOME, where the harness installed it, as a user's would.
     expect(project.log()).to.not.include("pulumi-resource-command from $PATH");
   });
 
-  it("destroy stops every agent and removes what was installed; the data folders stay", async () => {
-    const pids = servers.map(pidOf);
+  it("destroy stops every agent and HAProxy and removes what was installed; the data folders stay", async () => {
+    const pids = servers.map((server) => pidOf(server));
+    const haproxySupervisor = pidOf(lb, "haproxy.pid");
     await project.destroy();
     for (const [index, server] of servers.entries()) {
       expect(fs.existsSync(`/proc/${pids[index]}`), `${server.name}'s supervisor`).to.equal(false);
@@ -167,6 +316,9 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
       expect(fs.existsSync(path.join(server.dataDir, "agent.db")), `${server.name}'s data`).to.equal(true);
       expect(fs.existsSync(`/etc/systemd/system/lbhosting-agent-${server.name}.service`)).to.equal(false);
     }
+    expect(fs.existsSync(`/proc/${haproxySupervisor}`), "HAProxy's supervisor").to.equal(false);
+    expect(fs.existsSync("/etc/systemd/system/lbhosting-haproxy-lb.service")).to.equal(false);
+    expect(await canConnect(lb.host, Number(lbHttp.split(":")[1])), "HAProxy's web frontend").to.equal(false);
     const left = processCommandLines().filter((process) =>
       servers.some((server) => process.args.includes(server.installDir)),
     );
@@ -174,8 +326,10 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
   });
 
   it("a missing prerequisite fails the up, naming the server and what to install", async () => {
-    const [web1] = servers;
+    const [web1] = webServers;
     await project.configSet("servers", JSON.stringify([{ ...web1, nginxBin: "/nonexistent/sbin/nginx" }]));
+    await project.pulumi(["config", "rm", "loadBalancer"]);
+    await project.pulumi(["config", "rm", "loadBalancerFtp"]);
     const failure = await project.up().then(
       () => "succeeded",
       (error: Error) => error.message,

@@ -2,7 +2,11 @@
  * HostingNode's server scripts: valid POSIX sh, no secret in them, and settings that could
  * break out of the shell or unit text refused with the field named.
  */
-import { spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
 import { expect } from "chai";
 import { versionFromPackageFile } from "../../sdk/hosting-node";
 import { agentScripts, localHealthUrl, shellQuote } from "../../sdk/hosting-node/scripts";
@@ -16,11 +20,33 @@ const install: AgentInstall = {
   packageFile: "/opt/lbhosting/web1/packages/lbhosting-agent-0.1.0.tgz",
   packageSha256: "0".repeat(64),
   listen: "0.0.0.0:8443",
+  role: "hosting",
   contentRoot: "/mnt/nas",
   nginx: { bin: "/usr/sbin/nginx", httpListen: "10.0.0.11:80" },
   ftp: { purePwBin: "/usr/bin/pure-pw", uid: 2001, gid: 2001 },
   purgeData: false,
   healthTimeoutSeconds: 60,
+};
+
+const execFileAsync = promisify(execFile);
+
+/** A load-balancer host: the agent next to HAProxy, every HAProxy path left to its default. */
+const balancer: AgentInstall = {
+  ...install,
+  name: "lb1",
+  installDir: "/opt/lbhosting/lb1",
+  dataDir: "/var/lib/lbhosting/lb1",
+  packageFile: "/opt/lbhosting/lb1/packages/lbhosting-agent-0.1.0.tgz",
+  role: "load-balancer",
+  nginx: undefined,
+  ftp: undefined,
+  haproxy: { bin: "/usr/sbin/haproxy", httpListen: "203.0.113.10:80" },
+};
+
+/** Runs the install script's definitions (everything before install.sh's first step), then `tail`. */
+const runDefinitions = (script: string, tail: string) => {
+  const definitions = script.split("\numask 077\n")[0];
+  return spawnSync("sh", ["-c", `${definitions}\n${tail}`], { encoding: "utf8", timeout: 10_000 });
 };
 
 const syntaxError = (script: string): string => {
@@ -97,5 +123,143 @@ describe("HostingNode scripts", () => {
     expect(() => versionFromPackageFile("/tmp/agent.tgz")).to.throw(/agentVersion/);
     expect(localHealthUrl("[::]:8443")).to.equal("http://[::1]:8443/v1/health");
     expect(localHealthUrl("10.0.0.11:8443")).to.equal("http://10.0.0.11:8443/v1/health");
+  });
+
+  it("pass a node behind the load balancer its FTP listen address, passive range, read-only ids and session limit", () => {
+    const ftp = {
+      purePwBin: "/usr/bin/pure-pw",
+      ftpListen: "10.0.0.11:21",
+      passivePorts: [30000, 30099] as [number, number],
+      uid: 2001,
+      gid: 2001,
+      readonlyUid: 2002,
+      readonlyGid: 2003,
+      maxSessions: 50,
+    };
+    const scripts = agentScripts({ ...install, ftp });
+    expect(syntaxError(scripts.install)).to.equal("");
+    expect(scripts.install).to.include(
+      "'--ftp-listen' '10.0.0.11:21' '--ftp-passive-ports' '30000:30099' '--ftp-uid' '2001' '--ftp-gid' '2001' " +
+        "'--ftp-readonly-uid' '2002' '--ftp-readonly-gid' '2003' '--ftp-max-sessions' '50'",
+    );
+    // A hosting node runs no HAProxy, and stops one it ran as a load balancer before.
+    expect(scripts.install).to.not.include("--haproxy");
+    expect(scripts.install).to.not.include("start_haproxy()");
+    expect(scripts.install).to.include("else remove_haproxy; fi");
+  });
+
+  it("set up a load balancer: the agent drives HAProxy, whose main file has the listener-handing stats socket", () => {
+    const scripts = agentScripts(balancer);
+    expect(syntaxError(scripts.install)).to.equal("");
+    expect(syntaxError(scripts.remove)).to.equal("");
+    expect(scripts.install).to.include(
+      "'--http-listen' '203.0.113.10:80' '--haproxy-bin' '/usr/sbin/haproxy' " +
+        "'--haproxy-main-conf' '/opt/lbhosting/lb1/haproxy/haproxy.cfg' " +
+        "'--haproxy-master-socket' '/opt/lbhosting/lb1/haproxy/master.sock' " +
+        "'--haproxy-conf' '/var/lib/lbhosting/lb1/haproxy/lbhosting.cfg'",
+    );
+    const mainConf = runDefinitions(scripts.install, 'printf %s "$HAPROXY_MAIN_CONF_TEXT"');
+    expect(mainConf.stdout.split("\n").slice(2)).to.deep.equal([
+      "global",
+      "    stats socket /opt/lbhosting/lb1/haproxy/admin.sock mode 600 level admin expose-fd listeners",
+      "    stats timeout 30s",
+    ]);
+    const unit = runDefinitions(scripts.install, "write_haproxy_unit");
+    expect(unit.stderr).to.equal("");
+    expect(unit.stdout).to.include("After=network-online.target lbhosting-agent-lb1.service\n");
+    expect(unit.stdout).to.include("Type=notify\n");
+    expect(unit.stdout).to.include(
+      "ExecStart=/usr/sbin/haproxy -Ws -S /opt/lbhosting/lb1/haproxy/master.sock,mode,600 " +
+        "-f /opt/lbhosting/lb1/haproxy/haproxy.cfg -f /var/lib/lbhosting/lb1/haproxy/lbhosting.cfg\n",
+    );
+    const supervised = runDefinitions(scripts.install, 'printf %s "$HAPROXY_ARGS"');
+    expect(supervised.stdout).to.equal(
+      "-W -db -S /opt/lbhosting/lb1/haproxy/master.sock,mode,600 " +
+        "-f /opt/lbhosting/lb1/haproxy/haproxy.cfg -f /var/lib/lbhosting/lb1/haproxy/lbhosting.cfg",
+    );
+    // HAProxy starts once the agent answered (its routes file exists), never before.
+    const body = scripts.install.slice(scripts.install.indexOf("\numask 077\n"));
+    expect(body.indexOf('wait-healthy.cjs" "$HEALTH_URL"')).to.be.lessThan(body.indexOf("start_haproxy\n"));
+    expect(body.indexOf("write_haproxy_main_conf;")).to.be.lessThan(body.indexOf("write_supervisor >"));
+  });
+
+  it("delete stops the supervised agent and HAProxy and removes HAProxy's files; the data stays", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-unit-remove-"));
+    const installDir = path.join(root, "opt");
+    const dataDir = path.join(root, "data");
+    fs.mkdirSync(path.join(installDir, "haproxy"), { recursive: true });
+    fs.mkdirSync(path.join(dataDir, "haproxy"), { recursive: true });
+    const mainConf = path.join(installDir, "haproxy", "haproxy.cfg");
+    const outsideMainConf = path.join(root, "haproxy.cfg");
+    fs.writeFileSync(outsideMainConf, "global\n");
+    fs.writeFileSync(path.join(dataDir, "haproxy", "lbhosting.cfg"), "# routes\n");
+    // Stand-ins for the two supervisors, each leading its own process group as setsid makes them.
+    const sleeper = (pidFile: string) => {
+      const child = spawn("sleep", ["60"], { detached: true, stdio: "ignore" });
+      fs.writeFileSync(pidFile, String(child.pid));
+      return child;
+    };
+    const children = [sleeper(path.join(installDir, "agent.pid")), sleeper(path.join(installDir, "haproxy.pid"))];
+    // Whether each has exited, waiting at most 5 s for the exit to be reported.
+    const exited = children.map(
+      (child) =>
+        new Promise<boolean>((resolve) => {
+          child.once("exit", () => resolve(true));
+          setTimeout(() => resolve(child.exitCode !== null || child.signalCode !== null), 5000).unref();
+        }),
+    );
+    try {
+      const node = {
+        ...balancer,
+        installDir,
+        dataDir,
+        haproxy: { ...balancer.haproxy!, mainConf: outsideMainConf },
+      };
+      // Asynchronously: the stand-ins are our children, reaped only while our event loop runs.
+      const result = await execFileAsync("sh", ["-c", agentScripts(node).remove], { timeout: 30_000 });
+      expect(result.stderr).to.equal("");
+      expect(await Promise.all(exited), "the agent's and HAProxy's supervisors stopped").to.deep.equal([true, true]);
+      expect(fs.existsSync(installDir)).to.equal(false);
+      expect(fs.existsSync(outsideMainConf), "HAProxy's main file").to.equal(false);
+      expect(fs.existsSync(mainConf)).to.equal(false);
+      expect(fs.readFileSync(path.join(dataDir, "haproxy", "lbhosting.cfg"), "utf8")).to.equal("# routes\n");
+    } finally {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a load balancer without HAProxy or with sites, and HAProxy on a hosting node", () => {
+    expect(() => checkHostingNodeSettings("lb1", { ...balancer, haproxy: undefined })).to.throw(
+      /HostingNode lb1: haproxy is required with role "load-balancer"/,
+    );
+    expect(() =>
+      checkHostingNodeSettings("lb1", { ...balancer, nginx: install.nginx, ftp: { purePwBin: "/usr/bin/pure-pw" } }),
+    ).to.throw(/nginx is for hosting nodes, not role "load-balancer"; ftp is for hosting nodes/);
+    expect(() => checkHostingNodeSettings("web1", { ...install, haproxy: balancer.haproxy })).to.throw(
+      /HostingNode web1: haproxy needs role "load-balancer"/,
+    );
+    expect(() => checkHostingNodeSettings("lb1", { ...balancer, role: "balancer" as "hosting" })).to.throw(
+      /HostingNode lb1: role "balancer" must be "hosting" or "load-balancer"/,
+    );
+    expect(() => checkHostingNodeSettings("lb1", balancer)).to.not.throw();
+  });
+
+  it("refuses HAProxy and FTP settings that could break out of the scripts or that the agent would refuse", () => {
+    expect(() =>
+      checkHostingNodeSettings("lb1", {
+        ...balancer,
+        haproxy: {
+          bin: "/usr/sbin/haproxy -d",
+          httpListen: "203.0.113.10:80\n    stats socket /tmp/open",
+          mainConf: "/etc/haproxy/main.cfg,mode,666",
+          masterSocket: "relative.sock",
+        },
+      }),
+    ).to.throw(/HostingNode lb1: haproxy\.bin .*; haproxy\.httpListen .*; haproxy\.mainConf .*; haproxy\.masterSocket/);
+    const ftp = { purePwBin: "/usr/bin/pure-pw", passivePorts: [30099, 30000] as [number, number], maxSessions: 0 };
+    expect(() => checkHostingNodeSettings("web1", { ...install, ftp: { ...ftp, readonlyUid: 0 } })).to.throw(
+      /ftp\.passivePorts must be \[low, high\] with low <= high; ftp\.readonlyUid must be a positive integer; ftp\.maxSessions must be a positive integer/,
+    );
   });
 });

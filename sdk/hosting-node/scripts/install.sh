@@ -1,9 +1,10 @@
 # shellcheck shell=sh
 # Installs (or upgrades in place) the agent package, writes the token from stdin, (re)starts the
-# service and waits for its health. Runs after common.sh and the generated header, which sets
-# PACKAGE, PACKAGE_SHA256, AGENT_VERSION, MANIFEST, NGINX_BIN, PURE_PW_BIN (empty when not used),
-# HEALTH_URL, HEALTH_TIMEOUT_SECONDS, the agent's arguments as "$@", and defines write_supervisor,
-# write_health_poller and write_unit (the asset files next to this one).
+# service and waits for its health; on a load balancer, then HAProxy's (haproxy.sh). Runs after
+# common.sh and the generated header, which sets PACKAGE, PACKAGE_SHA256, AGENT_VERSION, MANIFEST,
+# NGINX_BIN, PURE_PW_BIN, HAPROXY_BIN (empty when not used), HEALTH_URL, HEALTH_TIMEOUT_SECONDS,
+# the agent's arguments as "$@", and defines write_supervisor, write_health_poller and write_unit
+# (the asset files next to this one), and on a load balancer haproxy.sh's functions.
 umask 077
 mkdir -p "$INSTALL_DIR"
 cat >"$INSTALL_DIR/token.next"
@@ -18,6 +19,8 @@ command -v sha256sum >/dev/null 2>&1 || fail "sha256sum is not installed: instal
   fail "nginx is not installed at $NGINX_BIN: install it (apt-get install nginx)"
 [ -z "$PURE_PW_BIN" ] || [ -x "$PURE_PW_BIN" ] ||
   fail "pure-pw is not installed at $PURE_PW_BIN: install it (apt-get install pure-ftpd)"
+[ -z "$HAPROXY_BIN" ] || [ -x "$HAPROXY_BIN" ] ||
+  fail "haproxy is not installed at $HAPROXY_BIN: install it (apt-get install haproxy)"
 [ "$(sha256sum "$PACKAGE" | cut -d ' ' -f 1)" = "$PACKAGE_SHA256" ] ||
   fail "$PACKAGE is not the package this program copied: run pulumi up again"
 
@@ -32,6 +35,9 @@ write_health_poller >"$INSTALL_DIR/wait-healthy.cjs"
 stop_agent
 mv "$INSTALL_DIR/token.next" "$INSTALL_DIR/token"
 mkdir -p "$DATA_DIR"
+# A load balancer's agent checks its routes against HAProxy's main file, so that file comes first;
+# a node that is no longer one stops the HAProxy it ran.
+if [ -n "$HAPROXY_BIN" ]; then write_haproxy_main_conf; else remove_haproxy; fi
 AGENT_CLI="$INSTALL_DIR/node_modules/lbhosting-agent/dist/agent/src/cli.js"
 if has_systemd; then
   # The unit's ExecStart: words the generator validated (no spaces or quotes), joined by spaces.
@@ -43,7 +49,7 @@ if has_systemd; then
   systemctl restart "$UNIT"
 else
   write_supervisor >"$INSTALL_DIR/run-agent.sh"
-  setsid sh "$INSTALL_DIR/run-agent.sh" "$INSTALL_DIR" "$NODE" "$AGENT_CLI" "$@" </dev/null >>"$INSTALL_DIR/agent.log" 2>&1 &
+  setsid sh "$INSTALL_DIR/run-agent.sh" "$INSTALL_DIR" "$PID_FILE" "$NODE" "$AGENT_CLI" "$@" </dev/null >>"$INSTALL_DIR/agent.log" 2>&1 &
 fi
 
 "$NODE" "$INSTALL_DIR/wait-healthy.cjs" "$HEALTH_URL" "$AGENT_VERSION" "$HEALTH_TIMEOUT_SECONDS" || {
@@ -52,3 +58,5 @@ fi
   stop_agent
   fail "the agent did not become healthy"
 }
+# The agent wrote its routes file on start: HAProxy loads it (and the agent reloads it from now on).
+[ -z "$HAPROXY_BIN" ] || start_haproxy

@@ -1,10 +1,7 @@
 # shellcheck shell=sh
-# Stops the agent and removes what install.sh put there; the data folder stays (see purge-data.sh).
-# Runs after common.sh and the generated header.
+# Stops the agent (and a load balancer's HAProxy) and removes what install.sh put there; the data
+# folder stays (see purge-data.sh). Runs after common.sh and the generated header.
 stop_agent
-if has_systemd && [ -f "$UNIT_FILE" ]; then
-  systemctl disable "$UNIT" >&2 || true
-  rm -f "$UNIT_FILE"
-  systemctl daemon-reload
-fi
+remove_unit "$UNIT" "$UNIT_FILE"
+remove_haproxy
 rm -rf "$INSTALL_DIR"

@@ -1,9 +1,10 @@
 #!/bin/sh
-# lbhosting agent supervisor (HostingNode), where systemd does not run: restarts the agent when
-# it exits; SIGTERM stops both.   sh run-agent.sh <install dir> <agent command…>
+# lbhosting supervisor (HostingNode), where systemd does not run: restarts its command (the agent,
+# or a load balancer's HAProxy) when it exits; SIGTERM stops both.
+#   sh run-agent.sh <install dir> <pid file> <command…>
 install_dir=$1
-shift
-pid_file="$install_dir/agent.pid"
+pid_file=$2
+shift 2
 echo $$ >"$pid_file"
 child=
 trap 'trap - TERM INT; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null; wait; rm -f "$pid_file"; exit 0' TERM INT
