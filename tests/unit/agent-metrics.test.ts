@@ -5,6 +5,8 @@
  * agent scraped after real traffic is tests/integration/agent-metrics.test.ts.
  */
 import { expect } from "chai";
+import fs from "node:fs";
+import path from "node:path";
 import type { NodeView } from "../../agent/src/balancer/balancer";
 import { AgentMetrics } from "../../agent/src/metrics/agent-metrics";
 import { nodeSeries } from "../../agent/src/metrics/haproxy";
@@ -188,5 +190,17 @@ describe("agent metrics: the registry", () => {
     expect(labelSets(samples, "lbhosting_agent_haproxy_node_connections")).to.deep.equal([]);
     expect(sampleSum(samples, "lbhosting_agent_haproxy_scrape_failures_total")).to.equal(1);
     expect(sampleSum(samples, "lbhosting_agent_orgs", { role: "primary" }), "the rest is served").to.equal(2);
+  });
+});
+
+describe("agent metrics: agent/README.md", () => {
+  it("documents every metric the agent serves", async () => {
+    const readme = fs.readFileSync(path.join(__dirname, "..", "..", "..", "agent", "README.md"), "utf8");
+    const metrics = new AgentMetrics();
+    metrics.watch(sources());
+    const { text } = await metrics.exposition();
+    const names = [...text.matchAll(/^# TYPE (lbhosting_agent_\w+)/gm)].map((match) => match[1]);
+    expect(names.length).to.be.greaterThan(10);
+    expect(names.filter((name) => !readme.includes(`\`${name}\``))).to.deep.equal([]);
   });
 });
