@@ -55,7 +55,7 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 export class AgentMetrics {
-  readonly registry = new Registry();
+  private readonly registry = new Registry();
   private readonly requests: Counter<"method" | "route" | "status">;
   private readonly requestSeconds: Histogram<"method" | "route">;
   private readonly writeSeconds: Histogram<"resource" | "outcome">;
