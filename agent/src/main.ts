@@ -17,6 +17,7 @@ import { Reads } from "./domain/reads";
 import { Replication } from "./domain/replication";
 import { buildApp } from "./http/app";
 import { jsonLogger } from "./log";
+import { AgentMetrics } from "./metrics/agent-metrics";
 import { type AgentOptions, agentSettings, optionProblem } from "./options";
 import { Rendering } from "./pipeline/render";
 import { WritePipeline } from "./pipeline/writes";
@@ -45,10 +46,16 @@ export function createAgent(options: AgentOptions): Agent {
   const log = options.logger ?? jsonLogger();
   const warn = (msg: string, fields: Record<string, unknown>) => log("warn", msg, fields);
 
+  const metrics = new AgentMetrics();
   fs.mkdirSync(options.dataDir, { recursive: true });
   const content = new ContentRoot(options.contentRoot ?? path.join(options.dataDir, "content"));
   const store = new Store(path.join(options.dataDir, "agent.db"));
-  const sites = new NginxSites(options.nginxConfDir ?? path.join(options.dataDir, "nginx"), options.nginx, warn);
+  const sites = new NginxSites(
+    options.nginxConfDir ?? path.join(options.dataDir, "nginx"),
+    options.nginx,
+    warn,
+    metrics.serverSteps("nginx"),
+  );
   const drain = new ReloadDrain(options.nginx, warn);
   const passwords = new PasswordPool();
   const nativeCrypt = loadNativeCrypt();
@@ -64,6 +71,7 @@ export function createAgent(options: AgentOptions): Agent {
     readonlyIds: settings.ftpReadonlyIds,
     purePw: options.purePwBin,
     warn,
+    report: metrics.serverSteps("ftp"),
   });
   const rendering = new Rendering({
     store,
@@ -75,7 +83,13 @@ export function createAgent(options: AgentOptions): Agent {
     httpListen: settings.httpListen,
     warn,
   });
-  const queue = new WritePipeline({ store, sites, drain, rendering });
+  const queue = new WritePipeline({
+    store,
+    sites,
+    drain,
+    rendering,
+    onCommit: (kind, writes) => metrics.writeBatch(kind, writes),
+  });
   const changeLog = new ChangeLog(store, queue, settings.changeLogLimit);
   const balancer = new Balancer({
     store,
@@ -85,7 +99,9 @@ export function createAgent(options: AgentOptions): Agent {
     // HAProxy binds a bare port on every address as ":PORT".
     httpListen: settings.httpListen.replace(/^(\d+)$/, ":$1"),
     warn,
+    report: metrics.serverSteps("haproxy"),
   });
+  metrics.watch({ held: () => store.held(), passwords, balancer });
   const node: NodeInfo = {
     name: options.name,
     version: packageVersion(),
@@ -106,6 +122,7 @@ export function createAgent(options: AgentOptions): Agent {
     members: new MemberWrites({ store, queue, log: changeLog, passwords, content }),
     replication: new Replication(store, queue, changeLog),
     balancer,
+    metrics,
   });
 
   const scheme = options.tls ? "https" : "http";

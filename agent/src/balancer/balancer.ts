@@ -24,6 +24,7 @@ import {
 } from "../render/haproxy/config";
 import { type HaproxyBinary, HaproxyControl, isHealthy } from "../render/haproxy/control";
 import { writeFileAtomic } from "../render/atomic-write";
+import { type StepReport, timedStep } from "../render/steps";
 import { DRAIN_TIMEOUT_MS } from "../../../wire/timeouts";
 import type { Store } from "../store/store";
 
@@ -39,6 +40,28 @@ interface BalancerOptions {
   /** Where HAProxy accepts the sites' web traffic ("host:port"); no HTTP frontend without it. */
   httpListen?: string;
   warn: (msg: string, fields: Record<string, unknown>) => void;
+  /** Reports HAProxy's validations, reloads and drains (metrics/). */
+  report?: StepReport;
+}
+
+/** One routed node of one org's backend (web or FTP), as HAProxy's current worker sees it. */
+export interface NodeView {
+  kind: "web" | "ftp";
+  node: string;
+  healthy: boolean;
+  /** Connections open to it, over every worker (old ones still finishing theirs too). */
+  active: number;
+}
+
+type StatRows = Awaited<ReturnType<HaproxyControl["stats"]>>;
+
+/** A server as HAProxy's workers see it, or undefined when the current worker does not have it. */
+function serverView(rows: StatRows, backend: string, server: string): ServerView | undefined {
+  const mine = rows.filter((row) => row.backend === backend && row.server === server);
+  const current = mine.find((row) => row.current);
+  if (!current) return undefined;
+  const active = mine.reduce((sum, row) => sum + row.active, 0);
+  return { status: current.status, healthy: isHealthy(current.status), active };
 }
 
 export class Balancer {
@@ -47,7 +70,7 @@ export class Balancer {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: BalancerOptions) {
-    this.control = options.haproxy ? new HaproxyControl(options.haproxy) : undefined;
+    this.control = options.haproxy ? new HaproxyControl(options.haproxy, options.report) : undefined;
     fs.mkdirSync(path.dirname(options.confFile), { recursive: true });
   }
 
@@ -137,7 +160,14 @@ export class Balancer {
     });
     await control.validate(text, confFile);
     const leaving = serversLeaving(previous, next);
-    if (leaving.length > 0) await this.drain(control, leaving);
+    if (leaving.length > 0) {
+      await timedStep(
+        this.options.report,
+        "drain",
+        () => this.drain(control, leaving),
+        (drained) => drained,
+      );
+    }
     const before = await fs.promises.readFile(confFile, "utf8").catch(() => "");
     await writeFileAtomic(confFile, text, 0o644);
     try {
@@ -154,8 +184,11 @@ export class Balancer {
     this.options.store.transaction(commit);
   }
 
-  /** No new connections to `servers`; wait (bounded) until their open ones have finished on every worker. */
-  private async drain(control: HaproxyControl, servers: string[]): Promise<void> {
+  /**
+   * No new connections to `servers`; wait (bounded) until their open ones have finished on every
+   * worker. False when they could not be drained or still had connections at the deadline.
+   */
+  private async drain(control: HaproxyControl, servers: string[]): Promise<boolean> {
     try {
       await control.setState(servers, "drain");
     } catch (error) {
@@ -163,7 +196,7 @@ export class Balancer {
         servers,
         reason: (error as Error).message,
       });
-      return;
+      return false;
     }
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     while (!(await control.idle(servers).catch(() => true))) {
@@ -172,10 +205,11 @@ export class Balancer {
           servers,
           waitedMs: DRAIN_TIMEOUT_MS,
         });
-        return;
+        return false;
       }
       await sleep(DRAIN_POLL_MS);
     }
+    return true;
   }
 
   /** How HAProxy sees each node of the org's route now: health and open connections, web and FTP. */
@@ -188,7 +222,7 @@ export class Balancer {
         "this agent renders the load balancer's configuration only (no --haproxy-bin)",
       );
     }
-    let rows: Awaited<ReturnType<HaproxyControl["stats"]>>;
+    let rows: StatRows;
     try {
       rows = await this.control.stats();
     } catch (error) {
@@ -198,13 +232,7 @@ export class Balancer {
         `HAProxy's master CLI did not answer: ${(error as Error).message}`,
       );
     }
-    const view = (backend: string, server: string): ServerView | undefined => {
-      const mine = rows.filter((row) => row.backend === backend && row.server === server);
-      const current = mine.find((row) => row.current);
-      if (!current) return undefined;
-      const active = mine.reduce((sum, row) => sum + row.active, 0);
-      return { status: current.status, healthy: isHealthy(current.status), active };
-    };
+    const view = (backend: string, server: string) => serverView(rows, backend, server);
     return {
       org,
       nodes: route.backends.map((backend) => ({
@@ -215,5 +243,26 @@ export class Balancer {
         ...(backend.ftp !== undefined && route.ftp ? { ftp: view(ftpBackendName(org), backend.name) } : {}),
       })),
     };
+  }
+
+  /**
+   * Every node of every route as HAProxy sees it now (metrics/ reads it at scrape time); undefined
+   * on an agent without HAProxy. Rejects when HAProxy's master CLI does not answer.
+   */
+  async nodeViews(): Promise<NodeView[] | undefined> {
+    if (!this.control) return undefined;
+    const rows = await this.control.stats();
+    const views: NodeView[] = [];
+    const add = (kind: NodeView["kind"], backend: string, node: string) => {
+      const view = serverView(rows, backend, node);
+      if (view) views.push({ kind, node, healthy: view.healthy, active: view.active });
+    };
+    for (const { org, route } of this.routes()) {
+      for (const backend of route.backends) {
+        if (backend.http !== undefined && route.domains.length > 0) add("web", webBackendName(org), backend.name);
+        if (backend.ftp !== undefined && route.ftp) add("ftp", ftpBackendName(org), backend.name);
+      }
+    }
+    return views;
   }
 }

@@ -10,6 +10,7 @@ import type { MemberWrites } from "../domain/members";
 import type { OrgWrites } from "../domain/orgs";
 import type { Reads } from "../domain/reads";
 import type { Replication } from "../domain/replication";
+import type { AgentMetrics } from "../metrics/agent-metrics";
 import { ApiFailure } from "../errors";
 import { type Logger, loggedRoute } from "../log";
 import { bearerChecker } from "./auth";
@@ -24,6 +25,7 @@ import {
   parseJsonBody,
 } from "./hardening";
 import { balancerRoutes } from "./routes/balancer";
+import { metricsRoutes } from "./routes/metrics";
 import { nodeRoutes } from "./routes/node";
 import { orgRoutes } from "./routes/orgs";
 import { replicaRoutes } from "./routes/replica";
@@ -45,6 +47,7 @@ interface AppOptions {
   members: MemberWrites;
   replication: Replication;
   balancer: Balancer;
+  metrics: Pick<AgentMetrics, "request" | "exposition">;
 }
 
 interface AgentApp {
@@ -91,6 +94,13 @@ export function buildApp(options: AppOptions): AgentApp {
     }
   });
   app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
+    options.metrics.request({
+      method: request.method,
+      route: request.routeOptions.url ?? "(no route)",
+      status: reply.statusCode,
+      seconds: reply.elapsedTime / 1000,
+      contentLength: request.headers["content-length"],
+    });
     log("info", "request", {
       method: request.method,
       route: loggedRoute(request.routeOptions.url, request.url),
@@ -117,6 +127,7 @@ export function buildApp(options: AppOptions): AgentApp {
   serviceRoutes(app, options.reads, options.members);
   replicaRoutes(app, options.replication, options.replicaBodyLimit);
   balancerRoutes(app, options.balancer);
+  metricsRoutes(app, options.metrics);
   return {
     app,
     stopAccepting: () => {

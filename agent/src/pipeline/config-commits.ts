@@ -61,6 +61,8 @@ export interface ConfigCommitOptions {
   afterApply: () => void;
   /** After-commit work for the orgs whose FTP accounts changed; resolves once done. */
   afterCommit: (ftpOrgs: string[]) => Promise<void>;
+  /** Told of each committed batch and how many writes it holds. */
+  onCommit?: (writes: number) => void;
 }
 
 class Rollback extends Error {}
@@ -172,6 +174,8 @@ export class ConfigCommits {
       else for (const pending of accepted) await this.runBatch([pending]);
       return;
     }
+
+    this.options.onCommit?.(accepted.length);
 
     // 4. Go live, then answer.
     try {

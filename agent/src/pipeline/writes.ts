@@ -22,6 +22,8 @@ interface WritePipelineOptions {
   sites: ConfigCommitOptions["sites"];
   drain: ConfigCommitOptions["drain"];
   rendering: Pick<Rendering, "sitesOf" | "ftpRound">;
+  /** Told of each committed transaction and how many writes it holds (metrics/). */
+  onCommit?: (queue: "plain" | "config", writes: number) => void;
 }
 
 /** The keys of an FTP round (see `Rendering.ftpRound`): an org's name renders it whole, "org/username" one user. */
@@ -58,6 +60,7 @@ export class WritePipeline implements WriteQueue {
       drain: options.drain,
       afterApply: () => this.finalizeDigests(),
       afterCommit: (ftpOrgs) => this.settle(ftpOrgs),
+      onCommit: (writes) => options.onCommit?.("config", writes),
     });
   }
 
@@ -124,6 +127,8 @@ export class WritePipeline implements WriteQueue {
       for (const job of jobs) job.reject(error);
       return;
     }
+    const committed = outcomes.filter((outcome) => outcome.ok).length;
+    if (committed > 0) this.options.onCommit?.("plain", committed);
     const ftp = outcomes.flatMap((outcome) => (outcome.ok ? outcome.ftp : []));
     try {
       await this.settle(ftp);

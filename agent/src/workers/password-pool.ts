@@ -12,6 +12,8 @@ import type { PasswordTask } from "./password-worker";
 
 export class PasswordPool {
   private readonly pool: Piscina<PasswordTask, string | boolean>;
+  /** Tasks queued or running now, and those finished since start (read by metrics/ at scrape time). */
+  private readonly counts = { pending: 0, hashed: 0, verified: 0 };
 
   constructor(threads = os.availableParallelism()) {
     this.pool = new Piscina({
@@ -25,12 +27,32 @@ export class PasswordPool {
 
   /** A new salted hash of `password`. */
   async hash(password: string): Promise<string> {
-    return (await this.pool.run({ password })) as string;
+    return (await this.counted("hashed", { password })) as string;
   }
 
   /** Whether `password` matches `storedHash`. */
   async verify(password: string, storedHash: string): Promise<boolean> {
-    return (await this.pool.run({ password, storedHash })) as boolean;
+    return (await this.counted("verified", { password, storedHash })) as boolean;
+  }
+
+  get pending(): number {
+    return this.counts.pending;
+  }
+
+  /** Hashes made and verified since start. */
+  get done(): { hashed: number; verified: number } {
+    return { hashed: this.counts.hashed, verified: this.counts.verified };
+  }
+
+  private async counted(done: "hashed" | "verified", task: PasswordTask): Promise<string | boolean> {
+    this.counts.pending++;
+    try {
+      const result = await this.pool.run(task);
+      this.counts[done]++;
+      return result;
+    } finally {
+      this.counts.pending--;
+    }
   }
 
   close(): Promise<void> {

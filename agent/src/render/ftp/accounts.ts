@@ -22,6 +22,7 @@ import { runCommand } from "../../workers/commands";
 import { buildPureDb, lineRecord, type PureDbRecord } from "./puredb";
 import type { ContentRoot } from "../content";
 import { writeFileAtomic } from "../atomic-write";
+import { type StepReport, timedStep } from "../steps";
 
 /** The PureDB pure-ftpd reads (`pure-ftpd -l puredb:<dir>/pureftpd.pdb`). */
 export const PDB_FILE = "pureftpd.pdb";
@@ -69,6 +70,8 @@ interface FtpOptions {
   /** pure-ftpd's `pure-pw`: with it, the PDB's format is checked against it and the accounts' folders prepared. */
   purePw?: string;
   warn: (msg: string, fields: Record<string, unknown>) => void;
+  /** Reports each PDB build (step "build"). */
+  report?: StepReport;
 }
 
 interface FtpAccount {
@@ -264,8 +267,9 @@ export class FtpFiles {
     if (this.published?.equals(content)) return;
     const pdb = path.join(this.dir, PDB_FILE);
     const records = served.flatMap((org) => sortedAccounts(org).map((account) => account.record));
-    if (this.inline) await writeFileAtomic(pdb, buildPureDb(records), 0o600);
-    else await this.purePwBuild(content, records, pdb);
+    await timedStep(this.options.report, "build", () =>
+      this.inline ? writeFileAtomic(pdb, buildPureDb(records), 0o600) : this.purePwBuild(content, records, pdb),
+    );
     this.published = content;
   }
 

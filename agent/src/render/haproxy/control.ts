@@ -9,6 +9,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { commandOutput, runCommand } from "../../workers/commands";
 import { ApiFailure } from "../../errors";
+import { type StepReport, timedStep } from "../steps";
 
 const CHECK_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 5_000;
@@ -88,7 +89,11 @@ async function runFile(bin: string, args: string[]): Promise<{ ok: boolean; outp
 
 /** A running HAProxy, driven through its master CLI. */
 export class HaproxyControl {
-  constructor(private readonly haproxy: HaproxyBinary) {}
+  constructor(
+    private readonly haproxy: HaproxyBinary,
+    /** Reports `haproxy -c` (step "validate") and reloads (step "reload"). */
+    private readonly report?: StepReport,
+  ) {}
 
   /** `haproxy -c` of the main configuration plus `text`; a 422 `haproxy_rejected` when it refuses. */
   async validate(text: string, next: string): Promise<void> {
@@ -96,7 +101,12 @@ export class HaproxyControl {
     await fs.promises.writeFile(candidate, text, { mode: 0o644 });
     try {
       const main = this.haproxy.mainConf ? ["-f", this.haproxy.mainConf] : [];
-      const result = await runFile(this.haproxy.bin, ["-c", "-q", ...main, "-f", candidate]);
+      const result = await timedStep(
+        this.report,
+        "validate",
+        () => runFile(this.haproxy.bin, ["-c", "-q", ...main, "-f", candidate]),
+        (ended) => ended.ok,
+      );
       if (!result.ok) {
         throw new ApiFailure(422, "haproxy_rejected", `HAProxy rejected the new configuration: ${result.output}`);
       }
@@ -161,7 +171,11 @@ export class HaproxyControl {
    * resolve once a new worker runs them. Throws when HAProxy reports the reload failed or no new
    * worker appears in time; the previous worker then keeps serving.
    */
-  async reload(): Promise<void> {
+  reload(): Promise<void> {
+    return timedStep(this.report, "reload", () => this.reloadOnce());
+  }
+
+  private async reloadOnce(): Promise<void> {
     const before = await this.processes();
     await this.command("reload").catch(() => ""); // the master may close the connection as it re-executes
     const deadline = Date.now() + RELOAD_TIMEOUT_MS;

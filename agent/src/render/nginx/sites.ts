@@ -14,6 +14,7 @@ import path from "node:path";
 import { commandOutput, runCommand } from "../../workers/commands";
 import { ApiFailure } from "../../errors";
 import { writeFileAtomic } from "../atomic-write";
+import { type StepReport, timedStep } from "../steps";
 
 const SITE_PREFIX = "lbh.";
 const NGINX_TIMEOUT_MS = 15_000;
@@ -93,6 +94,7 @@ export class NginxSites {
     private readonly confDir: string,
     private readonly nginx: NginxBinary | undefined,
     private readonly warn: (msg: string, fields: Record<string, unknown>) => void,
+    private readonly report?: StepReport,
   ) {
     fs.mkdirSync(confDir, { recursive: true }); // on start
   }
@@ -113,11 +115,17 @@ export class NginxSites {
     ]);
   }
 
-  private async run(args: string[]): Promise<{ ok: boolean; output: string }> {
+  /** nginx with `args`, reported as `step`; without an nginx binary nothing runs and it is ok. */
+  private async run(step: string, args: string[]): Promise<{ ok: boolean; output: string }> {
     const nginx = this.nginx;
     if (!nginx) return { ok: true, output: "" };
     const base = [...(nginx.prefix ? ["-p", nginx.prefix] : []), ...(nginx.mainConf ? ["-c", nginx.mainConf] : [])];
-    const result = await runCommand(nginx.bin, [...base, ...args], NGINX_TIMEOUT_MS);
+    const result = await timedStep(
+      this.report,
+      step,
+      () => runCommand(nginx.bin, [...base, ...args], NGINX_TIMEOUT_MS),
+      (ended) => ended.ok,
+    );
     return { ok: result.ok, output: commandOutput(result, MAX_MESSAGE) };
   }
 
@@ -137,7 +145,7 @@ export class NginxSites {
       for (const [i, change] of changes.entries()) await this.replace(change.scope, previous[i]);
     };
     for (const change of changes) await this.replace(change.scope, change.desired);
-    const test = await this.run(["-t", "-q"]);
+    const test = await this.run("validate", ["-t", "-q"]);
     if (!test.ok) {
       await restore();
       throw new ApiFailure(422, "nginx_rejected", `nginx rejected the new configuration: ${test.output}`);
@@ -146,7 +154,7 @@ export class NginxSites {
       changed: true,
       restore,
       activate: async () => {
-        const reload = await this.run(["-s", "reload"]);
+        const reload = await this.run("reload", ["-s", "reload"]);
         if (!reload.ok) this.warn("nginx reload failed", { output: reload.output });
         return reload.ok;
       },
