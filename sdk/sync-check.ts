@@ -62,30 +62,51 @@ export function digestOfMembers(values: unknown[]): string {
   return `${values.length}:${createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 16)}`;
 }
 
+/** How one member's operation ended, as the check's input sees it. */
+interface Settled {
+  known: boolean;
+  secret: boolean;
+  value?: unknown;
+}
+
+/** A member operation that failed: the check still runs (with `--continue-on-error`) and records the org. */
+const FAILED = { failed: true };
+
 /**
- * One short input that resolves once every member's id (a resource's) or value (an output's) does,
- * i.e. once its operation in this `up` finished. It is an output of a promise, not of the
- * members, so Pulumi records no dependency on each of them: the check's state stays the same size
- * for a thousand users. A member still unknown (preview of a create) makes it unknown: the
- * sentinel a plain value carries for Pulumi's engine, which an Output's `isKnown` tells.
+ * Waits for one member's operation to end, failed or not. `isKnown` is not in the SDK's
+ * declarations, but every Output has it (@pulumi/pulumi output.js): it resolves once the value is
+ * there, false for a value a preview does not know yet.
+ */
+async function settle(member: SyncCheckMember): Promise<Settled> {
+  const output = pulumi.CustomResource.isInstance(member)
+    ? member.id
+    : pulumi.Resource.isInstance(member)
+      ? member.urn
+      : pulumi.output(member);
+  try {
+    const known = await (output as unknown as { isKnown: Promise<boolean> }).isKnown;
+    const secret = await pulumi.isSecret(output);
+    if (!known) return { known, secret };
+    return { known, secret, value: await new Promise((resolve) => output.apply(resolve)) };
+  } catch {
+    return { known: true, secret: false, value: FAILED };
+  }
+}
+
+/**
+ * One short input that resolves once every member's operation in this `up` has ended (its id, or
+ * the output's value, resolved or failed). It is an output of a promise, not of the members, so
+ * Pulumi records no dependency on each of them (the check's state stays the same size for a
+ * thousand users) and, under `pulumi up --continue-on-error`, the check runs after a member
+ * failed and records the org as it is. A member still unknown (preview of a create) makes it
+ * unknown: the sentinel a plain value carries for Pulumi's engine.
  */
 function membersDigest(members: SyncCheckMember[]): pulumi.Output<string> {
-  const all = pulumi.all(
-    members.map((member) =>
-      pulumi.CustomResource.isInstance(member)
-        ? member.id
-        : pulumi.Resource.isInstance(member)
-          ? member.urn
-          : pulumi.output(member),
-    ),
-  );
-  // `isKnown` is not in the SDK's declarations, but every Output has it (@pulumi/pulumi output.js).
-  const known = (all as unknown as { isKnown: Promise<boolean> }).isKnown;
-  const digest = known.then((isKnown) =>
-    isKnown ? new Promise<string>((resolve) => all.apply((values) => resolve(digestOfMembers(values)))) : UNKNOWN_VALUE,
-  );
-  const marked: Promise<pulumi.Input<string>> = pulumi
-    .isSecret(all)
-    .then((secret): pulumi.Input<string> => (secret ? pulumi.secret(digest) : digest));
+  const marked = Promise.all(members.map(settle)).then((settled): pulumi.Input<string> => {
+    const digest = settled.every((member) => member.known)
+      ? digestOfMembers(settled.map((member) => member.value))
+      : UNKNOWN_VALUE;
+    return settled.some((member) => member.secret) ? pulumi.secret(digest) : digest;
+  });
   return pulumi.output(marked);
 }

@@ -17,7 +17,11 @@ interface Registration {
 const ORG = { name: "acme", primary: "http://127.0.0.1:8080" };
 
 /** Pulumi's mocks, recording each registration's inputs and the dependencies the SDK sent. */
-async function mockRun(preview: boolean, program: () => void): Promise<Map<string, Registration>> {
+async function mockRun(
+  preview: boolean,
+  program: () => void,
+  failing = new Set<string>(),
+): Promise<Map<string, Registration>> {
   const registrations = new Map<string, Registration>();
   let checkRegistered: () => void = () => {};
   const checked = new Promise<void>((resolve) => (checkRegistered = resolve));
@@ -26,6 +30,7 @@ async function mockRun(preview: boolean, program: () => void): Promise<Map<strin
       newResource: (args) => {
         registrations.set(args.name, { type: args.type, inputs: args.inputs, dependencies: [] });
         if (args.name === "check") checkRegistered();
+        if (failing.has(args.name)) throw new Error(`${args.name} failed`);
         // In a preview a created resource's id is unknown (the SDK reads "" as unknown).
         return { id: preview ? "" : `${args.name}-id`, state: args.inputs };
       },
@@ -82,5 +87,16 @@ describe("SyncCheck (SDK)", function () {
       new SyncCheck("check", { organization: ORG, after: users(2) });
     });
     expect(pulumi.isUnknown(registrations.get("check")!.inputs.after)).to.equal(true);
+  });
+
+  it("waits for a member whose operation failed, and still registers (what --continue-on-error runs)", async function () {
+    const registrations = await mockRun(
+      false,
+      () => {
+        new SyncCheck("check", { organization: ORG, after: users(2) });
+      },
+      new Set(["user1"]),
+    );
+    expect(registrations.get("check")!.inputs.after).to.equal(digestOfMembers(["user0-id", { failed: true }]));
   });
 });
