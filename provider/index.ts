@@ -4,12 +4,14 @@
  */
 import { organizationProvider } from "./organization";
 import { serviceProvider } from "./service";
+import { syncCheckProvider } from "./sync-check";
 import { userProvider } from "./user";
 
 export const providers = {
   organization: organizationProvider,
   user: userProvider,
   service: serviceProvider,
+  syncCheck: syncCheckProvider,
 };
 
 export type ProviderKind = keyof typeof providers;

@@ -3,8 +3,8 @@
  * node on loopback (agent + nginx where installed) and a load balancer in front of them (an agent
  * driving HAProxy, where nginx and haproxy are installed), then the quick start run by the Pulumi
  * CLI in its project folder (examples/quickstart: `pulumi stack init`, `config set`, `up`), with
- * a local backend under .demo/, so Pulumi's own output shows; a table of where every node stands,
- * then a forced edit on the secondary that `pulumi refresh` detects and `pulumi up` heals. It
+ * a local backend under .demo/, so Pulumi's own output shows; a table of where every node stands
+ * and the stack's outputs checked against the primary, then a forced edit on the secondary that `pulumi refresh` detects and `pulumi up` heals. It
  * stops everything it started and destroys the stack before it exits.
  */
 import { spawn } from "node:child_process";
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     }
     await pulumi(["up", "--yes"]);
     await printTable(nodes, token);
+    await printOutputs(pulumi, nodes[0], token);
     await printServing(nodes);
     if (balancer?.haproxy) await printBalancing(balancer);
     await printFtp([primary, secondary], alicePassword, balancerFtp);
@@ -122,9 +123,8 @@ async function main(): Promise<void> {
 
     step("pulumi up — no program change; the primary wins and the secondary is healed");
     await pulumi(["up", "--yes"]);
-    const inSync = await pulumi(["stack", "output", "inSync"], { quiet: true });
-    console.log(`  inSync: ${inSync.output.trim()}`);
     await printTable(nodes, token);
+    await printOutputs(pulumi, nodes[0], token);
 
     step("Cleaning up: pulumi destroy, then stopping every process by pid");
     await pulumi(["destroy", "--yes"]);
@@ -148,7 +148,9 @@ interface CliOptions {
  * `pulumi …` in examples/quickstart, with a local backend and PULUMI_HOME under .demo/ and the
  * command plugin installed there; output echoed, indented, as it comes.
  */
-async function quickstartCli(bin: string, demoDir: string) {
+type QuickstartCli = (args: string[], options?: CliOptions) => Promise<{ code: number | null; output: string }>;
+
+async function quickstartCli(bin: string, demoDir: string): Promise<QuickstartCli> {
   const home = path.join(demoDir, "home");
   const backend = path.join(demoDir, "state");
   fs.mkdirSync(home, { recursive: true });
@@ -176,6 +178,30 @@ async function quickstartCli(bin: string, demoDir: string) {
         else reject(new Error(`pulumi ${args.join(" ")} exited ${code}:\n${output}`));
       });
     });
+}
+
+/**
+ * The stack's outputs (from the quick start's SyncCheck) next to what the primary holds: they must
+ * be the same generation and digest, since the check records the org at the end of the up.
+ */
+async function printOutputs(pulumi: QuickstartCli, primary: HostingNode, token: string): Promise<void> {
+  const { output } = await pulumi(["stack", "output", "--json"], { quiet: true });
+  const outputs = JSON.parse(output) as {
+    generation: number;
+    digest: string;
+    inSync: boolean;
+    syncStatus: { endpoint: string; state: string; generation: number }[];
+  };
+  const head = await new AgentClient(primary.url, token).getOrg(ORG);
+  const secondaries = outputs.syncStatus.map((s) => `${s.endpoint} ${s.state} at ${s.generation}`).join(", ");
+  console.log(
+    `  pulumi stack output: generation ${outputs.generation}, digest ${outputs.digest.slice(0, 12)}, ` +
+      `inSync ${outputs.inSync} (${secondaries})`,
+  );
+  if (outputs.generation !== head.generation || outputs.digest !== head.digest) {
+    throw new Error(`the stack outputs say generation ${outputs.generation}, the primary holds ${head.generation}`);
+  }
+  console.log(`  the outputs match the primary (generation ${head.generation}, digest ${head.digest.slice(0, 12)})`);
 }
 
 async function printTable(nodes: HostingNode[], token: string): Promise<void> {

@@ -2,6 +2,7 @@
 export { LoadBalancedOrganization, type LoadBalancedOrganizationArgs, type OrganizationRef } from "./organization";
 export { OrgUser, type OrgUserArgs } from "./user";
 export { WebService, type WebServiceArgs } from "./service";
+export { SyncCheck, type SyncCheckArgs, type SyncCheckMember } from "./sync-check";
 export {
   HostingNode,
   type HostingNodeArgs,

@@ -115,6 +115,19 @@ export const webServiceInputsSchema = z.discriminatedUnion("kind", [
 export type WebServiceInputs = z.infer<typeof webServiceInputsSchema>;
 
 /**
+ * SyncCheck: the organization it reads, and one short value standing for every member it waits
+ * for (`<count>:<hash>`, made by the SDK from their ids), so its state does not grow with them.
+ */
+export const syncCheckInputsSchema = z.strictObject({
+  organization: orgRefSchema,
+  after: z
+    .string()
+    .regex(/^\d+:[0-9a-f]{16}$/, "must be '<count>:<16 hex digits>', as the SDK makes it")
+    .optional(),
+});
+export type SyncCheckInputs = z.infer<typeof syncCheckInputsSchema>;
+
+/**
  * What each setting a program may leave out means: the agent's own defaults, read once from its
  * request schemas (wire/requests.ts), so the provider and the agent apply the same.
  */

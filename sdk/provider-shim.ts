@@ -18,4 +18,5 @@ export const shims = {
   organization: require("./shims/organization") as pulumi.dynamic.ResourceProvider,
   user: require("./shims/user") as pulumi.dynamic.ResourceProvider,
   service: require("./shims/service") as pulumi.dynamic.ResourceProvider,
+  syncCheck: require("./shims/sync-check") as pulumi.dynamic.ResourceProvider,
 };

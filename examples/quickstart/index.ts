@@ -18,7 +18,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { LoadBalancedOrganization, OrgUser, WebService } from "pulumi-lbhosting";
+import { LoadBalancedOrganization, OrgUser, SyncCheck, WebService } from "pulumi-lbhosting";
 
 export = async () => {
   const config = new pulumi.Config();
@@ -45,17 +45,21 @@ export = async () => {
 
   const ftp = new WebService("ftp", { organization: org, name: "ftp", kind: "ftp", rootPath: ".", writable: true });
 
-  new OrgUser("alice", {
+  const alice = new OrgUser("alice", {
     organization: org,
     username: "alice",
     password: config.requireSecret("alicePassword"),
     displayName: "Alice Admin",
     access: ["ftp"],
   });
-  new OrgUser("bob", { organization: org, username: "bob", password: config.requireSecret("bobPassword") });
+  const bob = new OrgUser("bob", { organization: org, username: "bob", password: config.requireSecret("bobPassword") });
+
+  // Where the org stands once every user and service is done: the stack's outputs come from it,
+  // not from the org resource (whose own outputs are as of its last operation).
+  const sync = new SyncCheck("acme-sync", { organization: org, after: [site, ftp, alice, bob] });
 
   // Post-deploy check: the up fails unless the site answers with its content. It runs again
-  // whenever the organization's configuration (its digest) or the check itself changes.
+  // whenever the organization's configuration (its digest at the end of the up) or the check changes.
   const siteCheckUrl = config.get("siteCheckUrl");
   const siteCheck = siteCheckUrl
     ? new command.local.Command(
@@ -69,7 +73,7 @@ export = async () => {
             SITE_DOMAIN: domain,
             SITE_TEXT: config.get("siteText") ?? "Acme Corp",
           },
-          triggers: [org.digest],
+          triggers: [sync.digest],
         },
         { dependsOn: [site] },
       )
@@ -77,10 +81,10 @@ export = async () => {
 
   return {
     orgId: org.orgId,
-    generation: org.generation,
-    digest: org.digest,
-    inSync: org.inSync,
-    syncStatus: org.syncStatus,
+    generation: sync.generation,
+    digest: sync.digest,
+    inSync: sync.inSync,
+    syncStatus: sync.syncStatus,
     siteUrls: site.urls,
     ftpUrls: ftp.urls,
     // Only with a check: an undefined output makes Pulumi warn that it will not show.

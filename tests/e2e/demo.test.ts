@@ -1,4 +1,4 @@
-/** `npm run demo`, the project's main job, runs to the end: the secondary is in sync at the end. */
+/** `npm run demo`, the project's main job, runs to the end: the secondary is in sync at the end, and the stack outputs say so. */
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { expect } from "chai";
@@ -24,6 +24,11 @@ describe("e2e: the demo", function () {
     expect(code, output.slice(-3000)).to.equal(0);
     const afterHeal = output.slice(output.lastIndexOf("no program change"));
     expect(afterHeal).to.match(/\n\s+secondary\s+secondary\s+\d+\s+[0-9a-f]{12}\s+in-sync/);
+    // The stack outputs (the quick start's SyncCheck) are the primary's, after the first up and after the heal.
+    expect(output.match(/the outputs match the primary/g)).to.have.length(2);
+    expect(afterHeal).to.match(
+      /pulumi stack output: generation \d+, digest [0-9a-f]{12}, inSync true \(\S+ in-sync at \d+\)/,
+    );
     expect(output).to.include("drift detected");
     expect(output).to.include("left no process behind");
     // The command plugin ran from PULUMI_HOME, where the demo installed it, as a user's would.

