@@ -48,7 +48,12 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(text).to.include("    use_backend lbh_web_acme if host_acme\n");
     expect(text).to.include("    default_backend lbh_no_route\n");
     expect(text).to.include("backend lbh_web_acme\n    mode http\n    balance leastconn\n");
-    expect(text).to.include("    http-check send meth HEAD uri / ver HTTP/1.1 hdr Host www.acme.test\n");
+    // The check reads the agent's file in the site's document root: only a 200 keeps a node in.
+    expect(text).to.include(
+      "    http-check send meth GET uri /.well-known/lbhosting/health ver HTTP/1.1 hdr Host www.acme.test\n" +
+        "    http-check expect status 200\n",
+    );
+    expect(text).not.to.include("rstatus");
     expect(text).to.include("    server web-a 127.0.8.1:8080 check weight 1\n");
     expect(text).to.include("    server web-b 127.0.8.2:8080 check weight 3\n");
     expect(text).to.include("frontend lbh_ftp_acme\n    mode tcp\n    bind 127.0.8.3:21\n");

@@ -9,6 +9,7 @@
  * worker (`expose-fd listeners`), so no connection is refused while the configuration changes.
  */
 import type { BalancerBackend, BalancerRoute, PortRange } from "../../../../wire";
+import { SITE_CHECK_PATH } from "../site-check";
 
 /** HAProxy reads at most 64 words a line: domains go into ACL lines of this many. */
 const DOMAINS_PER_LINE = 40;
@@ -65,10 +66,12 @@ function webSection({ org, route }: OrgRoute): string[] {
     "    mode http",
     "    balance leastconn",
     "    option forwardfor",
-    // Active check: the node's web server answers for the org's first domain (a 404 is still a live nginx).
+    // Active check: the node serves the org's content, i.e. reads the agent's check file in the
+    // document root of the org's first domain; a node answering 403/404 (content it cannot read,
+    // an unmounted NAS) leaves the rotation.
     "    option httpchk",
-    `    http-check send meth HEAD uri / ver HTTP/1.1 hdr Host ${route.domains[0]}`,
-    "    http-check expect rstatus ^[234]",
+    `    http-check send meth GET uri ${SITE_CHECK_PATH} ver HTTP/1.1 hdr Host ${route.domains[0]}`,
+    "    http-check expect status 200",
     // A node that refuses or drops a connection before its checks have failed: retry on another one.
     "    retries 3",
     "    option redispatch 1",
