@@ -160,6 +160,34 @@ describe("agent load balancer: HAProxy configuration", function () {
       "backends.0.passivePorts",
     );
     expect(issues({ domains: ["a.test"], backends: [{ ...webA, weight: 0 }] })).to.include("backends.0.weight");
+    expect(issues({ domains: ["a.test"], backends: [{ ...webA, maxSessions: 8 }] })).to.deep.equal([]);
+    for (const bad of [1, 2.5, "8", 100_001]) {
+      expect(issues({ domains: ["a.test"], backends: [{ ...webA, maxSessions: bad }] }), String(bad)).to.include(
+        "backends.0.maxSessions",
+      );
+    }
+    expect(issues({ domains: ["a.test"], backends: [{ name: "x", http: "127.0.0.1:80", maxSessions: 8 }] })).to.include(
+      "backends.0.maxSessions",
+    );
+  });
+
+  it("caps each node's FTP sessions one below its limit (the last slot is the check's); excess ones queue", function () {
+    const limited: OrgRoute = {
+      org: "acme",
+      route: {
+        ...acme.route,
+        backends: [
+          { ...webA, maxSessions: 3 },
+          { ...webB, maxSessions: 8 },
+        ],
+      },
+    };
+    const text = renderHaproxy("lb-1", ":80", [limited]);
+    expect(text).to.include("    server web-a 127.0.8.1:2121 check weight 1 maxconn 2\n");
+    expect(text).to.include("    server web-b 127.0.8.2:2121 check weight 1 maxconn 7\n");
+    expect(text, "no cap on the web servers").to.include("    server web-a 127.0.8.1:8080 check weight 1\n");
+    expect(text).to.match(/backend lbh_ftp_acme\n( {4}.*\n)* {4}timeout queue 30s\n/);
+    expect(renderHaproxy("lb-1", ":80", [acme]), "no limit given, no cap").not.to.include("maxconn");
   });
 });
 

@@ -59,6 +59,15 @@ const dataBackendName = (data: DataRoute): string => `lbh_ftpdata_${data.nodeHos
 const serverLine = (backend: BalancerBackend, address: string, check: string): string =>
   `    server ${backend.name} ${address} ${check} weight ${backend.weight ?? 1}`;
 
+/**
+ * A node's FTP server line. With its session limit (pure-ftpd's -c), HAProxy sends it one session
+ * fewer: the last slot is its health check's, which pure-ftpd would otherwise greet with "421 …
+ * maximum" on a full node (marking it down) and which could take a session's place.
+ */
+const ftpServerLine = (backend: BalancerBackend): string =>
+  serverLine(backend, backend.ftp as string, "check") +
+  (backend.maxSessions === undefined ? "" : ` maxconn ${backend.maxSessions - 1}`);
+
 function webSection({ org, route }: OrgRoute): string[] {
   const servers = route.backends.filter((backend) => backend.http !== undefined);
   return [
@@ -96,6 +105,9 @@ function ftpSections({ org, route }: OrgRoute): string[] {
     // Sessions are long and uneven: send each new one to the node with the fewest open.
     "    balance leastconn",
     "    timeout server 30m",
+    // Sessions beyond every node's limit wait here for a free slot, as long as an FTP client
+    // usually waits for the server's greeting, instead of being refused by pure-ftpd.
+    "    timeout queue 30s",
     // A node whose FTP server died gets new sessions until its checks fail (3 × 2 s): a refused
     // connection is retried on another node instead of closing the client's.
     "    retries 3",
@@ -104,7 +116,7 @@ function ftpSections({ org, route }: OrgRoute): string[] {
     "    tcp-check connect",
     "    tcp-check expect rstring ^220",
     '    tcp-check send "QUIT\\r\\n"',
-    ...servers.map((backend) => serverLine(backend, backend.ftp as string, "check")),
+    ...servers.map(ftpServerLine),
     "",
   ];
 }
