@@ -73,7 +73,7 @@ describe("agent content folders", function () {
 
     it("is not written where the document root is missing (an unmounted NAS must fail the check)", async function () {
       const missing = path.join(root, "acme", "not-yet");
-      expect(await writeSiteCheck(missing, "x\n")).to.match(/does not exist/);
+      expect(await writeSiteCheck(missing, "x\n")).to.equal("no document root");
       expect(fs.existsSync(missing)).to.equal(false);
     });
 
@@ -83,7 +83,9 @@ describe("agent content folders", function () {
       fs.writeFileSync(victim, "precious\n");
       fs.mkdirSync(path.join(www, ".well-known"));
       fs.symlinkSync(path.join(work, "outside"), path.join(www, ".well-known", "lbhosting"));
-      expect(await writeSiteCheck(www, "x\n")).to.match(/symlink/);
+      expect(await writeSiteCheck(www, "x\n"))
+        .to.have.property("refused")
+        .that.matches(/symlink/);
       expect(fs.readdirSync(path.join(work, "outside"))).to.deep.equal(["victim"]);
 
       fs.rmSync(path.join(www, ".well-known", "lbhosting"));

@@ -76,13 +76,16 @@ export class Rendering {
 
   /**
    * The load balancer's check file in a website's document root. Not written (a failing check, so
-   * the node leaves the rotation) where the folder is missing or refused; never fails the render.
+   * the node leaves the rotation) where the folder is missing — silently: before content is
+   * uploaded, and on a config-only node, that is the normal case — or refused; never fails the render.
    */
   private async writeCheck(org: string, service: string, root: ResolvedFolder): Promise<void> {
     if (!root.ok) return;
     try {
       const skipped = await writeSiteCheck(root.path, siteCheckText(org, service));
-      if (skipped) this.options.warn("site check file not written", { org, service, reason: skipped });
+      if (typeof skipped === "object") {
+        this.options.warn("site check file not written", { org, service, reason: skipped.refused });
+      }
     } catch (error) {
       this.options.warn("site check file not written", { org, service, reason: (error as Error).message });
     }

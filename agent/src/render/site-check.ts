@@ -37,18 +37,21 @@ async function currentText(file: string): Promise<string | undefined> {
   }
 }
 
+/** Why no check file was written: the document root is missing (normal until content is uploaded), or refused. */
+export type SiteCheckSkipped = "no document root" | { refused: string };
+
 /**
  * Writes the check file into `documentRoot` (absolute and symlink-resolved, see content.ts) unless
  * it already holds `text`. A missing document root gets none (it is not created: over an unmounted
- * NAS the check must fail); returns why nothing was written, or undefined.
+ * NAS the check must fail). Returns why nothing was written, or undefined.
  */
-export async function writeSiteCheck(documentRoot: string, text: string): Promise<string | undefined> {
-  if (!(await isDirectory(documentRoot))) return "the document root does not exist";
+export async function writeSiteCheck(documentRoot: string, text: string): Promise<SiteCheckSkipped | undefined> {
+  if (!(await isDirectory(documentRoot))) return "no document root";
   const folder = path.join(documentRoot, path.dirname(SITE_CHECK_PATH));
   const file = path.join(documentRoot, SITE_CHECK_PATH);
   await fs.promises.mkdir(folder, { recursive: true, mode: 0o755 });
   if ((await fs.promises.realpath(folder)) !== folder) {
-    return `${path.dirname(SITE_CHECK_PATH)} resolves elsewhere (through a symlink)`;
+    return { refused: `${path.dirname(SITE_CHECK_PATH)} resolves elsewhere (through a symlink)` };
   }
   if ((await currentText(file)) === text) return undefined;
   const temp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
