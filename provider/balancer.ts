@@ -31,7 +31,13 @@ export function backendOf(endpoint: string, node: NodeInfo, weight: number | und
   const http =
     node.httpListen === null ? undefined : node.httpListen.replace(/^(\d+)$/, `${new URL(endpoint).hostname}:$1`);
   const ftp =
-    node.ftpListen !== null && node.ftpPassivePorts ? { ftp: node.ftpListen, passivePorts: node.ftpPassivePorts } : {};
+    node.ftpListen !== null && node.ftpPassivePorts
+      ? {
+          ftp: node.ftpListen,
+          passivePorts: node.ftpPassivePorts,
+          ...(node.ftpMaxSessions ? { maxSessions: node.ftpMaxSessions } : {}),
+        }
+      : {};
   if (http === undefined && !("ftp" in ftp)) return undefined;
   return { name: node.name, ...(http ? { http } : {}), ...ftp, ...(weight && weight !== 1 ? { weight } : {}) };
 }

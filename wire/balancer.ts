@@ -5,6 +5,7 @@
 import { z } from "zod";
 import {
   domainSchema,
+  ftpMaxSessionsSchema,
   listenAddressSchema,
   nodeNameSchema,
   portRangeSchema,
@@ -25,6 +26,8 @@ export const balancerBackendSchema = z
     passivePorts: portRangeSchema.optional(),
     /** Relative share of new connections (HAProxy weight, default 1). */
     weight: z.number().int().min(1).max(256).optional(),
+    /** Its FTP server's session limit (pure-ftpd's -c, the agent's --ftp-max-sessions): beyond it sessions queue at the load balancer. */
+    maxSessions: ftpMaxSessionsSchema.optional(),
   })
   .refine((backend) => backend.http !== undefined || backend.ftp !== undefined, {
     message: "must give http, ftp or both",
@@ -33,6 +36,10 @@ export const balancerBackendSchema = z
   .refine((backend) => (backend.ftp === undefined) === (backend.passivePorts === undefined), {
     message: "ftp and passivePorts go together (FTP through the load balancer needs passive mode)",
     path: ["passivePorts"],
+  })
+  .refine((backend) => backend.maxSessions === undefined || backend.ftp !== undefined, {
+    message: "needs ftp (it limits the node's FTP sessions)",
+    path: ["maxSessions"],
   });
 export type BalancerBackend = z.infer<typeof balancerBackendSchema>;
 
@@ -116,6 +123,7 @@ export const balancerRecordSchema = z.object({
       ftp: z.string().optional(),
       passivePorts: z.tuple([z.number(), z.number()]).optional(),
       weight: z.number().optional(),
+      maxSessions: z.number().optional(),
     }),
   ),
   ftp: z.object({ listen: z.string() }).optional(),

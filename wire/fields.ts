@@ -122,6 +122,16 @@ export const portRangeSchema = z
   .refine(([low, high]) => low <= high, "must be [low, high] with low <= high");
 export type PortRange = z.infer<typeof portRangeSchema>;
 
+/**
+ * A node's FTP session limit, pure-ftpd's `-c`. At least 2: the load balancer sends one fewer
+ * session, keeping a slot for its own health check (see agent/src/render/haproxy/config.ts).
+ */
+export const ftpMaxSessionsSchema = z
+  .number()
+  .int("must be an integer")
+  .min(2, "must be at least 2 (one session is kept for the load balancer's health check)")
+  .max(100_000);
+
 export const uniqueList = <T extends z.ZodType<string>>(item: T, what: string) =>
   z.array(item).refine((values) => new Set(values).size === values.length, `must not list the same ${what} twice`);
 

@@ -44,7 +44,13 @@
  * answer (nothing changes in either case).
  */
 import { z } from "zod";
-import { digestSchema as digest, generationSchema as generation, orgNameSchema, portRangeSchema } from "./fields";
+import {
+  digestSchema as digest,
+  ftpMaxSessionsSchema,
+  generationSchema as generation,
+  orgNameSchema,
+  portRangeSchema,
+} from "./fields";
 import { changeSchema, epochSchema, serviceRecordSchema, userRecordSchema } from "./records";
 import { WRITE_HEADERS } from "./write-answer";
 
@@ -88,6 +94,8 @@ export const nodeInfoSchema = z.object({
   ftpListen: z.string().nullable(),
   /** Its FTP server's passive port range, or null (older agents leave it out). */
   ftpPassivePorts: portRangeSchema.nullable().optional(),
+  /** Its FTP server's session limit (--ftp-max-sessions), or null (not given; older agents leave it out). */
+  ftpMaxSessions: ftpMaxSessionsSchema.nullable().optional(),
 });
 export type NodeInfo = z.infer<typeof nodeInfoSchema>;
 

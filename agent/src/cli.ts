@@ -28,6 +28,7 @@ interface AgentCliOptions {
   httpListen?: string;
   ftpListen?: string;
   ftpPassivePorts?: [number, number];
+  ftpMaxSessions?: number;
   haproxyBin?: string;
   haproxyMainConf?: string;
   haproxyMasterSocket?: string;
@@ -117,6 +118,7 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
     httpListen: cli.httpListen,
     ftpListen: cli.ftpListen,
     ftpPassivePorts: cli.ftpPassivePorts,
+    ftpMaxSessions: cli.ftpMaxSessions,
     ...(cli.haproxyBin && cli.haproxyMasterSocket
       ? { haproxy: { bin: cli.haproxyBin, mainConf: cli.haproxyMainConf, masterSocket: cli.haproxyMasterSocket } }
       : {}),
@@ -190,6 +192,11 @@ function agentProgram(name = "lbhosting-agent"): Command {
       "--ftp-passive-ports <low:high>",
       "this node's FTP passive port range (reported by GET /v1/node)",
       parsePortRange,
+    )
+    .option(
+      "--ftp-max-sessions <n>",
+      "this node's FTP session limit, the same as pure-ftpd's -c (reported by GET /v1/node; the load balancer queues beyond it)",
+      nonNegativeInt,
     )
     .option("--haproxy-bin <path>", "load-balancer role: HAProxy binary used to validate (-c) its configuration")
     .option(

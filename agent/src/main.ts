@@ -109,6 +109,7 @@ export function createAgent(options: AgentOptions): Agent {
     httpListen: options.nginx ? settings.httpListen : null,
     ftpListen: options.ftpListen ?? null,
     ftpPassivePorts: options.ftpPassivePorts ?? null,
+    ftpMaxSessions: options.ftpMaxSessions ?? null,
   };
   const { app, stopAccepting } = buildApp({
     token: options.token,

@@ -1,5 +1,5 @@
 /** The agent's settings (what `lbhosting-agent` parses into them is cli.ts), their defaults and checks. */
-import { NODE_NAME, type PortRange, listenAddressSchema } from "../../wire";
+import { NODE_NAME, type PortRange, ftpMaxSessionsSchema, listenAddressSchema } from "../../wire";
 import { tokenProblem } from "./http/auth";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitsProblem } from "./http/hardening";
 import type { Logger } from "./log";
@@ -38,6 +38,8 @@ export interface AgentOptions {
   ftpListen?: string;
   /** This node's FTP passive port range (pure-ftpd's -p); only reported by `GET /v1/node`. */
   ftpPassivePorts?: PortRange;
+  /** This node's FTP session limit (pure-ftpd's -c); reported by `GET /v1/node`, so the load balancer queues beyond it. */
+  ftpMaxSessions?: number;
   /** HAProxy for the load-balancer role: validated with `-c`, reloaded and read through its master CLI. */
   haproxy?: HaproxyBinary;
   /** The HAProxy file the agent writes for its routes. Default `<dataDir>/haproxy/lbhosting.cfg`. */
@@ -91,6 +93,10 @@ export function optionProblem(options: AgentOptions): string | undefined {
   }
   if (options.ftpListen !== undefined && !listenAddressSchema.safeParse(options.ftpListen).success) {
     return `--ftp-listen ${JSON.stringify(options.ftpListen)} must be HOST:PORT (an IPv4 address or DNS name)`;
+  }
+  if (options.ftpMaxSessions !== undefined) {
+    const parsed = ftpMaxSessionsSchema.safeParse(options.ftpMaxSessions);
+    if (!parsed.success) return `--ftp-max-sessions ${parsed.error.issues[0].message}`;
   }
   if (
     options.changeLogLimit !== undefined &&

@@ -208,6 +208,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
         httpListen: webA.nginx!.listen,
         ftpListen: null,
         ftpPassivePorts: null,
+        ftpMaxSessions: null,
       });
     });
 

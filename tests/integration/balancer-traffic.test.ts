@@ -14,6 +14,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { SITE_CHECK_PATH } from "../../agent/src/render/site-check";
 import { AgentClient } from "../../provider/client";
 import { routeOrg } from "../../provider/balancer";
 import { syncOrg } from "../../provider/sync";
@@ -46,10 +47,10 @@ async function waitFor(what: string, limitMs: number, probe: () => Promise<boole
   return Date.now() - started;
 }
 
-/** A web server whose every GET answers after SLOW_MS (HAProxy's HEAD checks at once). */
+/** A web server whose every GET answers after SLOW_MS (HAProxy's checks at once). */
 async function startSlowSite(host: string): Promise<{ server: http.Server; listen: string }> {
   const server = http.createServer((request, response) => {
-    if (request.method === "HEAD") return void response.writeHead(200).end();
+    if (request.url === SITE_CHECK_PATH) return void response.writeHead(200).end("check\n");
     setTimeout(() => response.writeHead(200, { "x-served-by": "web-a-slow" }).end("slow\n"), SLOW_MS);
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));

@@ -1,8 +1,8 @@
 /**
  * A hosting node on one loopback address, as the demo and the serving tests need it: the agent,
  * plus a real nginx (own prefix, config and pid file) serving the agent's rendered sites when
- * nginx is installed, and a real pure-ftpd serving its FTP accounts when given. All nodes share
- * one content folder, standing in for the NAS. With `haproxyBin` the node is a load balancer
+ * nginx is installed, and a real pure-ftpd serving its FTP accounts when given. Nodes usually
+ * share one content folder, standing in for the NAS. With `haproxyBin` the node is a load balancer
  * instead: the agent drives a real HAProxy on the same address.
  */
 import * as fs from "node:fs";
@@ -30,6 +30,8 @@ export interface HostingNodeOptions {
   ftp?: FtpBinaries;
   /** The address pure-ftpd advertises for passive mode (the load balancer's FTP host); default `host`. */
   ftpPassiveAddress?: string;
+  /** pure-ftpd's session limit (-c), given to the agent as --ftp-max-sessions too; default: pure-ftpd's. */
+  ftpMaxSessions?: number;
   /** A load balancer: HAProxy on `host`, driven by the agent (no nginx, no FTP of its own). */
   haproxyBin?: string;
 }
@@ -73,6 +75,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
       ? [
           ...["--pure-pw-bin", options.ftp.purePw, "--ftp-uid", `${FTP_UID}`, "--ftp-gid", `${FTP_UID}`],
           ...["--ftp-listen", `${options.host}:${ftpPort}`, "--ftp-passive-ports", passivePorts.join(":")],
+          ...(options.ftpMaxSessions === undefined ? [] : ["--ftp-max-sessions", `${options.ftpMaxSessions}`]),
         ]
       : [];
     const haproxyArgs = haproxy
@@ -102,6 +105,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
         port: ftpPort,
         passivePorts,
         passiveAddress: options.ftpPassiveAddress,
+        maxSessions: options.ftpMaxSessions,
       });
     }
   } catch (error) {
@@ -117,10 +121,13 @@ export interface BalancedNodesOptions {
   hosts: [string, string, string];
   names: [string, string, string];
   token: string;
-  contentRoot: string;
+  /** The NAS both nodes share, or one content folder per node (primary, secondary). */
+  contentRoot: string | [string, string];
   nginxBin: string;
   haproxyBin: string;
   ftp: FtpBinaries;
+  /** Each node's FTP session limit (pure-ftpd's -c and the agent's --ftp-max-sessions); default: pure-ftpd's. */
+  ftpMaxSessions?: [number, number];
 }
 
 export interface BalancedNodes {
@@ -136,21 +143,29 @@ export interface BalancedNodes {
  * load balancer (HAProxy) in front of them, on three loopback addresses.
  */
 export async function startBalancedNodes(options: BalancedNodesOptions): Promise<BalancedNodes> {
-  const { hosts, names, token, contentRoot } = options;
-  const node = (index: number) =>
+  const { hosts, names, token } = options;
+  const contentRoots = typeof options.contentRoot === "string" ? [options.contentRoot] : options.contentRoot;
+  const node = (index: 0 | 1) =>
     startHostingNode({
       host: hosts[index],
       name: names[index],
       token,
-      contentRoot,
+      contentRoot: contentRoots[index] ?? contentRoots[0],
       nginxBin: options.nginxBin,
       ftp: options.ftp,
       ftpPassiveAddress: hosts[2],
+      ftpMaxSessions: options.ftpMaxSessions?.[index],
     });
   const started = await Promise.allSettled([
     node(0),
     node(1),
-    startHostingNode({ host: hosts[2], name: names[2], token, contentRoot, haproxyBin: options.haproxyBin }),
+    startHostingNode({
+      host: hosts[2],
+      name: names[2],
+      token,
+      contentRoot: contentRoots[0],
+      haproxyBin: options.haproxyBin,
+    }),
   ]);
   const nodes = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
   const failed = started.find((result): result is PromiseRejectedResult => result.status === "rejected");

@@ -92,6 +92,11 @@ export interface PureFtpdOptions {
   passivePorts?: [number, number];
   /** The address advertised for passive mode (`-P`), e.g. the load balancer's; default `host`. */
   passiveAddress?: string;
+  /**
+   * Concurrent sessions (`-c`, the agent's --ftp-max-sessions), also allowed per client address
+   * (`-C`): every session through a load balancer comes from its address. Default: pure-ftpd's.
+   */
+  maxSessions?: number;
 }
 
 export interface PureFtpdProcess {
@@ -118,6 +123,7 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
     "-A", // chroot everyone (the accounts' homes end in "/./" too)
     "-j", // create a missing home folder
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
+    ...(options.maxSessions === undefined ? [] : ["-c", `${options.maxSessions}`, "-C", `${options.maxSessions}`]),
   ];
   const what = `pure-ftpd on ${options.host}:${port}`;
   const { child, output } = await spawnServer(options.bin, args, what, () => greets(options.host, port));

@@ -48,7 +48,12 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(text).to.include("    use_backend lbh_web_acme if host_acme\n");
     expect(text).to.include("    default_backend lbh_no_route\n");
     expect(text).to.include("backend lbh_web_acme\n    mode http\n    balance leastconn\n");
-    expect(text).to.include("    http-check send meth HEAD uri / ver HTTP/1.1 hdr Host www.acme.test\n");
+    // The check reads the agent's file in the site's document root: only a 200 keeps a node in.
+    expect(text).to.include(
+      "    http-check send meth GET uri /.well-known/lbhosting/health ver HTTP/1.1 hdr Host www.acme.test\n" +
+        "    http-check expect status 200\n",
+    );
+    expect(text).not.to.include("rstatus");
     expect(text).to.include("    server web-a 127.0.8.1:8080 check weight 1\n");
     expect(text).to.include("    server web-b 127.0.8.2:8080 check weight 3\n");
     expect(text).to.include("frontend lbh_ftp_acme\n    mode tcp\n    bind 127.0.8.3:21\n");
@@ -155,6 +160,34 @@ describe("agent load balancer: HAProxy configuration", function () {
       "backends.0.passivePorts",
     );
     expect(issues({ domains: ["a.test"], backends: [{ ...webA, weight: 0 }] })).to.include("backends.0.weight");
+    expect(issues({ domains: ["a.test"], backends: [{ ...webA, maxSessions: 8 }] })).to.deep.equal([]);
+    for (const bad of [1, 2.5, "8", 100_001]) {
+      expect(issues({ domains: ["a.test"], backends: [{ ...webA, maxSessions: bad }] }), String(bad)).to.include(
+        "backends.0.maxSessions",
+      );
+    }
+    expect(issues({ domains: ["a.test"], backends: [{ name: "x", http: "127.0.0.1:80", maxSessions: 8 }] })).to.include(
+      "backends.0.maxSessions",
+    );
+  });
+
+  it("caps each node's FTP sessions one below its limit (the last slot is the check's); excess ones queue", function () {
+    const limited: OrgRoute = {
+      org: "acme",
+      route: {
+        ...acme.route,
+        backends: [
+          { ...webA, maxSessions: 3 },
+          { ...webB, maxSessions: 8 },
+        ],
+      },
+    };
+    const text = renderHaproxy("lb-1", ":80", [limited]);
+    expect(text).to.include("    server web-a 127.0.8.1:2121 check weight 1 maxconn 2\n");
+    expect(text).to.include("    server web-b 127.0.8.2:2121 check weight 1 maxconn 7\n");
+    expect(text, "no cap on the web servers").to.include("    server web-a 127.0.8.1:8080 check weight 1\n");
+    expect(text).to.match(/backend lbh_ftp_acme\n( {4}.*\n)* {4}timeout queue 30s\n/);
+    expect(renderHaproxy("lb-1", ":80", [acme]), "no limit given, no cap").not.to.include("maxconn");
   });
 });
 

@@ -112,6 +112,9 @@ describe("agent HTTP helpers", function () {
     expect(optionProblem({ ...base, ...ftp, ftpIds: { uid: 2001, gid: 2001 }, ftpReadonlyIds: rootGroup })).to.match(
       /gid 0 .*--ftp-readonly-gid/,
     );
+    expect(optionProblem({ ...base, ftpMaxSessions: 10 })).to.equal(undefined);
+    expect(optionProblem({ ...base, ftpMaxSessions: 1 })).to.match(/--ftp-max-sessions must be at least 2/);
+    expect(optionProblem({ ...base, ftpMaxSessions: 0 })).to.match(/--ftp-max-sessions/);
     expect(optionProblem({ ...base, changeLogLimit: 0 })).to.match(/change log/);
     expect(optionProblem({ ...base, limits: { maxConnections: 0 } })).to.match(/--max-connections/);
     expect(optionProblem({ ...base, limits: { requestTimeoutMs: 10 } })).to.match(/--request-timeout-ms/);

@@ -32,6 +32,7 @@ describe("agent nginx sites", function () {
     expect(text).to.include("    server_name www.acme.test acme.test;\n");
     expect(text).to.include('    root "/srv/nas/acme/www";\n');
     expect(text).to.include('    add_header X-Served-By "web-1" always;\n');
+    expect(text).to.include("    location = /.well-known/lbhosting/health {\n        access_log off;\n");
     expect(text.match(/server \{/g)).to.have.length(1);
   });
 

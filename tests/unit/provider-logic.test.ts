@@ -236,6 +236,10 @@ describe("provider logic", () => {
         passivePorts: [30000, 30099],
         weight: 4,
       });
+      // The FTP session limit goes with FTP; a node without FTP carries none.
+      expect(backendOf(endpoint, { ...ftp, ftpMaxSessions: 8 }, undefined)).to.deep.include({ maxSessions: 8 });
+      expect(backendOf(endpoint, { ...node, ftpMaxSessions: 8 }, undefined)).not.to.have.property("maxSessions");
+      expect(backendOf(endpoint, { ...ftp, ftpMaxSessions: null }, undefined)).not.to.have.property("maxSessions");
       // FTP through a load balancer needs passive ports; a node serving nothing is left out.
       expect(backendOf(endpoint, { ...node, httpListen: null, ftpListen: "127.0.0.1:21" }, undefined)).to.equal(
         undefined,

@@ -3,6 +3,7 @@ import {
   contentPathSchema,
   domainSchema,
   endpointSchema,
+  nodeInfoSchema,
   normalizeEndpoint,
   orgNameSchema,
   serviceBodySchema,
@@ -19,6 +20,15 @@ describe("shared schemas", () => {
     for (const bad of ["", "-acme", "acme-", "Acme", "ac me", "ac;me", "a{b}", "x".repeat(64), "a/b", "a..b"]) {
       expect(accepts(orgNameSchema, bad), bad).to.equal(false);
     }
+  });
+
+  it("reads a node's FTP session limit from GET /v1/node: a number, null, or absent from an older agent", () => {
+    const node = { name: "web-a", version: "0.1.0", httpListen: null, ftpListen: "127.0.0.1:21" };
+    expect(nodeInfoSchema.parse({ ...node, ftpMaxSessions: 10 }).ftpMaxSessions).to.equal(10);
+    expect(nodeInfoSchema.parse({ ...node, ftpMaxSessions: null }).ftpMaxSessions).to.equal(null);
+    expect(nodeInfoSchema.parse(node).ftpMaxSessions).to.equal(undefined);
+    for (const bad of [0, 1, 2.5, "10"])
+      expect(accepts(nodeInfoSchema, { ...node, ftpMaxSessions: bad })).to.equal(false);
   });
 
   it("rejects usernames with spaces, quotes or shell and nginx metacharacters", () => {

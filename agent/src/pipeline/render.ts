@@ -5,10 +5,11 @@
  */
 import { type UserRecord, canonicalJson } from "../../../wire";
 import { ApiFailure } from "../errors";
-import type { ContentFolders, HostingStore, Warn } from "../domain/ports";
+import type { ContentFolders, HostingStore, ResolvedFolder, Warn } from "../domain/ports";
 import type { FtpFiles } from "../render/ftp/accounts";
 import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/nginx/sites";
 import type { ReloadDrain } from "../render/nginx/reload-drain";
+import { siteCheckText, writeSiteCheck } from "../render/site-check";
 import type { NginxScope } from "./config-commits";
 
 interface RenderOptions {
@@ -69,7 +70,25 @@ export class Rendering {
       });
       files.set(siteFileName(org, service.name), text);
     });
+    await Promise.all(websites.map((service, i) => this.writeCheck(org, service.name, roots[i])));
     return files;
+  }
+
+  /**
+   * The load balancer's check file in a website's document root. Not written (a failing check, so
+   * the node leaves the rotation) where the folder is missing — silently: before content is
+   * uploaded, and on a config-only node, that is the normal case — or refused; never fails the render.
+   */
+  private async writeCheck(org: string, service: string, root: ResolvedFolder): Promise<void> {
+    if (!root.ok) return;
+    try {
+      const skipped = await writeSiteCheck(root.path, siteCheckText(org, service));
+      if (typeof skipped === "object") {
+        this.options.warn("site check file not written", { org, service, reason: skipped.refused });
+      }
+    } catch (error) {
+      this.options.warn("site check file not written", { org, service, reason: (error as Error).message });
+    }
   }
 
   /** The nginx site files of one org, from the database as a write's transaction leaves it. */

@@ -9,6 +9,7 @@
  * worker (`expose-fd listeners`), so no connection is refused while the configuration changes.
  */
 import type { BalancerBackend, BalancerRoute, PortRange } from "../../../../wire";
+import { SITE_CHECK_PATH } from "../site-check";
 
 /** HAProxy reads at most 64 words a line: domains go into ACL lines of this many. */
 const DOMAINS_PER_LINE = 40;
@@ -58,6 +59,15 @@ const dataBackendName = (data: DataRoute): string => `lbh_ftpdata_${data.nodeHos
 const serverLine = (backend: BalancerBackend, address: string, check: string): string =>
   `    server ${backend.name} ${address} ${check} weight ${backend.weight ?? 1}`;
 
+/**
+ * A node's FTP server line. With its session limit (pure-ftpd's -c), HAProxy sends it one session
+ * fewer: the last slot is its health check's, which pure-ftpd would otherwise greet with "421 …
+ * maximum" on a full node (marking it down) and which could take a session's place.
+ */
+const ftpServerLine = (backend: BalancerBackend): string =>
+  serverLine(backend, backend.ftp as string, "check") +
+  (backend.maxSessions === undefined ? "" : ` maxconn ${backend.maxSessions - 1}`);
+
 function webSection({ org, route }: OrgRoute): string[] {
   const servers = route.backends.filter((backend) => backend.http !== undefined);
   return [
@@ -65,10 +75,12 @@ function webSection({ org, route }: OrgRoute): string[] {
     "    mode http",
     "    balance leastconn",
     "    option forwardfor",
-    // Active check: the node's web server answers for the org's first domain (a 404 is still a live nginx).
+    // Active check: the node serves the org's content, i.e. reads the agent's check file in the
+    // document root of the org's first domain; a node answering 403/404 (content it cannot read,
+    // an unmounted NAS) leaves the rotation.
     "    option httpchk",
-    `    http-check send meth HEAD uri / ver HTTP/1.1 hdr Host ${route.domains[0]}`,
-    "    http-check expect rstatus ^[234]",
+    `    http-check send meth GET uri ${SITE_CHECK_PATH} ver HTTP/1.1 hdr Host ${route.domains[0]}`,
+    "    http-check expect status 200",
     // A node that refuses or drops a connection before its checks have failed: retry on another one.
     "    retries 3",
     "    option redispatch 1",
@@ -93,6 +105,9 @@ function ftpSections({ org, route }: OrgRoute): string[] {
     // Sessions are long and uneven: send each new one to the node with the fewest open.
     "    balance leastconn",
     "    timeout server 30m",
+    // Sessions beyond every node's limit wait here for a free slot, as long as an FTP client
+    // usually waits for the server's greeting, instead of being refused by pure-ftpd.
+    "    timeout queue 30s",
     // A node whose FTP server died gets new sessions until its checks fail (3 × 2 s): a refused
     // connection is retried on another node instead of closing the client's.
     "    retries 3",
@@ -101,7 +116,7 @@ function ftpSections({ org, route }: OrgRoute): string[] {
     "    tcp-check connect",
     "    tcp-check expect rstring ^220",
     '    tcp-check send "QUIT\\r\\n"',
-    ...servers.map((backend) => serverLine(backend, backend.ftp as string, "check")),
+    ...servers.map(ftpServerLine),
     "",
   ];
 }

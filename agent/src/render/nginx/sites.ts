@@ -14,6 +14,7 @@ import path from "node:path";
 import { commandOutput, runCommand } from "../../workers/commands";
 import { ApiFailure } from "../../errors";
 import { writeFileAtomic } from "../atomic-write";
+import { SITE_CHECK_PATH } from "../site-check";
 import { type StepReport, timedStep } from "../steps";
 
 const SITE_PREFIX = "lbh.";
@@ -62,6 +63,11 @@ export function renderSite(site: SiteSpec): string {
     `    add_header X-Served-By "${site.agentName}" always;`,
     "    location / {",
     "        try_files $uri $uri/ =404;",
+    "    }",
+    // The load balancer's check, every second: the agent's file in the document root (site-check.ts).
+    `    location = ${SITE_CHECK_PATH} {`,
+    "        access_log off;",
+    "        default_type text/plain;",
     "    }",
     "}",
     "",
