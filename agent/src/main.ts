@@ -29,6 +29,12 @@ import { Store } from "./store/store";
 import { loadNativeCrypt } from "./workers/native-crypt";
 import { PasswordPool } from "./workers/password-pool";
 
+/**
+ * How often a website's missing check file is tried again: once its document root exists, the
+ * node enters the load balancer's rotation within this (plus HAProxy's 2 passing checks).
+ */
+const MISSING_CHECK_RETRY_MS = 5_000;
+
 export type { AgentOptions } from "./options";
 
 export interface Agent {
@@ -127,12 +133,15 @@ export function createAgent(options: AgentOptions): Agent {
   });
 
   const scheme = options.tls ? "https" : "http";
+  let checkRetries: NodeJS.Timeout | undefined;
   return {
     app,
     async listen() {
       // Configuration is rendered from the database before the first request (heals a crash
       // between a commit and its render); a failure (pure-pw missing, ...) stops the start.
       await rendering.renderAll();
+      checkRetries = setInterval(() => void rendering.retryMissingChecks(), MISSING_CHECK_RETRY_MS);
+      checkRetries.unref();
       void balancer.start(); // problems are logged; the balancer serializes its own changes
       await app.listen({ host: options.host, port: options.port });
       const address = app.server.address() as AddressInfo;
@@ -140,6 +149,7 @@ export function createAgent(options: AgentOptions): Agent {
       return `${scheme}://${host}:${address.port}`;
     },
     async close() {
+      clearInterval(checkRetries);
       stopAccepting();
       try {
         await app.close();

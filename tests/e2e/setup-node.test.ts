@@ -253,7 +253,7 @@ describe("e2e: a hosting node and a load-balancer host set up as docs/setup-node
 
     // HAProxy's health check takes the node in once its site can be served (bounded wait).
     let answer = { status: 0, body: "" };
-    for (let attempt = 0; attempt < 30 && answer.body !== sitePage; attempt++) {
+    for (let attempt = 0; attempt < 60 && answer.body !== sitePage; attempt++) {
       answer = await viaBalancer(`http://${PUBLIC_HOST}:${port.lbHttp}/`, "www.acme.test").catch(() => answer);
       if (answer.body !== sitePage) await sleep(500);
     }

@@ -28,6 +28,14 @@ interface RenderOptions {
 type WebsiteRecord = { name: string; domains: string[]; documentRoot: string };
 
 export class Rendering {
+  /**
+   * Websites whose document root was missing when their check file was due ("org/service" → the
+   * folder and the text): retried by `retryMissingChecks`, so a site whose content arrives after
+   * it was created (by FTP, on the NAS) enters the load balancer's rotation without another write.
+   */
+  private readonly missingChecks = new Map<string, { root: string; text: string }>();
+  private retrying = false;
+
   constructor(private readonly options: RenderOptions) {}
 
   /** The org's enabled websites as stored: what its site files are made of. */
@@ -70,6 +78,7 @@ export class Rendering {
       });
       files.set(siteFileName(org, service.name), text);
     });
+    for (const key of this.missingChecks.keys()) if (key.startsWith(`${org}/`)) this.missingChecks.delete(key);
     await Promise.all(websites.map((service, i) => this.writeCheck(org, service.name, roots[i])));
     return files;
   }
@@ -81,13 +90,41 @@ export class Rendering {
    */
   private async writeCheck(org: string, service: string, root: ResolvedFolder): Promise<void> {
     if (!root.ok) return;
+    const key = `${org}/${service}`;
+    const text = siteCheckText(org, service);
     try {
-      const skipped = await writeSiteCheck(root.path, siteCheckText(org, service));
-      if (typeof skipped === "object") {
-        this.options.warn("site check file not written", { org, service, reason: skipped.refused });
-      }
+      const skipped = await writeSiteCheck(root.path, text);
+      if (skipped === "no document root") this.missingChecks.set(key, { root: root.path, text });
+      else if (skipped) this.options.warn("site check file not written", { org, service, reason: skipped.refused });
     } catch (error) {
       this.options.warn("site check file not written", { org, service, reason: (error as Error).message });
+    }
+  }
+
+  /**
+   * Writes the check files of websites whose document root has appeared since (one lstat for each
+   * still missing). An org's render replaces its entries, so a removed site leaves the list.
+   */
+  async retryMissingChecks(): Promise<void> {
+    if (this.retrying) return; // the previous round is still going (a slow NAS): no pile-up
+    this.retrying = true;
+    try {
+      await this.retryEachMissingCheck();
+    } finally {
+      this.retrying = false;
+    }
+  }
+
+  private async retryEachMissingCheck(): Promise<void> {
+    for (const [key, { root, text }] of [...this.missingChecks]) {
+      try {
+        const skipped = await writeSiteCheck(root, text);
+        if (skipped === "no document root") continue;
+        if (skipped) this.options.warn("site check file not written", { site: key, reason: skipped.refused });
+      } catch (error) {
+        this.options.warn("site check file not written", { site: key, reason: (error as Error).message });
+      }
+      if (this.missingChecks.get(key)?.root === root) this.missingChecks.delete(key);
     }
   }
 
