@@ -3,7 +3,7 @@
  * break out of the generated scripts or unit file is refused, naming the field and the rule.
  */
 import { z } from "zod";
-import { nodeNameSchema, portRangeSchema } from "../../wire/fields";
+import { ftpMaxSessionsSchema, nodeNameSchema, portRangeSchema } from "../../wire/fields";
 
 /** nginx on the server, for the agent to validate and reload the sites it renders. */
 export interface HostingNodeNginx {
@@ -35,7 +35,10 @@ export interface HostingNodeFtp {
   /** uid/gid of read-only FTP accounts (not 0; default 65534, nobody). */
   readonlyUid?: number;
   readonlyGid?: number;
-  /** FTP sessions this node's pure-ftpd accepts at once (the agent's --ftp-max-sessions). */
+  /**
+   * FTP sessions this node's pure-ftpd accepts at once (the agent's --ftp-max-sessions, at least 2):
+   * give pure-ftpd the same `-c` and a `-C` at least as large (every session comes from the load balancer).
+   */
   maxSessions?: number;
 }
 
@@ -124,7 +127,7 @@ const settingsSchema = z
         gid: accountId.optional(),
         readonlyUid: accountId.optional(),
         readonlyGid: accountId.optional(),
-        maxSessions: positiveInteger.max(10000, "must be at most 10000").optional(),
+        maxSessions: ftpMaxSessionsSchema.optional(),
       })
       // Either alone leaves the other at the agent's own id, root's as a root service: pure-ftpd
       // then refuses every login.

@@ -173,6 +173,7 @@ describe("e2e: a hosting node and a load-balancer host set up as docs/setup-node
       FTP_PORT: String(port.nodeFtp),
       PASSIVE_PORTS: "34100:34119",
       FTP_PUBLIC_HOST: PUBLIC_HOST,
+      FTP_MAX_SESSIONS: "10",
       FTP_UID: "2001",
       FTP_GID: "2001",
       CONTENT_ROOT: path.join(root, "srv/nas"),

@@ -259,7 +259,7 @@ describe("HostingNode scripts", () => {
     ).to.throw(/HostingNode lb1: haproxy\.bin .*; haproxy\.httpListen .*; haproxy\.mainConf .*; haproxy\.masterSocket/);
     const ftp = { purePwBin: "/usr/bin/pure-pw", passivePorts: [30099, 30000] as [number, number], maxSessions: 0 };
     expect(() => checkHostingNodeSettings("web1", { ...install, ftp: { ...ftp, readonlyUid: 0 } })).to.throw(
-      /ftp\.passivePorts must be \[low, high\] with low <= high; ftp\.readonlyUid must be a positive integer; ftp\.maxSessions must be a positive integer/,
+      /ftp\.passivePorts must be \[low, high\] with low <= high; ftp\.readonlyUid must be a positive integer; ftp\.maxSessions must be at least 2 \(one session is kept for the load balancer.s health check\)/,
     );
   });
 });
