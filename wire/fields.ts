@@ -7,14 +7,20 @@ import { z } from "zod";
 
 /**
  * A stored SHA-512 crypt hash as the system's crypt (libxcrypt, which pure-ftpd calls) accepts it:
- * rounds written without leading zeros and at least 1000, a salt of crypt's own alphabet.
+ * rounds written without leading zeros, from 1,000 to 100,000, a salt of crypt's own alphabet.
+ * The upper bound keeps what one login costs pure-ftpd bounded: a hash with 999,999,999 rounds
+ * pins a CPU for minutes on every login attempt, even a failed one.
  */
-export const CRYPT_SHA512_HASH = /^\$6\$(?:rounds=[1-9]\d{3,8}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/;
+export const CRYPT_SHA512_HASH = /^\$6\$(?:rounds=(?:[1-9]\d{3,4}|100000)\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/;
 
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-/** Printable text without control characters, quotes, `$`, `;`, braces or backslashes. */
+/**
+ * Printable text without control characters (C0, DEL and C1), Unicode's bidirectional overrides,
+ * embeddings and isolates (U+202A-202E, U+2066-2069: text that displays other than it reads),
+ * quotes, `$`, `;`, braces or backslashes.
+ */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
-const SAFE_TEXT = /^[^\u0000-\u001f\u007f"'`$;{}\\]*$/;
+const SAFE_TEXT = /^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"'`$;{}\\]*$/;
 const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 export const orgNameSchema = z
@@ -55,7 +61,10 @@ export const contentPathSchema = z
 export const displayNameSchema = z
   .string()
   .max(128, "must be at most 128 characters")
-  .regex(SAFE_TEXT, "must not contain control characters, quotes, '$', ';', braces or backslashes");
+  .regex(
+    SAFE_TEXT,
+    "must not contain control or bidirectional-override characters, quotes, '$', ';', braces or backslashes",
+  );
 
 export const emailSchema = z.email("must be an email address").max(254);
 /** On the wire "" clears an email. */
@@ -71,7 +80,7 @@ export const passwordSchema = z
 /** crypt(3) SHA-512 ("$6$"), the hash pure-ftpd verifies; the only form a password is stored in. */
 export const passwordHashSchema = z
   .string()
-  .regex(CRYPT_SHA512_HASH, "must be a crypt(3) SHA-512 hash ($6$salt$hash, rounds from 1000 if given)");
+  .regex(CRYPT_SHA512_HASH, "must be a crypt(3) SHA-512 hash ($6$salt$hash, rounds from 1000 to 100000 if given)");
 
 /** An agent's base URL: http(s)://host[:port] with no credentials, path, query or fragment. */
 export const endpointSchema = z

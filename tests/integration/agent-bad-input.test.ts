@@ -345,6 +345,27 @@ const CORPUS: BadCase[] = [
     field: "passwordHash",
   },
   {
+    what: "a passwordHash whose rounds would pin pure-ftpd's CPU at every login",
+    method: "PUT",
+    path: USER,
+    body: { passwordHash: `$6$rounds=999999999$saltsalt$${"a".repeat(86)}` },
+    field: "passwordHash",
+  },
+  {
+    what: "displayName with a right-to-left override",
+    method: "PUT",
+    path: USER,
+    body: { ...user, displayName: "Alice \u202egnp.exe" },
+    field: "displayName",
+  },
+  {
+    what: "an org displayName with a C1 control character",
+    method: "PUT",
+    path: "/v1/orgs/acme",
+    body: { displayName: "Acme\u0085Corp" },
+    field: "displayName",
+  },
+  {
     what: "password and passwordHash",
     method: "PUT",
     path: USER,
@@ -628,6 +649,9 @@ describe("agent bad input (integration)", function () {
       if (testCase.code) expect(error.code, answer.text).to.equal(testCase.code);
       expect(error.message).to.be.a("string").and.not.equal("");
       expect(answer.text).to.not.include(agent.token);
+      // A refused value is named, never echoed (a hash or a password may be in it).
+      const sent = JSON.stringify(testCase.body ?? "");
+      if (testCase.field === "passwordHash") expect(answer.text).to.not.include("a".repeat(86), sent);
       expect(await state()).to.deep.equal(before);
     });
   }

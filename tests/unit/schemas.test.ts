@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import {
   contentPathSchema,
+  displayNameSchema,
   domainSchema,
   endpointSchema,
   nodeInfoSchema,
@@ -29,6 +30,25 @@ describe("shared schemas", () => {
     expect(nodeInfoSchema.parse(node).ftpMaxSessions).to.equal(undefined);
     for (const bad of [0, 1, 2.5, "10"])
       expect(accepts(nodeInfoSchema, { ...node, ftpMaxSessions: bad })).to.equal(false);
+  });
+
+  it("takes free text in any script but refuses control and bidirectional-override characters", () => {
+    for (const good of ["Alice Admin", "Zoë Ångström", "מנהל", "管理员", "O.K. & Co (GmbH)"])
+      expect(accepts(displayNameSchema, good), good).to.equal(true);
+    const bad = [
+      "a\u0000b",
+      "a\nb",
+      "a\u007fb",
+      "a\u0085b",
+      "a\u009bb",
+      "x\u202eexe.txt",
+      "a\u202ab",
+      "a\u2066b",
+      "a\u2069b",
+    ];
+    for (const value of [...bad, "<script>'", 'a"b', "a$b", "a;b", "a{b", "a\\b"]) {
+      expect(accepts(displayNameSchema, value), JSON.stringify(value)).to.equal(false);
+    }
   });
 
   it("rejects usernames with spaces, quotes or shell and nginx metacharacters", () => {
