@@ -88,6 +88,27 @@ describe("agent with a real nginx (integration)", function () {
     expect(other.headers["x-served-by"]).to.equal(undefined);
   });
 
+  it("serves no dotfile or dot-folder but /.well-known/ (a tenant's .env and .git stay private)", async function () {
+    const www = path.join(contentRoot, "acme", "www");
+    fs.writeFileSync(path.join(www, ".env"), "SECRET=1\n");
+    fs.mkdirSync(path.join(www, ".git"), { recursive: true });
+    fs.writeFileSync(path.join(www, ".git", "config"), "[core]\n");
+    fs.mkdirSync(path.join(www, "sub", ".hidden"), { recursive: true });
+    fs.writeFileSync(path.join(www, "sub", ".hidden", "x.txt"), "hidden\n");
+    fs.mkdirSync(path.join(www, ".well-known"), { recursive: true });
+    fs.writeFileSync(path.join(www, ".well-known", "security.txt"), "Contact: mailto:sec@acme.test\n");
+    const get = (urlPath: string) =>
+      call((nginx as NginxProcess).url, "GET", urlPath, { token: null, headers: { host: "www.acme.test" } });
+    for (const hidden of ["/.env", "/.git/config", "/.git/", "/sub/.hidden/x.txt", "/%2eenv"]) {
+      const answer = await get(hidden);
+      expect(answer.status, hidden).to.equal(404);
+      expect(answer.text, hidden).to.not.include("SECRET").and.not.include("[core]").and.not.include("hidden");
+    }
+    const wellKnown = await get("/.well-known/security.txt");
+    expect(wellKnown.status).to.equal(200);
+    expect(wellKnown.text).to.include("Contact:");
+  });
+
   it("never activates a configuration nginx rejects: 422, the previous files, the running site", async function () {
     const before = siteFiles();
     const workers = nginx!.workerPids();

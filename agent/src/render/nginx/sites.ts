@@ -64,6 +64,11 @@ export function renderSite(site: SiteSpec): string {
     "    location / {",
     "        try_files $uri $uri/ =404;",
     "    }",
+    // Dotfiles and dot-folders (.env, .git/, .htpasswd) are a tenant's secrets, not its site; only
+    // /.well-known/ (ACME challenges, security.txt, the load balancer's check) is served.
+    "    location ~ /\\.(?!well-known(?:/|$)) {",
+    "        return 404;",
+    "    }",
     // The load balancer's check, every second: the agent's file in the document root (site-check.ts).
     `    location = ${SITE_CHECK_PATH} {`,
     "        access_log off;",
