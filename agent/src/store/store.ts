@@ -107,11 +107,29 @@ function prepareStatements(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
+/**
+ * The database holds every org's password hashes and emails: it, its WAL and its shared-memory
+ * file are the agent's alone (0600), whatever the umask. SQLite gives the WAL and -shm files it
+ * creates the database file's mode, so a new database is created 0600 first; files an older
+ * agent left are narrowed on start.
+ */
+function keepPrivate(file: string): void {
+  fs.closeSync(fs.openSync(file, "a", 0o600));
+  for (const each of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      fs.chmodSync(each, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+}
+
 export class Store {
   private readonly db: Database.Database;
   private readonly stmt: Statements;
 
   constructor(private readonly file: string) {
+    if (file !== ":memory:") keepPrivate(file);
     this.db = new Database(file);
     // WAL: readers never block the writer. NORMAL: a commit does not fsync on the event loop;
     // writes answer only after `flush()` has made the WAL durable (one fdatasync for a whole burst,
