@@ -6,9 +6,10 @@
  * (a 1,000-user `pulumi up` makes thousands; its `fetch` layer cost several times the CPU), and
  * through undici's RetryAgent, which repeats idempotent requests on network failures and
  * 502/503/504 a bounded number of times (the last attempt on the plain pool, so an agent's error
- * answer keeps its code and reason).
+ * answer keeps its code and reason). One timeout governs connecting and answering; an endpoint
+ * that let one run out is remembered (endpoint-health.ts), so the next calls fail at once.
  */
-import { getGlobalDispatcher, request, RetryAgent, type Dispatcher } from "undici";
+import { Agent, request, RetryAgent, type Dispatcher } from "undici";
 import type { z } from "zod";
 import {
   apiErrorSchema,
@@ -35,6 +36,7 @@ import { agentAnswerSchemas as answers } from "../wire/answers";
 import { OWNER_HEADER, type WriteAnswer, writeAnswerFromHeaders } from "../wire/write-answer";
 import { DRAINING_ANSWER_TIMEOUT_MS } from "../wire/timeouts";
 import { AgentError, AgentProtocolError, AgentUnreachableError } from "./agent-errors";
+import { EndpointHealth } from "./endpoint-health";
 
 export { AgentError, AgentProtocolError, AgentUnreachableError, unlessNotFound } from "./agent-errors";
 
@@ -49,16 +51,26 @@ export interface WriteOutcome<T> {
 }
 
 export interface ClientOptions {
-  /** Per-attempt timeout: for the answer's headers, then between chunks of its body. */
+  /** Per-attempt timeout: for the connection, then the answer's headers, then between chunks of its body. */
   timeoutMs?: number;
-  /** Extra attempts after the first for retryable failures. */
+  /**
+   * Extra attempts after the first for a retryable status (502/503/504); a network failure or an
+   * answer timeout gets `retries - 1` (the last extra attempt is the plain pool's, see `send`).
+   */
   retries?: number;
+  /** The process's memory of silent endpoints, shared by its clients (default: this client's own). */
+  health?: EndpointHealth;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
 
-/** Network failures worth another attempt: undici's defaults, and an attempt that timed out. */
+/**
+ * Network failures worth another attempt: undici's defaults, and an answer that timed out (the
+ * host took the connection, so its agent may be only paused). A connect timeout is not retried:
+ * TCP already resent its SYN within the timeout, and a host that stays silent that long is
+ * remembered as silent for the process instead (endpoint-health.ts).
+ */
 const RETRYABLE_ERRORS = [
   "ECONNRESET",
   "ECONNREFUSED",
@@ -69,13 +81,12 @@ const RETRYABLE_ERRORS = [
   "EHOSTUNREACH",
   "EPIPE",
   "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
 ];
 /** Answers worth another attempt: the agent stopping, or a proxy or the balancer's HAProxy failing. */
 const RETRYABLE_STATUSES = [502, 503, 504];
-const TIMEOUT_ERRORS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const ANSWER_TIMEOUT_ERRORS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
 type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -92,6 +103,11 @@ interface Call<S extends z.ZodType> {
 export class AgentClient {
   readonly endpoint: string;
   private readonly timeoutMs: number;
+  private readonly silentEndpoints: EndpointHealth;
+  /** The keep-alive pool; its connect timeout is `timeoutMs` (undici's own default is 10 s whatever the answer's). */
+  private readonly pool: Dispatcher;
+  /** Attempts of a retried request that fails on the network or waits in vain for an answer. */
+  private readonly networkAttempts: number;
   /**
    * GET, PUT and DELETE of API v1 are idempotent: repeating one leaves the agent as one does.
    * Undefined when the client makes no retries (the plain keep-alive pool).
@@ -105,6 +121,7 @@ export class AgentClient {
    */
   private readonly promotion?: Dispatcher;
 
+  /** Undefined: the request is sent once, on the plain pool. */
   private dispatcherFor(method: Method, path: string): Dispatcher | undefined {
     if (method !== "POST") return this.idempotent;
     return path.endsWith("/promote") ? this.promotion : undefined;
@@ -117,7 +134,10 @@ export class AgentClient {
   ) {
     this.endpoint = normalizeEndpoint(endpoint);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.silentEndpoints = options.health ?? new EndpointHealth();
+    this.pool = new Agent({ connect: { timeout: this.timeoutMs } });
     const retries = options.retries ?? DEFAULT_RETRIES;
+    this.networkAttempts = Math.max(retries, 1);
     if (retries === 0) return;
     // RetryAgent keeps no body of a status it retried, so the last attempt goes out on the plain
     // pool (see `send`): its answer, with the agent's own error code and reason, reaches the caller.
@@ -128,8 +148,8 @@ export class AgentClient {
       statusCodes: [...RETRYABLE_STATUSES],
       errorCodes: RETRYABLE_ERRORS,
     };
-    this.idempotent = new RetryAgent(getGlobalDispatcher(), { ...retry, methods: ["GET", "PUT", "DELETE"] });
-    this.promotion = new RetryAgent(getGlobalDispatcher(), { ...retry, methods: ["POST"] });
+    this.idempotent = new RetryAgent(this.pool, { ...retry, methods: ["GET", "PUT", "DELETE"] });
+    this.promotion = new RetryAgent(this.pool, { ...retry, methods: ["POST"] });
   }
 
   health(): Promise<Health> {
@@ -259,8 +279,13 @@ export class AgentClient {
     return (await this.send(call)).body;
   }
 
-  /** One request (retried by the dispatcher where that is safe); its answer checked against `call.answer`. */
+  /**
+   * One request (retried by the dispatcher where that is safe); its answer checked against
+   * `call.answer`. An endpoint remembered as silent fails it at once, unless it is its turn to probe.
+   */
   private async send<S extends z.ZodType>(call: Call<S>): Promise<{ body: z.output<S>; headers: HeaderReader }> {
+    const admission = this.silentEndpoints.admit(this.endpoint);
+    if (!admission.go) throw new AgentUnreachableError(this.endpoint, admission.reason);
     const dispatcher = this.dispatcherFor(call.method, call.path);
     let answer: RawAnswer;
     try {
@@ -274,8 +299,9 @@ export class AgentClient {
     return { body: checked(this.endpoint, what, call.answer, answer.text), headers: answer.headers };
   }
 
-  /** One request on `dispatcher` (undefined: the plain pool); a request that gets no answer throws. */
-  private async attempt(call: Call<z.ZodType>, dispatcher: Dispatcher | undefined): Promise<RawAnswer> {
+  /** One request on `retrying` (undefined: once, on the plain pool); a request that gets no answer throws. */
+  private async attempt(call: Call<z.ZodType>, retrying: Dispatcher | undefined): Promise<RawAnswer> {
+    const dispatcher = retrying ?? this.pool;
     const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
     const timeoutMs = call.timeoutMs ?? this.timeoutMs;
     try {
@@ -291,15 +317,36 @@ export class AgentClient {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      return {
+      const answer = {
         status: response.statusCode,
         headers: headerReader(response.headers),
         text: await response.body.text(),
       };
+      this.silentEndpoints.reached(this.endpoint);
+      return answer;
     } catch (error) {
-      if (retriedStatusSpent(error)) throw error;
-      throw failureOf(this.endpoint, error, timeoutMs);
+      if (retriedStatusSpent(error)) {
+        this.silentEndpoints.reached(this.endpoint);
+        throw error;
+      }
+      const timedOut = this.timeoutOf(error, timeoutMs, retrying === undefined ? 1 : this.networkAttempts);
+      if (timedOut === undefined) {
+        // Refused, reset, unknown name: fast failures, nothing to remember.
+        this.silentEndpoints.reached(this.endpoint);
+        throw new AgentUnreachableError(this.endpoint, describeNetworkError(error));
+      }
+      this.silentEndpoints.timedOut(this.endpoint, timedOut);
+      throw new AgentUnreachableError(this.endpoint, timedOut);
     }
+  }
+
+  /** What timed out and after how long (`connect` or `answer`), or undefined for another failure. */
+  private timeoutOf(error: unknown, answerTimeoutMs: number, attempts: number): string | undefined {
+    const { code } = error as { code?: string };
+    // Not retried (see RETRYABLE_ERRORS): one attempt.
+    if (code === "UND_ERR_CONNECT_TIMEOUT") return `no connection within ${this.timeoutMs} ms`;
+    if (code === undefined || !ANSWER_TIMEOUT_ERRORS.has(code)) return undefined;
+    return `no answer within ${answerTimeoutMs} ms` + (attempts > 1 ? ` (${attempts} attempts)` : "");
   }
 }
 
@@ -326,15 +373,6 @@ function checked<S extends z.ZodType>(endpoint: string, what: string, schema: S,
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   throw new AgentProtocolError(endpoint, what, issue?.path.map(String).join(".") ?? "", issue?.message ?? "is invalid");
-}
-
-/** A request that got no answer. */
-function failureOf(endpoint: string, error: unknown, timeoutMs: number): Error {
-  const { code } = error as { code?: string };
-  if (code !== undefined && TIMEOUT_ERRORS.has(code)) {
-    return new AgentUnreachableError(endpoint, `no answer within ${timeoutMs} ms`);
-  }
-  return new AgentUnreachableError(endpoint, describeNetworkError(error));
 }
 
 /** Response headers as `writeAnswerFromHeaders` reads them. */
