@@ -4,11 +4,13 @@
  * checked against the wire contract (wire/answers.ts): a malformed one is an AgentProtocolError
  * naming the request and the field. Requests go through undici's `request` on its keep-alive pool
  * (a 1,000-user `pulumi up` makes thousands; its `fetch` layer cost several times the CPU), and
- * through undici's RetryAgent, which repeats idempotent requests on network failures and
+ * through undici's RetryAgent, which repeats idempotent requests on fast network failures and
  * 502/503/504 a bounded number of times (the last attempt on the plain pool, so an agent's error
- * answer keeps its code and reason). One timeout governs connecting and answering; an endpoint
- * that let one run out is remembered (endpoint-health.ts), so the next calls fail at once.
+ * answer keeps its code and reason); an answer timeout is repeated once, a connect timeout never.
+ * One timeout governs connecting and answering; an endpoint that let one run out is remembered
+ * (endpoint-health.ts), so the process's next calls to it fail at once.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request, RetryAgent, type Dispatcher } from "undici";
 import type { z } from "zod";
 import {
@@ -54,8 +56,9 @@ export interface ClientOptions {
   /** Per-attempt timeout: for the connection, then the answer's headers, then between chunks of its body. */
   timeoutMs?: number;
   /**
-   * Extra attempts after the first for a retryable status (502/503/504); a network failure or an
-   * answer timeout gets `retries - 1` (the last extra attempt is the plain pool's, see `send`).
+   * Extra attempts after the first for a retryable status (502/503/504); a refused or reset
+   * connection gets `retries - 1` (the last extra attempt is the plain pool's, see `send`), an
+   * answer timeout one (`ANSWER_ATTEMPTS`), a connect timeout none. 0: one attempt for everything.
    */
   retries?: number;
   /** The process's memory of silent endpoints, shared by its clients (default: this client's own). */
@@ -66,10 +69,10 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
 
 /**
- * Network failures worth another attempt: undici's defaults, and an answer that timed out (the
- * host took the connection, so its agent may be only paused). A connect timeout is not retried:
- * TCP already resent its SYN within the timeout, and a host that stays silent that long is
- * remembered as silent for the process instead (endpoint-health.ts).
+ * Fast network failures worth another attempt (undici's defaults). Timeouts are not in it:
+ * `answerOf` repeats an answer timeout itself, so its error can say what each attempt met; a
+ * connect timeout is not repeated at all (TCP already resent its SYN within the timeout, and a
+ * host that stays silent that long is remembered as silent for the process: endpoint-health.ts).
  */
 const RETRYABLE_ERRORS = [
   "ECONNRESET",
@@ -81,12 +84,13 @@ const RETRYABLE_ERRORS = [
   "EHOSTUNREACH",
   "EPIPE",
   "UND_ERR_SOCKET",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
 ];
 /** Answers worth another attempt: the agent stopping, or a proxy or the balancer's HAProxy failing. */
 const RETRYABLE_STATUSES = [502, 503, 504];
 const ANSWER_TIMEOUT_ERRORS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+/** An answer that timed out is asked for once more where that is safe: the host took the connection, so its agent may be only paused. */
+const ANSWER_ATTEMPTS = 2;
+const ANSWER_RETRY_DELAY_MS = 200;
 
 type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -106,8 +110,6 @@ export class AgentClient {
   private readonly silentEndpoints: EndpointHealth;
   /** The keep-alive pool; its connect timeout is `timeoutMs` (undici's own default is 10 s whatever the answer's). */
   private readonly pool: Dispatcher;
-  /** Attempts of a retried request that fails on the network or waits in vain for an answer. */
-  private readonly networkAttempts: number;
   /**
    * GET, PUT and DELETE of API v1 are idempotent: repeating one leaves the agent as one does.
    * Undefined when the client makes no retries (the plain keep-alive pool).
@@ -137,7 +139,6 @@ export class AgentClient {
     this.silentEndpoints = options.health ?? new EndpointHealth();
     this.pool = new Agent({ connect: { timeout: this.timeoutMs } });
     const retries = options.retries ?? DEFAULT_RETRIES;
-    this.networkAttempts = Math.max(retries, 1);
     if (retries === 0) return;
     // RetryAgent keeps no body of a status it retried, so the last attempt goes out on the plain
     // pool (see `send`): its answer, with the agent's own error code and reason, reaches the caller.
@@ -289,65 +290,78 @@ export class AgentClient {
     const dispatcher = this.dispatcherFor(call.method, call.path);
     let answer: RawAnswer;
     try {
-      answer = await this.attempt(call, dispatcher);
+      answer = await this.answerOf(call, dispatcher);
     } catch (error) {
       if (!retriedStatusSpent(error)) throw error;
-      answer = await this.attempt(call, undefined);
+      answer = await this.answerOf(call, undefined);
     }
     const what = `${call.method} ${call.path.replace(/\?.*$/, "")}`;
     if (answer.status < 200 || answer.status >= 300) throw toAgentError(this.endpoint, answer.status, answer.text);
     return { body: checked(this.endpoint, what, call.answer, answer.text), headers: answer.headers };
   }
 
-  /** One request on `retrying` (undefined: once, on the plain pool); a request that gets no answer throws. */
-  private async attempt(call: Call<z.ZodType>, retrying: Dispatcher | undefined): Promise<RawAnswer> {
-    const dispatcher = retrying ?? this.pool;
-    const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
+  /**
+   * The request's answer, on `retrying` (undefined: once, on the plain pool), or an
+   * AgentUnreachableError saying what each attempt met. Tells the endpoint memory how it went.
+   */
+  private async answerOf(call: Call<z.ZodType>, retrying: Dispatcher | undefined): Promise<RawAnswer> {
     const timeoutMs = call.timeoutMs ?? this.timeoutMs;
-    try {
-      const response = await request(this.endpoint + call.path, {
-        method: call.method,
-        dispatcher,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(payload === undefined ? {} : { "content-type": "application/json" }),
-          ...call.headers,
-        },
-        body: payload,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      const answer = {
-        status: response.statusCode,
-        headers: headerReader(response.headers),
-        text: await response.body.text(),
-      };
-      this.silentEndpoints.reached(this.endpoint);
-      return answer;
-    } catch (error) {
-      if (retriedStatusSpent(error)) {
+    const timeouts: string[] = [];
+    const attempts = retrying === undefined ? 1 : ANSWER_ATTEMPTS;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const answer = await this.attempt(call, retrying ?? this.pool, timeoutMs);
         this.silentEndpoints.reached(this.endpoint);
-        throw error;
+        return answer;
+      } catch (error) {
+        const { code } = error as { code?: string };
+        if (retriedStatusSpent(error)) {
+          this.silentEndpoints.reached(this.endpoint);
+          throw error;
+        }
+        if (code === "UND_ERR_CONNECT_TIMEOUT") {
+          timeouts.push(`no connection within ${this.timeoutMs} ms`);
+          break;
+        }
+        if (code === undefined || !ANSWER_TIMEOUT_ERRORS.has(code)) {
+          // Refused, reset, unknown name: fast failures, nothing to remember.
+          this.silentEndpoints.reached(this.endpoint);
+          throw new AgentUnreachableError(this.endpoint, describeNetworkError(error));
+        }
+        timeouts.push(`no answer within ${timeoutMs} ms`);
+        if (attempt < attempts) await sleep(ANSWER_RETRY_DELAY_MS);
       }
-      const timedOut = this.timeoutOf(error, timeoutMs, retrying === undefined ? 1 : this.networkAttempts);
-      if (timedOut === undefined) {
-        // Refused, reset, unknown name: fast failures, nothing to remember.
-        this.silentEndpoints.reached(this.endpoint);
-        throw new AgentUnreachableError(this.endpoint, describeNetworkError(error));
-      }
-      this.silentEndpoints.timedOut(this.endpoint, timedOut);
-      throw new AgentUnreachableError(this.endpoint, timedOut);
     }
+    const reason = describeTimeouts(timeouts);
+    this.silentEndpoints.timedOut(this.endpoint, reason);
+    throw new AgentUnreachableError(this.endpoint, reason);
   }
 
-  /** What timed out and after how long (`connect` or `answer`), or undefined for another failure. */
-  private timeoutOf(error: unknown, answerTimeoutMs: number, attempts: number): string | undefined {
-    const { code } = error as { code?: string };
-    // Not retried (see RETRYABLE_ERRORS): one attempt.
-    if (code === "UND_ERR_CONNECT_TIMEOUT") return `no connection within ${this.timeoutMs} ms`;
-    if (code === undefined || !ANSWER_TIMEOUT_ERRORS.has(code)) return undefined;
-    return `no answer within ${answerTimeoutMs} ms` + (attempts > 1 ? ` (${attempts} attempts)` : "");
+  /** One request on `dispatcher`; a request that gets no answer throws undici's error. */
+  private async attempt(call: Call<z.ZodType>, dispatcher: Dispatcher, timeoutMs: number): Promise<RawAnswer> {
+    const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
+    const response = await request(this.endpoint + call.path, {
+      method: call.method,
+      dispatcher,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(payload === undefined ? {} : { "content-type": "application/json" }),
+        ...call.headers,
+      },
+      body: payload,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    return { status: response.statusCode, headers: headerReader(response.headers), text: await response.body.text() };
   }
+}
+
+/** What the attempts met, e.g. `no answer within 15000 ms (2 attempts)` or `no answer within …, then no connection within …`. */
+function describeTimeouts(timeouts: string[]): string {
+  if (timeouts.length > 1 && timeouts.every((timeout) => timeout === timeouts[0])) {
+    return `${timeouts[0]} (${timeouts.length} attempts)`;
+  }
+  return timeouts.join(", then ");
 }
 
 interface RawAnswer {

@@ -18,6 +18,7 @@ import { EndpointHealth } from "../../provider/endpoint-health";
 import { userProvider } from "../../provider/user";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 import { runCli } from "../support/cli-run";
+import { sleep } from "../support/faults";
 import { createNamespaceHost, type NamespaceHost } from "../support/netns";
 
 const TOKEN = "dead-host-test-token-0123456789ab";
@@ -88,6 +89,7 @@ describe("a silent primary (network namespace, iptables DROP)", function () {
     host?.remove();
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
     delete process.env.LBHOSTING_SYNC_LOG;
+    credentials.configure(configOf({}));
   });
 
   it("a refresh of every user through the provider's client factory waits for one timeout, not one per user", async function () {
@@ -142,6 +144,21 @@ describe("a silent primary (network namespace, iptables DROP)", function () {
     now += 15_000;
     expect((await client.getOrg(ORG)).name).to.equal(ORG);
     expect(await client.listUsers(ORG)).to.have.length(USERS);
+  });
+
+  it("says what each attempt met when the host falls silent under a kept-alive connection", async function () {
+    const primary = (agent as AgentProcess).url;
+    const client = new AgentClient(primary, TOKEN, { timeoutMs: TIMEOUT_MS, health: new EndpointHealth() });
+    setDropped(false);
+    expect((await client.getOrg(ORG)).name).to.equal(ORG);
+    // Once the connection is back in the pool (a moment after the answer), and within its
+    // keep-alive time (4 s), the next request goes out on it.
+    await sleep(300);
+    setDropped(true);
+    const error = await client.getOrg(ORG).catch((failure: Error) => failure);
+    expect(error)
+      .to.be.instanceOf(AgentUnreachableError)
+      .with.property("reason", `no answer within ${TIMEOUT_MS} ms, then ${PLAIN}`);
   });
 
   it("lbhosting status --timeout-ms says the connection timed out, after that long", async function () {
