@@ -1,7 +1,7 @@
 /**
  * The agent client against an in-process HTTP server on an ephemeral loopback port: answers are
  * checked against the wire contract, only idempotent requests are retried, a 404 becomes
- * undefined in one place.
+ * undefined in one place, and an answer timeout is named and remembered for the endpoint.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
