@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError } from "commander";
 import picocolors from "picocolors";
 import type { z } from "zod";
 import { AgentClient, AgentError, AgentUnreachableError, type ClientFactory } from "../provider/client";
+import { EndpointHealth } from "../provider/endpoint-health";
 import { endpointSchema, normalizeEndpoint, orgNameSchema, type OrgStatus } from "../wire";
 import { type SecondaryState } from "../sdk/outputs";
 
@@ -53,7 +54,11 @@ export function operatorCommand(
       parseWith(endpointSchema),
     )
     .option("--token-file <file>", "file holding the agents' bearer token (default: $LBHOSTING_TOKEN)")
-    .option("--timeout-ms <n>", "timeout of each request to an agent, in milliseconds", positiveInt)
+    .option(
+      "--timeout-ms <n>",
+      "timeout to connect to an agent, and for each of its answers, in milliseconds (default 15000)",
+      positiveInt,
+    )
     .addHelpText("after", `\nExample:\n  ${help.example}\n\nExit codes: ${help.exitCodes}\n`)
     .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE));
 }
@@ -79,11 +84,12 @@ function loadToken(tokenFile: string | undefined): string {
 /** The primary's client and a factory for the other nodes, all with the one token. */
 export function connect(options: OperatorOptions): { primary: AgentClient; clientFor: ClientFactory } {
   const token = loadToken(options.tokenFile);
+  const health = new EndpointHealth();
   const clients = new Map<string, AgentClient>();
   const clientFor = (endpoint: string): AgentClient => {
     const key = normalizeEndpoint(endpoint);
     let client = clients.get(key);
-    if (!client) clients.set(key, (client = new AgentClient(key, token, { timeoutMs: options.timeoutMs })));
+    if (!client) clients.set(key, (client = new AgentClient(key, token, { timeoutMs: options.timeoutMs, health })));
     return client;
   };
   return { primary: clientFor(options.primary), clientFor };

@@ -4,11 +4,14 @@
  * checked against the wire contract (wire/answers.ts): a malformed one is an AgentProtocolError
  * naming the request and the field. Requests go through undici's `request` on its keep-alive pool
  * (a 1,000-user `pulumi up` makes thousands; its `fetch` layer cost several times the CPU), and
- * through undici's RetryAgent, which repeats idempotent requests on network failures and
+ * through undici's RetryAgent, which repeats idempotent requests on fast network failures and
  * 502/503/504 a bounded number of times (the last attempt on the plain pool, so an agent's error
- * answer keeps its code and reason).
+ * answer keeps its code and reason); an answer timeout is repeated once, a connect timeout never.
+ * One timeout governs connecting and answering; an endpoint that let one run out is remembered
+ * (endpoint-health.ts), so the process's next calls to it fail at once.
  */
-import { getGlobalDispatcher, request, RetryAgent, type Dispatcher } from "undici";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agent, request, RetryAgent, type Dispatcher } from "undici";
 import type { z } from "zod";
 import {
   apiErrorSchema,
@@ -35,6 +38,7 @@ import { agentAnswerSchemas as answers } from "../wire/answers";
 import { OWNER_HEADER, type WriteAnswer, writeAnswerFromHeaders } from "../wire/write-answer";
 import { DRAINING_ANSWER_TIMEOUT_MS } from "../wire/timeouts";
 import { AgentError, AgentProtocolError, AgentUnreachableError } from "./agent-errors";
+import { EndpointHealth } from "./endpoint-health";
 
 export { AgentError, AgentProtocolError, AgentUnreachableError, unlessNotFound } from "./agent-errors";
 
@@ -49,16 +53,27 @@ export interface WriteOutcome<T> {
 }
 
 export interface ClientOptions {
-  /** Per-attempt timeout: for the answer's headers, then between chunks of its body. */
+  /** Per-attempt timeout: for the connection, then the answer's headers, then between chunks of its body. */
   timeoutMs?: number;
-  /** Extra attempts after the first for retryable failures. */
+  /**
+   * Extra attempts after the first for a retryable status (502/503/504); a refused or reset
+   * connection gets `retries - 1` (the last extra attempt is the plain pool's, see `send`), an
+   * answer timeout one (`ANSWER_ATTEMPTS`), a connect timeout none. 0: one attempt for everything.
+   */
   retries?: number;
+  /** The process's memory of silent endpoints, shared by its clients (default: this client's own). */
+  health?: EndpointHealth;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_RETRIES = 2;
 
-/** Network failures worth another attempt: undici's defaults, and an attempt that timed out. */
+/**
+ * Fast network failures worth another attempt (undici's defaults). Timeouts are not in it:
+ * `answerOf` repeats an answer timeout itself, so its error can say what each attempt met; a
+ * connect timeout is not repeated at all (TCP already resent its SYN within the timeout, and a
+ * host that stays silent that long is remembered as silent for the process: endpoint-health.ts).
+ */
 const RETRYABLE_ERRORS = [
   "ECONNRESET",
   "ECONNREFUSED",
@@ -69,13 +84,13 @@ const RETRYABLE_ERRORS = [
   "EHOSTUNREACH",
   "EPIPE",
   "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
 ];
 /** Answers worth another attempt: the agent stopping, or a proxy or the balancer's HAProxy failing. */
 const RETRYABLE_STATUSES = [502, 503, 504];
-const TIMEOUT_ERRORS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const ANSWER_TIMEOUT_ERRORS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+/** An answer that timed out is asked for once more where that is safe: the host took the connection, so its agent may be only paused. */
+const ANSWER_ATTEMPTS = 2;
+const ANSWER_RETRY_DELAY_MS = 200;
 
 type Method = "GET" | "PUT" | "POST" | "DELETE";
 
@@ -92,6 +107,9 @@ interface Call<S extends z.ZodType> {
 export class AgentClient {
   readonly endpoint: string;
   private readonly timeoutMs: number;
+  private readonly silentEndpoints: EndpointHealth;
+  /** The keep-alive pool; its connect timeout is `timeoutMs` (undici's own default is 10 s whatever the answer's). */
+  private readonly pool: Dispatcher;
   /**
    * GET, PUT and DELETE of API v1 are idempotent: repeating one leaves the agent as one does.
    * Undefined when the client makes no retries (the plain keep-alive pool).
@@ -105,6 +123,7 @@ export class AgentClient {
    */
   private readonly promotion?: Dispatcher;
 
+  /** Undefined: the request is sent once, on the plain pool. */
   private dispatcherFor(method: Method, path: string): Dispatcher | undefined {
     if (method !== "POST") return this.idempotent;
     return path.endsWith("/promote") ? this.promotion : undefined;
@@ -117,6 +136,8 @@ export class AgentClient {
   ) {
     this.endpoint = normalizeEndpoint(endpoint);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.silentEndpoints = options.health ?? new EndpointHealth();
+    this.pool = new Agent({ connect: { timeout: this.timeoutMs } });
     const retries = options.retries ?? DEFAULT_RETRIES;
     if (retries === 0) return;
     // RetryAgent keeps no body of a status it retried, so the last attempt goes out on the plain
@@ -128,8 +149,8 @@ export class AgentClient {
       statusCodes: [...RETRYABLE_STATUSES],
       errorCodes: RETRYABLE_ERRORS,
     };
-    this.idempotent = new RetryAgent(getGlobalDispatcher(), { ...retry, methods: ["GET", "PUT", "DELETE"] });
-    this.promotion = new RetryAgent(getGlobalDispatcher(), { ...retry, methods: ["POST"] });
+    this.idempotent = new RetryAgent(this.pool, { ...retry, methods: ["GET", "PUT", "DELETE"] });
+    this.promotion = new RetryAgent(this.pool, { ...retry, methods: ["POST"] });
   }
 
   health(): Promise<Health> {
@@ -259,48 +280,88 @@ export class AgentClient {
     return (await this.send(call)).body;
   }
 
-  /** One request (retried by the dispatcher where that is safe); its answer checked against `call.answer`. */
+  /**
+   * One request (retried by the dispatcher where that is safe); its answer checked against
+   * `call.answer`. An endpoint remembered as silent fails it at once, unless it is its turn to probe.
+   */
   private async send<S extends z.ZodType>(call: Call<S>): Promise<{ body: z.output<S>; headers: HeaderReader }> {
+    const admission = this.silentEndpoints.admit(this.endpoint);
+    if (!admission.go) throw new AgentUnreachableError(this.endpoint, admission.reason);
     const dispatcher = this.dispatcherFor(call.method, call.path);
     let answer: RawAnswer;
     try {
-      answer = await this.attempt(call, dispatcher);
+      answer = await this.answerOf(call, dispatcher);
     } catch (error) {
       if (!retriedStatusSpent(error)) throw error;
-      answer = await this.attempt(call, undefined);
+      answer = await this.answerOf(call, undefined);
     }
     const what = `${call.method} ${call.path.replace(/\?.*$/, "")}`;
     if (answer.status < 200 || answer.status >= 300) throw toAgentError(this.endpoint, answer.status, answer.text);
     return { body: checked(this.endpoint, what, call.answer, answer.text), headers: answer.headers };
   }
 
-  /** One request on `dispatcher` (undefined: the plain pool); a request that gets no answer throws. */
-  private async attempt(call: Call<z.ZodType>, dispatcher: Dispatcher | undefined): Promise<RawAnswer> {
-    const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
+  /**
+   * The request's answer, on `retrying` (undefined: once, on the plain pool), or an
+   * AgentUnreachableError saying what each attempt met. Tells the endpoint memory how it went.
+   */
+  private async answerOf(call: Call<z.ZodType>, retrying: Dispatcher | undefined): Promise<RawAnswer> {
     const timeoutMs = call.timeoutMs ?? this.timeoutMs;
-    try {
-      const response = await request(this.endpoint + call.path, {
-        method: call.method,
-        dispatcher,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(payload === undefined ? {} : { "content-type": "application/json" }),
-          ...call.headers,
-        },
-        body: payload,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      return {
-        status: response.statusCode,
-        headers: headerReader(response.headers),
-        text: await response.body.text(),
-      };
-    } catch (error) {
-      if (retriedStatusSpent(error)) throw error;
-      throw failureOf(this.endpoint, error, timeoutMs);
+    const timeouts: string[] = [];
+    const attempts = retrying === undefined ? 1 : ANSWER_ATTEMPTS;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const answer = await this.attempt(call, retrying ?? this.pool, timeoutMs);
+        this.silentEndpoints.reached(this.endpoint);
+        return answer;
+      } catch (error) {
+        const { code } = error as { code?: string };
+        if (retriedStatusSpent(error)) {
+          this.silentEndpoints.reached(this.endpoint);
+          throw error;
+        }
+        if (code === "UND_ERR_CONNECT_TIMEOUT") {
+          timeouts.push(`no connection within ${this.timeoutMs} ms`);
+          break;
+        }
+        if (code === undefined || !ANSWER_TIMEOUT_ERRORS.has(code)) {
+          // Refused, reset, unknown name: fast failures, nothing to remember.
+          this.silentEndpoints.reached(this.endpoint);
+          throw new AgentUnreachableError(this.endpoint, describeNetworkError(error));
+        }
+        timeouts.push(`no answer within ${timeoutMs} ms`);
+        if (attempt < attempts) await sleep(ANSWER_RETRY_DELAY_MS);
+      }
     }
+    const reason = describeTimeouts(timeouts);
+    this.silentEndpoints.timedOut(this.endpoint, reason);
+    throw new AgentUnreachableError(this.endpoint, reason);
   }
+
+  /** One request on `dispatcher`; a request that gets no answer throws undici's error. */
+  private async attempt(call: Call<z.ZodType>, dispatcher: Dispatcher, timeoutMs: number): Promise<RawAnswer> {
+    const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
+    const response = await request(this.endpoint + call.path, {
+      method: call.method,
+      dispatcher,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(payload === undefined ? {} : { "content-type": "application/json" }),
+        ...call.headers,
+      },
+      body: payload,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    return { status: response.statusCode, headers: headerReader(response.headers), text: await response.body.text() };
+  }
+}
+
+/** What the attempts met, e.g. `no answer within 15000 ms (2 attempts)` or `no answer within …, then no connection within …`. */
+function describeTimeouts(timeouts: string[]): string {
+  if (timeouts.length > 1 && timeouts.every((timeout) => timeout === timeouts[0])) {
+    return `${timeouts[0]} (${timeouts.length} attempts)`;
+  }
+  return timeouts.join(", then ");
 }
 
 interface RawAnswer {
@@ -326,15 +387,6 @@ function checked<S extends z.ZodType>(endpoint: string, what: string, schema: S,
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   throw new AgentProtocolError(endpoint, what, issue?.path.map(String).join(".") ?? "", issue?.message ?? "is invalid");
-}
-
-/** A request that got no answer. */
-function failureOf(endpoint: string, error: unknown, timeoutMs: number): Error {
-  const { code } = error as { code?: string };
-  if (code !== undefined && TIMEOUT_ERRORS.has(code)) {
-    return new AgentUnreachableError(endpoint, `no answer within ${timeoutMs} ms`);
-  }
-  return new AgentUnreachableError(endpoint, describeNetworkError(error));
 }
 
 /** Response headers as `writeAnswerFromHeaders` reads them. */

@@ -7,6 +7,7 @@
  */
 import { normalizeEndpoint } from "../wire";
 import { AgentClient } from "./client";
+import { EndpointHealth } from "./endpoint-health";
 
 interface ConfigSource {
   get(key: string): string | undefined;
@@ -20,8 +21,14 @@ export class Credentials {
   private timeoutMs: number | undefined;
   private readonly clients = new Map<string, AgentClient>();
 
-  /** `environmentToken`: the token when config gives none (LBHOSTING_TOKEN, read when a client is made). */
-  constructor(private readonly environmentToken: () => string | undefined = () => process.env.LBHOSTING_TOKEN) {}
+  /**
+   * `environmentToken`: the token when config gives none (LBHOSTING_TOKEN, read when a client is
+   * made). `health`: the silent endpoints, remembered across `configure` for the whole process.
+   */
+  constructor(
+    private readonly environmentToken: () => string | undefined = () => process.env.LBHOSTING_TOKEN,
+    private readonly health = new EndpointHealth(),
+  ) {}
 
   /** Called by every resource provider's `configure`; the last call wins (they read the same config). */
   configure(config: ConfigSource): void {
@@ -42,6 +49,9 @@ export class Credentials {
       }
     }
     const timeout = config.get("lbhosting:timeoutMs");
+    if (timeout && !/^[1-9]\d{0,8}$/.test(timeout)) {
+      throw new Error(`lbhosting:timeoutMs must be a positive whole number of milliseconds, not "${timeout}"`);
+    }
     this.timeoutMs = timeout ? Number(timeout) : undefined;
     this.clients.clear();
   }
@@ -51,7 +61,7 @@ export class Credentials {
     const key = normalizeEndpoint(endpoint);
     let client = this.clients.get(key);
     if (!client) {
-      client = new AgentClient(key, this.tokenFor(key), { timeoutMs: this.timeoutMs });
+      client = new AgentClient(key, this.tokenFor(key), { timeoutMs: this.timeoutMs, health: this.health });
       this.clients.set(key, client);
     }
     return client;

@@ -51,6 +51,8 @@ export interface AgentProcessOptions {
   extraArgs?: string[];
   /** How long to wait for the "listening" line (default 10 s). */
   startTimeoutMs?: number;
+  /** A command to run the agent under, e.g. `ip netns exec <ns>` (it must exec node, keeping the pid). */
+  runUnder?: string[];
 }
 
 export interface ExitStatus {
@@ -86,6 +88,7 @@ export interface AgentProcess {
 
 /** Spawn the agent with `args` and resolve once it prints its listening line. */
 function launch(
+  command: string[],
   cli: string,
   args: string[],
   env: NodeJS.ProcessEnv,
@@ -96,7 +99,8 @@ function launch(
   const started = Date.now();
   // LBHOSTING_AGENT_NODE_ARGS: Node options for the agent process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = process.env.LBHOSTING_AGENT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, cli, "agent", ...args], {
+  const [program, ...prefix] = [...command, process.execPath];
+  const child = spawn(program, [...prefix, ...nodeArgs, cli, "agent", ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -187,7 +191,9 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   const stderr: string[] = [];
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   const cli = options.cli ?? CLI;
+  const command = options.runUnder ?? [];
   let run = await launch(
+    command,
     cli,
     ["--listen", `${options.host}:${options.port ?? 0}`, ...baseArgs],
     env,
@@ -219,7 +225,15 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     stop,
     async restart() {
       await stop();
-      run = await launch(cli, ["--listen", `${options.host}:${port}`, ...baseArgs], env, timeoutMs, stdout, stderr);
+      run = await launch(
+        command,
+        cli,
+        ["--listen", `${options.host}:${port}`, ...baseArgs],
+        env,
+        timeoutMs,
+        stdout,
+        stderr,
+      );
     },
     cleanup() {
       for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });

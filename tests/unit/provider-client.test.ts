@@ -1,7 +1,7 @@
 /**
  * The agent client against an in-process HTTP server on an ephemeral loopback port: answers are
  * checked against the wire contract, only idempotent requests are retried, a 404 becomes
- * undefined in one place.
+ * undefined in one place, and an answer timeout is named and remembered for the endpoint.
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,6 +13,7 @@ import {
   AgentUnreachableError,
   unlessNotFound,
 } from "../../provider/client";
+import { EndpointHealth } from "../../provider/endpoint-health";
 import { digestAt, orgStatus } from "../support/fake-nodes";
 
 type Handler = (request: http.IncomingMessage) => { status: number; body: unknown };
@@ -127,6 +128,57 @@ describe("agent client", function () {
     expect(await unlessNotFound(client().getOrg("acme"))).to.equal(undefined);
     handler = () => ({ status: 401, body: { error: { code: "unauthorized", message: "no", details: [] } } });
     expect(await failure(unlessNotFound(client().getOrg("acme")))).to.be.instanceOf(AgentError);
+  });
+
+  it("says an answer timed out, after how long and how many attempts, and remembers the endpoint", async function () {
+    const sockets = new Set<import("node:net").Socket>();
+    let requests = 0;
+    const silent = http.createServer(() => void requests++);
+    silent.on("connection", (socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      let now = 0;
+      const health = new EndpointHealth({ now: () => now, probeBackoffMs: 15_000 });
+      const silentClient = new AgentClient(endpoint, "t", { timeoutMs: 300, health });
+      const error = await failure(silentClient.getOrg("acme"));
+      expect(error).to.be.instanceOf(AgentUnreachableError);
+      expect((error as Error).message).to.equal(`${endpoint} is unreachable: no answer within 300 ms (2 attempts)`);
+      expect(requests).to.equal(2);
+
+      // The other calls, by any client sharing the memory, fail at once with one message.
+      const again = new AgentClient(endpoint, "t", { timeoutMs: 300, health });
+      const fast = await Promise.all([silentClient.getUser("acme", "ann"), again.listUsers("acme")].map(failure));
+      for (const each of fast) {
+        expect((each as AgentUnreachableError).reason).to.match(/^no answer within 300 ms \(2 attempts\), first at /);
+      }
+      expect(requests).to.equal(2);
+
+      // After the back-off one probe goes out; an answer makes the endpoint usable again.
+      now += 15_000;
+      silent.removeAllListeners("request");
+      silent.on("request", (_request: http.IncomingMessage, response: http.ServerResponse) => {
+        requests++;
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(JSON.stringify(orgStatus()));
+      });
+      expect((await again.getOrg("acme")).name).to.equal("acme");
+      expect((await silentClient.getOrg("acme")).name).to.equal("acme");
+      expect(requests).to.equal(4);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("does not remember a refused connection (it is fast anyway)", async function () {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    const health = new EndpointHealth();
+    await failure(new AgentClient(endpoint, "t", { retries: 0, health }).health());
+    expect(health.admit(endpoint)).to.deep.equal({ go: true });
   });
 
   it("calls a closed port unreachable, with the reason apart from the endpoint", async function () {

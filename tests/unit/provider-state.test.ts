@@ -19,6 +19,16 @@ describe("provider state", function () {
       expect(credentials.clientFor("http://b")).to.equal(credentials.clientFor("http://b/"));
       expect(() => credentials.configure(config({ "lbhosting:tokens": "[1]" }))).to.throw(/JSON object/);
     });
+
+    it("refuses an lbhosting:timeoutMs that is not a positive whole number of milliseconds", function () {
+      const credentials = new Credentials(() => "from-env");
+      for (const bad of ["15s", "0", "-1", "1.5"]) {
+        expect(() => credentials.configure(config({ "lbhosting:timeoutMs": bad }))).to.throw(
+          `lbhosting:timeoutMs must be a positive whole number of milliseconds, not "${bad}"`,
+        );
+      }
+      credentials.configure(config({ "lbhosting:timeoutMs": "2500" }));
+    });
   });
 
   describe("SnapshotReader", function () {
