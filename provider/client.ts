@@ -161,9 +161,10 @@ export class AgentClient {
     return this.read({ method: "GET", path: orgPath(org), answer: answers.orgStatus });
   }
 
-  putOrg(org: string, settings: OrgSettingsInput, force = false): Promise<OrgStatus> {
+  /** With `owner`, the agent refuses (409 managed_elsewhere) to overwrite an org another owner manages. */
+  putOrg(org: string, settings: OrgSettingsInput, force = false, owner?: string): Promise<OrgStatus> {
     const path = orgPath(org) + forceQuery(force);
-    return this.read({ method: "PUT", path, body: settings, answer: answers.orgStatus });
+    return this.read({ method: "PUT", path, body: settings, answer: answers.orgStatus, headers: ownerHeader(owner) });
   }
 
   async deleteOrg(org: string, force = false): Promise<void> {

@@ -6,7 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { type FencingStatus, type SecondarySyncStatus } from "../sdk/outputs";
 import { activeSecondaries, normalizeEndpoint, type OrgSettingsInput, type OrgStatus } from "../wire";
 import { organizationDefaults, organizationInputsSchema, withDefaults, type OrganizationInputs } from "../sdk/inputs";
-import { AgentUnreachableError, unlessNotFound } from "./client";
+import { AgentError, AgentUnreachableError, unlessNotFound } from "./client";
 import { reasonOf } from "./agent-errors";
 import { clientFor, credentials, scheduler, syncLog } from "./context";
 import { changePrimary, fencingNote, fencingPending, inspectFormer, removeFromFormer } from "./failover";
@@ -234,7 +234,18 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     const primary = clientFor(inputs.primary);
     const existing = await unlessNotFound(primary.getOrg(inputs.name));
     if (existing) assertMayCreateOn(existing, inputs, primary.endpoint);
-    await primary.putOrg(inputs.name, settingsOf(inputs));
+    // The read above only words the usual refusals; the write carries the owner mark, so another
+    // stack creating the same org between the two is refused by the agent, in the write itself.
+    const settings = settingsOf(inputs);
+    await primary
+      .putOrg(inputs.name, settings, false, inputs.adopt ? undefined : settings.managedBy)
+      .catch((error: unknown) => {
+        if (!(error instanceof AgentError && error.code === "managed_elsewhere")) throw error;
+        throw new Error(
+          `organization ${inputs.name} already exists on ${primary.endpoint} and was not created by this resource ` +
+            `(${error.reason}); set adopt: true to take it over`,
+        );
+      });
     return { id: inputs.name, outs: await syncAndReport(inputs, false) };
   },
 

@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { ApiFailure } from "../../agent/src/errors";
 import { orgSettingsSchema } from "../../wire";
 import { type DomainNode, domainNode, failure, fakeHash } from "../support/agent-domain";
+import type { WriteOptions } from "../../agent/src/domain/roles";
 
 const WRITE = { force: false };
 
@@ -20,7 +21,7 @@ describe("agent domain: org, user and service writes", function () {
     node.close();
   });
 
-  const putOrg = (name: string, body: object = {}, options = WRITE) =>
+  const putOrg = (name: string, body: object = {}, options: WriteOptions = WRITE) =>
     node.orgs.putOrg(name, orgSettingsSchema.parse(body), options);
 
   describe("orgs", function () {
@@ -43,6 +44,25 @@ describe("agent domain: org, user and service writes", function () {
       const renamed = await putOrg("acme", { displayName: "Acme Inc." });
       expect(renamed.status.generation).to.equal(2);
       expect(renamed.status.digest).to.not.equal(created.status.digest);
+    });
+
+    it("gives an org to one of two stacks creating it at once: the owner mark is checked in the write", async function () {
+      const writes = ["stack-a", "stack-b"].map((owner) =>
+        putOrg("acme", { displayName: owner, managedBy: owner }, { force: false, owner }).then(
+          (answer) => ({ owner, answer }),
+          (error: unknown) => ({ owner, error }),
+        ),
+      );
+      const [first, second] = await Promise.all(writes);
+      expect(first).to.have.property("answer").that.deep.include({ created: true });
+      expect(second).to.have.property("error").that.includes({ status: 409, code: "managed_elsewhere" });
+      expect((second as { error: Error }).error.message).to.include("managed by 'stack-a'");
+      expect(node.reads.orgStatus("acme")).to.include({ managedBy: "stack-a", displayName: "stack-a", generation: 1 });
+      // The owner's own retried create proceeds; without a mark (adopt) the write is an ordinary update.
+      expect((await putOrg("acme", { managedBy: "stack-a" }, { force: false, owner: "stack-a" })).created).to.equal(
+        false,
+      );
+      expect((await putOrg("acme", { managedBy: "stack-b" })).status.managedBy).to.equal("stack-b");
     });
 
     it("normalizes secondaries and refuses the same one twice", async function () {

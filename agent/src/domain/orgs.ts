@@ -4,7 +4,7 @@ import { ApiFailure } from "../errors";
 import type { OrgState } from "../store/org-state";
 import type { ChangeLog } from "./change-log";
 import { type HostingStore, UNTOUCHED, type WriteQueue } from "./ports";
-import { type WriteOptions, orgAfter, orgStatus, rejectSecondaryWrite, requireOrg } from "./roles";
+import { type WriteOptions, orgAfter, orgStatus, rejectOtherOwner, rejectSecondaryWrite, requireOrg } from "./roles";
 
 export class OrgWrites {
   constructor(
@@ -50,6 +50,8 @@ export class OrgWrites {
         return { finish: (after) => ({ status: orgStatus(orgAfter(after)), created: true }), touched: UNTOUCHED };
       }
       rejectSecondaryWrite(state, options);
+      // In the write's own transaction: of two stacks creating one org, the second is refused here.
+      rejectOtherOwner(`organization "${name}"`, state.record, options);
       if (canonicalJson(state.record) !== canonicalJson(record)) {
         this.log.record({ ...state, record }, { type: "org.put", org: record });
       }

@@ -10,7 +10,7 @@ import type { HostingStore } from "./ports";
 export interface WriteOptions {
   /** Apply a write to a secondary copy anyway (an administrator's local edit; reported as drift). */
   force: boolean;
-  /** A user or service PUT: refuse it when the object exists managed by another owner (OWNER_HEADER). */
+  /** An org, user or service PUT: refuse it when the object exists managed by another owner (OWNER_HEADER). */
   owner?: string;
 }
 

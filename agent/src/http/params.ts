@@ -34,7 +34,7 @@ export const writeOptions = (request: FastifyRequest): WriteOptions => ({
   force: parse(forceQuery, request.query).force === "true",
 });
 
-/** A user or service PUT's options: also the owner it may overwrite (OWNER_HEADER), when given. */
+/** An org, user or service PUT's options: also the owner it may overwrite (OWNER_HEADER), when given. */
 export const memberWriteOptions = (request: FastifyRequest): WriteOptions => {
   const owner = request.headers[OWNER_HEADER];
   return {

@@ -3,13 +3,13 @@ import type { FastifyInstance } from "fastify";
 import { type Deleted, orgSettingsSchema } from "../../../../wire";
 import type { OrgWrites } from "../../domain/orgs";
 import type { Reads } from "../../domain/reads";
-import { orgOf, parse, sinceOf, writeOptions } from "../params";
+import { memberWriteOptions, orgOf, parse, sinceOf, writeOptions } from "../params";
 
 export function orgRoutes(app: FastifyInstance, reads: Reads, orgs: OrgWrites): void {
   app.get("/v1/orgs", async () => ({ orgs: reads.listOrgs() }));
   app.put("/v1/orgs/:org", async (request, reply) => {
     const org = orgOf(request);
-    const options = writeOptions(request);
+    const options = memberWriteOptions(request);
     const body = parse(orgSettingsSchema, request.body ?? {});
     const { status, created } = await orgs.putOrg(org, body, options);
     return reply.code(created ? 201 : 200).send(status);
