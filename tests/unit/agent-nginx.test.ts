@@ -6,7 +6,7 @@ import { expect } from "chai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { NginxSites, renderSite, siteFileName, siteScope } from "../../agent/src/render/nginx/sites";
+import { NginxSites, ownLines, renderSite, siteFileName, siteScope } from "../../agent/src/render/nginx/sites";
 
 describe("agent nginx sites", function () {
   let dir: string;
@@ -34,6 +34,22 @@ describe("agent nginx sites", function () {
     expect(text).to.include('    add_header X-Served-By "web-1" always;\n');
     expect(text).to.include("    location = /.well-known/lbhosting/health {\n        access_log off;\n");
     expect(text.match(/server \{/g)).to.have.length(1);
+  });
+
+  it("tells a tenant only nginx's words about its own sites, never another org's file or values", function () {
+    const own = (file: string) => file.startsWith("/var/lib/lbhosting/nginx/lbh.acme.");
+    const output = [
+      'nginx: [emerg] unknown directive "x" in /var/lib/lbhosting/nginx/lbh.acme.www.conf:5',
+      "nginx: [emerg] a duplicate listen 127.0.0.1:80 in /var/lib/lbhosting/nginx/lbh.bravo.www.conf:3",
+      'nginx: [warn] conflicting server name "www.bravo.test" on 127.0.0.1:80, ignored',
+      "nginx: [emerg] could not build server_names_hash, you should increase server_names_hash_bucket_size: 64",
+    ].join("\n");
+    const shown = ownLines(output, own);
+    expect(shown).to.include("lbh.acme.www.conf:5").and.include("server_names_hash_bucket_size");
+    expect(shown).to.not.include("bravo");
+    expect(ownLines(output.split("\n")[1], own)).to.equal(
+      "the reason names other sites on this node (see the agent's log)",
+    );
   });
 
   it("names files so that no two (org, service) pairs collide", function () {

@@ -79,6 +79,24 @@ export function renderSite(site: SiteSpec): string {
   ].join("\n");
 }
 
+/**
+ * What of nginx's refusal a tenant may read: lines about its own site files, and lines naming no
+ * file and quoting nothing (e.g. "could not build server_names_hash, you should increase …"). A line
+ * about another org's file, or quoting a value (a domain, a path), may show another tenant's
+ * configuration: it stays in the agent's log.
+ */
+export function ownLines(output: string, own: (file: string) => boolean): string {
+  const shown = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .filter((line) => {
+      const file = / in (\/\S+):\d+$/.exec(line)?.[1];
+      return file === undefined ? !/["']/.test(line) : own(file);
+    });
+  return shown.length > 0 ? shown.join("\n") : "the reason names other sites on this node (see the agent's log)";
+}
+
 /** The files one scope must hold. */
 export interface SiteChange {
   scope: (file: string) => boolean;
@@ -159,7 +177,14 @@ export class NginxSites {
     const test = await this.run("validate", ["-t", "-q"]);
     if (!test.ok) {
       await restore();
-      throw new ApiFailure(422, "nginx_rejected", `nginx rejected the new configuration: ${test.output}`);
+      this.warn("nginx rejected a configuration", { output: test.output });
+      const own = (file: string) =>
+        path.dirname(file) === this.confDir && changes.some((c) => c.scope(path.basename(file)));
+      throw new ApiFailure(
+        422,
+        "nginx_rejected",
+        `nginx rejected the new configuration: ${ownLines(test.output, own)}`,
+      );
     }
     return {
       changed: true,
