@@ -42,6 +42,7 @@ interface AgentCliOptions {
   requestTimeoutMs?: number;
   idleTimeoutMs?: number;
   maxConnections?: number;
+  authFailuresPerMinute?: number;
 }
 
 /** "HOST:PORT" or "[IPV6]:PORT" → parts. */
@@ -140,6 +141,7 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
       requestTimeoutMs: cli.requestTimeoutMs,
       idleTimeoutMs: cli.idleTimeoutMs,
       maxConnections: cli.maxConnections,
+      authFailuresPerMinute: cli.authFailuresPerMinute,
     },
     logger: log,
   };
@@ -225,6 +227,11 @@ function agentProgram(name = "lbhosting-agent"): Command {
       nonNegativeInt,
     )
     .option("--max-connections <n>", "open connections beyond this are refused (default 512)", nonNegativeInt)
+    .option(
+      "--auth-failures-per-minute <n>",
+      "failed authentications a client address may make in a minute before 429 (default 30)",
+      nonNegativeInt,
+    )
     .action(async (cli: AgentCliOptions) => {
       try {
         await runAgent(cli);

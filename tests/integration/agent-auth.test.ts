@@ -1,6 +1,6 @@
 /**
  * Every endpoint except health refuses requests without the right bearer token (127.0.1.12),
- * and a refused request changes nothing.
+ * and a refused request changes nothing. A client that keeps failing is limited (127.0.1.18).
  */
 import { expect } from "chai";
 import { agentClient, call } from "../support/agent-http";
@@ -37,7 +37,12 @@ describe("agent authentication (integration)", function () {
   let agent: AgentProcess;
 
   before(async function () {
-    agent = await startAgentProcess({ host: "127.0.1.12", tokenVia: "file" });
+    // Every credential below on every endpoint: far more failures than the default limit allows.
+    agent = await startAgentProcess({
+      host: "127.0.1.12",
+      tokenVia: "file",
+      extraArgs: ["--auth-failures-per-minute", "1000"],
+    });
     const api = agentClient(agent.url, agent.token);
     expect((await api.put("/v1/orgs/acme", { displayName: "Acme" })).status).to.equal(201);
     expect((await api.put("/v1/orgs/acme/users/alice", { password: "first-password" })).status).to.equal(201);
@@ -84,5 +89,47 @@ describe("agent authentication (integration)", function () {
       const answer = await call(agent.url, method, path, { token: agent.token, body });
       expect(answer.status, `${method} ${path}`).to.not.equal(401);
     }
+  });
+});
+
+describe("agent authentication failures, limited per client address (integration)", function () {
+  let agent: AgentProcess;
+  const LIMIT = 30; // the default
+
+  before(async function () {
+    agent = await startAgentProcess({ host: "127.0.1.18" });
+  });
+
+  after(async function () {
+    await agent?.stop();
+    agent?.cleanup();
+  });
+
+  it("answers 429 after a burst of wrong tokens, logs each failure at warn with the address, and keeps serving the right token", async function () {
+    const wrong = "Bearer guess-guess-guess-guess-guess-0001";
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < LIMIT + 10; attempt++) {
+      const answer = await call(agent.url, "GET", "/v1/orgs", { token: null, headers: { authorization: wrong } });
+      statuses.push(answer.status);
+    }
+    expect(statuses.slice(0, LIMIT)).to.deep.equal(Array(LIMIT).fill(401));
+    expect(statuses.slice(LIMIT)).to.deep.equal(Array(10).fill(429));
+    const limited = await call(agent.url, "GET", "/v1/orgs", { token: null, headers: { authorization: wrong } });
+    expect(limited.json).to.have.nested.property("error.code", "too_many_failures");
+    expect(Number(limited.headers["retry-after"])).to.be.within(1, 60);
+
+    // The right token from the same address is not counted and not limited.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      expect((await call(agent.url, "GET", "/v1/orgs", { token: agent.token })).status).to.equal(200);
+    }
+    // Health needs no token and is never limited.
+    expect((await call(agent.url, "GET", "/v1/health", { token: null })).status).to.equal(200);
+
+    const warnings = agent.stdout
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry.msg === "authentication failed");
+    expect(warnings).to.have.length(LIMIT);
+    expect(warnings[0]).to.include({ level: "warn", client: "127.0.0.1", route: "/v1/orgs" });
+    expect(agent.log()).to.not.include("guess-guess").and.not.include(agent.token);
   });
 });

@@ -43,8 +43,8 @@ describe("agent process (integration)", function () {
     });
 
     it("refuses a short token, an unsafe name and a bad listen address", function () {
-      const token = { LBHOSTING_AGENT_TOKEN: "0123456789abcdef-ok" };
-      expect(refuse(["--name", "a"], { LBHOSTING_AGENT_TOKEN: "short" }).stderr).to.include("at least 16");
+      const token = { LBHOSTING_AGENT_TOKEN: "0123456789abcdef0123456789abcdef-ok" };
+      expect(refuse(["--name", "a"], { LBHOSTING_AGENT_TOKEN: "short" }).stderr).to.include("at least 32");
       const badName = refuse(["--name", 'x";root /'], token);
       expect(badName.status).to.equal(2);
       expect(badName.stderr).to.include("agent name");

@@ -29,9 +29,11 @@ describe("agent HTTP helpers", function () {
     ]) {
       expect(check(header), String(header)).to.equal(false);
     }
-    expect(tokenProblem("short")).to.match(/16/);
-    expect(tokenProblem("long enough but spaced")).to.match(/whitespace/);
-    expect(tokenProblem("0123456789abcdef")).to.equal(undefined);
+    expect(tokenProblem("short")).to.match(/32/);
+    expect(tokenProblem("0".repeat(31))).to.match(/at least 32/);
+    expect(tokenProblem("0".repeat(32))).to.equal(undefined);
+    expect(tokenProblem("long enough but spaced, long enough")).to.match(/whitespace/);
+    expect(tokenProblem("0123456789abcdef")).to.match(/at least 32/);
   });
 
   it("logs the route pattern and only well-formed values of the API's own query parameters", function () {
@@ -99,7 +101,13 @@ describe("agent HTTP helpers", function () {
   });
 
   it("refuses agent names and nginx listen values that could inject configuration", function () {
-    const base = { host: "127.0.0.1", port: 0, dataDir: "/tmp/x", name: "web-1", token: "0123456789abcdef" };
+    const base = {
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: "/tmp/x",
+      name: "web-1",
+      token: "0123456789abcdef0123456789abcdef",
+    };
     expect(optionProblem(base)).to.equal(undefined);
     expect(optionProblem({ ...base, name: 'web"; root /' })).to.match(/agent name/);
     expect(optionProblem({ ...base, name: "" })).to.match(/agent name/);

@@ -3,6 +3,7 @@
  * shape, hardening.ts), bearer auth, request logging, and the routes of API v1 (routes/). HTTP
  * concerns only: what an operation means lives in domain/.
  */
+import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { NodeInfo } from "../../../wire";
 import type { Balancer } from "../balancer/balancer";
@@ -82,6 +83,14 @@ export function buildApp(options: AppOptions): AgentApp {
 
   let closing = false;
   const authorized = bearerChecker(options.token);
+  // Failed authentications are counted per client address (authorized requests never are): a
+  // token cannot be guessed at network speed, and a client that keeps failing gets 429.
+  void app.register(rateLimit, {
+    global: false,
+    max: limits.authFailuresPerMinute,
+    timeWindow: 60_000,
+  });
+  let failedAuthentication: ReturnType<FastifyInstance["createRateLimit"]> | undefined;
   app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
     if (closing) {
       reply.header("connection", "close");
@@ -89,6 +98,20 @@ export function buildApp(options: AppOptions): AgentApp {
     }
     if (request.routeOptions.url === "/v1/health") return; // GET and HEAD, the only open route
     if (!authorized(request.headers.authorization)) {
+      failedAuthentication ??= app.createRateLimit();
+      const limit = await failedAuthentication(request);
+      if (!limit.isAllowed && limit.isExceeded) {
+        reply.header("retry-after", String(limit.ttlInSeconds));
+        throw new ApiFailure(
+          429,
+          "too_many_failures",
+          "too many failed authentications from this address; retry later",
+        );
+      }
+      log("warn", "authentication failed", {
+        client: request.ip,
+        route: loggedRoute(request.routeOptions.url, request.url),
+      });
       reply.header("www-authenticate", 'Bearer realm="lbhosting"');
       throw new ApiFailure(401, "unauthorized", "missing or invalid bearer token");
     }

@@ -17,7 +17,7 @@ export function bearerChecker(token: string): (authorization: string | undefined
 
 /** A token the agent accepts: long enough to resist guessing, printable, no whitespace. */
 export function tokenProblem(token: string): string | undefined {
-  if (token.length < 16) return "must be at least 16 characters";
+  if (token.length < 32) return "must be at least 32 characters";
   if (!/^[\x21-\x7e]+$/.test(token)) return "must be printable ASCII without whitespace";
   return undefined;
 }

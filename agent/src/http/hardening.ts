@@ -18,12 +18,15 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
   /** Connections beyond this many open ones are closed as soon as they are accepted. */
   maxConnections: number;
+  /** Failed authentications one client address may make in a minute; then 429 until the minute is over. */
+  authFailuresPerMinute: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 5_000,
   maxConnections: 512,
+  authFailuresPerMinute: 30,
 };
 
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -41,6 +44,7 @@ export function limitsProblem(limits: ConnectionLimits): string | undefined {
   }
   if (!positive(limits.idleTimeoutMs)) return "--idle-timeout-ms must be a positive integer";
   if (!positive(limits.maxConnections)) return "--max-connections must be a positive integer";
+  if (!positive(limits.authFailuresPerMinute)) return "--auth-failures-per-minute must be a positive integer";
   return undefined;
 }
 
