@@ -88,6 +88,25 @@ describe("agent with a real nginx (integration)", function () {
     expect(other.headers["x-served-by"]).to.equal(undefined);
   });
 
+  it("refuses another org's website for a domain an org serves here: 409 domain_taken, and nginx keeps serving the owner", async function () {
+    expect((await api.put("/v1/orgs/aaa", { displayName: "Aaa" })).status).to.equal(201);
+    fs.mkdirSync(path.join(contentRoot, "aaa", "www"), { recursive: true });
+    fs.writeFileSync(path.join(contentRoot, "aaa", "www", "index.html"), "<h1>hijacked</h1>\n");
+    const files = siteFiles();
+    const answer = await api.put("/v1/orgs/aaa/services/www", {
+      kind: "website",
+      domains: ["www.acme.test"],
+      documentRoot: "www",
+    });
+    expect(answer.status, answer.text).to.equal(409);
+    expect(answer.json).to.have.nested.property("error.code", "domain_taken");
+    expect(answer.text).to.include("www.acme.test").and.not.include("acme/").and.not.include('"acme"');
+    expect(siteFiles()).to.deep.equal(files);
+    const served = await fetchSite("www.acme.test");
+    expect(served.text).to.equal("<h1>acme</h1>\n");
+    expect((await api.delete("/v1/orgs/aaa")).status).to.equal(200);
+  });
+
   it("serves no dotfile or dot-folder but /.well-known/ (a tenant's .env and .git stay private)", async function () {
     const www = path.join(contentRoot, "acme", "www");
     fs.writeFileSync(path.join(www, ".env"), "SECRET=1\n");

@@ -230,7 +230,8 @@ describe("agent replication (integration)", function () {
           return answer(
             a.put(`${services}/${step.name}`, {
               kind: "website",
-              domains: step.domains,
+              // Each run's org on the same nodes: a domain belongs to one org per node.
+              domains: step.domains.map((domain) => `${org}.${domain}`),
               documentRoot: step.documentRoot,
               enabled: step.enabled,
             }),

@@ -131,6 +131,26 @@ describe("agent domain: org, user and service writes", function () {
       expect(node.ftp.rendered).to.deep.equal(["acme", "acme/alice", "acme/alice"]);
     });
 
+    it("gives a domain to one organization per node: another org's website with it is 409, naming the domain only", async function () {
+      await putOrg("acme");
+      await putOrg("aaa");
+      const website = (domains: string[]) => ({ kind: "website" as const, domains, documentRoot: "www" });
+      await node.putService("acme", "www", website(["www.acme.test", "acme.test"]));
+      const before = node.reads.orgStatus("aaa");
+      const refused = await failure(node.putService("aaa", "hijack", website(["www.aaa.test", "acme.test"])));
+      expect(refused).to.include({ status: 409, code: "domain_taken" });
+      expect(refused.message).to.include('"acme.test"').and.not.include('acme"');
+      expect(refused.message).to.not.match(/organization "acme"|acme:/);
+      expect(refused.details).to.deep.equal([
+        { path: "domains.1", message: "is already served by another organization on this node" },
+      ]);
+      expect(node.reads.orgStatus("aaa")).to.deep.equal(before);
+      // The owner may write its own domains again; once it lets one go, another org may take it.
+      await node.putService("acme", "www", website(["www.acme.test", "acme.test"]));
+      await node.putService("acme", "www", website(["www.acme.test"]));
+      expect((await node.putService("aaa", "www", website(["acme.test"]))).changed).to.equal(true);
+    });
+
     it("refuses to overwrite a user another owner manages", async function () {
       await node.putUser("acme", "alice", { passwordHash: fakeHash("one"), managedBy: "stack-a" });
       const refused = await failure(

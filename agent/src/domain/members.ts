@@ -24,7 +24,14 @@ import {
   UNTOUCHED,
   type WriteQueue,
 } from "./ports";
-import { type WriteOptions, orgAfter, rejectOtherOwner, rejectSecondaryWrite, requireOrg } from "./roles";
+import {
+  type WriteOptions,
+  orgAfter,
+  rejectDomainElsewhere,
+  rejectOtherOwner,
+  rejectSecondaryWrite,
+  requireOrg,
+} from "./roles";
 
 /**
  * A write's outcome on a user or service: the org's state after it, what a sync needs next (the
@@ -193,6 +200,7 @@ export class MemberWrites {
       }
       const stored = this.store.getService(org, name);
       rejectOtherOwner(`service "${name}" of organization "${org}"`, stored, options);
+      rejectDomainElsewhere(this.store, org, service, "domains");
       if (stored && sameRecord(stored, service)) {
         return { finish: (after) => written(orgAfter(after), service, false), touched: UNTOUCHED };
       }

@@ -24,6 +24,8 @@ export interface HostingStore {
   getService(org: string, name: string): ServiceRecord | undefined;
   listServices(org: string): ServiceRecord[];
   putService(org: string, service: ServiceRecord): void;
+  /** The first of `domains` a website of another org on this node lists, or undefined. */
+  domainElsewhere(org: string, domains: string[]): string | undefined;
   deleteService(org: string, name: string): boolean;
   appendChange(org: string, change: Change): void;
   changesSince(org: string, since: number): Change[];

@@ -15,7 +15,7 @@ import { contentDigest } from "../store/digest";
 import type { OrgState } from "../store/org-state";
 import type { ChangeLog } from "./change-log";
 import { type HostingStore, type Mutation, UNTOUCHED, type WriteQueue } from "./ports";
-import { orgAfter, orgStatus, rejectPrimary, rejectStaleEpoch, requireOrg } from "./roles";
+import { orgAfter, orgStatus, rejectDomainElsewhere, rejectPrimary, rejectStaleEpoch, requireOrg } from "./roles";
 
 const invalid = (path: string, message: string, summary = `${path}: ${message}`): ApiFailure =>
   new ApiFailure(400, "validation_failed", `invalid request: ${summary}`, [{ path, message }]);
@@ -62,6 +62,9 @@ export class Replication {
       };
       this.store.saveOrg(state);
       for (const user of body.users) this.store.putUser(name, user);
+      body.services.forEach((service, index) =>
+        rejectDomainElsewhere(this.store, name, service, `services.${index}.domains`),
+      );
       for (const service of body.services) this.store.putService(name, service);
       if (this.store.computeDigest(name) !== body.digest) {
         throw new Error("stored replica digest differs from the verified snapshot digest");
@@ -106,8 +109,15 @@ export class Replication {
         if (change.type === "org.put") next.record = change.org;
         else if (change.type === "user.put") this.store.putUser(name, change.user);
         else if (change.type === "user.delete") this.store.deleteUser(name, change.username);
-        else if (change.type === "service.put") this.store.putService(name, change.service);
-        else this.store.deleteService(name, change.name);
+        else if (change.type === "service.put") {
+          rejectDomainElsewhere(
+            this.store,
+            name,
+            change.service,
+            `changes.${body.changes.indexOf(change)}.service.domains`,
+          );
+          this.store.putService(name, change.service);
+        } else this.store.deleteService(name, change.name);
         this.store.appendChange(name, change);
       }
       next.generation = body.baseGeneration + body.changes.length;

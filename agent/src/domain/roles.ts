@@ -2,7 +2,7 @@
  * Who may change an org on this node: a primary takes writes, a secondary copy takes replication
  * (and forced local edits, reported as drift), and a higher epoch fences a former primary off.
  */
-import type { OrgStatus } from "../../../wire";
+import type { OrgStatus, ServiceRecord } from "../../../wire";
 import { ApiFailure, notFound } from "../errors";
 import type { OrgState } from "../store/org-state";
 import type { HostingStore } from "./ports";
@@ -66,6 +66,27 @@ export function rejectOtherOwner(what: string, stored: { managedBy: string } | u
       `${what} already exists, managed by '${stored.managedBy || "nobody"}', not '${options.owner}'`,
     );
   }
+}
+
+/**
+ * A domain belongs to one organization per node: another org's website here listing one of the
+ * service's domains refuses the write (in its transaction). The answer names the domain only.
+ */
+export function rejectDomainElsewhere(store: HostingStore, org: string, service: ServiceRecord, path: string): void {
+  if (service.kind !== "website") return;
+  const taken = store.domainElsewhere(org, service.domains);
+  if (taken === undefined) return;
+  throw new ApiFailure(
+    409,
+    "domain_taken",
+    `domain "${taken}" is already served by another organization on this node`,
+    [
+      {
+        path: `${path}.${service.domains.indexOf(taken)}`,
+        message: "is already served by another organization on this node",
+      },
+    ],
+  );
 }
 
 /** Replication must not overwrite a primary. */

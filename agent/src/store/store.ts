@@ -72,6 +72,13 @@ function prepareStatements(db: Database.Database) {
        ON CONFLICT (org, name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash`,
     ),
     deleteService: db.prepare<[string, string]>("DELETE FROM services WHERE org = ? AND name = ?"),
+    // A scan of the node's services (no index: a few milliseconds at thousands of orgs).
+    domainElsewhere: db
+      .prepare<[string, string], string>(
+        `SELECT domain.value FROM services, json_each(services.record, '$.domains') AS domain
+         WHERE services.org != ? AND domain.value IN (SELECT value FROM json_each(?)) LIMIT 1`,
+      )
+      .pluck(),
     deleteServices: db.prepare<[string]>("DELETE FROM services WHERE org = ?"),
     appendChange: db.prepare<[string, number, string]>(
       "INSERT INTO changes (org, generation, change) VALUES (?, ?, ?)",
@@ -338,6 +345,11 @@ export class Store {
 
   listServices(org: string): ServiceRecord[] {
     return this.stmt.listServices.all(org).map((json) => JSON.parse(json) as ServiceRecord);
+  }
+
+  /** The first of `domains` a website of another org on this node lists, or undefined. */
+  domainElsewhere(org: string, domains: string[]): string | undefined {
+    return this.stmt.domainElsewhere.get(org, JSON.stringify(domains));
   }
 
   putService(org: string, service: ServiceRecord): void {
