@@ -3,7 +3,8 @@
  * in a network namespace made here (lbh-i26-e2e, veth lbhi26e/lbhi26f, 169.254.226.8/30 on that
  * pair only) and an iptables DROP rule inside it swallows every packet. The provider process
  * waits for one timeout, not one per resource (before: about 31 s each, ~8 at a time), names the
- * silent host once in a summary line, and the next refresh after the host is back converges.
+ * silent host once in a summary line; an `up` changing every password fails the same way, in
+ * about one timeout; and the next refresh after the host is back converges.
  * Needs root, iproute2, iptables and the Pulumi CLI (under CI=true they must be there).
  */
 import { expect } from "chai";
@@ -45,6 +46,7 @@ describe("e2e fault: pulumi refresh with a silent primary", function () {
 
   it(`finishes in about one timeout for ${USERS} users, one error each, and converges once the host is back`, async function () {
     const primary = (agent as AgentProcess).url;
+    let round = 1;
     const testStack = await createTestStack(bin, {
       projectName: "dead-primary",
       config: {
@@ -55,7 +57,7 @@ describe("e2e fault: pulumi refresh with a silent primary", function () {
         const org = new LoadBalancedOrganization("org", { name: "quiet", primary });
         for (let index = 0; index < USERS; index++) {
           const username = `user${index}`;
-          new OrgUser(username, { organization: org, username, password: `${username}-password-1` });
+          new OrgUser(username, { organization: org, username, password: `${username}-password-${round}` });
         }
         return {};
       },
@@ -85,8 +87,21 @@ describe("e2e fault: pulumi refresh with a silent primary", function () {
       // Most resources failed at once with the remembered silence; the rest were already waiting.
       expect(remembered).to.be.at.least(USERS - 20);
 
+      // An up changing every password while the primary is still silent: one timeout, not one per user.
+      round = 2;
+      const upStarted = Date.now();
+      const upFailure = await testStack.stack.up().then(
+        () => "succeeded",
+        (error: Error) => error.message,
+      );
+      console.log(
+        `      up changing ${USERS} passwords with the primary dropped: failed after ${Date.now() - upStarted} ms`,
+      );
+      expect(upFailure).to.include(plain);
+
       (host as NamespaceHost).undrop();
       dropped = false;
+      round = 1;
       await testStack.stack.refresh({ expectNoChanges: true });
     } finally {
       testStack.cleanup();
