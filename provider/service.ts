@@ -2,6 +2,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { webServiceDefaults, webServiceInputsSchema, withDefaults, type WebServiceInputs } from "../sdk/inputs";
 import { type ServiceBody } from "../wire";
+import { routeOrg, servingNodes } from "./balancer";
+import { AgentError } from "./client";
 import { clientFor, credentials } from "./context";
 import { differs, inputsOf } from "./inputs";
 import {
@@ -36,15 +38,35 @@ const urlsOf = (inputs: WebServiceInputs): string[] =>
     ? inputs.domains.map((domain) => `http://${domain}/`)
     : [`ftp://${inputs.organization.loadBalancerFtp ?? new URL(inputs.organization.primary).hostname}/`];
 
-/** Writes the service on the primary (a create: only over no service or its own, see ownerOnCreate), then syncs. */
-async function apply(inputs: WebServiceInputs, creating = false) {
+/**
+ * Writes the service on the primary (a create: only over no service or its own, see
+ * ownerOnCreate), syncs, then routes a website's domains on the load balancer. A load balancer
+ * that refuses the route (a domain another org routes there: 409 domain_taken) undoes the write on
+ * the nodes — the create removed, an update's previous settings written back — so a failed `up`
+ * leaves no node serving a domain for an org the load balancer does not route it to.
+ */
+async function apply(inputs: WebServiceInputs, previous?: WebServiceInputs) {
   const { name, primary } = inputs.organization;
-  const owner = creating ? ownerOnCreate(inputs) : undefined;
-  const put = () =>
+  const owner = previous ? undefined : ownerOnCreate(inputs);
+  const put = (body: ServiceBody, ifOwner?: string) => () =>
     refusingTakeOver(`service ${inputs.name}`, inputs.organization, async () => {
-      return (await clientFor(primary).putService(name, inputs.name, bodyOf(inputs), false, owner)).answer;
+      return (await clientFor(primary).putService(name, inputs.name, body, false, ifOwner)).answer;
     });
-  const report = await writeAndSync(inputs.organization, put, inputs.kind === "website");
+  const report = await writeAndSync(inputs.organization, put(bodyOf(inputs), owner));
+  if (inputs.kind === "website") {
+    try {
+      await routeOrg(inputs.organization, servingNodes(clientFor(primary).endpoint, report.secondaries), clientFor);
+    } catch (error) {
+      if (!(error instanceof AgentError && error.status === 409)) throw error;
+      await (previous
+        ? writeAndSync(inputs.organization, put(bodyOf(previous)))
+        : deleteAndSync(inputs.organization, () => clientFor(primary).deleteService(name, inputs.name)));
+      throw new Error(
+        `service ${inputs.name}: the load balancer ${inputs.organization.loadBalancer} refused its route ` +
+          `(${error.reason}); the ${previous ? "change" : "service"} was undone on the organization's nodes`,
+      );
+    }
+  }
   const outs = { ...inputs, urls: urlsOf(inputs) };
   assertSynced(report, idOf(inputs), outs);
   return outs;
@@ -68,11 +90,11 @@ export const serviceProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: WebServiceInputs) {
-    return { id: idOf(inputs), outs: await apply(inputs, true) };
+    return { id: idOf(inputs), outs: await apply(inputs) };
   },
 
-  async update(_id, _olds: WebServiceInputs, news: WebServiceInputs) {
-    return { outs: await apply(news) };
+  async update(_id, olds: WebServiceInputs, news: WebServiceInputs) {
+    return { outs: await apply(news, olds) };
   },
 
   /**
