@@ -27,7 +27,8 @@ import {
   type HostingNodeNginx,
 } from "pulumi-lbhosting";
 
-interface Server {
+/** A bare server reachable by SSH, and where its agent goes. */
+interface SshServer {
   name: string;
   host: string;
   port?: number;
@@ -35,6 +36,9 @@ interface Server {
   listen: string;
   installDir?: string;
   dataDir?: string;
+}
+
+interface Server extends SshServer {
   contentRoot?: string;
   /** Shorthand for nginx: { bin }. */
   nginxBin?: string;
@@ -42,14 +46,7 @@ interface Server {
   ftp?: HostingNodeFtp;
 }
 
-interface LoadBalancerHost {
-  name: string;
-  host: string;
-  port?: number;
-  user?: string;
-  listen: string;
-  installDir?: string;
-  dataDir?: string;
+interface LoadBalancerHost extends SshServer {
   haproxy: HostingNodeHaproxy;
 }
 
@@ -60,7 +57,7 @@ export = async () => {
   const agentPackage = config.require("agentPackage");
   const servers = config.requireObject<Server[]>("servers");
   const balancerHost = config.getObject<LoadBalancerHost>("loadBalancer");
-  const connection = (server: Server | LoadBalancerHost) => ({
+  const connection = (server: SshServer) => ({
     host: server.host,
     port: server.port ?? 22,
     user: server.user ?? "root",

@@ -6,8 +6,6 @@
  * real agents on loopback (bare-servers has its own suite: tests/e2e/hosting-node.test.ts).
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
@@ -16,6 +14,7 @@ import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { createProjectFolder, exampleDir, type ProjectFolder } from "../support/project";
 import { requirePulumi } from "../support/pulumi";
+import { nasFolder } from "../support/nas";
 
 const TOKEN = "examples-agent-token-0123456789ab";
 
@@ -59,10 +58,7 @@ describe("e2e: the examples, run by the CLI in their project folders", function 
     before(async function () {
       const nginxBin = nginxBinaryOrSkip(this);
       const haproxyBin = haproxyBinaryOrSkip(this);
-      content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-quickstart-nas-"));
-      fs.chmodSync(content, 0o755);
-      fs.mkdirSync(path.join(content, "acme", "www"), { recursive: true });
-      fs.writeFileSync(path.join(content, "acme", "www", "index.html"), "<h1>Acme Corp</h1>\n");
+      content = nasFolder("quickstart", { "acme/www/index.html": "<h1>Acme Corp</h1>\n" });
       const node = (host: string, name: string, serving: { nginxBin: string } | { haproxyBin: string }) =>
         startHostingNode({ host, name, token: TOKEN, contentRoot: content, ...serving });
       nodes = await Promise.all([

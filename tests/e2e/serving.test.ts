@@ -6,8 +6,6 @@
  * load balancer; FTP logins are tried through it and on every node.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
 import {
@@ -25,6 +23,7 @@ import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { ftpTry, pureFtpdOrSkip } from "../support/pureftpd";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";
+import { nasFolder } from "../support/nas";
 
 const TOKEN = "serving-e2e-token-0123456789abcdef";
 const WWW = "www.acme.test";
@@ -66,16 +65,11 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
     const nginxBin = nginxBinaryOrSkip(this);
     const haproxyBin = haproxyBinaryOrSkip(this);
     const ftp = pureFtpdOrSkip(this);
-    content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-nas-"));
-    fs.chmodSync(content, 0o755);
-    for (const [folder, text] of [
-      ["www", "Acme www from the NAS\n"],
-      ["blog", "Acme blog from the NAS\n"],
-      ["ftp-root", "Acme files\n"],
-    ]) {
-      fs.mkdirSync(path.join(content, "acme", folder), { recursive: true });
-      fs.writeFileSync(path.join(content, "acme", folder, "index.html"), text);
-    }
+    content = nasFolder("serving", {
+      "acme/www/index.html": "Acme www from the NAS\n",
+      "acme/blog/index.html": "Acme blog from the NAS\n",
+      "acme/ftp-root/index.html": "Acme files\n",
+    });
     ({ primary, secondary, balancer, ftpAddress } = await startBalancedNodes({
       hosts: ["127.0.9.1", "127.0.9.2", "127.0.9.3"],
       names: ["primary", "secondary", "balancer"],

@@ -27,6 +27,7 @@ import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { type HostingNode, startHostingNode } from "../support/hosting-node";
 import { type SiteResponse, getSite } from "../support/http-get";
 import { nginxBinaryOrSkip } from "../support/nginx";
+import { nasFolder } from "../support/nas";
 
 const DOMAINS = ["www.acme.test", "acme.test"];
 const website = { kind: "website", domains: DOMAINS, documentRoot: "www" };
@@ -158,10 +159,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
     const bin = nginxBinaryOrSkip(this);
     const haproxyBin = haproxyBinaryOrSkip(this);
     work = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-balancer-test-"));
-    contentRoot = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-balancer-nas-"));
-    fs.chmodSync(contentRoot, 0o755);
-    fs.mkdirSync(path.join(contentRoot, "acme", "www"), { recursive: true });
-    fs.writeFileSync(path.join(contentRoot, "acme", "www", "index.html"), "<h1>acme</h1>\n");
+    contentRoot = nasFolder("balancer", { "acme/www/index.html": "<h1>acme</h1>\n" });
     for (const [host, name] of [
       ["127.0.40.1", "web-a"],
       ["127.0.40.2", "web-b"],

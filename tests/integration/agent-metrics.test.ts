@@ -9,8 +9,6 @@
  */
 import { expect } from "chai";
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { AgentClient } from "../../provider/client";
 import { routeOrg } from "../../provider/balancer";
 import { syncOrg } from "../../provider/sync";
@@ -20,6 +18,7 @@ import { type HostingNode, startBalancedNodes } from "../support/hosting-node";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { labelSets, parseExposition, sampleSum } from "../support/prometheus";
 import { pureFtpdOrSkip } from "../support/pureftpd";
+import { nasFolder } from "../support/nas";
 
 const TOKEN = "agent-metrics-token-0123456789abcdef";
 const ORG = "acme";
@@ -57,10 +56,7 @@ describe("agent metrics after real traffic (integration)", function () {
     const nginxBin = nginxBinaryOrSkip(this);
     const haproxyBin = haproxyBinaryOrSkip(this);
     const ftp = pureFtpdOrSkip(this);
-    content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-metrics-nas-"));
-    fs.chmodSync(content, 0o755);
-    fs.mkdirSync(path.join(content, ORG, "www"), { recursive: true });
-    fs.writeFileSync(path.join(content, ORG, "www", "index.html"), "Acme\n");
+    content = nasFolder("metrics", { [`${ORG}/www/index.html`]: "Acme\n" });
     ({
       primary,
       secondary,

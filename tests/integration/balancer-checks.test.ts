@@ -8,7 +8,6 @@
  */
 import { expect } from "chai";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { AgentClient } from "../../provider/client";
 import { routeOrg } from "../../provider/balancer";
@@ -20,6 +19,7 @@ import { type HostingNode, nodeBehind, startBalancedNodes } from "../support/hos
 import { getSite } from "../support/http-get";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { pureFtpdOrSkip } from "../support/pureftpd";
+import { nasFolder } from "../support/nas";
 
 const TOKEN = "balancer-checks-token-0123456789";
 const ORG = "acme";
@@ -68,13 +68,7 @@ describe("load balancer checks and limits: unreadable content, FTP capacity (int
     const nginxBin = nginxBinaryOrSkip(this);
     const haproxyBin = haproxyBinaryOrSkip(this);
     const ftp = pureFtpdOrSkip(this);
-    for (const node of ["a", "b"]) {
-      const content = fs.mkdtempSync(path.join(os.tmpdir(), `lbh-checks-nas-${node}-`));
-      contents.push(content);
-      fs.chmodSync(content, 0o755); // nginx's workers and the FTP accounts are not root
-      fs.mkdirSync(path.join(content, ORG, "www"), { recursive: true });
-      fs.writeFileSync(path.join(content, ORG, "www", "index.html"), "Acme\n");
-    }
+    for (const node of ["a", "b"]) contents.push(nasFolder(`checks-${node}`, { [`${ORG}/www/index.html`]: "Acme\n" }));
     ({
       primary,
       secondary,

@@ -12,7 +12,6 @@ import { expect } from "chai";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { SITE_CHECK_PATH } from "../../agent/src/render/site-check";
 import { AgentClient } from "../../provider/client";
@@ -26,6 +25,7 @@ import { type HostingNode, nodeBehind, startBalancedNodes } from "../support/hos
 import { getSite } from "../support/http-get";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { passivePortsOf, pureFtpdOrSkip } from "../support/pureftpd";
+import { nasFolder } from "../support/nas";
 
 const TOKEN = "balancer-traffic-token-0123456789";
 const ORG = "acme";
@@ -104,10 +104,7 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
     const nginxBin = nginxBinaryOrSkip(this);
     const haproxyBin = haproxyBinaryOrSkip(this);
     const ftp = pureFtpdOrSkip(this);
-    content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-traffic-nas-"));
-    fs.chmodSync(content, 0o755);
-    fs.mkdirSync(path.join(content, ORG, "www"), { recursive: true });
-    fs.writeFileSync(path.join(content, ORG, "www", "index.html"), "Acme from the NAS\n");
+    content = nasFolder("traffic", { [`${ORG}/www/index.html`]: "Acme from the NAS\n" });
     ({
       primary,
       secondary,

@@ -6,8 +6,6 @@
  * domain for the wrong org — a create removed, an update's previous domains written back.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
@@ -18,6 +16,7 @@ import { call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { startHostingNode, type HostingNode } from "../support/hosting-node";
 import { nginxBinaryOrSkip } from "../support/nginx";
+import { nasFolder } from "../support/nas";
 
 const TOKEN = "route-refused-test-token-0123456789ab";
 
@@ -30,12 +29,10 @@ describe("a website the load balancer refuses to route is undone on the nodes (p
 
   before(async function () {
     const nginxBin = nginxBinaryOrSkip(this);
-    content = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-route-refused-"));
-    fs.chmodSync(content, 0o755);
-    for (const org of ["bravo", "aaa"]) {
-      fs.mkdirSync(path.join(content, org, "www"), { recursive: true });
-      fs.writeFileSync(path.join(content, org, "www", "index.html"), `<h1>${org}</h1>\n`);
-    }
+    content = nasFolder("route-refused", {
+      "bravo/www/index.html": "<h1>bravo</h1>\n",
+      "aaa/www/index.html": "<h1>aaa</h1>\n",
+    });
     nodes = await Promise.all(
       [
         { host: "127.0.37.1", name: "web-a" },
