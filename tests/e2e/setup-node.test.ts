@@ -6,11 +6,13 @@
  * behind the load balancer with `pulumi up`, its user uploads the site's page over FTP through
  * the load balancer, and the page answers over HTTP through the load balancer.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
+import { shellQuote } from "../../sdk/hosting-node/scripts";
 import { findHaproxy } from "../support/haproxy";
 import { FtpSession } from "../support/ftp-client";
 import { findNginx } from "../support/nginx";
@@ -37,8 +39,6 @@ function partBlocks(doc: string, part: string): string[] {
   const section = doc.slice(start, next < 0 ? undefined : next);
   return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]);
 }
-
-const shellQuote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
 
 /**
  * The settings block with this test's values: every setting the page has must get one here, so
@@ -89,8 +89,6 @@ function startedUnits(pidsFile: string): { unit: string; pid: number }[] {
       return { unit, pid: Number(pid) };
     });
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Stops a unit's process group (each runs in a session of its own), SIGKILL after 10 s. */
 async function stopUnit(pid: number): Promise<void> {

@@ -7,6 +7,7 @@
  * Prometheus parses it, and its counters must have moved. Without the token it is 401, and with
  * HAProxy gone a scrape is still served, without HAProxy's node series, and counts the failure.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import fs from "node:fs";
 import { AgentClient } from "../../provider/client";
@@ -24,8 +25,6 @@ const TOKEN = "agent-metrics-token-0123456789abcdef";
 const ORG = "acme";
 const PASSWORD = "alice-ftp-password-1";
 const SCRAPE_TIMEOUT_MS = 10_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `GET /metrics` as Prometheus sends it (`authorization` given or not). */
 async function getMetrics(node: HostingNode, authorization?: string): Promise<{ status: number; text: string }> {

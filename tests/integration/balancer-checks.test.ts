@@ -6,6 +6,7 @@
  * A node whose nginx cannot read the org's content leaves the web rotation (issue 24, defect 3);
  * FTP sessions beyond a node's limit go to the other node instead of being refused (defect 4).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
@@ -28,8 +29,6 @@ const PASSWORD = "alice-ftp-password-1";
 const LOGIN = `alice@files.${ORG}`;
 /** pure-ftpd's -c on each node (and their --ftp-max-sessions): the load balancer sends one fewer each. */
 const LIMITS: [number, number] = [4, 8];
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `probe` every 100 ms until it returns true, at most `limitMs`; how long it took. */
 async function waitFor(what: string, limitMs: number, probe: () => Promise<boolean>): Promise<number> {
