@@ -13,34 +13,50 @@ import {
   uniqueList,
 } from "./fields";
 
+/** Where a node serves: its web server, its FTP server (with passive ports) and its FTP session limit. */
+const backendAddressFields = {
+  /** Where its web server serves the org's sites. */
+  http: listenAddressSchema.optional(),
+  /** Where its FTP server listens (control connections). */
+  ftp: listenAddressSchema.optional(),
+  /** Its FTP server's passive ports; they must not overlap another node's (data connections are routed by port). */
+  passivePorts: portRangeSchema.optional(),
+  /** Its FTP server's session limit (pure-ftpd's -c, the agent's --ftp-max-sessions): beyond it sessions queue at the load balancer. */
+  maxSessions: ftpMaxSessionsSchema.optional(),
+};
+
+type BackendAddresses = { http?: string; ftp?: string; passivePorts?: PortRange; maxSessions?: number };
+
+/** The rules every set of backend addresses keeps, registered or routed. */
+function withAddressRules<T extends z.ZodType<BackendAddresses>>(schema: T) {
+  return schema
+    .refine((backend) => backend.http !== undefined || backend.ftp !== undefined, {
+      message: "must give http, ftp or both",
+      path: ["http"],
+    })
+    .refine((backend) => (backend.ftp === undefined) === (backend.passivePorts === undefined), {
+      message: "ftp and passivePorts go together (FTP through the load balancer needs passive mode)",
+      path: ["passivePorts"],
+    })
+    .refine((backend) => backend.maxSessions === undefined || backend.ftp !== undefined, {
+      message: "needs ftp (it limits the node's FTP sessions)",
+      path: ["maxSessions"],
+    });
+}
+
+/** A node's addresses as an administrator registers them with a load balancer (wire/access.ts). */
+export const backendAddressesSchema = withAddressRules(z.strictObject(backendAddressFields));
+
 /** One serving node of a route: where its web server and FTP server answer, and its share of the load. */
-export const balancerBackendSchema = z
-  .strictObject({
+export const balancerBackendSchema = withAddressRules(
+  z.strictObject({
     /** The node's name: the server name on the load balancer, shown by `lbhosting status`. */
     name: nodeNameSchema,
-    /** Where its web server serves the org's sites. */
-    http: listenAddressSchema.optional(),
-    /** Where its FTP server listens (control connections). */
-    ftp: listenAddressSchema.optional(),
-    /** Its FTP server's passive ports; they must not overlap another node's (data connections are routed by port). */
-    passivePorts: portRangeSchema.optional(),
+    ...backendAddressFields,
     /** Relative share of new connections (HAProxy weight, default 1). */
     weight: z.number().int().min(1).max(256).optional(),
-    /** Its FTP server's session limit (pure-ftpd's -c, the agent's --ftp-max-sessions): beyond it sessions queue at the load balancer. */
-    maxSessions: ftpMaxSessionsSchema.optional(),
-  })
-  .refine((backend) => backend.http !== undefined || backend.ftp !== undefined, {
-    message: "must give http, ftp or both",
-    path: ["http"],
-  })
-  .refine((backend) => (backend.ftp === undefined) === (backend.passivePorts === undefined), {
-    message: "ftp and passivePorts go together (FTP through the load balancer needs passive mode)",
-    path: ["passivePorts"],
-  })
-  .refine((backend) => backend.maxSessions === undefined || backend.ftp !== undefined, {
-    message: "needs ftp (it limits the node's FTP sessions)",
-    path: ["maxSessions"],
-  });
+  }),
+);
 export type BalancerBackend = z.infer<typeof balancerBackendSchema>;
 
 const overlaps = (a: PortRange, b: PortRange): boolean => a[0] <= b[1] && b[0] <= a[1];

@@ -8,6 +8,7 @@ export * from "./records";
 export * from "./requests";
 export * from "./responses";
 export * from "./balancer";
+export * from "./access";
 export * from "./write-answer";
 export * from "./canonical-json";
 export * from "./timeouts";
