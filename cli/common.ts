@@ -10,12 +10,15 @@ import picocolors from "picocolors";
 import type { z } from "zod";
 import { AgentClient, AgentError, AgentUnreachableError, type ClientFactory } from "../provider/client";
 import { EndpointHealth } from "../provider/endpoint-health";
+import type { EndpointFilter } from "../provider/sync";
 import { endpointSchema, normalizeEndpoint, orgNameSchema, type OrgStatus } from "../wire";
 import { type SecondaryState } from "../sdk/outputs";
 
 export interface OperatorOptions {
   org: string;
   primary: string;
+  /** The secondaries the operator names: the only ones contacted besides the primary (provider/sync/named.ts). */
+  secondary: string[];
   tokenFile?: string;
   timeoutMs?: number;
 }
@@ -53,6 +56,12 @@ export function operatorCommand(
       "the organization's primary agent, e.g. https://web1.example.net:8443",
       parseWith(endpointSchema),
     )
+    .option(
+      "--secondary <url>",
+      "a secondary this command may contact, repeated for each; any other secondary the primary lists is reported, not contacted",
+      (value: string, list: string[]) => [...list, parseWith(endpointSchema)(value)],
+      [] as string[],
+    )
     .option("--token-file <file>", "file holding the agents' bearer token (default: $LBHOSTING_TOKEN)")
     .option(
       "--timeout-ms <n>",
@@ -81,8 +90,15 @@ function loadToken(tokenFile: string | undefined): string {
   return token;
 }
 
-/** The primary's client and a factory for the other nodes, all with the one token. */
-export function connect(options: OperatorOptions): { primary: AgentClient; clientFor: ClientFactory } {
+/**
+ * The primary's client, a factory for the other nodes (all with the one token), and which
+ * secondaries the operator named: the token goes to those only.
+ */
+export function connect(options: OperatorOptions): {
+  primary: AgentClient;
+  clientFor: ClientFactory;
+  isNamed: EndpointFilter;
+} {
   const token = loadToken(options.tokenFile);
   const health = new EndpointHealth();
   const clients = new Map<string, AgentClient>();
@@ -92,8 +108,19 @@ export function connect(options: OperatorOptions): { primary: AgentClient; clien
     if (!client) clients.set(key, (client = new AgentClient(key, token, { timeoutMs: options.timeoutMs, health })));
     return client;
   };
-  return { primary: clientFor(options.primary), clientFor };
+  const named = new Set(options.secondary.map(normalizeEndpoint));
+  return {
+    primary: clientFor(options.primary),
+    clientFor,
+    isNamed: (endpoint) => named.has(normalizeEndpoint(endpoint)),
+  };
 }
+
+/** The line for a secondary the primary lists but the command line does not name. */
+export const unexpectedLine = (org: string, endpoint: string): string =>
+  colours.red(
+    `unexpected secondary ${endpoint}: ${org}'s primary lists it; not contacted (pass --secondary ${endpoint} if it is yours)`,
+  );
 
 /** Refuses a --primary that holds the org as a secondary copy: syncing from it would spread a copy. */
 export function requirePrimary(status: OrgStatus, endpoint: string): void {

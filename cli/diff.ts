@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import { AgentError, type AgentClient } from "../provider/client";
 import { planSync, type PlannedChange } from "../provider/plan";
-import { inspectSecondary } from "../provider/sync";
+import { inspectSecondary, splitNamed, syncCommand } from "../provider/sync";
 import type { SecondaryState } from "../sdk/outputs";
 import { activeSecondaries, type Snapshot } from "../wire";
 import {
@@ -21,6 +21,7 @@ import {
   printLine,
   requirePrimary,
   shortDigest,
+  unexpectedLine,
   type OperatorOptions,
 } from "./common";
 
@@ -104,31 +105,31 @@ function printPlan(plan: SecondaryPlan): void {
 }
 
 async function diff(options: DiffOptions): Promise<number> {
-  const { primary, clientFor } = connect(options);
+  const { primary, clientFor, isNamed } = connect(options);
   const status = await primary.getOrg(options.org);
   requirePrimary(status, primary.endpoint);
   const snapshot = await primary.snapshot(options.org);
-  const plans = await Promise.all(
-    activeSecondaries(snapshot.org).map((endpoint) => planSecondary(primary, clientFor(endpoint), snapshot)),
-  );
-  const pending = plans.some((plan) => plan.mode !== "none");
+  const { named, unexpected } = splitNamed(activeSecondaries(snapshot.org), isNamed);
+  const plans = await Promise.all(named.map((endpoint) => planSecondary(primary, clientFor(endpoint), snapshot)));
+  const pending = unexpected.length > 0 || plans.some((plan) => plan.mode !== "none");
   const { generation, digest } = snapshot;
   if (options.json) {
     const report = { org: options.org, primary: { endpoint: primary.endpoint, generation, digest }, pending };
-    printLine(JSON.stringify({ ...report, secondaries: plans }, null, 2));
+    printLine(JSON.stringify({ ...report, secondaries: plans, unexpected }, null, 2));
     return pending ? EXIT_NOT_IN_SYNC : 0;
   }
   printLine(
     `${options.org} on the primary ${primary.endpoint}: generation ${generation} (digest ${shortDigest(digest)})`,
   );
   plans.forEach(printPlan);
+  for (const endpoint of unexpected) printLine(unexpectedLine(options.org, endpoint));
   const waiting = plans.filter((plan) => plan.mode !== "none").length;
   if (plans.length === 0) printLine(`${options.org} is not load-balanced: no secondaries to synchronize`);
   else if (!pending) printLine(colours.green(`${options.org}: all ${plans.length} secondaries in sync; nothing to do`));
   else {
     printLine(
       `${options.org}: ${waiting} of ${plans.length} secondaries not in sync (dry run, nothing changed); ` +
-        `apply with 'lbhosting sync --org ${options.org} --primary ${primary.endpoint}'`,
+        `apply with '${syncCommand(options.org, primary.endpoint, named)}'`,
     );
   }
   return pending ? EXIT_NOT_IN_SYNC : 0;

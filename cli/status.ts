@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import type { AgentClient, ClientFactory } from "../provider/client";
 import { supersededBy } from "../provider/failover";
-import { inspectOrg, toSyncStatus } from "../provider/sync";
+import { inspectOrg, syncCommand, toSyncStatus } from "../provider/sync";
 import { type BalancerStatus, endpointSchema, type ServerView } from "../wire";
 import { type SecondarySyncStatus } from "../sdk/outputs";
 import {
@@ -22,6 +22,7 @@ import {
   printLine,
   requirePrimary,
   shortDigest,
+  unexpectedLine,
   type OperatorOptions,
 } from "./common";
 
@@ -105,14 +106,15 @@ function secondaryRow(secondary: SecondarySyncStatus): Cell[] {
 }
 
 async function status(options: StatusOptions): Promise<number> {
-  const { primary, clientFor } = connect(options);
-  const inspection = await inspectOrg(primary, options.org, clientFor);
+  const { primary, clientFor, isNamed } = connect(options);
+  const inspection = await inspectOrg(primary, options.org, clientFor, isNamed);
+  const { unexpected } = inspection;
   requirePrimary(inspection.primary, primary.endpoint);
   const { generation, digest, epoch, loadBalanced } = inspection.primary;
   const secondaries = inspection.secondaries.map(toSyncStatus);
   // A former primary that came back: one of the nodes it lists follows a newer primary.
   const newer = supersededBy(inspection.primary, inspection.secondaries);
-  const inSync = !newer && secondaries.every((secondary) => secondary.state === "in-sync");
+  const inSync = !newer && unexpected.length === 0 && secondaries.every((secondary) => secondary.state === "in-sync");
   const endpoints = [primary.endpoint, ...secondaries.map((secondary) => secondary.endpoint)];
   const lb = await balancing(options, endpoints, clientFor);
 
@@ -124,7 +126,7 @@ async function status(options: StatusOptions): Promise<number> {
       primary: { endpoint: primary.endpoint, generation, digest, epoch, ...stale },
     };
     const balancer = lb ? { loadBalancer: { endpoint: options.loadBalancer, ...lb } } : {};
-    printLine(JSON.stringify({ ...report, secondaries, inSync, ...balancer }, null, 2));
+    printLine(JSON.stringify({ ...report, secondaries, unexpected, inSync, ...balancer }, null, 2));
   } else {
     const primaryRow: Cell[] = [
       { text: primary.endpoint },
@@ -142,6 +144,7 @@ async function status(options: StatusOptions): Promise<number> {
     }
     for (const line of renderTable(header, rows)) printLine(line);
     for (const { endpoint, error } of secondaries) if (error) printLine(nodeNote(endpoint, error));
+    for (const endpoint of unexpected) printLine(unexpectedLine(options.org, endpoint));
     if (lb?.note) printLine(lb.note);
     if (newer) printLine(colours.red(staleNote(options.org, primary.endpoint, epoch, newer)));
     else printLine(summary(options.org, primary.endpoint, loadBalanced, secondaries));
@@ -162,7 +165,12 @@ function summary(org: string, primary: string, loadBalanced: boolean, secondarie
   const inSync = secondaries.filter((secondary) => secondary.state === "in-sync").length;
   const counted = `${org}: ${inSync} of ${secondaries.length} secondaries in sync`;
   if (inSync === secondaries.length) return colours.green(counted);
-  return colours.red(`${counted}; run 'lbhosting sync --org ${org} --primary ${primary}'`);
+  const command = syncCommand(
+    org,
+    primary,
+    secondaries.map((secondary) => secondary.endpoint),
+  );
+  return colours.red(`${counted}; run '${command}'`);
 }
 
 export function registerStatusCommand(program: Command): void {

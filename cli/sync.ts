@@ -15,6 +15,7 @@ import {
   printLine,
   requirePrimary,
   shortDigest,
+  unexpectedLine,
   type OperatorOptions,
 } from "./common";
 
@@ -23,9 +24,15 @@ interface SyncCliOptions extends OperatorOptions {
 }
 
 async function sync(options: SyncCliOptions): Promise<number> {
-  const { primary, clientFor } = connect(options);
+  const { primary, clientFor, isNamed } = connect(options);
   requirePrimary(await primary.getOrg(options.org), primary.endpoint);
-  const report = await syncOrg(primary, options.org, clientFor, { full: options.full === true, log: printLine });
+  const report = await syncOrg(primary, options.org, clientFor, {
+    full: options.full === true,
+    log: printLine,
+    isNamed,
+  });
+  const unexpected = report.unexpected ?? [];
+  for (const endpoint of unexpected) printLine(unexpectedLine(options.org, endpoint));
   // syncOrg logs only the secondaries it reached; the others get their line here.
   for (const { endpoint, state, error } of report.secondaries.filter((entry) => entry.state !== "in-sync")) {
     printLine(`sync ${options.org} → ${paintState(state)(nodeNote(endpoint, error ?? `${state}, not synchronized`))}`);
@@ -39,7 +46,8 @@ async function sync(options: SyncCliOptions): Promise<number> {
     const line = `${options.org}: ${done} of ${total} secondaries in sync at ${target}`;
     printLine(report.inSync ? colours.green(line) : colours.red(line));
   }
-  if (report.inSync) return 0;
+  if (report.inSync && unexpected.length === 0) return 0;
+  if (report.inSync) return EXIT_NOT_IN_SYNC;
   process.stderr.write(`lbhosting sync: ${new SyncError(report, false).message}\n`);
   return EXIT_NOT_IN_SYNC;
 }

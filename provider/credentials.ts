@@ -20,6 +20,8 @@ export class Credentials {
   private endpointTokens = new Map<string, string>();
   private timeoutMs: number | undefined;
   private readonly clients = new Map<string, AgentClient>();
+  /** Endpoints the stack's resources name (inputs and state), kept for the whole process. */
+  private readonly named = new Set<string>();
 
   /**
    * `environmentToken`: the token when config gives none (LBHOSTING_TOKEN, read when a client is
@@ -55,6 +57,20 @@ export class Credentials {
     this.timeoutMs = timeout ? Number(timeout) : undefined;
     this.clients.clear();
   }
+
+  /** Notes endpoints the stack names: a resource's inputs or state (its primary, secondaries, load balancer). */
+  name(endpoints: Iterable<string | undefined>): void {
+    for (const endpoint of endpoints) if (endpoint) this.named.add(normalizeEndpoint(endpoint));
+  }
+
+  /**
+   * Whether the stack names an endpoint (a resource input, or a key of lbhosting:tokens): the only
+   * endpoints a sync may send a token to. A secondary only an agent's record lists is not one.
+   */
+  readonly isNamed = (endpoint: string): boolean => {
+    const key = normalizeEndpoint(endpoint);
+    return this.named.has(key) || this.endpointTokens.has(key);
+  };
 
   /** The shared client for an agent endpoint. */
   clientFor(endpoint: string): AgentClient {

@@ -9,9 +9,9 @@ import { orgUserDefaults, withDefaults, type OrgRef } from "../sdk/inputs";
 import type { WriteAnswer } from "../wire/write-answer";
 import { routeOrg, servingNodes } from "./balancer";
 import { AgentError, unlessNotFound } from "./client";
-import { clientFor, scheduler, snapshots, syncLog } from "./context";
+import { clientFor, credentials, scheduler, snapshots, syncLog } from "./context";
 import { checkInputs, containsUnknown, normalizeRef, partialFailure } from "./inputs";
-import { SyncError, type SyncReport } from "./sync";
+import { SyncError, unexpectedSecondaryLine, type SyncReport } from "./sync";
 
 /** `check` for a user or service: the schema's failures, and the org reference in canonical form. */
 export function checkMember(schema: z.ZodType, news: Record<string, unknown>): pulumi.dynamic.CheckResult {
@@ -59,7 +59,12 @@ export async function writeAndSync(
 ): Promise<SyncReport> {
   const primary = clientFor(organization.primary);
   snapshots.drop(primary.endpoint, organization.name);
-  const report = await scheduler.writeThenSync(primary, organization.name, clientFor, write, { log: syncLog });
+  credentials.name([organization.primary, organization.loadBalancer]);
+  const report = await scheduler.writeThenSync(primary, organization.name, clientFor, write, {
+    log: syncLog,
+    isNamed: credentials.isNamed,
+  });
+  for (const endpoint of report.unexpected ?? []) syncLog(unexpectedSecondaryLine(organization.name, endpoint));
   if (reroute) await routeOrg(organization, servingNodes(primary.endpoint, report.secondaries), clientFor);
   return report;
 }

@@ -11,7 +11,7 @@ import { reasonOf } from "./agent-errors";
 import { clientFor, credentials, scheduler, syncLog } from "./context";
 import { changePrimary, fencingNote, fencingPending, inspectFormer, removeFromFormer } from "./failover";
 import { checkInputs, containsUnknown, differs, inputsOf, partialFailure } from "./inputs";
-import { inspectOrg, SyncError, toSyncStatus } from "./sync";
+import { inspectOrg, splitNamed, SyncError, toSyncStatus, unexpectedSecondaryLine } from "./sync";
 import { type LoadBalancing, routeOrg, servingNodes, unroute } from "./balancer";
 
 export interface OrganizationOutputs extends OrganizationInputs {
@@ -24,6 +24,21 @@ export interface OrganizationOutputs extends OrganizationInputs {
   inSync: boolean;
   /** Former primaries not yet fenced (see failover.ts); empty once every one is. */
   fencing: FencingStatus[];
+}
+
+/**
+ * Notes the agents the program's inputs name: the only ones its syncs send a token to
+ * (sync/named.ts). From state, the secondaries come from `syncStatus` (the copies a sync or a
+ * refresh reached), not from `secondaries`, which a refresh copies from the primary's record.
+ */
+function nameEndpoints(org: Partial<OrganizationOutputs>, from: "program" | "state"): void {
+  credentials.name([
+    org.primary,
+    org.loadBalancer,
+    ...(from === "program" ? (org.secondaries ?? []) : []),
+    ...(org.syncStatus ?? []).map((secondary) => secondary.endpoint),
+    ...(org.fencing ?? []).map((entry) => entry.endpoint),
+  ]);
 }
 
 /** The org's settings as the agent holds them: the inputs, each left-out setting at the agent's default. */
@@ -91,7 +106,12 @@ async function syncAndReport(
   extra: CopyRemovals = { statuses: [], reasons: {} },
   fencing: { listed: string[]; left: FencingStatus[] } = { listed: [], left: [] },
 ) {
-  const report = await scheduler.requestSync(clientFor(inputs.primary), inputs.name, clientFor, { full, log: syncLog });
+  const report = await scheduler.requestSync(clientFor(inputs.primary), inputs.name, clientFor, {
+    full,
+    log: syncLog,
+    isNamed: credentials.isNamed,
+  });
+  for (const endpoint of report.unexpected ?? []) syncLog(unexpectedSecondaryLine(inputs.name, endpoint));
   const secondaries = [...report.secondaries, ...extra.statuses];
   const former = [...fencing.left, ...fencedBySync(fencing.listed, report.secondaries)];
   const outs = outputsOf(inputs, report, secondaries, former);
@@ -135,6 +155,17 @@ function assertMayCreateOn(existing: OrgStatus, inputs: OrganizationInputs, endp
     );
   }
   assertOwned(existing, inputs, endpoint);
+}
+
+/**
+ * The secondaries that may hold the org's copy, per the state: those a refresh copied from the
+ * primary's record but the stack never named are reported, not contacted.
+ */
+function heldCopies(org: string, state: OrganizationOutputs): string[] {
+  const listed = [...new Set([...activeOf(state), ...(state.syncStatus ?? []).map((secondary) => secondary.endpoint)])];
+  const { named, unexpected } = splitNamed(listed, credentials.isNamed);
+  for (const endpoint of unexpected) syncLog(unexpectedSecondaryLine(org, endpoint));
+  return named;
 }
 
 /** Copies still to be removed: their status as the org's output shows it, and why (without the endpoint). */
@@ -205,10 +236,13 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
         Object.entries(org.nodeWeights).map(([endpoint, weight]) => [normalizeEndpoint(endpoint), weight]),
       );
     }
+    nameEndpoints(org, "program");
     return { inputs, failures };
   },
 
   async diff(_id, olds: OrganizationOutputs, news: OrganizationInputs) {
+    nameEndpoints(olds, "state");
+    nameEndpoints(news, "program");
     const replaces = differs(olds.name, news.name) ? ["name"] : [];
     const [before, after] = [withDefaults(olds, organizationDefaults), withDefaults(news, organizationDefaults)];
     const settingsChanged =
@@ -231,6 +265,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: OrganizationInputs) {
+    nameEndpoints(inputs, "program");
     const primary = clientFor(inputs.primary);
     const existing = await unlessNotFound(primary.getOrg(inputs.name));
     if (existing) assertMayCreateOn(existing, inputs, primary.endpoint);
@@ -250,13 +285,15 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async update(_id, olds: OrganizationOutputs, news: OrganizationInputs) {
+    nameEndpoints(olds, "state");
+    nameEndpoints(news, "program");
     const primary = clientFor(news.primary);
     const previous = clientFor(olds.primary);
     // Copies may be removed, moved or promoted: what this process verified of them no longer holds.
     scheduler.forget(previous, news.name);
     scheduler.forget(primary, news.name);
     const keep = new Set(activeOf(news));
-    const held = new Set([...activeOf(olds), ...(olds.syncStatus ?? []).map((secondary) => secondary.endpoint)]);
+    const held = new Set(heldCopies(news.name, olds));
     // Former primaries to fence: those the stack remembers, and the old one when the primary changes.
     const former = new Set((olds.fencing ?? []).map((entry) => entry.endpoint));
     if (previous.endpoint !== primary.endpoint) {
@@ -333,8 +370,9 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async read(id, props: OrganizationOutputs) {
+    nameEndpoints(props, "state");
     const primary = clientFor(props.primary);
-    const inspection = await unlessNotFound(inspectOrg(primary, id, clientFor));
+    const inspection = await unlessNotFound(inspectOrg(primary, id, clientFor, credentials.isNamed));
     const status = inspection?.primary;
     if (!inspection || status?.role !== "primary") return { id: "", props: {} };
     // The stored inputs as the program gave them; a setting changes only where the primary holds
@@ -348,13 +386,15 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider = {
     const former = (props.fencing ?? []).map((entry) => entry.endpoint).filter((e) => e !== primary.endpoint);
     const fencing = await inspectFormer(id, former, status.epoch, activeSecondaries(status), clientFor);
     for (const entry of fencing) syncLog(fencingNote(id, entry));
+    for (const endpoint of inspection.unexpected) syncLog(unexpectedSecondaryLine(id, endpoint));
     return { id, props: outputsOf(inputs, status, inspection.secondaries.map(toSyncStatus), fencing), inputs };
   },
 
   async delete(id, props: OrganizationOutputs) {
+    nameEndpoints(props, "state");
     if (props.loadBalancer) await unroute(clientFor(props.loadBalancer), id);
     const former = (props.fencing ?? []).map((entry) => entry.endpoint);
-    const held = [...activeOf(props), ...(props.syncStatus ?? []).map((secondary) => secondary.endpoint)];
+    const held = heldCopies(id, props);
     const { statuses: failures } = await removeCopies(
       id,
       [...new Set(held)].filter((endpoint) => !former.includes(endpoint)),

@@ -11,6 +11,7 @@ import { clientFor, credentials } from "./context";
 import { canonical, containsUnknown, differs, inputsOf } from "./inputs";
 import { checkMember } from "./members";
 import { inspectSecondary, toSyncStatus, type OrgReader, type SecondaryInspection } from "./sync/inspect";
+import { splitNamed, type EndpointFilter } from "./sync/named";
 import { activeSecondaries, type OrgStatus } from "../wire";
 
 /** What the check records of the live org. */
@@ -95,6 +96,7 @@ const short = (digest: string | undefined) => (digest ? digest.slice(0, 12) : "n
 export async function observe(
   ref: Pick<OrgRef, "name" | "primary">,
   clients: (endpoint: string) => OrgReader = clientFor,
+  isNamed?: EndpointFilter,
 ): Promise<SyncRecord | undefined> {
   const primary = clients(ref.primary);
   let status: OrgStatus | undefined;
@@ -115,15 +117,15 @@ export async function observe(
     );
   }
   const head = status;
-  const secondaries = await Promise.all(
-    activeSecondaries(head).map((endpoint) => inspectSecondary(clients(endpoint), ref.name, head)),
-  );
+  // Only the secondaries the stack names are read (sync/named.ts); the org resource reports the others.
+  const { named } = splitNamed(activeSecondaries(head), isNamed);
+  const secondaries = await Promise.all(named.map((endpoint) => inspectSecondary(clients(endpoint), ref.name, head)));
   return recordOf({ primary: head, secondaries });
 }
 
 /** The record of an org that must exist (create and update). */
 async function observeExisting(ref: OrgRef): Promise<SyncRecord> {
-  const record = await observe(ref);
+  const record = await observe(ref, clientFor, credentials.isNamed);
   if (!record)
     throw new Error(`SyncCheck of organization ${ref.name}: it does not exist on its primary ${ref.primary}`);
   return record;
@@ -156,6 +158,10 @@ export async function changeOf(
     : { changes: false };
 }
 
+/** The secondaries a check recorded were named when it read them: a refresh may read them again. */
+const nameRecorded = (state: Partial<SyncCheckOutputs>): void =>
+  credentials.name((state.syncStatus ?? []).map((secondary) => secondary.endpoint));
+
 export const syncCheckProvider: pulumi.dynamic.ResourceProvider = {
   async configure(request) {
     credentials.configure(request.config);
@@ -166,7 +172,8 @@ export const syncCheckProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async diff(_id, olds: SyncCheckOutputs, news: SyncCheckInputs) {
-    const { changes, note } = await changeOf(olds, news, (ref) => observe(ref));
+    nameRecorded(olds);
+    const { changes, note } = await changeOf(olds, news, (ref) => observe(ref, clientFor, credentials.isNamed));
     // The engine shows no reason for a change only the live org asks for: say it (stdout reaches the CLI).
     if (note) console.log(`lbhosting: ${note}`);
     return { changes, replaces: [], deleteBeforeReplace: false };
@@ -176,14 +183,16 @@ export const syncCheckProvider: pulumi.dynamic.ResourceProvider = {
     return { id: inputs.organization.name, outs: { ...inputs, ...(await observeExisting(inputs.organization)) } };
   },
 
-  async update(_id, _olds: SyncCheckOutputs, news: SyncCheckInputs) {
+  async update(_id, olds: SyncCheckOutputs, news: SyncCheckInputs) {
+    nameRecorded(olds);
     return { outs: { ...news, ...(await observeExisting(news.organization)) } };
   },
 
   /** `pulumi refresh`: the live record, the stored inputs unchanged (the check has no settings to drift). */
   async read(id, props: SyncCheckOutputs) {
+    nameRecorded(props);
     const inputs = inputsOf(syncCheckInputsSchema, props) as SyncCheckInputs;
-    const record = await observe(props.organization);
+    const record = await observe(props.organization, clientFor, credentials.isNamed);
     if (!record) return { id: "", props: {} };
     return { id, props: { ...inputs, ...record }, inputs };
   },

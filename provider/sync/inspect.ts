@@ -6,6 +6,7 @@ import { activeSecondaries, type OrgStatus } from "../../wire";
 import type { SecondaryState, SecondarySyncStatus } from "../../sdk/outputs";
 import { AgentUnreachableError, unlessNotFound, type AgentClient } from "../client";
 import { classify, refusal, type Head } from "./classify";
+import { splitNamed, type EndpointFilter } from "./named";
 
 /** What reading an org needs of a client (a fake in unit tests). */
 export type OrgReader = Pick<AgentClient, "endpoint" | "getOrg">;
@@ -44,15 +45,18 @@ export function toSyncStatus(inspection: SecondaryInspection): SecondarySyncStat
   };
 }
 
-/** Inspects every active secondary of an org: what `pulumi refresh` and `lbhosting status` show. */
+/**
+ * Inspects every active secondary of an org the caller names: what `pulumi refresh` and
+ * `lbhosting status` show. The others the primary lists are returned as `unexpected`, unread.
+ */
 export async function inspectOrg(
   primary: OrgReader,
   org: string,
   clientFor: (endpoint: string) => OrgReader,
-): Promise<{ primary: OrgStatus; secondaries: SecondaryInspection[] }> {
+  isNamed?: EndpointFilter,
+): Promise<{ primary: OrgStatus; secondaries: SecondaryInspection[]; unexpected: string[] }> {
   const status = await primary.getOrg(org);
-  const secondaries = await Promise.all(
-    activeSecondaries(status).map((endpoint) => inspectSecondary(clientFor(endpoint), org, status)),
-  );
-  return { primary: status, secondaries };
+  const { named, unexpected } = splitNamed(activeSecondaries(status), isNamed);
+  const secondaries = await Promise.all(named.map((endpoint) => inspectSecondary(clientFor(endpoint), org, status)));
+  return { primary: status, secondaries, unexpected };
 }

@@ -1,6 +1,7 @@
 /** What a sync tells its caller, and the error a sync that left a secondary behind becomes. */
 import type { SecondarySyncStatus } from "../../sdk/outputs";
 import type { WriteAnswer } from "../../wire/write-answer";
+import type { EndpointFilter } from "./named";
 
 export interface SyncOptions {
   /** Send a full snapshot to every secondary, even one that is in sync (initiate synchronization). */
@@ -9,6 +10,8 @@ export interface SyncOptions {
   log?: (line: string) => void;
   /** The primary's answer to the write this sync follows (its generation, digest, change). */
   write?: WriteAnswer;
+  /** The endpoints this sync may contact; other secondaries the primary lists are `unexpected`. Default: all. */
+  isNamed?: EndpointFilter;
 }
 
 export interface SyncReport {
@@ -23,7 +26,13 @@ export interface SyncReport {
   inSync: boolean;
   /** Why each secondary not in sync is not, without its endpoint (its `error` may name it). */
   reasons?: Record<string, string>;
+  /** Secondaries the primary lists that the stack does not name: not contacted (named.ts). */
+  unexpected?: string[];
 }
+
+/** The `lbhosting sync` command line for an org: it names each secondary, the only ones it contacts. */
+export const syncCommand = (org: string, primary: string, secondaries: string[]): string =>
+  [`lbhosting sync --org ${org} --primary ${primary}`, ...secondaries.map((s) => `--secondary ${s}`)].join(" ");
 
 /** A sync left at least one secondary behind; the primary keeps its changes. */
 export class SyncError extends Error {
@@ -47,8 +56,12 @@ export class SyncError extends Error {
       ? "once the secondary is reachable"
       : "once the cause above is fixed";
     super(
-      `${lead} (${reasons.join("; ")}). Run 'pulumi up' again, or 'lbhosting sync --org ${report.org} ` +
-        `--primary ${report.primary}', ${when}.`,
+      `${lead} (${reasons.join("; ")}). Run 'pulumi up' again, or ` +
+        `'${syncCommand(
+          report.org,
+          report.primary,
+          report.secondaries.map((s) => s.endpoint),
+        )}', ${when}.`,
     );
     this.name = "SyncError";
   }

@@ -9,6 +9,7 @@ import { AgentError, AgentUnreachableError, type AgentClient } from "../client";
 import { reasonOf } from "../agent-errors";
 import { classify, headOf, type Head } from "./classify";
 import { inspectSecondary, toSyncStatus, type SecondaryInspection } from "./inspect";
+import { splitNamed } from "./named";
 import type { OrgKnowledge } from "./knowledge";
 import type { SyncOptions, SyncReport } from "./report";
 
@@ -40,16 +41,17 @@ export async function syncOrg(
 ): Promise<SyncReport> {
   const fast = !options.full && known?.head !== undefined && known.secondaries !== undefined;
   let target: Head;
-  let active: string[];
+  let listed: string[];
   if (fast && known?.head && known.secondaries) {
     target = { ...known.head };
-    active = known.secondaries;
+    listed = known.secondaries;
   } else {
     const status = await primary.getOrg(org);
     known?.noteStatus(status);
     target = headOf(status);
-    active = activeSecondaries(status);
+    listed = activeSecondaries(status);
   }
+  const { named: active, unexpected } = splitNamed(listed, options.isNamed);
   let snapshot: Promise<Snapshot> | undefined;
   const fetchSnapshot = () => (snapshot ??= primary.snapshot(org));
   const outcomes = await Promise.all(
@@ -73,6 +75,7 @@ export async function syncOrg(
     secondaries,
     inSync: secondaries.every((secondary) => secondary.state === "in-sync"),
     reasons,
+    ...(unexpected.length > 0 ? { unexpected } : {}),
   };
 }
 

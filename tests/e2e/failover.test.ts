@@ -107,7 +107,7 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
       { endpoint: web1.url, state: "unreachable", error: (failedOver?.fencing as { error: string }[])[0].error },
     ]);
     // The dead node stays out of the org's record until it answers: web3 is its one secondary now.
-    expect((await cli(["status", "--org", ORG, "--primary", web2.url])).code).to.equal(0);
+    expect((await cli(["status", "--org", ORG, "--primary", web2.url, "--secondary", web3.url])).code).to.equal(0);
 
     // The old primary comes back, still believing it is the primary at epoch 0.
     await web1.restart();
@@ -120,11 +120,31 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
     ]);
     const pending = await project.run(["preview", "--expect-no-changes", "--non-interactive"]);
     expect(pending.code, "the stale primary is work left for the next up").to.not.equal(0);
-    const status = await cli(["status", "--org", ORG, "--primary", web1.url]);
+    const status = await cli([
+      "status",
+      "--org",
+      ORG,
+      "--primary",
+      web1.url,
+      "--secondary",
+      web2.url,
+      "--secondary",
+      web3.url,
+    ]);
     expect(status.code).to.equal(1);
     expect(status.stdout).to.include(`${web1.url} is a stale primary of ${ORG} (epoch 0)`);
     // Fenced: its replication (an operator's `lbhosting sync` from it) reaches no copy.
-    const sync = await cli(["sync", "--org", ORG, "--primary", web1.url]);
+    const sync = await cli([
+      "sync",
+      "--org",
+      ORG,
+      "--primary",
+      web1.url,
+      "--secondary",
+      web2.url,
+      "--secondary",
+      web3.url,
+    ]);
     expect(sync.code).to.equal(1);
     expect(sync.stdout + sync.stderr).to.include("stale_epoch");
     expect((await client(web3).getOrg(ORG)).digest).to.equal(served.digest);
@@ -139,7 +159,18 @@ describe("e2e: failover to a secondary, fencing and demotion of the old primary"
     expect(demoted.digest).to.equal((await client(web2).getOrg(ORG)).digest);
     expect((await client(web1).listUsers(ORG)).map((user) => user.username)).to.deep.equal(USERS);
     expect(await orgOutputs()).to.deep.include({ fencing: [], inSync: true });
-    expect((await cli(["status", "--org", ORG, "--primary", web2.url])).code).to.equal(0);
+    const demotedStatus = [
+      "status",
+      "--org",
+      ORG,
+      "--primary",
+      web2.url,
+      "--secondary",
+      web1.url,
+      "--secondary",
+      web3.url,
+    ];
+    expect((await cli(demotedStatus)).code).to.equal(0);
     await project.ok(["preview", "--expect-no-changes", "--non-interactive"]);
     await project.ok(["destroy", "--yes", "--skip-preview", "--non-interactive"]);
   });

@@ -70,9 +70,20 @@ describe("e2e fault: pulumi up SIGKILLed while creating 200 users", function () 
 
   /** `lbhosting status` for the org: its exit code and each secondary's state. */
   async function status(org: string) {
-    const result = await runCli(["status", "--org", org, "--primary", agents[0].url, "--json"], {
-      LBHOSTING_TOKEN: TOKEN,
-    });
+    const result = await runCli(
+      [
+        "status",
+        "--org",
+        org,
+        "--primary",
+        agents[0].url,
+        ...agents.slice(1).flatMap((agent) => ["--secondary", agent.url]),
+        "--json",
+      ],
+      {
+        LBHOSTING_TOKEN: TOKEN,
+      },
+    );
     const report = JSON.parse(result.stdout) as { primary: { generation: number }; secondaries: { state: string }[] };
     return { code: result.code, generation: report.primary.generation, states: report.secondaries.map((s) => s.state) };
   }

@@ -33,11 +33,21 @@ describe("lbhosting status (real agents)", function () {
   let tokenFile: string;
   const client = (agent: AgentProcess) => new AgentClient(agent.url, TOKEN, { timeoutMs: 5000, retries: 0 });
   const clientFor = (endpoint: string) => new AgentClient(endpoint, TOKEN, { timeoutMs: 5000, retries: 0 });
+  const named = () => ["--secondary", secondaryA.url, "--secondary", secondaryB.url];
   const sync = async () => expect((await syncOrg(client(primary), ORG, clientFor)).inSync).to.equal(true);
 
   /** Runs status with the token in a file and parses the table rows by endpoint. */
   async function status(): Promise<{ code: number | null; rows: Map<string, Row>; stdout: string }> {
-    const result = await runCli(["status", "--org", ORG, "--primary", primary.url, "--token-file", tokenFile]);
+    const result = await runCli([
+      "status",
+      "--org",
+      ORG,
+      "--primary",
+      primary.url,
+      ...named(),
+      "--token-file",
+      tokenFile,
+    ]);
     expect(result.stderr).to.equal("");
     const rows = new Map<string, Row>();
     for (const line of result.stdout.split("\n")) {
@@ -102,7 +112,9 @@ describe("lbhosting status (real agents)", function () {
     for (const secondary of [secondaryA, secondaryB]) {
       expect(rows.get(secondary.url)).to.deep.include({ state: "behind", generation: String(p.generation - 1) });
     }
-    expect(stdout).to.include(`0 of 2 secondaries in sync; run 'lbhosting sync --org ${ORG} --primary ${primary.url}'`);
+    expect(stdout).to.include(
+      `0 of 2 secondaries in sync; run 'lbhosting sync --org ${ORG} --primary ${primary.url} ${named().join(" ")}'`,
+    );
   });
 
   it("drifted: a forced local edit on a secondary, exit code 1", async () => {
@@ -135,12 +147,12 @@ describe("lbhosting status (real agents)", function () {
       documentRoot: "public",
     });
     const p = await client(primary).getOrg(ORG);
-    const result = await runCli(["status", "--org", ORG, "--primary", primary.url, "--json"], {
+    const result = await runCli(["status", "--org", ORG, "--primary", primary.url, ...named(), "--json"], {
       LBHOSTING_TOKEN: TOKEN,
     });
     expect(result.code, result.stderr).to.equal(1);
     const report = JSON.parse(result.stdout) as Record<string, unknown>;
-    expect(report).to.have.keys(["org", "loadBalanced", "primary", "secondaries", "inSync"]);
+    expect(report).to.have.keys(["org", "loadBalanced", "primary", "secondaries", "unexpected", "inSync"]);
     expect(report).to.deep.include({
       org: ORG,
       loadBalanced: true,
@@ -155,7 +167,7 @@ describe("lbhosting status (real agents)", function () {
     for (const entry of secondaries) expect(entry).to.include.keys(["digest", "lastSyncedAt"]);
 
     await sync();
-    const synced = await runCli(["status", "--org", ORG, "--primary", primary.url, "--json"], {
+    const synced = await runCli(["status", "--org", ORG, "--primary", primary.url, ...named(), "--json"], {
       LBHOSTING_TOKEN: TOKEN,
     });
     expect(synced.code).to.equal(0);

@@ -22,7 +22,9 @@ describe("lbhosting diff and sync (real agents)", function () {
   const client = (agent: AgentProcess) => new AgentClient(agent.url, TOKEN, { timeoutMs: 5000, retries: 0 });
   const clientFor = (endpoint: string) => new AgentClient(endpoint, TOKEN, { timeoutMs: 5000, retries: 0 });
   const cli = (command: string, ...extra: string[]) =>
-    runCli([command, "--org", ORG, "--primary", primary.url, ...extra], { LBHOSTING_TOKEN: TOKEN });
+    runCli([command, "--org", ORG, "--primary", primary.url, ...named(), ...extra], { LBHOSTING_TOKEN: TOKEN });
+  /** The secondaries the operator names: the only ones a command may contact. */
+  const named = () => ["--secondary", secondaryA.url, "--secondary", secondaryB.url];
   /** Generation and digest of the org on every node. */
   const states = () =>
     Promise.all(
