@@ -74,5 +74,7 @@ export function checkRegistered(route: BalancerRoute, registered: (name: string)
   const message =
     `backend "${name}" is not a node registered with this load balancer at these addresses: ` +
     `an administrator must register it (PUT /v1/backends/${name} with the node's addresses, as its GET /v1/node reports them)`;
-  throw new ApiFailure(422, "backend_not_registered", message, [{ path: `backends.${index}`, message }]);
+  throw new ApiFailure(422, "backend_not_registered", message, [
+    { path: `backends.${index}`, message: "is not a registered node at these addresses" },
+  ]);
 }
