@@ -7,7 +7,7 @@
 import type { BalancerBackend, BalancerRoute, NodeInfo } from "../wire";
 import type { OrgRef } from "../sdk/inputs";
 import type { SecondarySyncStatus } from "../sdk/outputs";
-import { unlessNotFound, type AgentClient, type ClientFactory } from "./client";
+import { AgentError, unlessNotFound, type AgentClient, type ClientFactory } from "./client";
 import { differs } from "./inputs";
 
 /** The org's own load-balancing settings; `routeOrg` keeps the route's current ones when not given. */
@@ -44,8 +44,8 @@ export function backendOf(endpoint: string, node: NodeInfo, weight: number | und
 
 /**
  * Points the org's route on its load balancer at `nodes` (agent endpoints) for the enabled
- * websites' domains and, with `ftp`, its FTP service; removes the route when nothing is left to
- * serve. Without `settings` (a user's or service's change) the route keeps its FTP address and
+ * websites' domains and, with `ftp`, its FTP service, registering those nodes with it first;
+ * removes the route when nothing is left to serve. Without `settings` (a user's or service's change) the route keeps its FTP address and
  * weights. A no-op when unchanged.
  */
 export async function routeOrg(
@@ -78,7 +78,25 @@ export async function routeOrg(
     ...(ftp === undefined ? {} : { ftp: { listen: ftp } }),
   };
   if (current && !differs({ ...current, org: undefined }, route)) return;
+  await registerBackends(balancer, backends);
   await balancer.putRoute(org.name, route);
+}
+
+/**
+ * Registers the route's nodes with the load balancer at the addresses they report, so that it
+ * accepts them as backends. A stack holding only an org token may not register (403): it goes on,
+ * and the route's `backend_not_registered` names the node an administrator must register.
+ */
+async function registerBackends(balancer: AgentClient, backends: BalancerBackend[]): Promise<void> {
+  await Promise.all(
+    backends.map(async ({ name, weight: _weight, ...addresses }) => {
+      try {
+        await balancer.registerBackend(name, addresses);
+      } catch (error) {
+        if (!(error instanceof AgentError && error.status === 403)) throw error;
+      }
+    }),
+  );
 }
 
 /** Removes the org's route from a load balancer (already gone is fine). */

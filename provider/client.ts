@@ -22,12 +22,18 @@ import {
   type ChangesResult,
   type Deleted,
   type Health,
+  type IssuedOrgToken,
   type NodeInfo,
+  type OrgToken,
+  type OrgTokenRequest,
   type OrgSettingsInput,
   type OrgStatus,
   type PromoteBody,
+  type RegisteredBackend,
+  type RegisteredBackendRecord,
   type ReplicaBody,
   type ReplicaChangesBody,
+  type RevokedOrgToken,
   type ServiceBody,
   type ServiceRecord,
   type Snapshot,
@@ -277,6 +283,39 @@ export class AgentClient {
     return this.read({ method: "GET", path: `${routePath(org)}/status`, answer: answers.balancerStatus });
   }
 
+  /** Admin only: a new token for `org` on this node (the org need not exist yet); the secret is in this answer only. */
+  issueOrgToken(org: string, label = ""): Promise<IssuedOrgToken> {
+    const path = `${orgPath(org)}/tokens`;
+    const body: OrgTokenRequest = { label };
+    return this.read({ method: "POST", path, body, answer: answers.issuedOrgToken });
+  }
+
+  /** Admin only: the org's tokens on this node, without their secrets. */
+  listOrgTokens(org: string): Promise<OrgToken[]> {
+    return this.read({ method: "GET", path: `${orgPath(org)}/tokens`, answer: answers.orgTokens });
+  }
+
+  /** Admin only: the token is refused from the agent's next request on (404 when unknown). */
+  revokeOrgToken(org: string, id: string): Promise<RevokedOrgToken> {
+    const path = `${orgPath(org)}/tokens/${encodeURIComponent(id)}`;
+    return this.read({ method: "DELETE", path, answer: answers.revokedOrgToken });
+  }
+
+  /** Admin only, on a load balancer: a node routes may send traffic to, at these addresses. */
+  registerBackend(name: string, addresses: RegisteredBackend): Promise<RegisteredBackendRecord> {
+    return this.read({ method: "PUT", path: backendPath(name), body: addresses, answer: answers.backend });
+  }
+
+  /** Admin only: the nodes registered with this load balancer. */
+  listBackends(): Promise<RegisteredBackendRecord[]> {
+    return this.read({ method: "GET", path: "/v1/backends", answer: answers.backends });
+  }
+
+  /** Admin only: forgets a registered node (409 while a route still uses it). */
+  async unregisterBackend(name: string): Promise<void> {
+    await this.read({ method: "DELETE", path: backendPath(name), answer: answers.backendDeleted });
+  }
+
   private async read<S extends z.ZodType>(call: Call<S>): Promise<z.output<S>> {
     return (await this.send(call)).body;
   }
@@ -406,6 +445,7 @@ const orgPath = (org: string) => `/v1/orgs/${encodeURIComponent(org)}`;
 const userPath = (org: string, username: string) => `${orgPath(org)}/users/${encodeURIComponent(username)}`;
 const servicePath = (org: string, name: string) => `${orgPath(org)}/services/${encodeURIComponent(name)}`;
 const routePath = (org: string) => `/v1/balancer/${encodeURIComponent(org)}`;
+const backendPath = (name: string) => `/v1/backends/${encodeURIComponent(name)}`;
 
 const ownerHeader = (owner: string | undefined): Record<string, string> =>
   owner === undefined ? {} : { [OWNER_HEADER]: owner };

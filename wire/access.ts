@@ -36,7 +36,25 @@ export const orgTokenListSchema = z.object({ tokens: z.array(orgTokenSchema) });
 export const registeredBackendSchema = backendAddressesSchema;
 export type RegisteredBackend = z.infer<typeof registeredBackendSchema>;
 
-/** `GET /v1/backends`: the registered nodes, by name. */
-export const registeredBackendListSchema = z.object({
-  backends: z.array(z.object({ name: z.string() }).and(backendAddressesSchema)),
+/** The answer to `DELETE /v1/orgs/{org}/tokens/{id}`: from the next request on, the token is refused. */
+export const revokedOrgTokenSchema = z.object({ id: z.string(), org: z.string(), revoked: z.literal(true) });
+export type RevokedOrgToken = z.infer<typeof revokedOrgTokenSchema>;
+
+/**
+ * One registered node, as `PUT /v1/backends/{name}` and `GET /v1/backends` answer it (lenient, like
+ * every answer but the replicated records: a newer agent may add fields).
+ */
+export const registeredBackendRecordSchema = z.object({
+  name: z.string(),
+  http: z.string().optional(),
+  ftp: z.string().optional(),
+  passivePorts: z.tuple([z.number(), z.number()]).optional(),
+  maxSessions: z.number().optional(),
 });
+export type RegisteredBackendRecord = z.infer<typeof registeredBackendRecordSchema>;
+
+/** The answer to `DELETE /v1/backends/{name}`. */
+export const backendDeletedSchema = z.object({ name: z.string(), deleted: z.literal(true) });
+
+/** `GET /v1/backends`: the registered nodes, by name. */
+export const registeredBackendListSchema = z.object({ backends: z.array(registeredBackendRecordSchema) });

@@ -5,6 +5,14 @@
  * Every other answer is lenient (unknown fields are ignored), so a newer agent may add fields.
  */
 import { z } from "zod";
+import {
+  backendDeletedSchema,
+  issuedOrgTokenSchema,
+  orgTokenListSchema,
+  registeredBackendListSchema,
+  registeredBackendRecordSchema,
+  revokedOrgTokenSchema,
+} from "./access";
 import { balancerDeletedSchema, balancerRecordSchema, balancerStatusSchema } from "./balancer";
 import { serviceRecordSchema, snapshotSchema, userRecordSchema } from "./records";
 import {
@@ -42,4 +50,10 @@ export const agentAnswerSchemas = {
   route: balancerRecordSchema,
   routeDeleted: balancerDeletedSchema,
   balancerStatus: balancerStatusSchema,
+  issuedOrgToken: issuedOrgTokenSchema,
+  orgTokens: orgTokenListSchema.transform((body) => body.tokens),
+  revokedOrgToken: revokedOrgTokenSchema,
+  backend: registeredBackendRecordSchema,
+  backends: registeredBackendListSchema.transform((body) => body.backends),
+  backendDeleted: backendDeletedSchema,
 } as const;

@@ -12,6 +12,7 @@ import { packageVersion } from "../../common/version";
 import { Balancer } from "./balancer/balancer";
 import { ChangeLog } from "./domain/change-log";
 import { MemberWrites } from "./domain/members";
+import { OrgTokens } from "./domain/org-tokens";
 import { OrgWrites } from "./domain/orgs";
 import { Reads } from "./domain/reads";
 import { Replication } from "./domain/replication";
@@ -128,6 +129,7 @@ export function createAgent(options: AgentOptions): Agent {
     orgs: new OrgWrites(store, queue, changeLog),
     members: new MemberWrites({ store, queue, log: changeLog, passwords, content }),
     replication: new Replication(store, queue, changeLog),
+    orgTokens: new OrgTokens(store),
     balancer,
     metrics,
   });

@@ -24,6 +24,7 @@ import {
 import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { type AgentClient, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
+import { registerBackends } from "../support/backends";
 import { type HostingNode, startHostingNode } from "../support/hosting-node";
 import { type SiteResponse, getSite } from "../support/http-get";
 import { nginxBinaryOrSkip } from "../support/nginx";
@@ -169,6 +170,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
     nodes.push(await startHostingNode({ host: "127.0.40.3", name: "lb", token, contentRoot, haproxyBin }));
     [webA, webB, lb] = nodes;
     api = agentClient(lb.url, token);
+    await registerBackends(api, backendsOf(webA, webB));
     for (const node of [webA, webB]) {
       const web = agentClient(node.url, token);
       expect((await web.put("/v1/orgs/acme", {})).status).to.equal(201);
@@ -310,6 +312,8 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
 
     it("refuses a domain, FTP address or passive ports another org holds (409 naming it) and changes nothing", async function () {
       const ftpNode = { name: "web-c", ftp: "127.0.40.6:2121", passivePorts: [30600, 30699] };
+      const webD = { ...ftpNode, name: "web-d", ftp: "127.0.40.7:21", passivePorts: [30650, 30750] };
+      await registerBackends(api, [ftpNode, webD]);
       const globexFtp = {
         domains: ["globex.test"],
         backends: [...backendsOf(webB), ftpNode],
@@ -323,7 +327,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
         [
           {
             domains: [],
-            backends: [{ ...ftpNode, name: "web-d", ftp: "127.0.40.7:21", passivePorts: [30650, 30750] }],
+            backends: [webD],
             ftp: { listen: "127.0.40.3:2122" },
           },
           "passive_ports_taken",
@@ -349,6 +353,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
       const taken = `127.0.40.3:${(blocker.address() as AddressInfo).port}`;
       const before = lbFile();
       const ftpNode = { name: "web-c", ftp: "127.0.40.6:2121", passivePorts: [30600, 30699] };
+      await registerBackends(api, [ftpNode]);
       const answer = await api.put("/v1/balancer/acme", {
         domains: DOMAINS,
         backends: [...backendsOf(webA, webB), ftpNode],
@@ -371,6 +376,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
 
     it("without HAProxy only writes the file; with HAProxy unreachable changes nothing (502)", async function () {
       const configOnlyApi = agentClient(configOnly!.url, token);
+      await registerBackends(configOnlyApi, backendsOf(webA));
       const written = await configOnlyApi.put("/v1/balancer/acme", { domains: DOMAINS, backends: backendsOf(webA) });
       expect(written.status, written.text).to.equal(201);
       const file = fs.readFileSync(path.join(configOnly!.dataDir, "haproxy", "lbhosting.cfg"), "utf8");
@@ -386,6 +392,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
         extraArgs: ["--haproxy-bin", lb.haproxy!.bin, "--haproxy-master-socket", path.join(work, "no-such.sock")],
       });
       try {
+        await registerBackends(agentClient(orphan.url, token), backendsOf(webA));
         const answer = await agentClient(orphan.url, token).put("/v1/balancer/acme", {
           domains: DOMAINS,
           backends: backendsOf(webA),
@@ -414,6 +421,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
     it("answers a PUT that removes a backend only after its requests in flight have finished", async function () {
       slow = await startSlowBackend("127.0.40.5");
       const slowRoute = { domains: ["slow.test"], backends: [{ name: "slow", http: slow.listen }] };
+      await registerBackends(api, slowRoute.backends);
       expect((await api.put("/v1/balancer/slow", slowRoute)).status).to.equal(201);
       const inFlight = getSite(lb.haproxy!.url, "slow.test", 10_000);
       await new Promise((resolve) => setTimeout(resolve, SLOW_MS / 3)); // the request has reached the backend
@@ -522,6 +530,9 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
         ["GET", "/v1/balancer/acme"],
         ["GET", "/v1/balancer/acme/status"],
         ["DELETE", "/v1/balancer/acme"],
+        ["GET", "/v1/backends"],
+        ["PUT", "/v1/backends/web-a", { http: webA.nginx!.listen }],
+        ["DELETE", "/v1/backends/web-a"],
       ];
       for (const [method, url, body] of endpoints) {
         const refused: Array<Record<string, string>> = [{}, { authorization: "Bearer wrong-token-wrong-token" }];

@@ -169,15 +169,16 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
   });
 
   it("least busy: a node answering late gets few of a burst; equal nodes share it", async function () {
-    const burstRoute = {
-      domains: [SLOW_SITE],
-      backends: [
-        { name: "web-a-slow", http: slow!.listen },
-        { name: "web-b", http: secondary.nginx!.listen },
-      ],
-    };
     // The site moves from acme's route to the burst route for this test (a domain belongs to one route).
     const { backends, ftp } = await clientFor(lb.url).getRoute(ORG);
+    // web-b as routeOrg registered it (a route names a node at exactly its registered addresses),
+    // and a slow stand-in for web-a, registered as an administrator would.
+    const webB = backends.find((backend) => backend.name === "web-b")!;
+    await clientFor(lb.url).registerBackend("web-a-slow", { http: slow!.listen });
+    const burstRoute = {
+      domains: [SLOW_SITE],
+      backends: [{ name: "web-a-slow", http: slow!.listen }, webB],
+    };
     await clientFor(lb.url).putRoute(ORG, { domains: [WWW], backends, ftp });
     await clientFor(lb.url).putRoute("burst", burstRoute);
     await waitFor("the slow node healthy", 15_000, async () => {

@@ -18,6 +18,8 @@ import {
 import { isHealthy, parseShowProc, parseShowStat } from "../../agent/src/render/haproxy/control";
 import { nginxPidFile } from "../../agent/src/render/nginx/reload-drain";
 import { balancerRouteSchema } from "../../wire";
+import type { ApiFailure } from "../../agent/src/errors";
+import { checkRegistered, checkRegistrable } from "../../agent/src/balancer/registered-backends";
 
 const webA = {
   name: "web-a",
@@ -261,5 +263,71 @@ describe("agent sites: the nginx pid file", function () {
     expect(nginxPidFile({ bin: "nginx" })).to.equal(undefined);
     expect(nginxPidFile({ bin: "nginx", mainConf: mainConf("events {}\n") })).to.equal(undefined);
     expect(nginxPidFile({ bin: "nginx", mainConf: path.join(dir, "missing.conf") })).to.equal(undefined);
+  });
+});
+
+describe("agent load balancer: registered backends", function () {
+  const api = { host: "127.0.40.3", port: 8443 };
+  const failureOf = (fn: () => void): ApiFailure | undefined => {
+    try {
+      fn();
+    } catch (error) {
+      return error as ApiFailure;
+    }
+    return undefined;
+  };
+
+  it("refuses to register link-local, unspecified and the agent's own API addresses, naming the field", function () {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ http: "169.254.169.254:80" }, "http"],
+      [{ http: "127.0.40.1:80", ftp: "169.254.0.1:21", passivePorts: [30000, 30009] }, "ftp"],
+      [{ http: "0.0.0.0:80" }, "http"],
+      [{ http: "127.0.40.3:8443" }, "http"],
+      [{ http: "localhost:8443" }, "http"],
+    ];
+    for (const [addresses, field] of cases) {
+      const failure = failureOf(() => checkRegistrable(addresses, api));
+      expect(failure?.status, JSON.stringify(addresses)).to.equal(400);
+      expect(failure?.details.map((detail) => detail.path)).to.deep.equal([field]);
+    }
+    // Another host on the same port, the same host on another port: fine.
+    for (const http of ["127.0.40.1:8443", "127.0.40.3:8080", "169.253.0.1:80"]) {
+      expect(
+        failureOf(() => checkRegistrable({ http }, api)),
+        http,
+      ).to.equal(undefined);
+    }
+    // An API on every address: that port on any host may be this agent.
+    const wildcard = { host: "0.0.0.0", port: 8443 };
+    expect(failureOf(() => checkRegistrable({ http: "10.0.0.5:8443" }, wildcard))?.status).to.equal(400);
+  });
+
+  it("accepts a route only of registered nodes at exactly their registered addresses (weight aside)", function () {
+    const registered = new Map([
+      ["web-a", { http: "127.0.40.1:80" }],
+      ["web-b", { http: "127.0.40.2:80", ftp: "127.0.40.2:21", passivePorts: [30000, 30009] as [number, number] }],
+    ]);
+    const lookup = (name: string) => registered.get(name);
+    const route = (...backends: Array<Record<string, unknown>>) =>
+      balancerRouteSchema.parse({ domains: ["a.test"], backends });
+    expect(
+      failureOf(() => checkRegistered(route({ name: "web-a", http: "127.0.40.1:80", weight: 5 }), lookup)),
+    ).to.equal(undefined);
+    const full = { name: "web-b", http: "127.0.40.2:80", ftp: "127.0.40.2:21", passivePorts: [30000, 30009] };
+    expect(failureOf(() => checkRegistered(route(full), lookup))).to.equal(undefined);
+    const refused: Array<[ReturnType<typeof route>, string]> = [
+      [route({ name: "web-a", http: "169.254.169.254:80" }), "backends.0"],
+      [route({ name: "web-a", http: "127.0.40.1:80" }, { name: "web-z", http: "127.0.40.9:80" }), "backends.1"],
+      [route({ ...full, passivePorts: [30000, 30010] }), "backends.0"],
+      [route({ name: "web-b", http: "127.0.40.2:80" }), "backends.0"],
+    ];
+    for (const [body, path] of refused) {
+      const failure = failureOf(() => checkRegistered(body, lookup));
+      expect(failure?.status).to.equal(422);
+      expect(failure?.code).to.equal("backend_not_registered");
+      expect(failure?.details.map((detail) => detail.path)).to.deep.equal([path]);
+      expect(failure?.message).to.match(/an administrator must register it/);
+      expect(failure?.message).to.not.include("127.0.40.");
+    }
   });
 });

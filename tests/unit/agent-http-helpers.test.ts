@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import { z } from "zod";
-import { bearerChecker, tokenProblem } from "../../agent/src/http/auth";
+import { principalResolver, tokenProblem } from "../../agent/src/http/auth";
 import { ApiFailure, validationFailure } from "../../agent/src/errors";
 import { MAX_JSON_DEPTH, parseJsonBody } from "../../agent/src/http/hardening";
 import { loggedRoute } from "../../agent/src/log";
@@ -13,11 +13,15 @@ import { parseListen } from "../../agent/src/cli";
 import { serviceBodySchema } from "../../wire";
 
 describe("agent HTTP helpers", function () {
-  it("accepts exactly 'Bearer <token>', the scheme in any case", function () {
-    const check = bearerChecker("0123456789abcdef");
+  it("accepts exactly 'Bearer <token>', the scheme in any case: the admin token, or a known org token", function () {
+    const principal = principalResolver("0123456789abcdef", (token) => (token === "lbo_acme" ? "acme" : undefined));
+    const check = (header: string | undefined) => principal(header)?.kind === "admin";
     for (const header of ["Bearer 0123456789abcdef", "bearer 0123456789abcdef", "BEARER  0123456789abcdef"]) {
       expect(check(header), header).to.equal(true);
     }
+    expect(principal("Bearer lbo_acme")).to.deep.equal({ kind: "org", org: "acme" });
+    expect(principal("Bearer lbo_acme lbo_acme")).to.equal(undefined);
+    expect(principal("Bearer lbo_bravo")).to.equal(undefined);
     for (const header of [
       undefined,
       "",

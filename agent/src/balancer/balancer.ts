@@ -12,7 +12,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BalancerRoute, BalancerRecord, BalancerStatus, ServerView } from "../../../wire";
+import type {
+  BalancerRoute,
+  BalancerRecord,
+  BalancerStatus,
+  RegisteredBackend,
+  RegisteredBackendRecord,
+  ServerView,
+} from "../../../wire";
 import { ApiFailure, notFound } from "../errors";
 import {
   type OrgRoute,
@@ -27,6 +34,7 @@ import { writeFileAtomic } from "../render/atomic-write";
 import { type StepReport, timedStep } from "../render/steps";
 import { DRAIN_TIMEOUT_MS } from "../../../wire/timeouts";
 import type { Store } from "../store/store";
+import { type ApiAddress, checkRegistered, checkRegistrable } from "./registered-backends";
 
 const DRAIN_POLL_MS = 100;
 
@@ -98,9 +106,13 @@ export class Balancer {
     return { org, ...route };
   }
 
-  /** Create or replace the org's route; answers once HAProxy runs it (servers leaving drained first). */
+  /**
+   * Create or replace the org's route; answers once HAProxy runs it (servers leaving drained
+   * first). Every backend must be a registered node, at its registered addresses.
+   */
   put(org: string, route: BalancerRoute): Promise<{ record: BalancerRecord; created: boolean }> {
     return this.serial(async () => {
+      checkRegistered(route, (name) => this.options.store.getBackend(name));
       const others = this.routes().filter((other) => other.org !== org);
       const conflict = routeConflict(org, route, others, this.options.httpListen);
       if (conflict) {
@@ -120,6 +132,45 @@ export class Balancer {
       if (!this.options.store.getRoute(org)) throw notFound(`the load-balancer route of organization "${org}"`);
       const rest = this.routes().filter((other) => other.org !== org);
       await this.apply(rest, () => this.options.store.deleteRoute(org));
+    });
+  }
+
+  listBackends(): RegisteredBackendRecord[] {
+    return this.options.store.listBackends().map(({ name, addresses }) => ({ name, ...addresses }));
+  }
+
+  /**
+   * Register (or re-register) a node routes may name. Its new addresses hold for the routes put
+   * from now on; a route already running keeps the addresses it was put with until its next put.
+   */
+  registerBackend(
+    name: string,
+    addresses: RegisteredBackend,
+    api: ApiAddress | undefined,
+  ): Promise<{ record: RegisteredBackendRecord; created: boolean }> {
+    checkRegistrable(addresses, api);
+    // On the chain: a route being put checks the registrations its commit relies on.
+    return this.serial(async () => {
+      const created = this.options.store.getBackend(name) === undefined;
+      this.options.store.transaction(() => this.options.store.putBackend(name, addresses));
+      return { record: { name, ...addresses }, created };
+    });
+  }
+
+  /** Forget a registered node; refused (409) while a route still sends traffic to it. */
+  unregisterBackend(name: string): Promise<void> {
+    return this.serial(async () => {
+      if (!this.options.store.getBackend(name)) throw notFound(`registered backend "${name}"`);
+      const users = this.routes().filter(({ route }) => route.backends.some((backend) => backend.name === name));
+      if (users.length > 0) {
+        const orgs = users.map(({ org }) => `"${org}"`).join(", ");
+        throw new ApiFailure(
+          409,
+          "backend_in_use",
+          `backend "${name}" is still in the load-balancer route of organization ${orgs}: remove it from the route first`,
+        );
+      }
+      this.options.store.transaction(() => this.options.store.deleteBackend(name));
     });
   }
 

@@ -1,20 +1,21 @@
 /**
  * The agent's Fastify app: hardening (timeouts, a connection cap, framework errors in the API
- * shape, hardening.ts), bearer auth, request logging, and the routes of API v1 (routes/). HTTP
- * concerns only: what an operation means lives in domain/.
+ * shape, hardening.ts), bearer auth with each token's scope (auth.ts, scope.ts), request logging,
+ * and the routes of API v1 (routes/). HTTP concerns only: what an operation means lives in domain/.
  */
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { NodeInfo } from "../../../wire";
 import type { Balancer } from "../balancer/balancer";
 import type { MemberWrites } from "../domain/members";
+import type { OrgTokens } from "../domain/org-tokens";
 import type { OrgWrites } from "../domain/orgs";
 import type { Reads } from "../domain/reads";
 import type { Replication } from "../domain/replication";
 import type { AgentMetrics } from "../metrics/agent-metrics";
 import { ApiFailure } from "../errors";
 import { type Logger, loggedRoute } from "../log";
-import { bearerChecker } from "./auth";
+import { principalResolver } from "./auth";
 import {
   type ConnectionLimits,
   badUrlFailure,
@@ -25,13 +26,23 @@ import {
   nodeServerOptions,
   parseJsonBody,
 } from "./hardening";
+import { backendRoutes } from "./routes/backends";
 import { balancerRoutes } from "./routes/balancer";
 import { metricsRoutes } from "./routes/metrics";
 import { nodeRoutes } from "./routes/node";
 import { orgRoutes } from "./routes/orgs";
 import { replicaRoutes } from "./routes/replica";
 import { serviceRoutes } from "./routes/services";
+import { tokenRoutes } from "./routes/tokens";
 import { userRoutes } from "./routes/users";
+import { type Principal, mayUse } from "./scope";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Who the request acts for; set by the authentication hook (null only on the open health route). */
+    principal: Principal | null;
+  }
+}
 
 /** Bodies of ordinary requests; larger ones get 413. */
 const BODY_LIMIT = 1024 * 1024;
@@ -47,6 +58,7 @@ interface AppOptions {
   orgs: OrgWrites;
   members: MemberWrites;
   replication: Replication;
+  orgTokens: OrgTokens;
   balancer: Balancer;
   metrics: Pick<AgentMetrics, "request" | "exposition">;
 }
@@ -82,7 +94,8 @@ export function buildApp(options: AppOptions): AgentApp {
   });
 
   let closing = false;
-  const authorized = bearerChecker(options.token);
+  const principalOf = principalResolver(options.token, (token) => options.orgTokens.orgOf(token));
+  app.decorateRequest("principal", null);
   // Failed authentications are counted per client address (authorized requests never are): a
   // token cannot be guessed at network speed, and a client that keeps failing gets 429.
   void app.register(rateLimit, {
@@ -97,7 +110,8 @@ export function buildApp(options: AppOptions): AgentApp {
       throw new ApiFailure(503, "agent_stopping", "the agent is stopping; retry on another node or once it is back");
     }
     if (request.routeOptions.url === "/v1/health") return; // GET and HEAD, the only open route
-    if (!authorized(request.headers.authorization)) {
+    const principal = principalOf(request.headers.authorization);
+    if (!principal) {
       failedAuthentication ??= app.createRateLimit();
       const limit = await failedAuthentication(request);
       if (!limit.isAllowed && limit.isExceeded) {
@@ -114,6 +128,12 @@ export function buildApp(options: AppOptions): AgentApp {
       });
       reply.header("www-authenticate", 'Bearer realm="lbhosting"');
       throw new ApiFailure(401, "unauthorized", "missing or invalid bearer token");
+    }
+    request.principal = principal;
+    const route = request.routeOptions.url;
+    if (!mayUse(principal, { method: request.method, route, params: request.params })) {
+      log("warn", "request forbidden", { client: request.ip, route: loggedRoute(route, request.url) });
+      throw new ApiFailure(403, "forbidden", "this token does not give access to this route or organization");
     }
   });
   app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
@@ -146,10 +166,12 @@ export function buildApp(options: AppOptions): AgentApp {
 
   nodeRoutes(app, options.node);
   orgRoutes(app, options.reads, options.orgs);
+  tokenRoutes(app, options.orgTokens);
   userRoutes(app, options.reads, options.members);
   serviceRoutes(app, options.reads, options.members);
   replicaRoutes(app, options.replication, options.replicaBodyLimit);
   balancerRoutes(app, options.balancer);
+  backendRoutes(app, options.balancer);
   metricsRoutes(app, options.metrics);
   return {
     app,

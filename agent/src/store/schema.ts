@@ -67,4 +67,19 @@ CREATE TABLE IF NOT EXISTS balancer_routes (
   org TEXT PRIMARY KEY,
   route TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
+-- Organization tokens: only a SHA-256 of each secret (domain/org-tokens.ts says why a fast hash
+-- suffices). Node-local, and not tied to an org row: an admin issues a token before the tenant's
+-- stack creates the org. Added without a version bump, like balancer_routes.
+CREATE TABLE IF NOT EXISTS org_tokens (
+  id TEXT PRIMARY KEY,
+  org TEXT NOT NULL,
+  label TEXT NOT NULL,
+  secret_hash BLOB NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+) STRICT;
+-- The nodes an admin registered with this load balancer: the only backends a route may name.
+CREATE TABLE IF NOT EXISTS registered_backends (
+  name TEXT PRIMARY KEY,
+  addresses TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
 `;

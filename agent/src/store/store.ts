@@ -1,8 +1,9 @@
 /**
  * The agent's SQLite store: orgs (with their replication state), users, services, the per-org
- * change log and the load-balancer routes this node serves (see balancer.ts). Records are kept as
- * canonical JSON next to their hash, and each org keeps the set sums of its users' and services'
- * hashes (content_sums), updated with every row, so its digest costs O(1) per write (see
+ * change log, the load-balancer routes this node serves (see balancer.ts) with the nodes an admin
+ * registered for them, and the organization tokens (hashed, see domain/org-tokens.ts). Records
+ * are kept as canonical JSON next to their hash, and each org keeps the set sums of its users' and
+ * services' hashes (content_sums), updated with every row, so its digest costs O(1) per write (see
  * digest.ts). This module knows nothing about roles or HTTP; domain/ decides what a mutation
  * means and pipeline/ wraps it in `transaction`.
  */
@@ -11,6 +12,7 @@ import Database from "better-sqlite3";
 import {
   type BalancerRoute,
   type Change,
+  type RegisteredBackend,
   type OrgRecord,
   type ServiceRecord,
   type UserRecord,
@@ -96,6 +98,23 @@ function prepareStatements(db: Database.Database) {
       "INSERT INTO balancer_routes (org, route) VALUES (?, ?) ON CONFLICT (org) DO UPDATE SET route = excluded.route",
     ),
     deleteRoute: db.prepare<[string]>("DELETE FROM balancer_routes WHERE org = ?"),
+    insertOrgToken: db.prepare<[string, string, string, Buffer, string]>(
+      "INSERT INTO org_tokens (id, org, label, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+    ),
+    orgTokens: db.prepare<[string], OrgTokenRow>(
+      "SELECT id, org, label, created_at FROM org_tokens WHERE org = ? ORDER BY created_at, id",
+    ),
+    orgOfSecret: db.prepare<[Buffer], string>("SELECT org FROM org_tokens WHERE secret_hash = ?").pluck(),
+    deleteOrgToken: db.prepare<[string, string]>("DELETE FROM org_tokens WHERE org = ? AND id = ?"),
+    getBackend: db.prepare<[string], string>("SELECT addresses FROM registered_backends WHERE name = ?").pluck(),
+    listBackends: db.prepare<[], { name: string; addresses: string }>(
+      "SELECT * FROM registered_backends ORDER BY name",
+    ),
+    putBackend: db.prepare<[string, string]>(
+      `INSERT INTO registered_backends (name, addresses) VALUES (?, ?)
+       ON CONFLICT (name) DO UPDATE SET addresses = excluded.addresses`,
+    ),
+    deleteBackend: db.prepare<[string]>("DELETE FROM registered_backends WHERE name = ?"),
     getSum: db.prepare<[string, string], Buffer>("SELECT sum FROM content_sums WHERE org = ? AND kind = ?").pluck(),
     putSum: db.prepare<[string, string, Buffer]>(
       "INSERT INTO content_sums (org, kind, sum) VALUES (?, ?, ?) ON CONFLICT (org, kind) DO UPDATE SET sum = excluded.sum",
@@ -113,6 +132,14 @@ function prepareStatements(db: Database.Database) {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+/** An org token as stored, without its secret's hash. */
+export interface OrgTokenRow {
+  id: string;
+  org: string;
+  label: string;
+  created_at: string;
+}
 
 /**
  * The database holds every org's password hashes and emails: it, its WAL and its shared-memory
@@ -396,5 +423,43 @@ export class Store {
 
   deleteRoute(org: string): boolean {
     return this.stmt.deleteRoute.run(org).changes > 0;
+  }
+
+  insertOrgToken(token: OrgTokenRow & { secretHash: Buffer }): void {
+    this.stmt.insertOrgToken.run(token.id, token.org, token.label, token.secretHash, token.created_at);
+  }
+
+  /** The org's tokens, oldest first (no secret hashes). */
+  orgTokens(org: string): OrgTokenRow[] {
+    return this.stmt.orgTokens.all(org);
+  }
+
+  /** The org of the token whose secret hashes to `secretHash`, or undefined. */
+  orgOfSecret(secretHash: Buffer): string | undefined {
+    return this.stmt.orgOfSecret.get(secretHash);
+  }
+
+  deleteOrgToken(org: string, id: string): boolean {
+    return this.stmt.deleteOrgToken.run(org, id).changes > 0;
+  }
+
+  getBackend(name: string): RegisteredBackend | undefined {
+    const json = this.stmt.getBackend.get(name);
+    return json === undefined ? undefined : (JSON.parse(json) as RegisteredBackend);
+  }
+
+  /** Every registered node, by name. */
+  listBackends(): Array<{ name: string; addresses: RegisteredBackend }> {
+    return this.stmt.listBackends
+      .all()
+      .map((row) => ({ name: row.name, addresses: JSON.parse(row.addresses) as RegisteredBackend }));
+  }
+
+  putBackend(name: string, addresses: RegisteredBackend): void {
+    this.stmt.putBackend.run(name, JSON.stringify(addresses));
+  }
+
+  deleteBackend(name: string): boolean {
+    return this.stmt.deleteBackend.run(name).changes > 0;
   }
 }

@@ -6,7 +6,12 @@ import type { Reads } from "../../domain/reads";
 import { memberWriteOptions, orgOf, parse, sinceOf, writeOptions } from "../params";
 
 export function orgRoutes(app: FastifyInstance, reads: Reads, orgs: OrgWrites): void {
-  app.get("/v1/orgs", async () => ({ orgs: reads.listOrgs() }));
+  // An org token sees its own org only (scope.ts), and only once it exists on this node.
+  app.get("/v1/orgs", async (request) => {
+    const { principal } = request;
+    const orgs = reads.listOrgs();
+    return { orgs: principal?.kind === "org" ? orgs.filter((org) => org.name === principal.org) : orgs };
+  });
   app.put("/v1/orgs/:org", async (request, reply) => {
     const org = orgOf(request);
     const options = memberWriteOptions(request);
