@@ -125,6 +125,13 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(conflict({ domains: [], backends: [overPort], ftp: { listen: "127.0.8.3:2122" } })).to.deep.include({
       code: "address_taken",
     });
+    // A tenant may read these: they never name the other org.
+    const refusals = [
+      conflict({ domains: ["acme.test"], backends: [webB] }),
+      conflict({ domains: [], backends: [webB], ftp: { listen: "127.0.8.3:21" } }),
+      conflict({ domains: [], backends: [other], ftp: { listen: "127.0.8.3:2122" } }),
+    ];
+    for (const refusal of refusals) expect(refusal?.message).to.be.a("string").and.not.include('"acme"');
     // Another LB host: the same ports are free there.
     expect(conflict({ domains: [], backends: [other], ftp: { listen: "127.0.8.4:21" } })).to.equal(undefined);
   });

@@ -238,7 +238,8 @@ export function routeConflict(
       return {
         code: "domain_taken",
         path: `domains.${index}`,
-        message: `domain "${route.domains[index]}" is already routed for organization "${other.org}" on this node`,
+        // Never the other org's name: a tenant may ask (errors quote nothing of another org).
+        message: `domain "${route.domains[index]}" is already routed for another organization on this node`,
       };
     }
   }
@@ -246,7 +247,7 @@ export function routeConflict(
   const listen = route.ftp.listen;
   const taken = others.find((other) => other.route.ftp?.listen === listen);
   if (taken || listen === httpListen) {
-    const owner = taken ? `organization "${taken.org}"` : "the load balancer's web traffic";
+    const owner = taken ? "another organization" : "the load balancer's web traffic";
     return {
       code: "address_taken",
       path: "ftp.listen",
