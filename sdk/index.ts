@@ -3,6 +3,7 @@ export { LoadBalancedOrganization, type LoadBalancedOrganizationArgs, type Organ
 export { OrgUser, type OrgUserArgs } from "./user";
 export { WebService, type WebServiceArgs } from "./service";
 export { SyncCheck, type SyncCheckArgs, type SyncCheckMember } from "./sync-check";
+export { OrgAccess, type OrgAccessArgs } from "./org-access";
 export {
   HostingNode,
   type HostingNodeArgs,

@@ -128,6 +128,18 @@ export const syncCheckInputsSchema = z.strictObject({
 export type SyncCheckInputs = z.infer<typeof syncCheckInputsSchema>;
 
 /**
+ * OrgAccess: organization tokens for one org on the nodes it may live on (and on its load
+ * balancer, which then accepts those nodes as the org's backends).
+ */
+export const orgAccessInputsSchema = z.strictObject({
+  organization: orgNameSchema,
+  nodes: uniqueList(endpointSchema, "node").pipe(z.array(z.string()).min(1, "must list at least one node")),
+  loadBalancer: endpointSchema.optional(),
+  label: managedBySchema.optional(),
+});
+export type OrgAccessInputs = z.infer<typeof orgAccessInputsSchema>;
+
+/**
  * What each setting a program may leave out means: the agent's own defaults, read once from its
  * request schemas (wire/requests.ts), so the provider and the agent apply the same.
  */

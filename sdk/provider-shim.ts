@@ -19,4 +19,5 @@ export const shims = {
   user: require("./shims/user") as pulumi.dynamic.ResourceProvider,
   service: require("./shims/service") as pulumi.dynamic.ResourceProvider,
   syncCheck: require("./shims/sync-check") as pulumi.dynamic.ResourceProvider,
+  orgAccess: require("./shims/org-access") as pulumi.dynamic.ResourceProvider,
 };

@@ -31,6 +31,7 @@ describe("docs: README resource reference", () => {
     ["OrgUser", "user.ts"],
     ["WebService", "service.ts"],
     ["SyncCheck", "sync-check.ts"],
+    ["OrgAccess", "org-access.ts"],
     ["HostingNode", "hosting-node/index.ts"],
   ];
 
