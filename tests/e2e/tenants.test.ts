@@ -172,6 +172,31 @@ describe("e2e: tenants, each managing its organization with its own tokens only"
     expect((await tenants.bravo.outputs()).inSync).to.equal(true);
   });
 
+  it("a token revoked behind the administrator's stack leaves its outputs on refresh, and the next up issues a new one", async () => {
+    const [revoked] = await adminClient(web2).listOrgTokens("acme");
+    await adminClient(web2).revokeOrgToken("acme", revoked.id);
+    await admin.refresh();
+    // The resource's state (the stack's outputs move only with the next up).
+    const state = (await admin.exportState()) as {
+      resources: { type: string; urn: string; outputs?: { tokenIds?: object } }[];
+    };
+    const access = state.resources.find(
+      (resource) => resource.type.endsWith(":OrgAccess") && resource.urn.endsWith("::acme"),
+    );
+    expect(Object.keys(access?.outputs?.tokenIds ?? {}).sort()).to.deep.equal([web1.url, lb.url].sort());
+    const pending = await admin.preview({ expectNoChanges: true }).then(
+      () => "no changes",
+      (error: Error) => error.message,
+    );
+    expect(pending).to.not.equal("no changes");
+    await admin.up();
+    const reissued = (await admin.outputs({ showSecrets: true })).tokens as Record<Org, Record<string, string>>;
+    expect(reissued.acme[web2.url]).to.be.a("string").and.not.equal(tokens.acme[web2.url]);
+    expect(reissued.acme[web1.url]).to.equal(tokens.acme[web1.url]);
+    expect(await adminClient(web2).listOrgTokens("acme")).to.have.length(1);
+    await admin.preview({ expectNoChanges: true });
+  });
+
   it("destroying the administrator's OrgAccess revokes the tokens: the tenant's next refresh gets 401", async () => {
     await admin.destroy();
     for (const node of nodes) expect(await adminClient(node).listOrgTokens("bravo")).to.deep.equal([]);
