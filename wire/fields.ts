@@ -17,10 +17,11 @@ const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /**
  * Printable text without control characters (C0, DEL and C1), Unicode's bidirectional overrides,
  * embeddings and isolates (U+202A-202E, U+2066-2069: text that displays other than it reads),
- * quotes, `$`, `;`, braces or backslashes.
+ * quotes, `$`, `;`, angle brackets (markup: the text may be shown in a web page), braces or
+ * backslashes.
  */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
-const SAFE_TEXT = /^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"'`$;{}\\]*$/;
+const SAFE_TEXT = /^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"'`$;<>{}\\]*$/;
 const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 export const orgNameSchema = z
@@ -63,7 +64,7 @@ export const displayNameSchema = z
   .max(128, "must be at most 128 characters")
   .regex(
     SAFE_TEXT,
-    "must not contain control or bidirectional-override characters, quotes, '$', ';', braces or backslashes",
+    "must not contain control or bidirectional-override characters, quotes, '$', ';', '<', '>', braces or backslashes",
   );
 
 export const emailSchema = z.email("must be an email address").max(254);
@@ -148,7 +149,7 @@ export const uniqueList = <T extends z.ZodType<string>>(item: T, what: string) =
 export const managedBySchema = z
   .string()
   .max(512)
-  .regex(SAFE_TEXT, "must not contain control characters, quotes, '$', ';', braces or backslashes");
+  .regex(SAFE_TEXT, "must not contain control characters, quotes, '$', ';', '<', '>', braces or backslashes");
 
 /** A 64-hex-digit SHA-256 digest, as the org digest is written. */
 export const digestSchema = z.string().regex(/^[0-9a-f]{64}$/);
