@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { type UnixIdRange, parseUnixIdRange } from "./domain/unix-ids";
+import { type UnixIdRange, parseUnixIdRange } from "../../wire";
 import { jsonLogger } from "./log";
 import type { AgentOptions } from "./options";
 import { packageVersion } from "../../common/version";

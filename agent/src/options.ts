@@ -1,10 +1,17 @@
 /** The agent's settings (what `lbhosting-agent` parses into them is cli.ts), their defaults and checks. */
-import { NODE_NAME, type PortRange, ftpMaxSessionsSchema, listenAddressSchema } from "../../wire";
+import {
+  NODE_NAME,
+  type PortRange,
+  type UnixIdRange,
+  ftpMaxSessionsSchema,
+  listenAddressSchema,
+  unixIdRangeProblem,
+} from "../../wire";
 import { tokenProblem } from "./http/auth";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitsProblem } from "./http/hardening";
 import type { Logger } from "./log";
 import { DEFAULT_FTP_READONLY_UID } from "./render/ftp/accounts";
-import { DEFAULT_UNIX_ID_RANGE, type UnixIdRange, unixIdRangeProblem } from "./domain/unix-ids";
+import { DEFAULT_UNIX_ID_RANGE } from "./domain/unix-ids";
 import { webGroupId } from "./render/web-group";
 import type { HaproxyBinary } from "./render/haproxy/control";
 import type { NginxBinary } from "./render/nginx/sites";

@@ -8,7 +8,7 @@ import { OrgWrites } from "../../agent/src/domain/orgs";
 import type { ResolvedFolder } from "../../agent/src/domain/ports";
 import { Reads } from "../../agent/src/domain/reads";
 import { Replication } from "../../agent/src/domain/replication";
-import { DEFAULT_UNIX_ID_RANGE, type UnixIdRange } from "../../agent/src/domain/unix-ids";
+import { DEFAULT_UNIX_ID_RANGE } from "../../agent/src/domain/unix-ids";
 import { ApiFailure } from "../../agent/src/errors";
 import { Rendering } from "../../agent/src/pipeline/render";
 import { WritePipeline } from "../../agent/src/pipeline/writes";
@@ -16,6 +16,7 @@ import type { SiteChange, StagedSites } from "../../agent/src/render/nginx/sites
 import { Store } from "../../agent/src/store/store";
 import {
   type ServiceBody,
+  type UnixIdRange,
   type ServiceRecord,
   type UserBody,
   type UserRecord,

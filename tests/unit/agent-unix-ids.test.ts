@@ -13,14 +13,13 @@ import {
   DEFAULT_UNIX_ID_RANGE,
   allocateUnixId,
   assignMissingUnixIds,
-  parseUnixIdRange,
   preferredUnixId,
 } from "../../agent/src/domain/unix-ids";
 import { optionProblem } from "../../agent/src/options";
 import { webGroupId } from "../../agent/src/render/web-group";
 import { Store } from "../../agent/src/store/store";
 import { contentDigest } from "../../agent/src/store/digest";
-import { orgSettingsSchema } from "../../wire";
+import { orgSettingsSchema, parseUnixIdRange } from "../../wire";
 import { type DomainNode, domainNode, failure, fakeHash } from "../support/agent-domain";
 
 const A = "http://a.test:8080";

@@ -5,7 +5,8 @@ import type { OrgState } from "../store/org-state";
 import type { ChangeLog } from "./change-log";
 import { type HostingStore, UNTOUCHED, type WriteQueue } from "./ports";
 import { type WriteOptions, orgAfter, orgStatus, rejectOtherOwner, rejectSecondaryWrite, requireOrg } from "./roles";
-import { type UnixIdRange, allocateUnixId } from "./unix-ids";
+import type { UnixIdRange } from "../../../wire";
+import { allocateUnixId } from "./unix-ids";
 
 export class OrgWrites {
   constructor(

@@ -16,7 +16,8 @@ import type { OrgState } from "../store/org-state";
 import type { ChangeLog } from "./change-log";
 import { type HostingStore, type Mutation, UNTOUCHED, type WriteQueue } from "./ports";
 import { orgAfter, orgStatus, rejectDomainElsewhere, rejectPrimary, rejectStaleEpoch, requireOrg } from "./roles";
-import { type UnixIdRange, allocateUnixId, rejectUnixIdTaken } from "./unix-ids";
+import type { UnixIdRange } from "../../../wire";
+import { allocateUnixId, rejectUnixIdTaken } from "./unix-ids";
 
 const invalid = (path: string, message: string, summary = `${path}: ${message}`): ApiFailure =>
   new ApiFailure(400, "validation_failed", `invalid request: ${summary}`, [{ path, message }]);

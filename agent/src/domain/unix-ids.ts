@@ -13,11 +13,7 @@ import { createHash } from "node:crypto";
 import { ApiFailure } from "../errors";
 import type { HostingStore } from "./ports";
 import type { OrgState } from "../store/org-state";
-
-export interface UnixIdRange {
-  start: number;
-  end: number;
-}
+import type { UnixIdRange } from "../../../wire";
 
 /**
  * Above the ids Debian gives login users (1000–59999), nobody (65534) and systemd's dynamic users
@@ -25,24 +21,6 @@ export interface UnixIdRange {
  * hashed first choice is rarely taken.
  */
 export const DEFAULT_UNIX_ID_RANGE: UnixIdRange = { start: 200_000, end: 999_999 };
-
-const MAX_ID = 2 ** 31 - 1;
-
-/** "START-END" → range, or why not. */
-export function parseUnixIdRange(value: string): UnixIdRange | string {
-  const match = /^(\d{1,10})-(\d{1,10})$/.exec(value);
-  if (!match) return "must be START-END, e.g. 200000-999999";
-  const range = { start: Number(match[1]), end: Number(match[2]) };
-  return unixIdRangeProblem(range) ?? range;
-}
-
-/** Why a range cannot hold org ids, or undefined. */
-export function unixIdRangeProblem(range: UnixIdRange): string | undefined {
-  if (!Number.isInteger(range.start) || range.start < 1000) return "must start at 1000 or above (system accounts)";
-  if (!Number.isInteger(range.end) || range.end < range.start) return "must end at or after its start";
-  if (range.end > MAX_ID) return `must end below 2^31 (${MAX_ID + 1})`;
-  return undefined;
-}
 
 /** The org's first choice in the range: the same on every node with the same range. */
 export function preferredUnixId(org: string, range: UnixIdRange): number {
