@@ -20,7 +20,7 @@ import {
  * folder, the same on every node of the org (the content is on one NAS). At least 1000 (never a
  * system account), below 2^31 (uid_t is signed on some systems).
  */
-export const unixIdSchema = z
+const unixIdSchema = z
   .number()
   .int()
   .min(1000)

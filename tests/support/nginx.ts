@@ -21,7 +21,7 @@ import { requireTool } from "./requirements";
 
 const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 /** The group test nginx workers run as: the agent's default --web-gid (www-data's gid). */
-export const WEB_GROUP = "www-data";
+const WEB_GROUP = "www-data";
 
 /** The nginx binary: $NGINX_BIN, a usual install path, or undefined. */
 export function findNginx(): string | undefined {

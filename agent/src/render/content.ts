@@ -19,7 +19,7 @@ const SAFE_ABSOLUTE_PATH = /^\/[A-Za-z0-9._/-]*$/;
 export type Resolved = { ok: true; path: string } | { ok: false; reason: string };
 
 /** Org folders and the folders the agent makes in them: owner rwx, web group r-x (setgid), others nothing. */
-export const OWNED_FOLDER_MODE = 0o2750;
+const OWNED_FOLDER_MODE = 0o2750;
 
 /** realpath of the deepest existing ancestor, with the not-yet-existing rest appended. */
 async function resolveExisting(target: string): Promise<string> {
