@@ -323,7 +323,7 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
 
   it("a missing prerequisite fails the up, naming the server and what to install", async () => {
     const [web1] = webServers;
-    await project.configSet("servers", JSON.stringify([{ ...web1, nginxBin: "/nonexistent/sbin/nginx" }]));
+    await project.configSet("servers", JSON.stringify([{ ...web1, contentRoot, nginxBin: "/nonexistent/sbin/nginx" }]));
     await project.pulumi(["config", "rm", "loadBalancer"]);
     await project.pulumi(["config", "rm", "loadBalancerFtp"]);
     const failure = await project.up().then(

@@ -96,6 +96,8 @@ export class ContentRoot {
    * Make `relative` inside `org`'s folder, and the org's folder, real folders owned by `unixId`
    * with the web group (mode 2750): the org's folder and the last one always, folders it creates on
    * the way too; folders the org made on the way stay as they are. Without a web group, resolves only.
+   * (A folder on the way swapped for a symlink between two steps gets the next one made where the
+   * symlink leads, empty and root's, and refused: nothing there changes owner.)
    */
   async prepare(org: string, relative: string, unixId: number): Promise<Resolved> {
     const webGid = this.webGid;
@@ -111,20 +113,21 @@ export class ContentRoot {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
         created = false;
       }
-      if (created || index === 0 || index === parts.length - 1) {
-        const refused = await ownFolder(current, unixId, webGid);
-        if (refused) return { ok: false, reason: refused };
-      }
+      // Every folder on the way is checked before the next is made in it; only ours are owned.
+      const own = created || index === 0 || index === parts.length - 1;
+      const refused = await checkFolder(current, own ? { uid: unixId, gid: webGid } : undefined);
+      if (refused) return { ok: false, reason: refused };
     }
     return this.resolve(org, relative);
   }
 }
 
 /**
- * Give `folder` to uid:gid, mode 2750, through a handle opened without following a symlink; refused
- * (nothing changed) when the handle's path is not `folder` (a symlink on the way) or not a folder.
+ * Refused (nothing changed) unless `folder` is a folder reached through no symlink: opened without
+ * following one, the handle's own path must be `folder`. With `owner`, it is then given to
+ * owner.uid:owner.gid, mode 2750, through that handle.
  */
-async function ownFolder(folder: string, uid: number, gid: number): Promise<string | undefined> {
+async function checkFolder(folder: string, owner?: { uid: number; gid: number }): Promise<string | undefined> {
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(folder, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
@@ -137,6 +140,8 @@ async function ownFolder(folder: string, uid: number, gid: number): Promise<stri
     if ((await fs.promises.readlink(`/proc/self/fd/${handle.fd}`)) !== folder) {
       return "resolves outside the organization's folder (through a symlink)";
     }
+    if (owner === undefined) return undefined;
+    const { uid, gid } = owner;
     const stat = await handle.stat();
     if (stat.uid !== uid || stat.gid !== gid) await handle.chown(uid, gid);
     if ((stat.mode & 0o7777) !== OWNED_FOLDER_MODE || stat.uid !== uid || stat.gid !== gid) {
