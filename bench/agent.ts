@@ -84,6 +84,8 @@ async function upserts(
 }
 
 const PURE_PW = "/usr/bin/pure-pw";
+/** The org's Unix id: the agent's own, so its folders need no chown (a bench can run unprivileged). */
+const ORG_UNIX_ID = process.getuid?.() || 200_000;
 
 /** Milliseconds per FTP round of 8 user writes once the org holds `accounts` accounts (median of the last 20). */
 async function ftpRoundMs(accounts: number): Promise<number> {
@@ -92,8 +94,8 @@ async function ftpRoundMs(accounts: number): Promise<number> {
     fs.mkdirSync(path.join(dir, "content"));
     const files = new FtpFiles({
       dir: path.join(dir, "ftp"),
-      content: new ContentRoot(path.join(dir, "content")),
-      writableIds: { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 },
+      // Folders owned as on a serving node (the org's id, a web group): each round checks them.
+      content: new ContentRoot(path.join(dir, "content"), process.getgid?.() ?? 0),
       readonlyIds: { uid: 65534, gid: 65534 },
       purePw: fs.existsSync(PURE_PW) ? PURE_PW : undefined,
       warn: (msg, fields) => console.log(`ftp warning: ${msg} ${JSON.stringify(fields)}`),
@@ -109,6 +111,7 @@ async function ftpRoundMs(accounts: number): Promise<number> {
     });
     await files.render(
       "big",
+      ORG_UNIX_ID,
       [{ name: "files", kind: "ftp", enabled: true, rootPath: "files", writable: false, managedBy: "" }],
       () => [],
     );

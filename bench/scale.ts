@@ -176,7 +176,7 @@ async function measured(project: Project, args: string[]): Promise<{ seconds: nu
 
 async function pulumiPhases(bin: string, root: string): Promise<void> {
   const purePw = fs.existsSync("/usr/bin/pure-pw") ? "/usr/bin/pure-pw" : undefined;
-  const ftpArgs = purePw ? ["--pure-pw-bin", purePw, "--ftp-uid", "65533", "--ftp-gid", "65533"] : [];
+  const ftpArgs = purePw ? ["--pure-pw-bin", purePw] : [];
   const agents: AgentProcess[] = await Promise.all(
     ["127.0.60.1", "127.0.60.2", "127.0.60.3"].map((host) =>
       startAgentProcess({ host, token: TOKEN, startTimeoutMs: 60_000, extraArgs: ftpArgs }),

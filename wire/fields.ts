@@ -154,3 +154,27 @@ export const managedBySchema = z
 /** A 64-hex-digit SHA-256 digest, as the org digest is written. */
 export const digestSchema = z.string().regex(/^[0-9a-f]{64}$/);
 export const generationSchema = z.number().int().nonnegative();
+
+/** A node's `--org-id-range`: where each org's Unix id (agent/src/domain/unix-ids.ts) comes from. */
+export interface UnixIdRange {
+  start: number;
+  end: number;
+}
+
+const MAX_ID = 2 ** 31 - 1;
+
+/** "START-END" → range, or why not. */
+export function parseUnixIdRange(value: string): UnixIdRange | string {
+  const match = /^(\d{1,10})-(\d{1,10})$/.exec(value);
+  if (!match) return "must be START-END, e.g. 200000-999999";
+  const range = { start: Number(match[1]), end: Number(match[2]) };
+  return unixIdRangeProblem(range) ?? range;
+}
+
+/** Why a range cannot hold org ids, or undefined. */
+export function unixIdRangeProblem(range: UnixIdRange): string | undefined {
+  if (!Number.isInteger(range.start) || range.start < 1000) return "must start at 1000 or above (system accounts)";
+  if (!Number.isInteger(range.end) || range.end < range.start) return "must end at or after its start";
+  if (range.end > MAX_ID) return `must end below 2^31 (${MAX_ID + 1})`;
+  return undefined;
+}

@@ -15,12 +15,28 @@ import {
   usernameSchema,
 } from "./fields";
 
+/**
+ * An org's Unix id: the uid and gid its writable FTP accounts run as and that owns its content
+ * folder, the same on every node of the org (the content is on one NAS). At least 1000 (never a
+ * system account), below 2^31 (uid_t is signed on some systems).
+ */
+const unixIdSchema = z
+  .number()
+  .int()
+  .min(1000)
+  .max(2 ** 31 - 1);
+
 export const orgRecordSchema = z.strictObject({
   name: orgNameSchema,
   displayName: z.string(),
   loadBalanced: z.boolean(),
   secondaries: z.array(endpointSchema),
   managedBy: z.string(),
+  /**
+   * Allocated by the org's primary when it creates the org, then carried by snapshots and
+   * `org.put` changes, so copies use the primary's. Absent only in records of agents before it.
+   */
+  unixId: unixIdSchema.optional(),
 });
 export type OrgRecord = z.infer<typeof orgRecordSchema>;
 

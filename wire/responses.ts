@@ -71,6 +71,8 @@ export const orgStatusSchema = z.object({
   /** Secondary copies only: when a sync last wrote this copy (ISO 8601). */
   lastSyncedAt: z.string().optional(),
   managedBy: z.string(),
+  /** The uid and gid of the org's writable FTP accounts and content folder on this node (older agents leave it out). */
+  unixId: z.number().int().optional(),
 });
 export type OrgStatus = z.infer<typeof orgStatusSchema>;
 

@@ -6,8 +6,8 @@
  */
 import fs from "node:fs";
 import os from "node:os";
-import { Command, InvalidArgumentError } from "commander";
-import { DEFAULT_FTP_READONLY_IDS } from "./render/ftp/accounts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { type UnixIdRange, parseUnixIdRange } from "../../wire";
 import { jsonLogger } from "./log";
 import type { AgentOptions } from "./options";
 import { packageVersion } from "../../common/version";
@@ -34,10 +34,13 @@ interface AgentCliOptions {
   haproxyMasterSocket?: string;
   haproxyConf?: string;
   changeLogLimit?: number;
-  ftpUid?: number;
-  ftpGid?: number;
+  orgIdRange?: UnixIdRange;
+  webGid?: number;
   ftpReadonlyUid?: number;
-  ftpReadonlyGid?: number;
+  /** Flags of earlier versions, refused with what replaced them. */
+  ftpUid?: unknown;
+  ftpGid?: unknown;
+  ftpReadonlyGid?: unknown;
   purePwBin?: string;
   requestTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -58,6 +61,12 @@ const nonNegativeInt = (value: string): number => {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError("expected a non-negative integer");
   return Number(value);
 };
+
+function orgIdRange(value: string): UnixIdRange {
+  const range = parseUnixIdRange(value);
+  if (typeof range === "string") throw new InvalidArgumentError(range);
+  return range;
+}
 
 /** "LOW:HIGH" → [low, high], ports 1-65535, low <= high. */
 function parsePortRange(value: string): [number, number] {
@@ -85,6 +94,15 @@ function fail(message: string): never {
 async function runAgent(cli: AgentCliOptions): Promise<void> {
   // Loaded here, not at the top, so other lbhosting subcommands do not pay for Fastify at start-up.
   const [{ createAgent }, { optionProblem }] = await Promise.all([import("./main"), import("./options")]);
+  // Refused, not ignored: an old unit file would otherwise run every org's accounts as ids it no longer names.
+  if (cli.ftpUid !== undefined || cli.ftpGid !== undefined) {
+    fail(
+      "--ftp-uid and --ftp-gid are gone: each organization's writable FTP accounts run as its own id, from --org-id-range START-END (see agent/README.md)",
+    );
+  }
+  if (cli.ftpReadonlyGid !== undefined) {
+    fail("--ftp-readonly-gid is gone: read-only FTP accounts run with the web group, --web-gid (see agent/README.md)");
+  }
   const log = jsonLogger();
   const listen = parseListen(cli.listen);
   const token = readToken(cli.tokenFile);
@@ -125,17 +143,9 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
       : {}),
     haproxyConf: cli.haproxyConf,
     changeLogLimit: cli.changeLogLimit,
-    ...(cli.ftpUid !== undefined || cli.ftpGid !== undefined
-      ? { ftpIds: { uid: cli.ftpUid ?? process.getuid?.() ?? 0, gid: cli.ftpGid ?? process.getgid?.() ?? 0 } }
-      : {}),
-    ...(cli.ftpReadonlyUid !== undefined || cli.ftpReadonlyGid !== undefined
-      ? {
-          ftpReadonlyIds: {
-            uid: cli.ftpReadonlyUid ?? DEFAULT_FTP_READONLY_IDS.uid,
-            gid: cli.ftpReadonlyGid ?? DEFAULT_FTP_READONLY_IDS.gid,
-          },
-        }
-      : {}),
+    orgIdRange: cli.orgIdRange,
+    webGid: cli.webGid,
+    ftpReadonlyUid: cli.ftpReadonlyUid,
     purePwBin: cli.purePwBin,
     limits: {
       requestTimeoutMs: cli.requestTimeoutMs,
@@ -179,7 +189,10 @@ function agentProgram(name = "lbhosting-agent"): Command {
     .option("--token-file <file>", "file holding the bearer token (else LBHOSTING_AGENT_TOKEN)")
     .option("--tls-cert <file>", "serve the API over HTTPS with this certificate (PEM)")
     .option("--tls-key <file>", "private key for --tls-cert (PEM)")
-    .option("--content-root <dir>", "folder holding each org's content (the NAS mount); default <data>/content")
+    .option(
+      "--content-root <dir>",
+      "folder holding each org's content (the NAS mount); required with --nginx-bin or --pure-pw-bin, else default <data>/content",
+    )
     .option("--nginx-conf-dir <dir>", "where site files are written; default <data>/nginx")
     .option("--nginx-bin <path>", "nginx binary used to validate (-t) and reload (-s reload) configuration")
     .option("--nginx-main-conf <file>", "nginx main configuration (-c) for validate and reload")
@@ -212,10 +225,20 @@ function agentProgram(name = "lbhosting-agent"): Command {
       "the fewest change-log entries kept per org (default 1000; trimmed in steps of n/16)",
       nonNegativeInt,
     )
-    .option("--ftp-uid <uid>", "uid of FTP accounts (default: the agent's)", nonNegativeInt)
-    .option("--ftp-gid <gid>", "gid of FTP accounts (default: the agent's)", nonNegativeInt)
+    .option(
+      "--org-id-range <start-end>",
+      "each org's Unix id (its writable FTP accounts' uid and gid, its folder's owner) comes from here (default 200000-999999)",
+      orgIdRange,
+    )
+    .option(
+      "--web-gid <gid>",
+      "the group nginx's workers run as: group of every org folder, gid of read-only FTP accounts (default: www-data's)",
+      nonNegativeInt,
+    )
     .option("--ftp-readonly-uid <uid>", "uid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
-    .option("--ftp-readonly-gid <gid>", "gid of accounts of read-only FTP services (default 65534)", nonNegativeInt)
+    .addOption(new Option("--ftp-uid <uid>").hideHelp())
+    .addOption(new Option("--ftp-gid <gid>").hideHelp())
+    .addOption(new Option("--ftp-readonly-gid <gid>").hideHelp())
     .option(
       "--pure-pw-bin <path>",
       "pure-ftpd's pure-pw: serve FTP accounts from <data>/ftp/pureftpd.pdb (folders prepared, format checked)",

@@ -16,6 +16,7 @@ import { OrgTokens } from "./domain/org-tokens";
 import { OrgWrites } from "./domain/orgs";
 import { Reads } from "./domain/reads";
 import { Replication } from "./domain/replication";
+import { assignMissingUnixIds } from "./domain/unix-ids";
 import { buildApp } from "./http/app";
 import { jsonLogger } from "./log";
 import { AgentMetrics } from "./metrics/agent-metrics";
@@ -35,6 +36,7 @@ import { PasswordPool } from "./workers/password-pool";
  * node enters the load balancer's rotation within this (plus HAProxy's 2 passing checks).
  */
 const MISSING_CHECK_RETRY_MS = 5_000;
+const NOGROUP = 65534;
 
 export type { AgentOptions } from "./options";
 
@@ -54,9 +56,14 @@ export function createAgent(options: AgentOptions): Agent {
   const warn = (msg: string, fields: Record<string, unknown>) => log("warn", msg, fields);
 
   const metrics = new AgentMetrics();
-  fs.mkdirSync(options.dataDir, { recursive: true });
-  const content = new ContentRoot(options.contentRoot ?? path.join(options.dataDir, "content"));
+  // The data folder holds the database (every org's password hashes), the FTP accounts and the
+  // agent's configuration files: the agent's alone, whatever the umask or an older agent left.
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(options.dataDir, 0o700);
+  const content = new ContentRoot(options.contentRoot ?? path.join(options.dataDir, "content"), settings.webGid);
   const store = new Store(path.join(options.dataDir, "agent.db"));
+  const assigned = assignMissingUnixIds(store, settings.orgIdRange);
+  if (assigned.length > 0) log("info", "organizations given their Unix ids", { orgs: assigned.length });
   const sites = new NginxSites(
     options.nginxConfDir ?? path.join(options.dataDir, "nginx"),
     options.nginx,
@@ -74,8 +81,8 @@ export function createAgent(options: AgentOptions): Agent {
   const ftp = new FtpFiles({
     dir: path.join(options.dataDir, "ftp"),
     content,
-    writableIds: settings.ftpWritableIds,
-    readonlyIds: settings.ftpReadonlyIds,
+    // Without a web group nothing serves the accounts: nogroup keeps them from any group's files.
+    readonlyIds: { uid: settings.ftpReadonlyUid, gid: settings.webGid ?? NOGROUP },
     purePw: options.purePwBin,
     warn,
     report: metrics.serverSteps("ftp"),
@@ -126,9 +133,9 @@ export function createAgent(options: AgentOptions): Agent {
     node,
     log,
     reads: new Reads(store),
-    orgs: new OrgWrites(store, queue, changeLog),
+    orgs: new OrgWrites(store, queue, changeLog, settings.orgIdRange),
     members: new MemberWrites({ store, queue, log: changeLog, passwords, content }),
-    replication: new Replication(store, queue, changeLog),
+    replication: new Replication(store, queue, changeLog, settings.orgIdRange),
     orgTokens: new OrgTokens(store),
     balancer,
     metrics,

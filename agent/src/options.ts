@@ -1,9 +1,18 @@
 /** The agent's settings (what `lbhosting-agent` parses into them is cli.ts), their defaults and checks. */
-import { NODE_NAME, type PortRange, ftpMaxSessionsSchema, listenAddressSchema } from "../../wire";
+import {
+  NODE_NAME,
+  type PortRange,
+  type UnixIdRange,
+  ftpMaxSessionsSchema,
+  listenAddressSchema,
+  unixIdRangeProblem,
+} from "../../wire";
 import { tokenProblem } from "./http/auth";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitsProblem } from "./http/hardening";
 import type { Logger } from "./log";
-import { DEFAULT_FTP_READONLY_IDS, type FtpIds, servingIdsProblem } from "./render/ftp/accounts";
+import { DEFAULT_FTP_READONLY_UID } from "./render/ftp/accounts";
+import { DEFAULT_UNIX_ID_RANGE } from "./domain/unix-ids";
+import { webGroupId } from "./render/web-group";
 import type { HaproxyBinary } from "./render/haproxy/control";
 import type { NginxBinary } from "./render/nginx/sites";
 
@@ -19,14 +28,17 @@ export interface AgentOptions {
   /** Where the API listens; port 0 picks a free port (read the bound URL from `listen()`). */
   host: string;
   port: number;
-  /** Folder for the SQLite database and generated FTP files. */
+  /** Folder for the SQLite database and generated FTP files; made 0700 on start. */
   dataDir: string;
   /** This server's name: the X-Served-By header of its sites and `GET /v1/health`. */
   name: string;
   /** The bearer token every request except health must carry. */
   token: string;
   tls?: { cert: Buffer; key: Buffer };
-  /** Folder holding `<org>/...` content (the NAS mount). Default `<dataDir>/content`. */
+  /**
+   * Folder holding `<org>/...` content (the NAS mount). Required with nginx or pure-pw (the data
+   * folder is the agent's alone, so nothing served can live in it); else default `<dataDir>/content`.
+   */
   contentRoot?: string;
   /** Where site files are written. Default `<dataDir>/nginx`. */
   nginxConfDir?: string;
@@ -46,10 +58,16 @@ export interface AgentOptions {
   haproxyConf?: string;
   changeLogLimit?: number;
   replicaBodyLimit?: number;
-  /** uid/gid for FTP accounts. Default: the agent process's own. */
-  ftpIds?: FtpIds;
-  /** uid/gid for accounts of read-only FTP services. Default 65534/65534 (nobody). */
-  ftpReadonlyIds?: FtpIds;
+  /** Where each org's Unix id (its writable FTP accounts' uid and gid, its folder's owner) comes from. */
+  orgIdRange?: UnixIdRange;
+  /**
+   * The group nginx's workers run as: the group of every org folder (read-only for it) and the gid
+   * of read-only FTP accounts. Default: www-data's in /etc/group; required with nginx or pure-pw
+   * when there is none.
+   */
+  webGid?: number;
+  /** uid of accounts of read-only FTP services. Default 65534 (nobody). */
+  ftpReadonlyUid?: number;
   /** pure-ftpd's `pure-pw`: check the PDB format against it and prepare the accounts' folders. */
   purePwBin?: string;
   /** Timeouts and the connection cap; unset fields take DEFAULT_CONNECTION_LIMITS. */
@@ -62,18 +80,24 @@ interface AgentSettings {
   httpListen: string;
   changeLogLimit: number;
   replicaBodyLimit: number;
-  ftpWritableIds: FtpIds;
-  ftpReadonlyIds: FtpIds;
+  orgIdRange: UnixIdRange;
+  /** Set when the agent serves content (nginx or pure-pw): it then owns org folders (N:webGid 2750). */
+  webGid: number | undefined;
+  ftpReadonlyUid: number;
   limits: ConnectionLimits;
 }
+
+/** Whether the agent serves content (nginx or pure-ftpd read it): then folders are owned per org. */
+const serves = (options: AgentOptions): boolean => options.nginx !== undefined || options.purePwBin !== undefined;
 
 export function agentSettings(options: AgentOptions): AgentSettings {
   return {
     httpListen: options.httpListen ?? DEFAULT_HTTP_LISTEN,
     changeLogLimit: options.changeLogLimit ?? DEFAULT_CHANGE_LOG_LIMIT,
     replicaBodyLimit: options.replicaBodyLimit ?? DEFAULT_REPLICA_BODY_LIMIT,
-    ftpWritableIds: options.ftpIds ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
-    ftpReadonlyIds: options.ftpReadonlyIds ?? DEFAULT_FTP_READONLY_IDS,
+    orgIdRange: options.orgIdRange ?? DEFAULT_UNIX_ID_RANGE,
+    webGid: serves(options) ? (options.webGid ?? webGroupId()) : undefined,
+    ftpReadonlyUid: options.ftpReadonlyUid ?? DEFAULT_FTP_READONLY_UID,
     limits: {
       ...DEFAULT_CONNECTION_LIMITS,
       ...Object.fromEntries(Object.entries(options.limits ?? {}).filter(([, value]) => value !== undefined)),
@@ -107,6 +131,32 @@ export function optionProblem(options: AgentOptions): string | undefined {
   const settings = agentSettings(options);
   const limits = limitsProblem(settings.limits);
   if (limits) return limits;
-  if (options.purePwBin !== undefined) return servingIdsProblem(settings.ftpWritableIds, settings.ftpReadonlyIds);
+  return servingProblem(options, settings);
+}
+
+/** What a serving agent (nginx or pure-pw) needs: a content root of its own, a web group, ids apart. */
+function servingProblem(options: AgentOptions, settings: AgentSettings): string | undefined {
+  const range = settings.orgIdRange;
+  const rangeProblem = unixIdRangeProblem(range);
+  if (rangeProblem) return `--org-id-range ${rangeProblem}`;
+  if (!serves(options)) return undefined;
+  if (options.contentRoot === undefined) {
+    return "--content-root is required with --nginx-bin or --pure-pw-bin: served content cannot live in the data folder, which is the agent's alone (0700)";
+  }
+  const webGid = settings.webGid;
+  if (webGid === undefined) return "give --web-gid, the group nginx's workers run as (there is no www-data group here)";
+  if (!Number.isInteger(webGid) || webGid <= 0) {
+    return "--web-gid must be a group other than root's (pure-ftpd refuses gid 0, and root's group reads everything)";
+  }
+  const readonlyUid = settings.ftpReadonlyUid;
+  if (!Number.isInteger(readonlyUid) || readonlyUid <= 0) {
+    return "--ftp-readonly-uid cannot be 0 (pure-ftpd refuses root logins)";
+  }
+  const inRange = (id: number) => id >= range.start && id <= range.end;
+  if (inRange(readonlyUid)) {
+    return `--org-id-range must not hold --ftp-readonly-uid ${readonlyUid}, or an org's accounts could write read-only services`;
+  }
+  if (inRange(webGid))
+    return `--org-id-range must not hold --web-gid ${webGid}, or an org's accounts would read every org`;
   return undefined;
 }

@@ -32,10 +32,20 @@ export interface HostingNodeArgs {
   name?: string;
   /** Where the agent package is installed; default /opt/lbhosting/<name>. */
   installDir?: string;
-  /** The agent's database and generated files, kept on delete unless purgeData; default /var/lib/lbhosting/<name>. */
+  /**
+   * The agent's database and generated files (the agent's alone: 0700), kept on delete unless
+   * purgeData; default /var/lib/lbhosting/<name>.
+   */
   dataDir?: string;
-  /** The folder holding every org's content (the NAS mount); default <dataDir>/content. */
+  /** The folder holding every org's content (the NAS mount); required with nginx or ftp. */
   contentRoot?: string;
+  /**
+   * "START-END": each org's Unix id (its writable FTP accounts' uid and gid, the owner of its
+   * folder) comes from it; default 200000-999999. Give every node of an org the same range.
+   */
+  orgIdRange?: string;
+  /** The group nginx's workers run as (group of every org folder); default www-data's gid on the server. */
+  webGid?: number;
   /** "hosting" (default): nginx and FTP; "load-balancer": the agent next to HAProxy, which HostingNode runs too. */
   role?: HostingNodeRole;
   nginx?: HostingNodeNginx;
@@ -91,6 +101,8 @@ export class HostingNode extends pulumi.ComponentResource {
       packageSha256: sha256(fs.readFileSync(args.agentPackage)),
       listen: args.listen,
       contentRoot: args.contentRoot,
+      orgIdRange: args.orgIdRange,
+      webGid: args.webGid,
       role: args.role ?? "hosting",
       nginx: args.nginx,
       ftp: args.ftp,

@@ -63,6 +63,8 @@ function agentArgs(install: AgentInstall): string[] {
   const args = ["--listen", install.listen, "--data", install.dataDir, "--name", install.name];
   args.push("--token-file", `${install.installDir}/token`);
   if (install.contentRoot) args.push("--content-root", install.contentRoot);
+  if (install.orgIdRange) args.push("--org-id-range", install.orgIdRange);
+  if (install.webGid !== undefined) args.push("--web-gid", String(install.webGid));
   const { nginx, ftp } = install;
   if (nginx) {
     args.push("--nginx-bin", nginx.bin);
@@ -76,10 +78,7 @@ function agentArgs(install: AgentInstall): string[] {
     args.push("--pure-pw-bin", ftp.purePwBin);
     if (ftp.ftpListen) args.push("--ftp-listen", ftp.ftpListen);
     if (ftp.passivePorts) args.push("--ftp-passive-ports", ftp.passivePorts.join(":"));
-    if (ftp.uid !== undefined) args.push("--ftp-uid", String(ftp.uid));
-    if (ftp.gid !== undefined) args.push("--ftp-gid", String(ftp.gid));
     if (ftp.readonlyUid !== undefined) args.push("--ftp-readonly-uid", String(ftp.readonlyUid));
-    if (ftp.readonlyGid !== undefined) args.push("--ftp-readonly-gid", String(ftp.readonlyGid));
     if (ftp.maxSessions !== undefined) args.push("--ftp-max-sessions", String(ftp.maxSessions));
   }
   const haproxy = haproxySetup(install);

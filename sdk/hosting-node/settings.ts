@@ -3,7 +3,7 @@
  * break out of the generated scripts or unit file is refused, naming the field and the rule.
  */
 import { z } from "zod";
-import { ftpMaxSessionsSchema, nodeNameSchema, portRangeSchema } from "../../wire/fields";
+import { ftpMaxSessionsSchema, nodeNameSchema, parseUnixIdRange, portRangeSchema } from "../../wire/fields";
 
 /** nginx on the server, for the agent to validate and reload the sites it renders. */
 export interface HostingNodeNginx {
@@ -29,12 +29,11 @@ export interface HostingNodeFtp {
   ftpListen?: string;
   /** pure-ftpd's passive range `[low, high]` (its -p), reported to load balancers, which forward it to this node. */
   passivePorts?: [number, number];
-  /** uid/gid of writable FTP accounts (not 0; both or neither, or the agent runs them as its own). */
-  uid?: number;
-  gid?: number;
-  /** uid/gid of read-only FTP accounts (not 0; default 65534, nobody). */
+  /**
+   * uid of read-only FTP accounts (not 0; default 65534, nobody); their gid is the web group
+   * (`webGid`). Writable accounts run as their org's own id (`orgIdRange`).
+   */
   readonlyUid?: number;
-  readonlyGid?: number;
   /**
    * FTP sessions this node's pure-ftpd accepts at once (the agent's --ftp-max-sessions, at least 2):
    * give pure-ftpd the same `-c` and a `-C` at least as large (every session comes from the load balancer).
@@ -77,6 +76,10 @@ export interface AgentInstall {
   packageSha256: string;
   listen: string;
   contentRoot?: string;
+  /** The agent's --org-id-range, "START-END": each org's Unix id comes from it. */
+  orgIdRange?: string;
+  /** The agent's --web-gid: the group nginx's workers run as (default www-data's). */
+  webGid?: number;
   role: HostingNodeRole;
   nginx?: HostingNodeNginx;
   ftp?: HostingNodeFtp;
@@ -95,6 +98,7 @@ const positiveInteger = z
   .number({ error: "must be a positive integer" })
   .int("must be a positive integer")
   .positive("must be a positive integer");
+const GONE_IDS = "is gone: each organization's writable accounts run as its own id, from orgIdRange";
 /** uids and gids the agent accepts (pure-ftpd refuses 0, root). */
 const accountId = positiveInteger.max(4294967294, "must be at most 4294967294");
 
@@ -106,6 +110,16 @@ const settingsSchema = z
     installDir: safePath,
     dataDir: safePath,
     contentRoot: safePath.optional(),
+    orgIdRange: z
+      .string()
+      .refine((range) => typeof parseUnixIdRange(range) !== "string", {
+        error: (issue) => {
+          const problem = parseUnixIdRange(issue.input as string);
+          return typeof problem === "string" ? problem : "is not a range";
+        },
+      })
+      .optional(),
+    webGid: accountId.optional(),
     listen: safeListen,
     role: z.enum(["hosting", "load-balancer"], { error: 'must be "hosting" or "load-balancer"' }),
     nginx: z
@@ -123,17 +137,12 @@ const settingsSchema = z
         purePwBin: safePath,
         ftpListen: safeListen.optional(),
         passivePorts: portRangeSchema.optional(),
-        uid: accountId.optional(),
-        gid: accountId.optional(),
+        // Gone: refused rather than dropped, so a program that still sets them learns what replaced them.
+        uid: z.undefined({ error: GONE_IDS }).optional(),
+        gid: z.undefined({ error: GONE_IDS }).optional(),
         readonlyUid: accountId.optional(),
-        readonlyGid: accountId.optional(),
+        readonlyGid: z.undefined({ error: "is gone: read-only accounts run with the web group (webGid)" }).optional(),
         maxSessions: ftpMaxSessionsSchema.optional(),
-      })
-      // Either alone leaves the other at the agent's own id, root's as a root service: pure-ftpd
-      // then refuses every login.
-      .refine((ftp) => (ftp.uid === undefined) === (ftp.gid === undefined), {
-        message: "must be given together with ftp.uid (both or neither)",
-        path: ["gid"],
       })
       .optional(),
     haproxy: z
@@ -156,6 +165,10 @@ const settingsSchema = z
     if (balancer && settings.nginx) refuse("nginx", 'is for hosting nodes, not role "load-balancer"');
     if (balancer && settings.ftp) refuse("ftp", 'is for hosting nodes, not role "load-balancer"');
     if (!balancer && settings.haproxy) refuse("haproxy", 'needs role "load-balancer"');
+    // The agent's data folder is its alone (0700): what nginx and pure-ftpd serve lives elsewhere.
+    if ((settings.nginx || settings.ftp) && !settings.contentRoot) {
+      context.addIssue({ code: "custom", path: ["contentRoot"], message: "is required with nginx or ftp" });
+    }
   });
 
 /** The field as the program declares it (the install's `version` is the argument agentVersion). */

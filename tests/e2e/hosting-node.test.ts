@@ -30,8 +30,6 @@ const PASSWORD = "webmaster-pw-0123";
 const HOSTS = ["127.0.12.1", "127.0.12.2", "127.0.12.3"];
 const SITE = "www.acme.test";
 const PAGE = "acme, served through the load balancer\n";
-/** uid/gid of the writable FTP accounts (pure-ftpd refuses root). */
-const FTP_ID = 2001;
 
 interface Server {
   name: string;
@@ -156,8 +154,6 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
           purePwBin: ftpBins.purePw,
           ftpListen: `${server.host}:${ftp.port}`,
           passivePorts,
-          uid: FTP_ID,
-          gid: FTP_ID,
         },
       });
     }
@@ -327,7 +323,7 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
 
   it("a missing prerequisite fails the up, naming the server and what to install", async () => {
     const [web1] = webServers;
-    await project.configSet("servers", JSON.stringify([{ ...web1, nginxBin: "/nonexistent/sbin/nginx" }]));
+    await project.configSet("servers", JSON.stringify([{ ...web1, contentRoot, nginxBin: "/nonexistent/sbin/nginx" }]));
     await project.pulumi(["config", "rm", "loadBalancer"]);
     await project.pulumi(["config", "rm", "loadBalancerFtp"]);
     const failure = await project.up().then(

@@ -11,6 +11,7 @@ import path from "node:path";
 import { changesResultSchema, orgStatusSchema, snapshotSchema, userRecordSchema } from "../../wire";
 import { type AgentClient, agentClient } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
+import { webGroupId } from "../../agent/src/render/web-group";
 import {
   CURL_LOGIN_DENIED,
   CURL_UPLOAD_FAILED,
@@ -24,9 +25,9 @@ import {
 } from "../support/pureftpd";
 import { orgAccounts } from "../support/puredb";
 
-/** uid/gid of writable accounts: pure-ftpd's virtual users need only the number, no system user. */
-const FTP_UID = 2001;
 const NOBODY = 65534;
+/** The web group (www-data): the group of org folders, and of read-only accounts. */
+const WEB_GID = webGroupId() as number;
 
 const PASSWORDS = {
   alice: "alice-first-password",
@@ -47,6 +48,8 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
   let ftp2: PureFtpdProcess | undefined;
   let api: AgentClient;
   let copy: AgentClient;
+  /** acme's Unix id: its writable accounts' uid and gid (pure-ftpd's virtual users need no system user). */
+  let acmeId: number;
   /** Every hash the agents stored: none may show up in their logs. */
   const hashes = new Set<string>();
 
@@ -77,7 +80,7 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
     bins = pureFtpdOrSkip(this);
     contentRoot = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-ftp-content-"));
     fs.chmodSync(contentRoot, 0o755); // pure-ftpd sessions run as the accounts' uids
-    const extraArgs = ["--pure-pw-bin", bins.purePw, "--ftp-uid", String(FTP_UID), "--ftp-gid", String(FTP_UID)];
+    const extraArgs = ["--pure-pw-bin", bins.purePw];
     [primary, secondary] = await Promise.all([
       startAgentProcess({ host: "127.0.7.1", name: "ftp-1", contentRoot, extraArgs }),
       startAgentProcess({ host: "127.0.7.2", name: "ftp-2", contentRoot, extraArgs }),
@@ -89,6 +92,8 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
     api = agentClient(primary.url, primary.token);
     copy = agentClient(secondary.url, secondary.token);
     await put(api, "/v1/orgs/acme", { displayName: "Acme" });
+    acmeId = orgStatusSchema.parse((await api.get("/v1/orgs/acme")).json).unixId as number;
+    expect(acmeId).to.be.a("number");
   });
 
   after(async function () {
@@ -105,8 +110,10 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
     await put(api, "/v1/orgs/acme/users/alice", { password: PASSWORDS.alice, access: ["files"] });
     await put(api, "/v1/orgs/acme/users/bob", { password: PASSWORDS.bob, access: [] });
     await put(api, "/v1/orgs/acme/users/carol", { password: PASSWORDS.carol, access: ["files"], enabled: false });
-    // The agent created the missing folder, owned by itself (root): read-only for the accounts.
-    expect(fs.statSync(folder("pub"))).to.include({ uid: 0 });
+    // The agent created the missing folder, owned by the org with the web group: read-only for
+    // the read-only accounts (nobody, in the web group), nothing for anyone else.
+    expect(fs.statSync(folder("pub"))).to.include({ uid: acmeId, gid: WEB_GID });
+    expect(fs.statSync(folder("pub")).mode & 0o7777).to.equal(0o2750);
     fs.writeFileSync(folder("pub", "readme.txt"), "hello\n");
     fs.mkdirSync(folder("private"));
 
@@ -140,20 +147,23 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
 
     await put(api, "/v1/orgs/acme/services/drop", { kind: "ftp", rootPath: "incoming/drop", writable: true });
     await put(api, "/v1/orgs/acme/users/alice", { password: PASSWORDS.alice, access: ["files", "drop"] });
-    expect(fs.statSync(folder("incoming", "drop"))).to.include({ uid: FTP_UID, gid: FTP_UID });
+    expect(fs.statSync(folder("incoming", "drop"))).to.include({ uid: acmeId, gid: WEB_GID });
     const stored = await tryLogin(ftp1, "alice@drop.acme", PASSWORDS.alice, {
       name: "report.txt",
       content: "q3 numbers\n",
     });
     expect(stored.code, stored.stderr).to.equal(0);
     expect(fs.readFileSync(folder("incoming", "drop", "report.txt"), "utf8")).to.equal("q3 numbers\n");
-    expect(fs.statSync(folder("incoming", "drop", "report.txt"))).to.include({ uid: FTP_UID });
+    // pure-ftpd's -U 137:027 and the setgid folder: the org's file, readable by the web group only.
+    const report = fs.statSync(folder("incoming", "drop", "report.txt"));
+    expect(report).to.include({ uid: acmeId, gid: WEB_GID });
+    expect(report.mode & 0o777).to.equal(0o640);
     expect(await listing(ftp1, "alice@drop.acme", PASSWORDS.alice)).to.deep.equal(["report.txt"]);
 
     // The passwd lines say which uid each account runs as.
     const passwd = orgAccounts(primary!.dataDir, "acme");
-    expect(passwd).to.match(new RegExp(`^alice@files\\.acme:[^:]+:${NOBODY}:${NOBODY}::${folder("pub")}/\\./:`, "m"));
-    expect(passwd).to.match(new RegExp(`^alice@drop\\.acme:[^:]+:${FTP_UID}:${FTP_UID}::`, "m"));
+    expect(passwd).to.match(new RegExp(`^alice@files\\.acme:[^:]+:${NOBODY}:${WEB_GID}::${folder("pub")}/\\./:`, "m"));
+    expect(passwd).to.match(new RegExp(`^alice@drop\\.acme:[^:]+:${acmeId}:${acmeId}::`, "m"));
     expect(fs.statSync(pdbOf(primary!.dataDir)).mode & 0o777).to.equal(0o600);
   });
 
@@ -237,14 +247,14 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
     }
   });
 
-  it("refuses to start serving FTP accounts as root", async function () {
+  it("refuses the FTP uid flags of earlier versions, naming what replaced them", async function () {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-ftp-root-"));
     try {
       const start = startAgentProcess({
         host: "127.0.7.3",
         dataDir,
         contentRoot,
-        extraArgs: ["--pure-pw-bin", bins.purePw], // --ftp-uid defaults to the agent's own: 0 here
+        extraArgs: ["--pure-pw-bin", bins.purePw, "--ftp-uid", "2001", "--ftp-gid", "2001"],
       });
       const error = await start.then(
         async (agent) => {
@@ -253,7 +263,7 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
         },
         (failure: Error) => failure,
       );
-      expect(error.message).to.include("FTP accounts cannot run as uid 0");
+      expect(error.message).to.include("--ftp-uid and --ftp-gid are gone").and.include("--org-id-range");
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }

@@ -8,6 +8,7 @@ import { OrgWrites } from "../../agent/src/domain/orgs";
 import type { ResolvedFolder } from "../../agent/src/domain/ports";
 import { Reads } from "../../agent/src/domain/reads";
 import { Replication } from "../../agent/src/domain/replication";
+import { DEFAULT_UNIX_ID_RANGE } from "../../agent/src/domain/unix-ids";
 import { ApiFailure } from "../../agent/src/errors";
 import { Rendering } from "../../agent/src/pipeline/render";
 import { WritePipeline } from "../../agent/src/pipeline/writes";
@@ -15,6 +16,7 @@ import type { SiteChange, StagedSites } from "../../agent/src/render/nginx/sites
 import { Store } from "../../agent/src/store/store";
 import {
   type ServiceBody,
+  type UnixIdRange,
   type ServiceRecord,
   type UserBody,
   type UserRecord,
@@ -58,13 +60,16 @@ export class FakeFtp {
   publishes = 0;
   /** Accounts as `login → hash`, as the fake's renders leave them. */
   readonly accounts = new Map<string, Map<string, string>>();
+  /** The Unix id each org's accounts were last rendered with. */
+  readonly unixIds = new Map<string, number>();
 
   has(org: string): boolean {
     return this.accounts.has(org);
   }
 
-  async render(org: string, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
+  async render(org: string, unixId: number, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
     this.rendered.push(org);
+    this.unixIds.set(org, unixId);
     const ftp = services.filter((service) => service.kind === "ftp" && service.enabled).map((s) => s.name);
     const accounts = new Map<string, string>();
     for (const user of ftp.length > 0 ? users() : []) {
@@ -100,6 +105,10 @@ const fakeContent = {
     if (relative.startsWith("escape")) return { ok: false, reason: "resolves outside the organization's folder" };
     return { ok: true, path: `/content/${org}/${relative}` };
   },
+  async prepare(org: string, relative: string): Promise<ResolvedFolder> {
+    return this.resolve(org, relative);
+  },
+  orgFolder: (org: string): string => `/content/${org}`,
 };
 
 /** "Hashes" a password by naming it, so tests can tell which plaintext a stored hash came from. */
@@ -134,7 +143,9 @@ export interface DomainNode {
   close(): void;
 }
 
-export function domainNode(options: { changeLogLimit?: number; now?: () => Date } = {}): DomainNode {
+export function domainNode(
+  options: { changeLogLimit?: number; now?: () => Date; unixIds?: UnixIdRange } = {},
+): DomainNode {
   const store = new Store(":memory:");
   const sites = new FakeSites();
   const ftp = new FakeFtp();
@@ -168,9 +179,9 @@ export function domainNode(options: { changeLogLimit?: number; now?: () => Date 
     ftp,
     hashes,
     reads: new Reads(store),
-    orgs: new OrgWrites(store, queue, log),
+    orgs: new OrgWrites(store, queue, log, options.unixIds ?? DEFAULT_UNIX_ID_RANGE),
     members,
-    replication: new Replication(store, queue, log, options.now),
+    replication: new Replication(store, queue, log, options.unixIds ?? DEFAULT_UNIX_ID_RANGE, options.now),
     putUser: (org, username, body, write = {}) =>
       members.putUser(org, username, userBodySchema.parse(body), { force: false, ...write }),
     putService: (org, name, body, write = {}) =>

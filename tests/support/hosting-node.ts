@@ -15,9 +15,6 @@ import type { FtpSession } from "./ftp-client";
 import { startHaproxy, type HaproxyProcess } from "./haproxy";
 import { passivePortsOf, pdbOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
 
-/** The uid/gid writable FTP accounts run as (pure-ftpd refuses root). */
-const FTP_UID = 2001;
-
 export interface HostingNodeOptions {
   host: string;
   name: string;
@@ -73,7 +70,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
     const passivePorts = passivePortsOf(options.host);
     const ftpArgs = options.ftp
       ? [
-          ...["--pure-pw-bin", options.ftp.purePw, "--ftp-uid", `${FTP_UID}`, "--ftp-gid", `${FTP_UID}`],
+          ...["--pure-pw-bin", options.ftp.purePw],
           ...["--ftp-listen", `${options.host}:${ftpPort}`, "--ftp-passive-ports", passivePorts.join(":")],
           ...(options.ftpMaxSessions === undefined ? [] : ["--ftp-max-sessions", `${options.ftpMaxSessions}`]),
         ]

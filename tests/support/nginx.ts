@@ -20,6 +20,8 @@ import { childPids, reapWithTestRun, stopProcessTree } from "./processes";
 import { requireTool } from "./requirements";
 
 const CANDIDATES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
+/** The group test nginx workers run as: the agent's default --web-gid (www-data's gid). */
+const WEB_GROUP = "www-data";
 
 /** The nginx binary: $NGINX_BIN, a usual install path, or undefined. */
 export function findNginx(): string | undefined {
@@ -92,6 +94,9 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
     mainConf,
     [
       "daemon off;",
+      // The agent's default --web-gid is www-data's: org folders are readable by that group only.
+      // (A master that is not root cannot switch users, and nginx ignores the line with a warning.)
+      ...(process.getuid?.() === 0 ? [`user nobody ${WEB_GROUP};`] : []),
       "worker_processes 1;",
       `pid ${path.join(prefix, "nginx.pid")};`,
       `error_log ${path.join(prefix, "logs", "error.log")} warn;`,

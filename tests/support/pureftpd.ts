@@ -4,7 +4,7 @@
  * as our child, so it is stopped by pid; `ftpTry` drives it with curl.
  *
  *   const bins = pureFtpdOrSkip(this);                    // in a mocha before()
- *   // agent: --pure-pw-bin bins.purePw --ftp-uid N
+ *   // agent: --pure-pw-bin bins.purePw --content-root DIR (each org's accounts run as its own id)
  *   const ftp = await startPureFtpd({ bin: bins.pureFtpd, host: "127.0.7.1", pdb: pdbOf(agent.dataDir) });
  *   const tried = await ftpTry({ url: ftp.url, user: "alice@files.acme", password });
  *   await ftp.stop();
@@ -123,6 +123,7 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
     "-A", // chroot everyone (the accounts' homes end in "/./" too)
     "-j", // create a missing home folder
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
+    ...["-U", "137:027"], // files 0640, folders 0750: the org and the web group (setgid folders), no one else
     ...(options.maxSessions === undefined ? [] : ["-c", `${options.maxSessions}`, "-C", `${options.maxSessions}`]),
   ];
   const what = `pure-ftpd on ${options.host}:${port}`;
@@ -145,6 +146,8 @@ export interface FtpTry {
   password: string;
   /** Upload this file into the account's root instead of listing it. */
   upload?: { name: string; content: string };
+  /** Download this file of the account's root instead of listing it (its content is `names`' place: `content`). */
+  download?: string;
   /** Default 10 s; a failed login alone takes pure-ftpd about 3-4 s (its anti-guessing delay). */
   timeoutMs?: number;
   /** Default "curl". */
@@ -158,6 +161,8 @@ export interface FtpTried {
   code: number | null;
   /** Names in the account's root, without "." and ".." (listing only). */
   names: string[];
+  /** What a download received. */
+  content: string;
   stderr: string;
 }
 
@@ -174,6 +179,8 @@ export async function ftpTry(options: FtpTry): Promise<FtpTried> {
       const file = path.join(work, "upload");
       fs.writeFileSync(file, options.upload.content);
       args.push("--upload-file", file, `${options.url}/${encodeURIComponent(options.upload.name)}`);
+    } else if (options.download !== undefined) {
+      args.push(`${options.url}/${encodeURIComponent(options.download)}`);
     } else {
       args.push("--list-only", `${options.url}/`);
     }
@@ -186,8 +193,9 @@ export async function ftpTry(options: FtpTry): Promise<FtpTried> {
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs + 2000);
     const code = await new Promise<number | null>((resolve) => child.once("close", (exitCode) => resolve(exitCode)));
     clearTimeout(timer);
-    const names = options.upload ? [] : stdout.split(/\r?\n/).filter((name) => !["", ".", ".."].includes(name));
-    return { ok: code === 0, code, names: names.sort(), stderr: stderr.trim() };
+    const listed = options.upload === undefined && options.download === undefined;
+    const names = listed ? stdout.split(/\r?\n/).filter((name) => !["", ".", ".."].includes(name)) : [];
+    return { ok: code === 0, code, names: names.sort(), content: listed ? "" : stdout, stderr: stderr.trim() };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

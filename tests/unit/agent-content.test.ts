@@ -53,6 +53,54 @@ describe("agent content folders", function () {
     expect((await content.resolve("linked", "www")).ok).to.equal(false);
   });
 
+  describe("owned by the org's Unix id with the web group", function () {
+    // The agent's own ids when it cannot chown (not root); else an org's id and a web group.
+    const root0 = process.getuid?.() === 0;
+    const ORG_ID = root0 ? 200_123 : (process.getuid?.() ?? 1000);
+    const WEB_GID = root0 ? 33 : (process.getgid?.() ?? 1000);
+    let owned: ContentRoot;
+
+    beforeEach(function () {
+      owned = new ContentRoot(root, WEB_GID);
+    });
+
+    it("makes the org's folder and the folders on the way, mode 2750; folders the org made stay as they are", async function () {
+      fs.mkdirSync(path.join(root, "acme", "mine"), { mode: 0o755 });
+      const prepared = await owned.prepare("acme", "mine/drop/box", ORG_ID);
+      expect(prepared).to.deep.equal({ ok: true, path: path.join(root, "acme", "mine", "drop", "box") });
+      for (const folder of ["acme", "acme/mine/drop", "acme/mine/drop/box"]) {
+        const stat = fs.statSync(path.join(root, folder));
+        expect(stat, folder).to.include({ uid: ORG_ID, gid: WEB_GID });
+        expect(stat.mode & 0o7777, folder).to.equal(0o2750);
+      }
+      expect(fs.statSync(path.join(root, "acme", "mine")).mode & 0o7777).to.equal(0o755);
+      expect(owned.orgFolder("acme")).to.equal(path.join(root, "acme"));
+    });
+
+    it("refuses a folder that is a symlink, or reached through one, and changes nothing there", async function () {
+      const other = path.join(root, "other", "www");
+      const before = fs.statSync(other);
+      fs.symlinkSync(other, path.join(root, "acme", "swapped"));
+      fs.symlinkSync(path.join(root, "other"), path.join(root, "acme", "via"));
+      expect(await owned.prepare("acme", "swapped", ORG_ID)).to.include({ ok: false });
+      expect(await owned.prepare("acme", "via/www", ORG_ID)).to.include({ ok: false });
+      const after = fs.statSync(other);
+      expect({ uid: after.uid, gid: after.gid, mode: after.mode }).to.deep.equal({
+        uid: before.uid,
+        gid: before.gid,
+        mode: before.mode,
+      });
+    });
+
+    it("only resolves where the agent owns nothing (no web group)", async function () {
+      expect(await content.prepare("acme", "not-yet", ORG_ID)).to.deep.equal({
+        ok: true,
+        path: path.join(root, "acme", "not-yet"),
+      });
+      expect(fs.existsSync(path.join(root, "acme", "not-yet"))).to.equal(false);
+    });
+  });
+
   it("refuses a content root whose path nginx configuration could not hold", function () {
     const odd = path.join(work, "with space");
     expect(() => new ContentRoot(odd)).to.throw(/content root/);

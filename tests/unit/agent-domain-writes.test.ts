@@ -34,7 +34,14 @@ describe("agent domain: org, user and service writes", function () {
         {
           type: "org.put",
           generation: 1,
-          org: { name: "acme", displayName: "Acme", loadBalanced: false, secondaries: [], managedBy: "" },
+          org: {
+            name: "acme",
+            displayName: "Acme",
+            loadBalanced: false,
+            secondaries: [],
+            managedBy: "",
+            unixId: created.status.unixId,
+          },
         },
       ]);
 

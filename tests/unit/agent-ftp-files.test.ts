@@ -96,7 +96,6 @@ describe("agent FTP files", function () {
       const services = [ftp("files", "pub"), ftp("drop", "drop", true)];
       const options = {
         content: content(),
-        writableIds: { uid: 1000, gid: 1000 },
         readonlyIds: { uid: 65534, gid: 65534 },
         warn: () => undefined,
       };
@@ -106,7 +105,7 @@ describe("agent FTP files", function () {
         ["alice", user("alice", ["files"])],
         ["bob", user("bob", ["files", "drop"])],
       ]);
-      await incremental.render("acme", services, () => [...users.values()]);
+      await incremental.render("acme", 200000, services, () => [...users.values()]);
       await incremental.publish();
 
       const steps: Array<[string, UserRecord | undefined]> = [
@@ -122,7 +121,7 @@ describe("agent FTP files", function () {
         else users.delete(username);
         expect(await incremental.renderUsers("acme", [[username, record]])).to.equal(true);
         await incremental.publish();
-        await whole.render("acme", services, () => [...users.values()]);
+        await whole.render("acme", 200000, services, () => [...users.values()]);
         await whole.publish();
         const accounts = pdb(path.join(dir, "incremental"));
         expect(accounts.equals(pdb(path.join(dir, "whole")))).to.equal(true);
@@ -147,12 +146,11 @@ describe("agent FTP files", function () {
       const served = new FtpFiles({
         dir: ftpDir,
         content: content(),
-        writableIds: { uid: 1000, gid: 1000 },
         readonlyIds: { uid: 65534, gid: 65534 },
         purePw,
         warn: (msg) => warnings.push(msg),
       });
-      await served.render("acme", [ftp("files", "pub")], () => [user("alice", ["files"])]);
+      await served.render("acme", 200000, [ftp("files", "pub")], () => [user("alice", ["files"])]);
       await served.publish();
       expect(fs.existsSync(path.join(ftpDir, "_pureftpd.passwd"))).to.equal(false); // pure-pw's source, once
       await served.renderUsers("acme", [["bob", user("bob", ["files"])]]);

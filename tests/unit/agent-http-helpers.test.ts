@@ -117,13 +117,10 @@ describe("agent HTTP helpers", function () {
     expect(optionProblem({ ...base, name: "" })).to.match(/agent name/);
     expect(optionProblem({ ...base, httpListen: "80; include /etc" })).to.match(/http-listen/);
     expect(optionProblem({ ...base, httpListen: "127.0.1.2:8080" })).to.equal(undefined);
-    const ftp = { purePwBin: "/usr/bin/pure-pw", ftpReadonlyIds: { uid: 65534, gid: 65534 } };
-    expect(optionProblem({ ...base, ...ftp, ftpIds: { uid: 2001, gid: 2001 } })).to.equal(undefined);
-    expect(optionProblem({ ...base, ...ftp, ftpIds: { uid: 2001, gid: 0 } })).to.match(/gid 0 .*--ftp-gid/);
-    const rootGroup = { uid: 65534, gid: 0 };
-    expect(optionProblem({ ...base, ...ftp, ftpIds: { uid: 2001, gid: 2001 }, ftpReadonlyIds: rootGroup })).to.match(
-      /gid 0 .*--ftp-readonly-gid/,
-    );
+    const ftp = { purePwBin: "/usr/bin/pure-pw", contentRoot: "/srv/nas", webGid: 33 };
+    expect(optionProblem({ ...base, ...ftp })).to.equal(undefined);
+    expect(optionProblem({ ...base, ...ftp, webGid: 0 })).to.match(/--web-gid must be a group other than root's/);
+    expect(optionProblem({ ...base, ...ftp, ftpReadonlyUid: 0 })).to.match(/--ftp-readonly-uid cannot be 0/);
     expect(optionProblem({ ...base, ftpMaxSessions: 10 })).to.equal(undefined);
     expect(optionProblem({ ...base, ftpMaxSessions: 1 })).to.match(/--ftp-max-sessions must be at least 2/);
     expect(optionProblem({ ...base, ftpMaxSessions: 0 })).to.match(/--ftp-max-sessions/);

@@ -27,10 +27,13 @@ describe("agent nginx sites", function () {
       service: "www",
       domains: ["www.acme.test", "acme.test"],
       root: "/srv/nas/acme/www",
+      orgFolder: "/srv/nas/acme",
     });
     expect(text).to.include("    listen 127.0.1.2:8080;\n");
     expect(text).to.include("    server_name www.acme.test acme.test;\n");
     expect(text).to.include('    root "/srv/nas/acme/www";\n');
+    // nginx follows a symlink below the org's folder only to what the symlink's owner owns.
+    expect(text).to.include("    disable_symlinks if_not_owner from=/srv/nas/acme;\n");
     expect(text).to.include('    add_header X-Served-By "web-1" always;\n');
     expect(text).to.include("    location = /.well-known/lbhosting/health {\n        access_log off;\n");
     expect(text.match(/server \{/g)).to.have.length(1);

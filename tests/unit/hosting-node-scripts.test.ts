@@ -23,7 +23,8 @@ const install: AgentInstall = {
   role: "hosting",
   contentRoot: "/mnt/nas",
   nginx: { bin: "/usr/sbin/nginx", httpListen: "10.0.0.11:80" },
-  ftp: { purePwBin: "/usr/bin/pure-pw", uid: 2001, gid: 2001 },
+  orgIdRange: "300000-399999",
+  ftp: { purePwBin: "/usr/bin/pure-pw" },
   purgeData: false,
   healthTimeoutSeconds: 60,
 };
@@ -61,7 +62,9 @@ describe("HostingNode scripts", () => {
     expect(syntaxError(scripts.remove)).to.equal("");
     expect(scripts.install).to.include("--token-file' '/opt/lbhosting/web1/token'");
     expect(scripts.install).to.include("'--nginx-bin' '/usr/sbin/nginx'");
-    expect(scripts.install).to.include("'--ftp-uid' '2001'");
+    expect(scripts.install).to.include("'--content-root' '/mnt/nas' '--org-id-range' '300000-399999'");
+    // The data folder is the agent's alone, whatever an older install left.
+    expect(scripts.install).to.include('chmod 700 "$DATA_DIR"');
     expect(scripts.install).to.include("'http://127.0.0.1:8443/v1/health'");
     expect(scripts.install).to.not.match(/LBHOSTING_AGENT_TOKEN/);
     expect(scripts.remove).to.not.include('rm -rf "$DATA_DIR"');
@@ -103,19 +106,26 @@ describe("HostingNode scripts", () => {
         dataDir: "/var/lib/../etc",
         listen: "0.0.0.0:8443\nExecStartPre=/bin/sh",
         nginx: { bin: "nginx" },
-        ftp: { purePwBin: "/usr/bin/pure-pw", uid: 0 },
+        ftp: { purePwBin: "/usr/bin/pure-pw", readonlyUid: 0 },
       }),
     ).to.throw(
-      /HostingNode web1: name .*; installDir .*; dataDir .*; listen .*; nginx\.bin "nginx" must be an absolute path.*; ftp\.uid must be a positive integer/,
+      /HostingNode web1: name .*; installDir .*; dataDir .*; listen .*; nginx\.bin "nginx" must be an absolute path.*; ftp\.readonlyUid must be a positive integer/,
     );
     expect(() => checkHostingNodeSettings("web1", install)).to.not.throw();
   });
 
-  it("refuses an FTP uid without a gid, which would leave accounts in root's group", () => {
-    const ftp = { purePwBin: "/usr/bin/pure-pw", uid: 2001 };
+  it("refuses the FTP ids of earlier versions, a bad org id range, and serving without a content root", () => {
+    const ftp = { purePwBin: "/usr/bin/pure-pw", uid: 2001, gid: 2001 } as AgentInstall["ftp"];
     expect(() => checkHostingNodeSettings("web1", { ...install, ftp })).to.throw(
-      /HostingNode web1: ftp\.gid .*must be given together with ftp\.uid/,
+      /HostingNode web1: ftp\.uid is gone: .*orgIdRange; ftp\.gid is gone/,
     );
+    expect(() => checkHostingNodeSettings("web1", { ...install, orgIdRange: "10-20" })).to.throw(
+      /orgIdRange "10-20" must start at 1000 or above/,
+    );
+    expect(() => checkHostingNodeSettings("web1", { ...install, contentRoot: undefined })).to.throw(
+      /contentRoot is required with nginx or ftp/,
+    );
+    expect(() => checkHostingNodeSettings("web1", { ...install, webGid: 0 })).to.throw(/webGid must be a positive/);
   });
 
   it("reads the version from npm pack's file name, and asks wildcard listens on loopback", () => {
@@ -130,17 +140,13 @@ describe("HostingNode scripts", () => {
       purePwBin: "/usr/bin/pure-pw",
       ftpListen: "10.0.0.11:21",
       passivePorts: [30000, 30099] as [number, number],
-      uid: 2001,
-      gid: 2001,
       readonlyUid: 2002,
-      readonlyGid: 2003,
       maxSessions: 50,
     };
     const scripts = agentScripts({ ...install, ftp });
     expect(syntaxError(scripts.install)).to.equal("");
     expect(scripts.install).to.include(
-      "'--ftp-listen' '10.0.0.11:21' '--ftp-passive-ports' '30000:30099' '--ftp-uid' '2001' '--ftp-gid' '2001' " +
-        "'--ftp-readonly-uid' '2002' '--ftp-readonly-gid' '2003' '--ftp-max-sessions' '50'",
+      "'--ftp-listen' '10.0.0.11:21' '--ftp-passive-ports' '30000:30099' '--ftp-readonly-uid' '2002' '--ftp-max-sessions' '50'",
     );
     // A hosting node runs no HAProxy, and stops one it ran as a load balancer before.
     expect(scripts.install).to.not.include("--haproxy");

@@ -5,12 +5,16 @@ import type { OrgState } from "../store/org-state";
 import type { ChangeLog } from "./change-log";
 import { type HostingStore, UNTOUCHED, type WriteQueue } from "./ports";
 import { type WriteOptions, orgAfter, orgStatus, rejectOtherOwner, rejectSecondaryWrite, requireOrg } from "./roles";
+import type { UnixIdRange } from "../../../wire";
+import { allocateUnixId } from "./unix-ids";
 
 export class OrgWrites {
   constructor(
     private readonly store: HostingStore,
     private readonly queue: WriteQueue,
     private readonly log: ChangeLog,
+    /** Where a new org's Unix id comes from (`--org-id-range`). */
+    private readonly unixIds: UnixIdRange,
   ) {}
 
   /** Create (as primary) or replace the org's settings (defaults applied by orgSettingsSchema). */
@@ -34,8 +38,10 @@ export class OrgWrites {
     return this.queue.plain<{ status: OrgStatus; created: boolean }>(name, () => {
       const state = this.store.getOrg(name);
       if (!state) {
+        const unixId = allocateUnixId(name, this.unixIds, (id) => this.store.orgWithUnixId(id));
         const fresh: OrgState = {
-          record,
+          record: { ...record, unixId },
+          unixId,
           role: "primary",
           primary: null,
           generation: 0,
@@ -46,14 +52,17 @@ export class OrgWrites {
           lastSyncedAt: null,
         };
         this.store.saveOrg(fresh); // the row the first log entry refers to
-        this.log.record(fresh, { type: "org.put", org: record });
+        this.log.record(fresh, { type: "org.put", org: fresh.record });
         return { finish: (after) => ({ status: orgStatus(orgAfter(after)), created: true }), touched: UNTOUCHED };
       }
       rejectSecondaryWrite(state, options);
       // In the write's own transaction: of two stacks creating one org, the second is refused here.
       rejectOtherOwner(`organization "${name}"`, state.record, options);
-      if (canonicalJson(state.record) !== canonicalJson(record)) {
-        this.log.record({ ...state, record }, { type: "org.put", org: record });
+      // The id stays the org's for its life (its folders are owned by it).
+      const unixId = state.record.unixId ?? state.unixId;
+      const next: OrgRecord = unixId === undefined ? record : { ...record, unixId };
+      if (canonicalJson(state.record) !== canonicalJson(next)) {
+        this.log.record({ ...state, record: next }, { type: "org.put", org: next });
       }
       return { finish: (after) => ({ status: orgStatus(orgAfter(after)), created: false }), touched: UNTOUCHED };
     });

@@ -15,6 +15,8 @@ export interface HostingStore {
   saveOrg(state: OrgState): void;
   saveGeneration(org: string, generation: number, logFloor: number): void;
   deleteOrg(name: string): boolean;
+  /** The org holding Unix id `id` on this node, or undefined. */
+  orgWithUnixId(id: number): string | undefined;
   clearOrgContent(name: string): void;
   computeDigest(org: string): string;
   getUser(org: string, username: string): UserRecord | undefined;
@@ -71,6 +73,14 @@ export type ResolvedFolder = { ok: true; path: string } | { ok: false; reason: s
 /** Where an org's content folder is, checked against symlinks leading out of it (render/content.ts). */
 export interface ContentFolders {
   resolve(org: string, relative: string): Promise<ResolvedFolder>;
+}
+
+/** What rendering needs besides: the org's folder made and owned by its Unix id, and where it is. */
+export interface OwnedContentFolders extends ContentFolders {
+  /** Make the folder (and the org's) owned by the org's id with the web group; only resolves where nothing is owned. */
+  prepare(org: string, relative: string, unixId: number): Promise<ResolvedFolder>;
+  /** The org's folder under the symlink-resolved content root (nginx follows no symlink below it). */
+  orgFolder(org: string): string;
 }
 
 export type Warn = (msg: string, fields: Record<string, unknown>) => void;

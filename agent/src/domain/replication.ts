@@ -16,6 +16,8 @@ import type { OrgState } from "../store/org-state";
 import type { ChangeLog } from "./change-log";
 import { type HostingStore, type Mutation, UNTOUCHED, type WriteQueue } from "./ports";
 import { orgAfter, orgStatus, rejectDomainElsewhere, rejectPrimary, rejectStaleEpoch, requireOrg } from "./roles";
+import type { UnixIdRange } from "../../../wire";
+import { allocateUnixId, rejectUnixIdTaken } from "./unix-ids";
 
 const invalid = (path: string, message: string, summary = `${path}: ${message}`): ApiFailure =>
   new ApiFailure(400, "validation_failed", `invalid request: ${summary}`, [{ path, message }]);
@@ -25,6 +27,8 @@ export class Replication {
     private readonly store: HostingStore,
     private readonly queue: WriteQueue,
     private readonly log: ChangeLog,
+    /** Where a copy's id comes from when its primary's record carries none (an older primary). */
+    private readonly unixIds: UnixIdRange,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -49,7 +53,12 @@ export class Replication {
         if (existing.epoch === body.epoch) rejectPrimary(existing);
         this.store.clearOrgContent(name);
       }
+      // The primary's id, which must be free here; else (an older primary) ours, kept or allocated.
+      const unixId =
+        body.org.unixId ?? existing?.unixId ?? allocateUnixId(name, this.unixIds, (id) => this.store.orgWithUnixId(id));
+      rejectUnixIdTaken(this.store, name, unixId, "org.unixId");
       const state: OrgState = {
+        unixId,
         record: body.org,
         role: "secondary",
         primary: normalizeEndpoint(body.primary),
@@ -105,17 +114,17 @@ export class Replication {
         epoch: body.epoch,
         ...(reparent ? { primary: normalizeEndpoint(body.primary as string) } : {}),
       };
-      for (const change of body.changes) {
-        if (change.type === "org.put") next.record = change.org;
-        else if (change.type === "user.put") this.store.putUser(name, change.user);
+      for (const [index, change] of body.changes.entries()) {
+        if (change.type === "org.put") {
+          if (change.org.unixId !== undefined) {
+            rejectUnixIdTaken(this.store, name, change.org.unixId, `changes.${index}.org.unixId`);
+            next.unixId = change.org.unixId;
+          }
+          next.record = change.org;
+        } else if (change.type === "user.put") this.store.putUser(name, change.user);
         else if (change.type === "user.delete") this.store.deleteUser(name, change.username);
         else if (change.type === "service.put") {
-          rejectDomainElsewhere(
-            this.store,
-            name,
-            change.service,
-            `changes.${body.changes.indexOf(change)}.service.domains`,
-          );
+          rejectDomainElsewhere(this.store, name, change.service, `changes.${index}.service.domains`);
           this.store.putService(name, change.service);
         } else this.store.deleteService(name, change.name);
         this.store.appendChange(name, change);

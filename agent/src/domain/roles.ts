@@ -42,6 +42,7 @@ export function orgStatus(state: OrgState): OrgStatus {
     drifted: secondary && state.digest !== state.syncedDigest,
     ...(secondary && state.lastSyncedAt !== null ? { lastSyncedAt: state.lastSyncedAt } : {}),
     managedBy: state.record.managedBy,
+    ...(state.unixId !== undefined ? { unixId: state.unixId } : {}),
   };
 }
 

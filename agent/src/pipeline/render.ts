@@ -5,7 +5,7 @@
  */
 import { type UserRecord, canonicalJson } from "../../../wire";
 import { ApiFailure } from "../errors";
-import type { ContentFolders, HostingStore, ResolvedFolder, Warn } from "../domain/ports";
+import type { HostingStore, OwnedContentFolders, ResolvedFolder, Warn } from "../domain/ports";
 import type { FtpFiles } from "../render/ftp/accounts";
 import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/nginx/sites";
 import type { ReloadDrain } from "../render/nginx/reload-drain";
@@ -18,7 +18,7 @@ interface RenderOptions {
   /** Activates site changes and tells when nginx's previous workers are gone. */
   drain: Pick<ReloadDrain, "activate">;
   ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish">;
-  content: ContentFolders;
+  content: OwnedContentFolders;
   agentName: string;
   /** nginx `listen` parameter of the rendered sites. */
   httpListen: string;
@@ -53,8 +53,15 @@ export class Rendering {
    * The site files of an org's websites. `strict`: an unsafe content folder is an error (a
    * mutation must not commit what cannot be rendered); otherwise it is skipped with a warning.
    */
-  private async siteFiles(org: string, websites: WebsiteRecord[], strict: boolean): Promise<Map<string, string>> {
-    const roots = await Promise.all(websites.map((site) => this.options.content.resolve(org, site.documentRoot)));
+  private async siteFiles(
+    org: string,
+    unixId: number | undefined,
+    websites: WebsiteRecord[],
+    strict: boolean,
+  ): Promise<Map<string, string>> {
+    const { content } = this.options;
+    if (websites.length > 0 && unixId !== undefined) await this.prepareOrgFolder(org, unixId);
+    const roots = await Promise.all(websites.map((site) => content.resolve(org, site.documentRoot)));
     const files = new Map<string, string>();
     websites.forEach((service, i) => {
       const root = roots[i];
@@ -75,12 +82,27 @@ export class Rendering {
         service: service.name,
         domains: service.domains,
         root: root.path,
+        orgFolder: content.orgFolder(org),
       });
       files.set(siteFileName(org, service.name), text);
     });
     for (const key of this.missingChecks.keys()) if (key.startsWith(`${org}/`)) this.missingChecks.delete(key);
     await Promise.all(websites.map((service, i) => this.writeCheck(org, service.name, roots[i])));
     return files;
+  }
+
+  /**
+   * The org's folder, made and owned by its Unix id (where the agent serves content), before its
+   * sites are rendered: nginx follows a symlink below it only to a file of the symlink's owner.
+   * A failure (a NAS that squashes root) is reported; the sites are still rendered.
+   */
+  private async prepareOrgFolder(org: string, unixId: number): Promise<void> {
+    try {
+      const prepared = await this.options.content.prepare(org, ".", unixId);
+      if (!prepared.ok) this.options.warn("organization folder not prepared", { org, reason: prepared.reason });
+    } catch (error) {
+      this.options.warn("organization folder not prepared", { org, reason: (error as Error).message });
+    }
   }
 
   /**
@@ -135,7 +157,8 @@ export class Rendering {
       scope: siteScope(org),
       read: () => {
         const websites = this.websites(org);
-        return { basis: canonicalJson(websites), render: () => this.siteFiles(org, websites, true) };
+        const unixId = this.options.store.getOrg(org)?.unixId;
+        return { basis: canonicalJson(websites), render: () => this.siteFiles(org, unixId, websites, true) };
       },
     };
   }
@@ -148,13 +171,15 @@ export class Rendering {
   private async renderFtp(org: string, usernames?: string[]): Promise<void> {
     const { ftp, store } = this.options;
     try {
-      if (!store.getOrg(org)) return ftp.remove(org);
+      const state = store.getOrg(org);
+      if (!state) return ftp.remove(org);
       const users = usernames?.map((username): [string, UserRecord | undefined] => [
         username,
         store.getUser(org, username),
       ]);
       if (users && ftp.has(org) && (await ftp.renderUsers(org, users))) return;
-      await ftp.render(org, store.listServices(org), () => store.listUsers(org));
+      if (state.unixId === undefined) throw new Error("the organization has no Unix id yet");
+      await ftp.render(org, state.unixId, store.listServices(org), () => store.listUsers(org));
     } catch (error) {
       // The database is the truth and the next start re-renders; the write itself succeeded.
       this.options.warn("ftp files not written", { org, reason: (error as Error).message });
@@ -187,7 +212,8 @@ export class Rendering {
     const orgs = this.options.store.orgNames();
     const desired = new Map<string, string>();
     for (const org of orgs) {
-      for (const [file, text] of await this.siteFiles(org, this.websites(org), false)) desired.set(file, text);
+      const unixId = this.options.store.getOrg(org)?.unixId;
+      for (const [file, text] of await this.siteFiles(org, unixId, this.websites(org), false)) desired.set(file, text);
     }
     try {
       await this.options.drain.activate(await this.options.sites.stage([{ scope: siteScope(), desired }]));

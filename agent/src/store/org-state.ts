@@ -21,4 +21,9 @@ export interface OrgState {
   /** Secondary copies: the digest the last sync left; differs from `digest` after a forced edit. */
   syncedDigest: string | null;
   lastSyncedAt: string | null;
+  /**
+   * The org's Unix id on this node (domain/unix-ids.ts): its record's, or for a copy of a primary
+   * older than ids, one allocated here. Undefined only before the start assigns it.
+   */
+  unixId?: number;
 }

@@ -10,13 +10,18 @@ export interface OrgRow {
   log_floor: number;
   synced_digest: string | null;
   last_synced_at: string | null;
+  unix_id: number | null;
 }
 
 /**
  * 2: `orgs.epoch` (version 1 databases get the column, every org at epoch 0).
  * 3: digest format 2 and `content_sums` (filled from the rows; digests recomputed, see `migrateDigests`).
+ * 4: `orgs.unix_id`, unique (older orgs get theirs on start: domain/unix-ids.ts `assignMissingUnixIds`).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
+
+/** One org per Unix id on a node (made after the column exists: version 3 databases get it added). */
+export const UNIX_ID_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS orgs_unix_id ON orgs (unix_id)";
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS orgs (
@@ -30,7 +35,8 @@ CREATE TABLE IF NOT EXISTS orgs (
   epoch INTEGER NOT NULL DEFAULT 0,
   log_floor INTEGER NOT NULL,
   synced_digest TEXT,
-  last_synced_at TEXT
+  last_synced_at TEXT,
+  unix_id INTEGER
 ) STRICT;
 CREATE TABLE IF NOT EXISTS users (
   org TEXT NOT NULL REFERENCES orgs(name) ON DELETE CASCADE,

@@ -21,7 +21,7 @@ import {
 import { digestFromSums, emptySetSum, encodeRecord, updateSetSum } from "./digest";
 import type { OrgState, Role } from "./org-state";
 
-import { type OrgRow, SCHEMA, SCHEMA_VERSION } from "./schema";
+import { type OrgRow, SCHEMA, SCHEMA_VERSION, UNIX_ID_INDEX } from "./schema";
 
 type SetKind = "users" | "services";
 
@@ -47,14 +47,16 @@ function prepareStatements(db: Database.Database) {
     ),
     upsertOrg: db.prepare(
       `INSERT INTO orgs (name, record, record_hash, role, primary_endpoint, generation, digest, epoch, log_floor,
-         synced_digest, last_synced_at)
+         synced_digest, last_synced_at, unix_id)
        VALUES (@name, @record, @record_hash, @role, @primary_endpoint, @generation, @digest, @epoch, @log_floor,
-         @synced_digest, @last_synced_at)
+         @synced_digest, @last_synced_at, @unix_id)
        ON CONFLICT (name) DO UPDATE SET record = excluded.record, record_hash = excluded.record_hash,
          role = excluded.role, primary_endpoint = excluded.primary_endpoint, generation = excluded.generation,
          digest = excluded.digest, epoch = excluded.epoch, log_floor = excluded.log_floor,
-         synced_digest = excluded.synced_digest, last_synced_at = excluded.last_synced_at`,
+         synced_digest = excluded.synced_digest, last_synced_at = excluded.last_synced_at,
+         unix_id = excluded.unix_id`,
     ),
+    orgWithUnixId: db.prepare<[number], string>("SELECT name FROM orgs WHERE unix_id = ?").pluck(),
     deleteOrg: db.prepare<[string]>("DELETE FROM orgs WHERE name = ?"),
     orgHash: db.prepare<[string], { record_hash: string }>("SELECT record_hash FROM orgs WHERE name = ?"),
     userHashes: db.prepare<[string], string>("SELECT record_hash FROM users WHERE org = ?").pluck(),
@@ -183,6 +185,10 @@ export class Store {
       if (!columns.some((column) => column.name === "epoch")) {
         this.db.exec("ALTER TABLE orgs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0");
       }
+      if (!columns.some((column) => column.name === "unix_id")) {
+        this.db.exec("ALTER TABLE orgs ADD COLUMN unix_id INTEGER");
+      }
+      this.db.exec(UNIX_ID_INDEX);
       const statements = prepareStatements(this.db);
       if (version < 3) this.migrateDigests(statements);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -257,7 +263,12 @@ export class Store {
       logFloor: row.log_floor,
       syncedDigest: row.synced_digest,
       lastSyncedAt: row.last_synced_at,
+      ...(row.unix_id !== null ? { unixId: row.unix_id } : {}),
     };
+  }
+
+  orgWithUnixId(id: number): string | undefined {
+    return this.stmt.orgWithUnixId.get(id);
   }
 
   orgNames(): string[] {
@@ -289,6 +300,7 @@ export class Store {
       log_floor: state.logFloor,
       synced_digest: state.syncedDigest,
       last_synced_at: state.lastSyncedAt,
+      unix_id: state.unixId ?? state.record.unixId ?? null,
     });
   }
 

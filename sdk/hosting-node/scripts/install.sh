@@ -34,7 +34,9 @@ write_health_poller >"$INSTALL_DIR/wait-healthy.cjs"
 
 stop_agent
 mv "$INSTALL_DIR/token.next" "$INSTALL_DIR/token"
+# The agent's alone (its database holds every org's password hashes), whatever an older install left.
 mkdir -p "$DATA_DIR"
+chmod 700 "$DATA_DIR"
 # A load balancer's agent checks its routes against HAProxy's main file, so that file comes first;
 # a node that is no longer one stops the HAProxy it ran.
 if [ -n "$HAPROXY_BIN" ]; then write_haproxy_main_conf; else remove_haproxy; fi

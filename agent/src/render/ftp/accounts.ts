@@ -11,9 +11,10 @@
  * build runs `pure-pw mkdb`; when puredb.ts gives the very same bytes, later builds are done
  * in-process (without pure-pw, always). The agent coalesces publishes (pipeline/writes.ts), so a
  * burst of user writes costs one build per round, not one per write.
- * Read-only is enforced by ownership, not by pure-ftpd: writable services' accounts run as the
- * `writable` uid, which is made owner of the service folder; read-only accounts run as another uid
- * that owns nothing there.
+ * Read-only is enforced by ownership, not by pure-ftpd: a writable service's accounts run as the
+ * org's own Unix id (uid = gid), which owns the org's folder and its service folders (content.ts,
+ * mode 2750); read-only accounts run as another uid that owns nothing, with the web group, which
+ * may only read. Another org's accounts are neither owner nor in the group: nothing at all.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -33,39 +34,19 @@ const LEGACY_ORG_FILE = /^[a-z0-9-]+\.(?:passwd|json)$/;
 const PURE_PW_TIMEOUT_MS = 15_000;
 const MAX_MESSAGE = 500;
 
-export interface FtpIds {
+interface FtpIds {
   uid: number;
   gid: number;
 }
 
-/** nobody/nogroup: owns no content, so it can read but not write a root-owned 0755 folder. */
-export const DEFAULT_FTP_READONLY_IDS: FtpIds = { uid: 65534, gid: 65534 };
-
-/** Why these ids cannot serve pure-ftpd accounts with read-only enforced, or undefined. */
-export function servingIdsProblem(writable: FtpIds, readonly: FtpIds): string | undefined {
-  if (writable.uid === 0 || readonly.uid === 0) {
-    return "FTP accounts cannot run as uid 0 (pure-ftpd refuses root logins): give --ftp-uid a non-root uid";
-  }
-  // pure-ftpd refuses gid 0 too, at each login (530), where the operator sees nothing but failures.
-  if (writable.gid === 0) {
-    return "FTP accounts cannot run as gid 0 (pure-ftpd refuses root's group at login): give --ftp-gid a non-root gid";
-  }
-  if (readonly.gid === 0) {
-    return "FTP accounts cannot run as gid 0 (pure-ftpd refuses root's group at login): give --ftp-readonly-gid a non-root gid";
-  }
-  if (writable.uid === readonly.uid) {
-    return "--ftp-readonly-uid must differ from --ftp-uid, or read-only FTP services could be written";
-  }
-  return undefined;
-}
+/** nobody: owns no content, so with the web group it can read an org's folder but not write it. */
+export const DEFAULT_FTP_READONLY_UID = 65534;
 
 interface FtpOptions {
   /** Where the account files and the PDB go (`<data>/ftp`). */
   dir: string;
-  content: ContentRoot;
-  /** uid/gid of accounts of writable services; made owner of those services' folders. */
-  writableIds: FtpIds;
-  /** uid/gid of accounts of read-only services. */
+  content: Pick<ContentRoot, "resolve" | "prepare">;
+  /** uid/gid of accounts of read-only services (the gid: the web group). */
   readonlyIds: FtpIds;
   /** pure-ftpd's `pure-pw`: with it, the PDB's format is checked against it and the accounts' folders prepared. */
   purePw?: string;
@@ -85,6 +66,8 @@ interface FtpAccount {
 /** An enabled FTP service of an org, with its folder resolved inside the org's: its accounts' home. */
 interface FtpHome {
   service: string;
+  /** As the service gives it, relative to the org's folder. */
+  rootPath: string;
   home: string;
   writable: boolean;
 }
@@ -102,6 +85,8 @@ type Account = FtpAccount & {
 
 /** What the accounts of one org are made of: its FTP homes and each user's accounts. */
 interface OrgAccounts {
+  /** The org's Unix id: its writable accounts' uid and gid. */
+  unixId: number;
   homes: FtpHome[];
   byUser: Map<string, Account[]>;
   /** Its accounts in login order, and its passwd text, made from `byUser` when first asked for. */
@@ -133,14 +118,14 @@ export class FtpFiles {
    * Work out one org's accounts from its records; the next `publish` serves them.
    * Users are read only when the org has an enabled FTP service (most big orgs' writes have none).
    */
-  async render(org: string, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
+  async render(org: string, unixId: number, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
     const homes = await this.homesOf(org, services);
     const byUser = new Map<string, Account[]>();
     for (const user of homes.length === 0 ? [] : users()) {
-      const accounts = this.accountsOf(org, homes, user);
+      const accounts = this.accountsOf(org, unixId, homes, user);
       if (accounts.length > 0) byUser.set(user.username, accounts);
     }
-    const refused = await this.prepareHomes(org, byUser);
+    const refused = await this.prepareHomes(org, unixId, homes, byUser);
     if (refused.size > 0) {
       for (const [username, accounts] of byUser) {
         const kept = accounts.filter((account) => !refused.has(account.service));
@@ -148,7 +133,7 @@ export class FtpFiles {
         else byUser.delete(username);
       }
     }
-    this.orgs.set(org, { homes, byUser });
+    this.orgs.set(org, { unixId, homes, byUser });
   }
 
   /**
@@ -164,7 +149,7 @@ export class FtpFiles {
     const byUser = new Map(rendered.byUser);
     let changed = false;
     for (const [username, user] of users) {
-      const accounts = user ? this.accountsOf(org, rendered.homes, user) : [];
+      const accounts = user ? this.accountsOf(org, rendered.unixId, rendered.homes, user) : [];
       const before = byUser.get(username) ?? [];
       if (accounts.length === 0 && before.length === 0) continue;
       if (accounts.length > 0) byUser.set(username, accounts);
@@ -172,8 +157,8 @@ export class FtpFiles {
       changed = true;
     }
     if (!changed) return true;
-    if ((await this.prepareHomes(org, byUser)).size > 0) return false;
-    this.orgs.set(org, { homes: rendered.homes, byUser });
+    if ((await this.prepareHomes(org, rendered.unixId, rendered.homes, byUser)).size > 0) return false;
+    this.orgs.set(org, { unixId: rendered.unixId, homes: rendered.homes, byUser });
     return true;
   }
 
@@ -188,20 +173,21 @@ export class FtpFiles {
     for (const service of services) {
       if (service.kind !== "ftp" || !service.enabled) continue;
       const home = await this.options.content.resolve(org, service.rootPath);
-      if (home.ok) homes.push({ service: service.name, home: home.path, writable: service.writable });
-      else this.skip(org, service.name, home.reason);
+      if (home.ok) {
+        homes.push({ service: service.name, rootPath: service.rootPath, home: home.path, writable: service.writable });
+      } else this.skip(org, service.name, home.reason);
     }
     return homes;
   }
 
   /** One account per FTP service the user may use, when enabled. */
-  private accountsOf(org: string, homes: FtpHome[], user: UserRecord): Account[] {
+  private accountsOf(org: string, unixId: number, homes: FtpHome[], user: UserRecord): Account[] {
     if (!user.enabled) return [];
     const accounts: Account[] = [];
     for (const { service, home, writable } of homes) {
       if (!user.access.includes(service)) continue;
       const login = `${user.username}@${service}.${org}`;
-      const { uid, gid } = writable ? this.options.writableIds : this.options.readonlyIds;
+      const { uid, gid } = writable ? { uid: unixId, gid: unixId } : this.options.readonlyIds;
       const line = Buffer.from(`${login}:${user.passwordHash}:${uid}:${gid}::${home}/./::::::::::::\n`);
       accounts.push({ login, username: user.username, service, home, writable, line, record: lineRecord(line) });
     }
@@ -213,34 +199,36 @@ export class FtpFiles {
   }
 
   /**
-   * With pure-pw, before each render that serves them: create the missing folders of services that
-   * have accounts and give writable ones to the writable uid. A folder that resolves elsewhere once
-   * created (a symlink raced in) is refused: its service gets no account. Ownership that cannot be
-   * set is reported; the accounts still log in, read-only in effect. Returns the refused services.
+   * With pure-pw, before each render that serves them: the folders of services that have accounts
+   * are made (when missing) and owned by the org's Unix id with the web group, mode 2750
+   * (content.ts `prepare`). A folder that is, or resolves through, a symlink is refused: its
+   * service gets no account. Ownership that cannot be set (a NAS that squashes root) is reported;
+   * the accounts still log in. Returns the refused services.
    */
-  private async prepareHomes(org: string, byUser: Map<string, Account[]>): Promise<Set<string>> {
+  private async prepareHomes(
+    org: string,
+    unixId: number,
+    homes: FtpHome[],
+    byUser: Map<string, Account[]>,
+  ): Promise<Set<string>> {
     const refused = new Set<string>();
     if (this.options.purePw === undefined) return refused;
-    const { writableIds, readonlyIds, warn } = this.options;
-    const served = new Map<string, Account>();
-    for (const accounts of byUser.values()) for (const account of accounts) served.set(account.service, account);
-    for (const { service, home, writable } of served.values()) {
+    const served = new Set<string>();
+    for (const accounts of byUser.values()) for (const account of accounts) served.add(account.service);
+    for (const { service, rootPath, home } of homes) {
+      if (!served.has(service)) continue;
       try {
-        await fs.promises.mkdir(home, { recursive: true, mode: 0o755 });
-        if ((await fs.promises.realpath(home)) !== home) {
+        const prepared = await this.options.content.prepare(org, rootPath, unixId);
+        if (!prepared.ok || prepared.path !== home) {
           refused.add(service);
-          this.skip(org, service, "resolves outside the organization's folder once created (through a symlink)");
-          continue;
-        }
-        const stat = await fs.promises.stat(home);
-        if (writable && (stat.uid !== writableIds.uid || stat.gid !== writableIds.gid)) {
-          await fs.promises.chown(home, writableIds.uid, writableIds.gid);
-        }
-        if (!writable && (stat.uid === readonlyIds.uid || (stat.mode & 0o002) !== 0)) {
-          warn("read-only ftp service folder is writable by its accounts", { org, service, home });
+          this.skip(
+            org,
+            service,
+            prepared.ok ? "resolves elsewhere once created (through a symlink)" : prepared.reason,
+          );
         }
       } catch (error) {
-        warn("ftp service folder not prepared", { org, service, reason: (error as Error).message });
+        this.options.warn("ftp service folder not prepared", { org, service, reason: (error as Error).message });
       }
     }
     return refused;

@@ -30,6 +30,8 @@ interface SiteSpec {
   domains: string[];
   /** Absolute, symlink-checked document root. */
   root: string;
+  /** The org's folder (content root resolved, then the org's name): nginx follows no symlink out of it. */
+  orgFolder: string;
 }
 
 export interface NginxBinary {
@@ -59,6 +61,11 @@ export function renderSite(site: SiteSpec): string {
     `    listen ${site.listen};`,
     `    server_name ${site.domains.join(" ")};`,
     `    root "${site.root}";`,
+    // A symlink below the org's folder is followed only to what the symlink's owner owns: the org's
+    // files (its Unix id owns them, content.ts), never /etc, another org's folder or the agent's data,
+    // and a document root swapped for a symlink after the agent checked it serves nothing. Checked
+    // by nginx at each request, so no race with the check the agent made when it rendered the file.
+    `    disable_symlinks if_not_owner from=${site.orgFolder};`,
     "    index index.html index.htm;",
     `    add_header X-Served-By "${site.agentName}" always;`,
     "    location / {",
