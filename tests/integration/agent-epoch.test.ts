@@ -144,19 +144,26 @@ describe("org epochs: promotion and fencing (integration)", function () {
     for (const entry of fenced.secondaries) expect(entry.error).to.match(/stale_epoch/);
     expect(await status(other)).to.deep.equal(copy);
     // `lbhosting status` run against the old primary says it is stale, and where the primary is now.
-    const checked = await runCli(["status", "--org", ORG, "--primary", urls.old], { LBHOSTING_TOKEN: TOKEN });
+    const namedFromOld = ["--secondary", urls.promoted, "--secondary", urls.other];
+    const checked = await runCli(["status", "--org", ORG, "--primary", urls.old, ...namedFromOld], {
+      LBHOSTING_TOKEN: TOKEN,
+    });
     expect(checked.code, checked.stderr).to.equal(1);
     expect(checked.stdout).to.match(new RegExp(`${urls.old}\\s+primary\\s+\\d+\\s+\\w+\\s+stale-primary`));
     expect(checked.stdout).to.include(
       `${urls.old} is a stale primary of ${ORG} (epoch 0): its primary is now ${urls.promoted} (epoch 1)`,
     );
-    const json = await runCli(["status", "--org", ORG, "--primary", urls.old, "--json"], { LBHOSTING_TOKEN: TOKEN });
+    const json = await runCli(["status", "--org", ORG, "--primary", urls.old, ...namedFromOld, "--json"], {
+      LBHOSTING_TOKEN: TOKEN,
+    });
     expect(JSON.parse(json.stdout)).to.deep.nested.include({
       "primary.epoch": 0,
       "primary.stale": { primary: urls.promoted, epoch: 1 },
       inSync: false,
     });
-    const current = await runCli(["status", "--org", ORG, "--primary", urls.promoted], { LBHOSTING_TOKEN: TOKEN });
+    const current = await runCli(["status", "--org", ORG, "--primary", urls.promoted, "--secondary", urls.other], {
+      LBHOSTING_TOKEN: TOKEN,
+    });
     expect(current.code, current.stdout).to.equal(0);
     // A copy is promoted only above the epoch it follows.
     const same = await other.post(`/v1/orgs/${ORG}/promote`, {

@@ -327,7 +327,18 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
     );
     const open = [await openSession(), await openSession()];
     const result = await runCli(
-      ["status", "--org", ORG, "--primary", primary.url, "--load-balancer", lb.url, "--json"],
+      [
+        "status",
+        "--org",
+        ORG,
+        "--primary",
+        primary.url,
+        "--secondary",
+        secondary.url,
+        "--load-balancer",
+        lb.url,
+        "--json",
+      ],
       { LBHOSTING_TOKEN: TOKEN },
     );
     expect(result.code, result.stderr).to.equal(0);
@@ -342,9 +353,12 @@ describe("traffic through the HAProxy load balancer (integration)", function () 
       expect(node.web).to.deep.include({ healthy: true });
       expect(node.ftp).to.deep.include({ healthy: true, active: 1 });
     }
-    const table = await runCli(["status", "--org", ORG, "--primary", primary.url, "--load-balancer", lb.url], {
-      LBHOSTING_TOKEN: TOKEN,
-    });
+    const table = await runCli(
+      ["status", "--org", ORG, "--primary", primary.url, "--secondary", secondary.url, "--load-balancer", lb.url],
+      {
+        LBHOSTING_TOKEN: TOKEN,
+      },
+    );
     expect(table.stdout).to.match(/ENDPOINT\s+ROLE\s+GENERATION\s+DIGEST\s+STATE\s+LAST SYNC\s+LB WEB\s+LB FTP/);
     expect(table.stdout).to.match(new RegExp(`${secondary.url}\\s.*UP, \\d+ open\\s+UP, 1 open`));
     await Promise.all(open.map((session) => session.quit()));
