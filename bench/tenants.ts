@@ -11,8 +11,9 @@
  * At 10 orgs, then at ORGS orgs: sequential single requests (min / median of 3) of a user upsert
  * with FTP access, a user update changing no FTP account, a website add and a route update (its
  * domains only); population rates at concurrency 8 over the last 10 orgs populated (users/s,
- * routes/s); HAProxy reloads during the 3 route updates (from the agent's /metrics); the agent's
- * peak RSS since its last start (covering the bulk writes) and, after a restart, the time until
+ * routes/s) with the agent's CPU per write (bench/cpu.ts: a figure a loaded machine cannot fool);
+ * HAProxy reloads during the 3 route updates (from the agent's /metrics); the agent's peak RSS
+ * since its last start (covering the bulk writes) and, after a restart, the time until
  * `/v1/health` answers and its RSS. Then the ratio ORGS / 10 of each figure.
  *
  *   ORGS=1000 USERS_PER_ORG=20 npm run bench:tenants [-- --lb]
@@ -29,6 +30,7 @@ import { startHostingNode, type HostingNode } from "../tests/support/hosting-nod
 import { findNginx } from "../tests/support/nginx";
 import { freePort } from "../tests/support/ports";
 import { findFtpBinaries } from "../tests/support/pureftpd";
+import { processCpu } from "./cpu";
 
 const ORGS = positiveInteger("ORGS", 1000);
 const USERS_PER_ORG = positiveInteger("USERS_PER_ORG", 20);
@@ -103,11 +105,19 @@ function ticker(label: string, total: number): { tick: () => void; stop: () => v
   return { tick: () => done++, stop: () => clearInterval(timer) };
 }
 
-/** `count` items per second over `run`'s wall time. */
-async function rate(count: number, run: () => Promise<void>): Promise<number> {
+interface Throughput {
+  perSecond: number;
+  /** The agent's CPU per item (its threads and the children it waited for: nginx -t, haproxy -c): what load cannot fool. */
+  cpuMsEach: number;
+}
+
+/** `count` items per second over `run`'s wall time, and the CPU the agent `pid` spent per item. */
+async function throughput(count: number, pid: number, run: () => Promise<void>): Promise<Throughput> {
+  const cpuBefore = processCpu(pid);
   const started = performance.now();
   await run();
-  return count / ((performance.now() - started) / 1000);
+  const seconds = (performance.now() - started) / 1000;
+  return { perSecond: count / seconds, cpuMsEach: (1000 * (processCpu(pid) - cpuBefore)) / count };
 }
 
 /** Milliseconds of each of REPEATS sequential calls of `once(k)`. */
@@ -179,7 +189,9 @@ interface Sized {
   websiteAdd: number[];
   routeUpdate?: number[];
   usersPerSecond: number;
+  userCpuMs: number;
   routesPerSecond?: number;
+  routeCpuMs?: number;
   reloadsDuringRouteUpdates?: number | "n/a";
   /** The metric the reloads were counted from. */
   reloadsSource?: string;
@@ -202,7 +214,7 @@ interface Bench {
 }
 
 /** Orgs from..to-1: org, website and FTP service, then the users, then (with the LB) the routes; the rates. */
-async function populate(bench: Bench, from: number, to: number): Promise<{ users: number; routes?: number }> {
+async function populate(bench: Bench, from: number, to: number): Promise<{ users: Throughput; routes?: Throughput }> {
   const count = to - from;
   const orgs = ticker(`orgs ${from}..${to - 1} with their website and FTP service`, count);
   await pool(
@@ -223,7 +235,7 @@ async function populate(bench: Bench, from: number, to: number): Promise<{ users
   orgs.stop();
   const total = count * USERS_PER_ORG;
   const users = ticker(`users of orgs ${from}..${to - 1}`, total);
-  const usersPerSecond = await rate(total, () =>
+  const userRate = await throughput(total, bench.web.agent.pid, () =>
     pool(
       total,
       CONCURRENCY,
@@ -241,9 +253,9 @@ async function populate(bench: Bench, from: number, to: number): Promise<{ users
   );
   users.stop();
   const lb = bench.lb;
-  if (!lb) return { users: usersPerSecond };
+  if (!lb) return { users: userRate };
   const routes = ticker(`routes of orgs ${from}..${to - 1}`, count);
-  const routesPerSecond = await rate(count, () =>
+  const routeRate = await throughput(count, lb.node.agent.pid, () =>
     pool(
       count,
       CONCURRENCY,
@@ -253,7 +265,7 @@ async function populate(bench: Bench, from: number, to: number): Promise<{ users
     ),
   );
   routes.stop();
-  return { users: usersPerSecond, routes: routesPerSecond };
+  return { users: userRate, routes: routeRate };
 }
 
 /** Grows the server from `held` orgs to `size` (the last WINDOW timed) and measures it. */
@@ -265,7 +277,9 @@ async function measureAt(bench: Bench, held: number, size: number): Promise<Size
     progress(`populated orgs ${held}..${bulkEnd - 1} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
   const rates = await populate(bench, bulkEnd, size);
-  progress(`at ${size} orgs: ${rates.users.toFixed(0)} users/s over the last ${size - bulkEnd} orgs; measuring`);
+  progress(
+    `at ${size} orgs: ${rates.users.perSecond.toFixed(0)} users/s over the last ${size - bulkEnd} orgs; measuring`,
+  );
 
   const first = orgName(0);
   const userUpsertFtp = await timed((k) =>
@@ -312,8 +326,10 @@ async function measureAt(bench: Bench, held: number, size: number): Promise<Size
     userUpdateNoFtp,
     websiteAdd,
     routeUpdate,
-    usersPerSecond: rates.users,
-    routesPerSecond: rates.routes,
+    usersPerSecond: rates.users.perSecond,
+    userCpuMs: rates.users.cpuMsEach,
+    routesPerSecond: rates.routes?.perSecond,
+    routeCpuMs: rates.routes?.cpuMsEach,
     reloadsDuringRouteUpdates: reloads,
     reloadsSource,
     restartMs: restart.ms,
@@ -335,7 +351,9 @@ function printTable(small: Sized, large: Sized): void {
     ["add one website (min / median)", (s) => s.websiteAdd, "ms"],
     ["load-balancer route update (min / median)", (s) => s.routeUpdate, "ms"],
     [`population at concurrency ${CONCURRENCY}`, (s) => s.usersPerSecond, "users/s"],
+    ["  agent CPU per user written", (s) => s.userCpuMs, "ms"],
     [`LB population at concurrency ${CONCURRENCY}`, (s) => s.routesPerSecond, "routes/s"],
+    ["  LB agent CPU per route written", (s) => s.routeCpuMs, "ms"],
     [`HAProxy reloads during ${REPEATS} route updates`, (s) => s.reloadsDuringRouteUpdates, ""],
     ["agent restart until healthy", (s) => s.restartMs, "ms"],
     ["agent RSS after restart", (s) => s.rssAfterRestartMb, "MB"],
