@@ -367,8 +367,8 @@ function printTable(small: Sized, large: Sized): void {
   const cell = (value: ReturnType<Row[1]>, unit: string): string => {
     if (value === undefined) return "—";
     if (typeof value === "string") return value;
-    if (typeof value === "number")
-      return Number.isInteger(value) ? `${value} ${unit}`.trim() : `${format(value)} ${unit}`;
+    // A count (no unit) as it is; a measure with the digits it deserves.
+    if (typeof value === "number") return unit === "" ? String(value) : `${format(value)} ${unit}`;
     const { min, median } = minMedian(value);
     return `${format(min)} / ${format(median)} ${unit}`;
   };
