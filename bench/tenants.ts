@@ -440,7 +440,7 @@ async function main(): Promise<void> {
     console.log(`measured in ${minutes.toFixed(1)} min; load ${loadAverage()} at end`);
     printTable(small, large);
     console.log(
-      `(min / median of ${REPEATS} sequential requests; population rates over the last ${WINDOW} orgs populated; ` +
+      `(min / median of ${REPEATS} sequential requests; population rates over the last ${WINDOW} orgs populated (fewer when ORGS < ${SMALL + WINDOW}); ` +
         `ratios of medians; peak RSS: the agent's VmHWM since its previous start` +
         `${large.reloadsSource ? `; HAProxy reloads: ${large.reloadsSource}` : ""})`,
     );
