@@ -257,7 +257,7 @@ export class Balancer {
     return this.serial(async () => {
       const routes = this.routes();
       if (!this.control && routes.length === 0) return; // not a load balancer: nothing to write
-      const files = { text: this.render(routes), map: renderHostMap(routes) };
+      const files = this.files(routes);
       const current = await this.readFiles();
       if (current.text === files.text && current.map === files.map) return;
       await this.writeFiles(files);
@@ -282,27 +282,35 @@ export class Balancer {
     await writeFileAtomic(this.options.confFile, files.text, 0o644);
   }
 
+  /** The agent's two files as a fresh render of `routes` makes them. */
+  private files(routes: OrgRoute[]): { text: string; map: string } {
+    return { text: this.render(routes), map: renderHostMap(routes) };
+  }
+
   /**
    * Take HAProxy from `previous` to `next` — through the runtime API when the structure stays,
-   * else by a reload — write the files as a fresh render of `next`, and only then commit the
+   * else by a reload — leave the files as a fresh render of `next`, and only then commit the
    * database change. A failed change puts HAProxy and the files back and changes nothing.
    */
   private async apply(previous: OrgRoute[], next: OrgRoute[], commit: () => void): Promise<void> {
-    const files = { text: this.render(next), map: renderHostMap(next) };
     const control = this.control;
     if (!control) {
-      await this.writeFiles(files);
+      await this.writeFiles(this.files(next));
       this.options.store.transaction(commit);
       return;
     }
     await control.processes().catch((error: Error) => {
       throw new ApiFailure(502, "haproxy_unreachable", `HAProxy's master CLI does not answer: ${error.message}`);
     });
-    const change = haproxyChange(previous, next, this.render, this.hostMap);
+    const change = haproxyChange(previous, next, this.hostMap);
     if (change.kind !== "reload") {
       try {
-        if (change.kind === "runtime") await control.runtime(change.commands);
-        await this.writeFiles(files);
+        if (change.kind === "runtime") {
+          await control.runtime(change.commands);
+          // The configuration shows weights, not domains: unless a weight changed, it stays as it is.
+          if (change.weights) await this.writeFiles(this.files(next));
+          else await writeFileAtomic(this.hostMap, renderHostMap(next), 0o644);
+        }
         this.options.store.transaction(commit);
         return;
       } catch (error) {
@@ -311,12 +319,13 @@ export class Balancer {
       }
     }
     try {
-      await this.reloadWith(previous, next, files, control);
+      await this.reloadWith(previous, next, this.files(next), control);
     } catch (error) {
       // Best effort: the worker keeps running `previous`, so take back what the runtime API changed.
-      const undo = haproxyChange(next, previous, this.render, this.hostMap);
-      if (change.kind === "runtime" && undo.kind === "runtime")
+      const undo = haproxyChange(next, previous, this.hostMap);
+      if (change.kind === "runtime" && undo.kind === "runtime") {
         await control.runtime(undo.commands).catch(() => undefined);
+      }
       throw error;
     }
     this.options.store.transaction(commit);

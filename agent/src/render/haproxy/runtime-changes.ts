@@ -1,16 +1,22 @@
 /**
  * Which route changes HAProxy can take through its runtime API instead of a reload (pure
  * functions). The configuration holds the structure — backends, servers and their addresses,
- * listeners, the health check's Host — and the host map and the servers' weights are what the
- * runtime API changes in place: `add map`/`set map`/`del map` on the host map and `set server …
- * weight`. A change whose configuration differs from the previous one beyond weights is
- * structural and needs a reload.
+ * listeners, the health check's Host (a route's first domain) — and the host map and the
+ * servers' weights are what the runtime API changes in place: `add map`/`set map`/`del map` on the
+ * host map and `set server … weight`. A change to anything else in a route, or a route created or
+ * deleted, is structural and needs a reload. Only the routes that changed are looked at, so a
+ * change costs O(the change), not O(the server).
  */
-import type { BalancerBackend } from "../../../../wire";
+import type { BalancerBackend, BalancerRoute } from "../../../../wire";
+import { canonicalJson } from "../../../../wire";
 import { type OrgRoute, ftpBackendName, hostMapEntries, webBackendName } from "./config";
 
-/** What HAProxy must do to run the next routes: nothing, runtime commands, or a reload. */
-export type HaproxyChange = { kind: "none" } | { kind: "runtime"; commands: string[] } | { kind: "reload" };
+/**
+ * What HAProxy must do to run the next routes: nothing, runtime commands (`weights`: whether a
+ * weight changed, which the configuration file shows too), or a reload.
+ */
+export type HaproxyChange =
+  { kind: "none" } | { kind: "runtime"; commands: string[]; weights: boolean } | { kind: "reload" };
 
 const withoutWeight = (backend: BalancerBackend): BalancerBackend => {
   const copy = { ...backend };
@@ -18,8 +24,9 @@ const withoutWeight = (backend: BalancerBackend): BalancerBackend => {
   return copy;
 };
 
-const withoutWeights = (routes: OrgRoute[]): OrgRoute[] =>
-  routes.map(({ org, route }) => ({ org, route: { ...route, backends: route.backends.map(withoutWeight) } }));
+/** Everything of a route the configuration is made of, weights aside: equal ones render alike. */
+const structureOf = (route: BalancerRoute): string =>
+  canonicalJson({ ...route, domains: route.domains.slice(0, 1), backends: route.backends.map(withoutWeight) });
 
 /** Each routed server's weight, by "backend/server". */
 function serverWeights(routes: OrgRoute[]): Map<string, number> {
@@ -27,15 +34,20 @@ function serverWeights(routes: OrgRoute[]): Map<string, number> {
   for (const { org, route } of routes) {
     for (const backend of route.backends) {
       const weight = backend.weight ?? 1;
-      if (backend.http !== undefined && route.domains.length > 0)
+      if (backend.http !== undefined && route.domains.length > 0) {
         weights.set(`${webBackendName(org)}/${backend.name}`, weight);
+      }
       if (backend.ftp !== undefined && route.ftp) weights.set(`${ftpBackendName(org)}/${backend.name}`, weight);
     }
   }
   return weights;
 }
 
-/** The map commands taking the host map from `before` to `after`: additions and changes first, removals last. */
+/**
+ * The map commands taking the changed routes' domains from `before` to `after`: additions and
+ * moves (`set map`: `del map` removes every entry of a key) first, removals last. A domain can
+ * only move between changed routes: an unchanged one still holds its domains.
+ */
 function mapCommands(before: OrgRoute[], after: OrgRoute[], hostMap: string): string[] {
   const old = hostMapEntries(before);
   const next = hostMapEntries(after);
@@ -49,21 +61,24 @@ function mapCommands(before: OrgRoute[], after: OrgRoute[], hostMap: string): st
   return commands;
 }
 
-/**
- * How HAProxy takes `after` when it runs `before`. `render` is the configuration's renderer: equal
- * renders but for weights mean the same structure (the domains are in the host map, not in it).
- */
-export function haproxyChange(
-  before: OrgRoute[],
-  after: OrgRoute[],
-  render: (routes: OrgRoute[]) => string,
-  hostMap: string,
-): HaproxyChange {
-  if (render(withoutWeights(before)) !== render(withoutWeights(after))) return { kind: "reload" };
-  const old = serverWeights(before);
-  const weights = [...serverWeights(after)]
+/** How HAProxy takes `after` when it runs `before`. */
+export function haproxyChange(before: OrgRoute[], after: OrgRoute[], hostMap: string): HaproxyChange {
+  const previous = new Map(before.map(({ org, route }) => [org, route]));
+  if (previous.size !== after.length) return { kind: "reload" };
+  const changedBefore: OrgRoute[] = [];
+  const changedAfter: OrgRoute[] = [];
+  for (const { org, route } of after) {
+    const was = previous.get(org);
+    if (was === undefined) return { kind: "reload" };
+    if (was === route) continue;
+    if (structureOf(was) !== structureOf(route)) return { kind: "reload" };
+    changedBefore.push({ org, route: was });
+    changedAfter.push({ org, route });
+  }
+  const old = serverWeights(changedBefore);
+  const weights = [...serverWeights(changedAfter)]
     .filter(([server, weight]) => old.get(server) !== weight)
     .map(([server, weight]) => `set server ${server} weight ${weight}`);
-  const commands = [...mapCommands(before, after, hostMap), ...weights];
-  return commands.length === 0 ? { kind: "none" } : { kind: "runtime", commands };
+  const commands = [...mapCommands(changedBefore, changedAfter, hostMap), ...weights];
+  return commands.length === 0 ? { kind: "none" } : { kind: "runtime", commands, weights: weights.length > 0 };
 }
