@@ -183,16 +183,22 @@ describe("load-balancer route changes through HAProxy's runtime API (integration
     await expectFreshRender();
   });
 
-  it("gives route writes sent together one change", async function () {
+  it("gives route writes sent together one change, where a refused one fails alone", async function () {
     const orgs = Array.from({ length: 10 }, (_, i) => `batch${i}`);
     const before = await changes("reload");
-    await Promise.all(orgs.map((org) => put(org, { domains: [`www.${org}.test`], backends: [backend("n1")] })));
+    const answers = await Promise.all([
+      ...orgs.map((org) => api.put(`/v1/balancer/${org}`, { domains: [`www.${org}.test`], backends: [backend("n1")] })),
+      // Taken by acme: refused (409), the rest of its batch goes ahead.
+      api.put("/v1/balancer/intruder", { domains: ["www.acme.test"], backends: [backend("n1")] }),
+    ]);
+    expect(answers.map((answer) => answer.status)).to.deep.equal([...orgs.map(() => 201), 409]);
     const reloads = (await changes("reload")) - before;
     console.log(`      10 new routes sent together: ${reloads} reload(s)`);
     // One at a time, 10 new org backends were 10 reloads; together they share one (two when the
     // first write started its batch before the others arrived).
     expect(reloads).to.be.within(1, 2);
     for (const org of orgs) expect((await viaLb(`www.${org}.test`)).servedBy).to.equal("n1");
+    expect((await api.get("/v1/balancer/intruder")).status).to.equal(404);
     await expectFreshRender();
   });
 

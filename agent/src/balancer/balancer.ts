@@ -109,6 +109,13 @@ export class Balancer {
   constructor(private readonly options: BalancerOptions) {
     this.control = options.haproxy ? new HaproxyControl(options.haproxy, options.report) : undefined;
     this.hostMap = hostMapFile(options.confFile);
+    // The configuration names the host map unquoted, as an argument of map().
+    if (!/^[\w./-]+$/.test(this.hostMap)) {
+      throw new Error(
+        `the HAProxy file's path (${options.confFile}) may hold only letters, digits, '.', '_', '-' and '/': ` +
+          "HAProxy's configuration names the host map next to it",
+      );
+    }
     fs.mkdirSync(path.dirname(options.confFile), { recursive: true });
   }
 
