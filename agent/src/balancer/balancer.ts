@@ -105,6 +105,7 @@ export class Balancer {
   private waiting: PendingWrite[] = [];
   private batchQueued = false;
   private readonly hostMap: string;
+  private committed: OrgRoute[] | undefined;
 
   constructor(private readonly options: BalancerOptions) {
     this.control = options.haproxy ? new HaproxyControl(options.haproxy, options.report) : undefined;
@@ -125,8 +126,13 @@ export class Balancer {
     return run;
   }
 
+  /**
+   * The committed routes, by org. Kept in memory once read: only this class writes them, and a
+   * batch would otherwise read and parse every org's route from SQLite.
+   */
   private routes(): OrgRoute[] {
-    return this.options.store.listRoutes();
+    this.committed ??= this.options.store.listRoutes();
+    return this.committed;
   }
 
   private readonly render = (routes: OrgRoute[]): string =>
@@ -187,7 +193,7 @@ export class Balancer {
       }
     }
     if (staged.length === 0) return;
-    const next = [...state].map(([org, route]) => ({ org, route }));
+    const next = [...state].map(([org, route]) => ({ org, route })).sort((a, b) => (a.org < b.org ? -1 : 1));
     try {
       await this.apply(previous, next, () => staged.forEach((write) => write.commit()));
     } catch (error) {
@@ -303,7 +309,7 @@ export class Balancer {
     const control = this.control;
     if (!control) {
       await this.writeFiles(this.files(next));
-      this.options.store.transaction(commit);
+      this.commitRoutes(next, commit);
       return;
     }
     await control.processes().catch((error: Error) => {
@@ -318,7 +324,7 @@ export class Balancer {
           if (change.weights) await this.writeFiles(this.files(next));
           else await writeFileAtomic(this.hostMap, renderHostMap(next), 0o644);
         }
-        this.options.store.transaction(commit);
+        this.commitRoutes(next, commit);
         return;
       } catch (error) {
         // The reload below installs the files whatever the runtime changes left behind.
@@ -335,7 +341,12 @@ export class Balancer {
       }
       throw error;
     }
+    this.commitRoutes(next, commit);
+  }
+
+  private commitRoutes(next: OrgRoute[], commit: () => void): void {
     this.options.store.transaction(commit);
+    this.committed = next;
   }
 
   /**

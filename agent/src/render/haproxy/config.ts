@@ -187,7 +187,8 @@ export function hostMapEntries(routes: OrgRoute[]): Map<string, string> {
 
 /** The host map file's text (HAProxy reads it on start and reload), one "domain backend" a line. */
 export function renderHostMap(routes: OrgRoute[]): string {
-  const lines = [...hostMapEntries(routes)].sort(([a], [b]) => a.localeCompare(b));
+  // Code-unit order: cheap at thousands of domains, and the same on every machine.
+  const lines = [...hostMapEntries(routes)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return lines.map(([domain, backend]) => `${domain} ${backend}\n`).join("");
 }
 
