@@ -3,9 +3,10 @@
  * (127.0.47.3) in front of three plain web servers standing in for nodes (127.0.47.1, .2, .4),
  * each naming itself in X-Served-By.
  *
- * A route that only changes its domains (host map) or its weights (`set server … weight`) goes
- * through HAProxy's runtime API: no reload (the agent's reload counter and HAProxy's own stay put,
- * the same worker serves) and live when the write answers. A new node still reloads. Route writes
+ * A route that only changes its domains (host map), its weights (`set server … weight`) or adds a
+ * web node (`add server`) goes through HAProxy's runtime API: no reload (the agent's reload
+ * counter and HAProxy's own stay put, the same worker serves) and live when the write answers. A
+ * node leaving and a new org still reload. Route writes
  * sent together share one change. 100 changes keep 0 failed requests in a bounded request loop;
  * after an agent restart and an HAProxy reload the state is what the runtime changes made, and
  * the files are always what a fresh render of the routes makes.
@@ -169,17 +170,26 @@ describe("load-balancer route changes through HAProxy's runtime API (integration
     await expectFreshRender();
   });
 
-  it("reloads for a structural change (a new node), which then serves", async function () {
+  it("adds a node to a web backend without a reload (add server), serving when the write answers; a node leaving reloads", async function () {
     const before = { reloads: await changes("reload"), haproxy: await haproxyState() };
-    await put("acme", {
-      domains: ["www.acme.test", "new.acme.test"],
-      backends: [backend("n1"), backend("n2", 7), backend("n3")],
-    });
-    expect(await changes("reload")).to.equal(before.reloads + 1);
-    expect((await haproxyState()).workers).not.to.deep.equal(before.haproxy.workers);
+    const withN3 = [backend("n1"), backend("n2", 7), backend("n3")];
+    await put("acme", { domains: ["www.acme.test", "new.acme.test"], backends: withN3 });
+    const status = await api.get("/v1/balancer/acme/status");
+    expect(status.json, status.text).to.have.nested.property("nodes[2].web.healthy", true);
+    expect(await changes("reload")).to.equal(before.reloads);
+    expect(await haproxyState()).to.deep.equal(before.haproxy);
     const seen = new Set<string | undefined>();
     for (let i = 0; i < 30 && !seen.has("n3"); i++) seen.add((await viaLb("www.acme.test")).servedBy);
     expect(seen).to.include("n3");
+    await expectFreshRender();
+
+    // Structural: n3 is drained and leaves with a reload; it joins again without one.
+    await put("acme", { domains: ["www.acme.test", "new.acme.test"], backends: [backend("n1"), backend("n2", 7)] });
+    expect(await changes("reload")).to.equal(before.reloads + 1);
+    expect((await haproxyState()).workers).not.to.deep.equal(before.haproxy.workers);
+    await expectFreshRender();
+    await put("acme", { domains: ["www.acme.test", "new.acme.test"], backends: withN3 });
+    expect(await changes("reload")).to.equal(before.reloads + 1);
     await expectFreshRender();
   });
 
@@ -222,8 +232,8 @@ describe("load-balancer route changes through HAProxy's runtime API (integration
     const clients = Promise.all([loop(), loop()]);
     try {
       for (let i = 0; i < CHANGES; i++) {
-        // Every tenth change is structural (n3 leaves, then comes back); the others change a
-        // domain or a weight.
+        // n3 leaves (a reload) at every twentieth change and joins again (add server) at the
+        // next; the others change a domain and a weight.
         const withN3 = i % 20 !== 9;
         const backends = [backend("n1"), backend("n2", 1 + (i % 5)), ...(withN3 ? [backend("n3")] : [])];
         await put("acme", { domains: ["www.acme.test", `d${i}.acme.test`], backends });
@@ -244,8 +254,8 @@ describe("load-balancer route changes through HAProxy's runtime API (integration
     );
     expect(outcomes.failed).to.deep.equal([]);
     expect(outcomes.ok).to.be.greaterThan(0);
-    expect(reloads, "only the structural changes reload").to.equal(10);
-    expect(runtime).to.equal(CHANGES - 10);
+    expect(reloads, "only a node leaving reloads").to.equal(5);
+    expect(runtime).to.equal(CHANGES - 5);
     await expectFreshRender();
   });
 

@@ -224,7 +224,7 @@ describe("agent load balancer: changes without a reload", function () {
     expect(change([acme, globex], [after, globex])).to.deep.equal({
       kind: "runtime",
       commands: [`add map ${HOST_MAP} shop.acme.test lbh_web_acme`, `del map ${HOST_MAP} acme.test`],
-      weights: false,
+      config: false,
     });
     // What lets the agent leave the configuration file alone: it does not show those domains.
     expect(renderHaproxy("lb-1", ":80", [after, globex])).to.equal(renderHaproxy("lb-1", ":80", [acme, globex]));
@@ -239,7 +239,7 @@ describe("agent load balancer: changes without a reload", function () {
     expect(change(before, after)).to.deep.equal({
       kind: "runtime",
       commands: [`set map ${HOST_MAP} acme.test lbh_web_globex`],
-      weights: false,
+      config: false,
     });
   });
 
@@ -248,9 +248,35 @@ describe("agent load balancer: changes without a reload", function () {
     expect(change([acme], [after])).to.deep.equal({
       kind: "runtime",
       commands: ["set server lbh_web_acme/web-b weight 5", "set server lbh_ftp_acme/web-b weight 5"],
-      weights: true,
+      config: true,
     });
     expect(change([acme], [acme])).to.deep.equal({ kind: "none" });
+  });
+
+  it("adds a node joining a route's web backend only with add server, enabled with its checks", function () {
+    const webC = { name: "web-c", http: "127.0.8.4:8080", weight: 2 };
+    const after = withRoute({
+      domains: ["www.acme.test", "c.acme.test"],
+      backends: [webA, { ...webB, weight: 3 }, webC],
+    });
+    expect(change([acme], [after])).to.deep.equal({
+      kind: "runtime",
+      commands: [
+        "add server lbh_web_acme/web-c 127.0.8.4:8080 check weight 2 inter 1s fall 3 rise 2",
+        "enable health lbh_web_acme/web-c",
+        "enable server lbh_web_acme/web-c",
+        `add map ${HOST_MAP} c.acme.test lbh_web_acme`,
+        `del map ${HOST_MAP} acme.test`,
+      ],
+      config: true,
+    });
+    // The same server line, with the defaults' check timing, as the configuration gives it.
+    expect(renderHaproxy("lb-1", ":80", [after])).to.include("    server web-c 127.0.8.4:8080 check weight 2\n");
+    expect(renderHaproxy("lb-1", ":80", [after])).to.include("    default-server inter 1s fall 3 rise 2\n");
+    const withFtp = { ...webC, ftp: "127.0.8.4:21", passivePorts: [30300, 30399] as [number, number] };
+    expect(change([acme], [withRoute({ backends: [...acme.route.backends, withFtp] })]).kind, "with FTP").to.equal(
+      "reload",
+    );
   });
 
   it("reloads for a structural change: a node, an address, a new org, FTP, the check's domain", function () {

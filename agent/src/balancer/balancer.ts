@@ -7,8 +7,9 @@
  * Route writes arriving together form one batch: each is checked against the routes as the
  * writes before it in the batch leave them (a refused one fails alone), and the batch is one
  * change. A change whose structure (backends, servers, addresses, listeners) stays the same — only
- * domains or weights differ — goes to the running HAProxy through its runtime API (host map
- * entries, server weights, render/haproxy/runtime-changes.ts), no reload. Any other change is
+ * domains or weights differ, or a node joins a web backend — goes to the running HAProxy through
+ * its runtime API (host map entries, server weights, `add server`,
+ * render/haproxy/runtime-changes.ts), no reload. Any other change is
  * rendered, checked with `haproxy -c`, its leaving servers drained (no new connections, the open
  * ones finish), and HAProxy reloads. Either way the agent's HAProxy file and host map are written
  * as a fresh render makes them, so a restart or a reload finds the same state, and the database
@@ -320,8 +321,8 @@ export class Balancer {
       try {
         if (change.kind === "runtime") {
           await control.runtime(change.commands);
-          // The configuration shows weights, not domains: unless a weight changed, it stays as it is.
-          if (change.weights) await this.writeFiles(this.files(next));
+          // The configuration shows weights and servers, not domains: for domains only, it stays as it is.
+          if (change.config) await this.writeFiles(this.files(next));
           else await writeFileAtomic(this.hostMap, renderHostMap(next), 0o644);
         }
         this.commitRoutes(next, commit);

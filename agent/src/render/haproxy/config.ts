@@ -57,6 +57,17 @@ const serverLine = (backend: BalancerBackend, address: string, check: string): s
   `    server ${backend.name} ${address} ${check} weight ${backend.weight ?? 1}`;
 
 /**
+ * Every server's check timing (the defaults' `default-server`): a node leaves after 3 failed
+ * checks a second apart and returns after 2 passed ones. A server added at run time (`add server`)
+ * does not take `default-server`, so it is given these itself.
+ */
+const CHECK_TIMING = "inter 1s fall 3 rise 2";
+
+/** The runtime API's `add server` of a node's web server, with what its configuration line and the defaults give it. */
+export const addWebServer = (org: string, backend: BalancerBackend): string =>
+  `add server ${webBackendName(org)}/${backend.name} ${backend.http as string} check weight ${backend.weight ?? 1} ${CHECK_TIMING}`;
+
+/**
  * A node's FTP server line. With its session limit (pure-ftpd's -c), HAProxy sends it one session
  * fewer: the last slot is its health check's, which pure-ftpd would otherwise greet with "421 …
  * maximum" on a full node (marking it down) and which could take a session's place.
@@ -213,8 +224,7 @@ export function renderHaproxy(
     "    timeout client 1m",
     "    timeout server 1m",
     "    timeout check 2s",
-    // A node leaves after 3 failed checks a second apart and returns after 2 passed ones.
-    "    default-server inter 1s fall 3 rise 2",
+    `    default-server ${CHECK_TIMING}`,
     "",
     ...(httpListen === undefined ? [] : httpFrontend(httpListen, hostMap)),
     ...sorted.filter(({ route }) => route.domains.length > 0).flatMap(webSection),

@@ -18,6 +18,8 @@ const POLL_MS = 50;
 const MAX_MESSAGE = 2000;
 /** Runtime commands sent on one master CLI connection (one line, well within HAProxy's buffer). */
 const COMMANDS_PER_LINE = 20;
+/** What `add server` answers when it worked. */
+const SERVER_ADDED = "New server registered.";
 
 export interface HaproxyBinary {
   bin: string;
@@ -163,8 +165,9 @@ export class HaproxyControl {
   }
 
   /**
-   * Runtime API commands (`add map`, `set server … weight`, …) on every current worker, reported
-   * as step "runtime". They answer nothing when they worked: any text is the worker's refusal.
+   * Runtime API commands (`add map`, `set server … weight`, `add server`, …) on every current
+   * worker, reported as step "runtime". They answer nothing when they worked (`add server`: its
+   * confirmation): any other text is the worker's refusal.
    */
   runtime(commands: string[]): Promise<void> {
     return timedStep(this.report, "runtime", async () => {
@@ -175,7 +178,7 @@ export class HaproxyControl {
             .slice(i, i + COMMANDS_PER_LINE)
             .map((command) => `@!${pid} ${command}`)
             .join("; ");
-          const answer = (await this.command(line)).trim();
+          const answer = (await this.command(line)).replaceAll(SERVER_ADDED, "").trim();
           if (answer !== "") throw new Error(`HAProxy refused a runtime change: ${answer.slice(0, MAX_MESSAGE)}`);
         }
       }
