@@ -21,6 +21,7 @@ import {
   apiErrorSchema,
   nodeInfoSchema,
 } from "../../wire";
+import { hostMapFile } from "../../agent/src/render/haproxy/config";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { type AgentClient, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
@@ -266,7 +267,8 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
       const file = lbFile();
       expect(file).to.include(`    server web-a ${webA.nginx!.listen} check weight 1\n`);
       expect(file).to.include(`    bind ${lb.haproxy!.listen}\n`);
-      expect(file).to.include("    acl host_acme var(txn.host) -m str www.acme.test acme.test\n");
+      const hostMap = fs.readFileSync(hostMapFile(lb.haproxy!.confFile), "utf8");
+      expect(hostMap).to.equal("acme.test lbh_web_acme\nwww.acme.test lbh_web_acme\n");
 
       const seen = await servedBy("www.acme.test");
       expect(new Set(seen)).to.deep.equal(new Set(["web-a", "web-b"]));

@@ -14,7 +14,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { renderHaproxy } from "../../agent/src/render/haproxy/config";
+import { hostMapFile, renderHaproxy } from "../../agent/src/render/haproxy/config";
 import { HaproxyControl } from "../../agent/src/render/haproxy/control";
 import { freePort } from "./ports";
 import { childPids, findBinary, spawnServer, stopProcessTree } from "./processes";
@@ -86,7 +86,8 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyProc
       "",
     ].join("\n"),
   );
-  fs.writeFileSync(confFile, renderHaproxy(options.agentName, listen, []));
+  fs.writeFileSync(hostMapFile(confFile), "");
+  fs.writeFileSync(confFile, renderHaproxy(options.agentName, listen, [], hostMapFile(confFile)));
   const args = ["-W", "-db", "-S", `${masterSocket},mode,600`, "-f", mainConf, "-f", confFile];
   let started: Awaited<ReturnType<typeof spawnServer>>;
   try {

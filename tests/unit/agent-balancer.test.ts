@@ -11,10 +11,12 @@ import path from "node:path";
 import {
   type OrgRoute,
   dataRoutes,
-  renderHaproxy,
+  renderHaproxy as renderWithMap,
+  renderHostMap,
   routeConflict,
   serversLeaving,
 } from "../../agent/src/render/haproxy/config";
+import { haproxyChange } from "../../agent/src/render/haproxy/runtime-changes";
 import { isHealthy, parseShowProc, parseShowStat } from "../../agent/src/render/haproxy/control";
 import { nginxPidFile } from "../../agent/src/render/nginx/reload-drain";
 import { balancerRouteSchema } from "../../wire";
@@ -33,6 +35,10 @@ const webB = {
   ftp: "127.0.8.2:2121",
   passivePorts: [30200, 30299] as [number, number],
 };
+const HOST_MAP = "/var/lib/lbh/lbhosting.hosts.map";
+const renderHaproxy = (agent: string, listen: string | undefined, routes: OrgRoute[]) =>
+  renderWithMap(agent, listen, routes, HOST_MAP);
+
 const acme: OrgRoute = {
   org: "acme",
   route: {
@@ -46,8 +52,10 @@ describe("agent load balancer: HAProxy configuration", function () {
   it("renders the shared web frontend, a least-busy checked web backend, and FTP with passive ranges", function () {
     const text = renderHaproxy("lb-1", "127.0.8.3:80", [acme]);
     expect(text).to.include("frontend lbh_http\n    mode http\n    bind 127.0.8.3:80\n");
-    expect(text).to.include("    acl host_acme var(txn.host) -m str www.acme.test acme.test\n");
-    expect(text).to.include("    use_backend lbh_web_acme if host_acme\n");
+    // Domains are in the host map, which the runtime API changes without a reload.
+    expect(text).to.include(`    http-request set-var(txn.backend) var(txn.host),map(${HOST_MAP})\n`);
+    expect(text).to.include("    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }\n");
+    expect(text).not.to.include("acme.test acme.test");
     expect(text).to.include("    default_backend lbh_no_route\n");
     expect(text).to.include("backend lbh_web_acme\n    mode http\n    balance leastconn\n");
     // The check reads the agent's file in the site's document root: only a 200 keeps a node in.
@@ -82,13 +90,16 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(ftpOnly).to.include("frontend lbh_ftp_acme\n");
   });
 
-  it("splits a long domain list over ACL lines (HAProxy reads at most 64 words a line)", function () {
+  it("maps every domain to its org's web backend in the host map, one line each, sorted", function () {
     const domains = Array.from({ length: 100 }, (_, i) => `d${i}.acme.test`);
-    const text = renderHaproxy("lb-1", ":80", [{ org: "acme", route: { domains, backends: [webA] } }]);
-    const acls = text.split("\n").filter((line) => line.startsWith("    acl host_acme "));
-    expect(acls).to.have.length(3);
-    expect(acls.every((line) => line.split(" ").filter(Boolean).length <= 64)).to.equal(true);
-    expect(acls.join(" ")).to.include("d99.acme.test");
+    const globex: OrgRoute = { org: "globex", route: { domains: ["globex.test"], backends: [webA] } };
+    const map = renderHostMap([{ org: "acme", route: { domains, backends: [webA] } }, globex]);
+    const lines = map.split("\n").filter(Boolean);
+    expect(lines).to.have.length(101);
+    expect(lines).to.include("d99.acme.test lbh_web_acme");
+    expect(lines).to.include("globex.test lbh_web_globex");
+    expect([...lines].sort()).to.deep.equal(lines);
+    expect(renderHostMap([])).to.equal("");
   });
 
   it("forwards a passive range shared by two orgs (the same node) once", function () {
@@ -197,6 +208,86 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(text, "no cap on the web servers").to.include("    server web-a 127.0.8.1:8080 check weight 1\n");
     expect(text).to.match(/backend lbh_ftp_acme\n( {4}.*\n)* {4}timeout queue 30s\n/);
     expect(renderHaproxy("lb-1", ":80", [acme]), "no limit given, no cap").not.to.include("maxconn");
+  });
+});
+
+describe("agent load balancer: changes without a reload", function () {
+  const change = (before: OrgRoute[], after: OrgRoute[]) => haproxyChange(before, after, HOST_MAP);
+  const withRoute = (route: Partial<OrgRoute["route"]>): OrgRoute => ({
+    org: "acme",
+    route: { ...acme.route, ...route },
+  });
+  const globex: OrgRoute = { org: "globex", route: { domains: ["globex.test"], backends: [webA] } };
+
+  it("changes the host map for a route whose domains change (the check's first domain kept)", function () {
+    const after = withRoute({ domains: ["www.acme.test", "shop.acme.test"] });
+    expect(change([acme, globex], [after, globex])).to.deep.equal({
+      kind: "runtime",
+      commands: [`add map ${HOST_MAP} shop.acme.test lbh_web_acme`, `del map ${HOST_MAP} acme.test`],
+      config: false,
+    });
+    // What lets the agent leave the configuration file alone: it does not show those domains.
+    expect(renderHaproxy("lb-1", ":80", [after, globex])).to.equal(renderHaproxy("lb-1", ":80", [acme, globex]));
+  });
+
+  it("moves a domain from one org to another with set map", function () {
+    const before = [acme, { ...globex, route: { ...globex.route, domains: ["globex.test"] } }];
+    const after = [
+      withRoute({ domains: ["www.acme.test"] }),
+      { ...globex, route: { ...globex.route, domains: ["globex.test", "acme.test"] } },
+    ];
+    expect(change(before, after)).to.deep.equal({
+      kind: "runtime",
+      commands: [`set map ${HOST_MAP} acme.test lbh_web_globex`],
+      config: false,
+    });
+  });
+
+  it("sets the weight of a server in the web and FTP backends that have it", function () {
+    const after = withRoute({ backends: [webA, { ...webB, weight: 5 }] });
+    expect(change([acme], [after])).to.deep.equal({
+      kind: "runtime",
+      commands: ["set server lbh_web_acme/web-b weight 5", "set server lbh_ftp_acme/web-b weight 5"],
+      config: true,
+    });
+    expect(change([acme], [acme])).to.deep.equal({ kind: "none" });
+  });
+
+  it("adds a node joining a route's web backend only with add server, enabled with its checks", function () {
+    const webC = { name: "web-c", http: "127.0.8.4:8080", weight: 2 };
+    const after = withRoute({
+      domains: ["www.acme.test", "c.acme.test"],
+      backends: [webA, { ...webB, weight: 3 }, webC],
+    });
+    expect(change([acme], [after])).to.deep.equal({
+      kind: "runtime",
+      commands: [
+        "add server lbh_web_acme/web-c 127.0.8.4:8080 check weight 2 inter 1s fall 3 rise 2",
+        "enable health lbh_web_acme/web-c",
+        "enable server lbh_web_acme/web-c",
+        `add map ${HOST_MAP} c.acme.test lbh_web_acme`,
+        `del map ${HOST_MAP} acme.test`,
+      ],
+      config: true,
+    });
+    // The same server line, with the defaults' check timing, as the configuration gives it.
+    expect(renderHaproxy("lb-1", ":80", [after])).to.include("    server web-c 127.0.8.4:8080 check weight 2\n");
+    expect(renderHaproxy("lb-1", ":80", [after])).to.include("    default-server inter 1s fall 3 rise 2\n");
+    const withFtp = { ...webC, ftp: "127.0.8.4:21", passivePorts: [30300, 30399] as [number, number] };
+    expect(change([acme], [withRoute({ backends: [...acme.route.backends, withFtp] })]).kind, "with FTP").to.equal(
+      "reload",
+    );
+  });
+
+  it("reloads for a structural change: a node, an address, a new org, FTP, the check's domain", function () {
+    expect(change([acme], [withRoute({ backends: [webA] })]).kind, "a node leaves").to.equal("reload");
+    expect(change([acme], [withRoute({ backends: [webA, { ...webB, http: "127.0.8.2:8081" }] })]).kind).to.equal(
+      "reload",
+    );
+    expect(change([acme], [acme, globex]).kind, "a new org backend").to.equal("reload");
+    expect(change([acme], [withRoute({ ftp: undefined })]).kind, "FTP listener").to.equal("reload");
+    expect(change([acme], [withRoute({ domains: ["acme.test"] })]).kind, "health check Host").to.equal("reload");
+    expect(change([acme], [withRoute({ domains: [] })]).kind, "no more web backend").to.equal("reload");
   });
 });
 

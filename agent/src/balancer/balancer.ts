@@ -4,10 +4,17 @@
  * data connections routed by port to the node that opened them). Routes are node-local (no org
  * copy, no generation, no digest): the provider points them at the nodes that may serve the org.
  *
- * A change is rendered into the agent's one HAProxy file and checked with `haproxy -c` before
- * anything changes; servers leaving are drained (no new connections, the open ones finish) before
- * the reload that removes them; the database commits once HAProxy runs the new file. Changes run
- * one at a time (a promise chain), so file, database and HAProxy never disagree.
+ * Route writes arriving together form one batch: each is checked against the routes as the
+ * writes before it in the batch leave them (a refused one fails alone), and the batch is one
+ * change. A change whose structure (backends, servers, addresses, listeners) stays the same — only
+ * domains or weights differ, or a node joins a web backend — goes to the running HAProxy through
+ * its runtime API (host map entries, server weights, `add server`,
+ * render/haproxy/runtime-changes.ts), no reload. Any other change is
+ * rendered, checked with `haproxy -c`, its leaving servers drained (no new connections, the open
+ * ones finish), and HAProxy reloads. Either way the agent's HAProxy file and host map are written
+ * as a fresh render makes them, so a restart or a reload finds the same state, and the database
+ * commits once HAProxy runs the change. Batches and the other changes run one at a time (a promise
+ * chain), so files, database and HAProxy never disagree.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -24,11 +31,14 @@ import { ApiFailure, notFound } from "../errors";
 import {
   type OrgRoute,
   ftpBackendName,
+  hostMapFile,
   renderHaproxy,
+  renderHostMap,
   routeConflict,
   serversLeaving,
   webBackendName,
 } from "../render/haproxy/config";
+import { haproxyChange } from "../render/haproxy/runtime-changes";
 import { type HaproxyBinary, HaproxyControl, isHealthy } from "../render/haproxy/control";
 import { writeFileAtomic } from "../render/atomic-write";
 import { type StepReport, timedStep } from "../render/steps";
@@ -40,7 +50,7 @@ const DRAIN_POLL_MS = 100;
 
 interface BalancerOptions {
   store: Store;
-  /** The file the agent owns, loaded by HAProxy after the operator's main configuration. */
+  /** The file the agent owns, loaded by HAProxy after the operator's main configuration; the host map is next to it. */
   confFile: string;
   /** Without it the file is only written (config-only, like nginx-less sites). */
   haproxy?: HaproxyBinary;
@@ -61,6 +71,22 @@ export interface NodeView {
   active: number;
 }
 
+/** A route write waiting for its batch. */
+type RouteWrite = { kind: "put"; org: string; route: BalancerRoute } | { kind: "delete"; org: string };
+
+interface PendingWrite {
+  write: RouteWrite;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A write of a batch that passed its checks: its answer, and its database change. */
+interface StagedWrite {
+  pending: PendingWrite;
+  answer: unknown;
+  commit: () => void;
+}
+
 type StatRows = Awaited<ReturnType<HaproxyControl["stats"]>>;
 
 /** A server as HAProxy's workers see it, or undefined when the current worker does not have it. */
@@ -76,9 +102,22 @@ export class Balancer {
   private readonly control: HaproxyControl | undefined;
   /** The tail of the chain every change (and the start) runs on. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Route writes for the next batch; `batchQueued` once that batch is on the chain. */
+  private waiting: PendingWrite[] = [];
+  private batchQueued = false;
+  private readonly hostMap: string;
+  private committed: OrgRoute[] | undefined;
 
   constructor(private readonly options: BalancerOptions) {
     this.control = options.haproxy ? new HaproxyControl(options.haproxy, options.report) : undefined;
+    this.hostMap = hostMapFile(options.confFile);
+    // The configuration names the host map unquoted, as an argument of map().
+    if (!/^[\w./-]+$/.test(this.hostMap)) {
+      throw new Error(
+        `the HAProxy file's path (${options.confFile}) may hold only letters, digits, '.', '_', '-' and '/': ` +
+          "HAProxy's configuration names the host map next to it",
+      );
+    }
     fs.mkdirSync(path.dirname(options.confFile), { recursive: true });
   }
 
@@ -88,13 +127,17 @@ export class Balancer {
     return run;
   }
 
+  /**
+   * The committed routes, by org. Kept in memory once read: only this class writes them, and a
+   * batch would otherwise read and parse every org's route from SQLite.
+   */
   private routes(): OrgRoute[] {
-    return this.options.store.listRoutes();
+    this.committed ??= this.options.store.listRoutes();
+    return this.committed;
   }
 
-  private render(routes: OrgRoute[]): string {
-    return renderHaproxy(this.options.agentName, this.options.httpListen, routes);
-  }
+  private readonly render = (routes: OrgRoute[]): string =>
+    renderHaproxy(this.options.agentName, this.options.httpListen, routes, this.hostMap);
 
   list(): BalancerRecord[] {
     return this.routes().map(({ org, route }) => ({ org, ...route }));
@@ -111,28 +154,77 @@ export class Balancer {
    * first). Every backend must be a registered node, at its registered addresses.
    */
   put(org: string, route: BalancerRoute): Promise<{ record: BalancerRecord; created: boolean }> {
-    return this.serial(async () => {
-      checkRegistered(route, (name) => this.options.store.getBackend(name));
-      const others = this.routes().filter((other) => other.org !== org);
-      const conflict = routeConflict(org, route, others, this.options.httpListen);
-      if (conflict) {
-        throw new ApiFailure(409, conflict.code, conflict.message, [
-          { path: conflict.path, message: conflict.message },
-        ]);
-      }
-      const created = this.options.store.getRoute(org) === undefined;
-      await this.apply([...others, { org, route }], () => this.options.store.putRoute(org, route));
-      return { record: { org, ...route }, created };
-    });
+    return this.submit({ kind: "put", org, route }) as Promise<{ record: BalancerRecord; created: boolean }>;
   }
 
   /** Remove the org's route; answers once its servers are drained and HAProxy runs without it. */
   delete(org: string): Promise<void> {
-    return this.serial(async () => {
-      if (!this.options.store.getRoute(org)) throw notFound(`the load-balancer route of organization "${org}"`);
-      const rest = this.routes().filter((other) => other.org !== org);
-      await this.apply(rest, () => this.options.store.deleteRoute(org));
+    return this.submit({ kind: "delete", org }) as Promise<void>;
+  }
+
+  /** Queue a route write for the next batch (one batch on the chain at a time waits for writes). */
+  private submit(write: RouteWrite): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ write, resolve, reject });
+      if (this.batchQueued) return;
+      this.batchQueued = true;
+      void this.serial(async () => {
+        // Writes of the same event-loop turn join this batch before it starts.
+        await new Promise<void>((next) => setImmediate(next));
+        this.batchQueued = false;
+        await this.runBatch(this.waiting.splice(0));
+      });
     });
+  }
+
+  /**
+   * Check each write against the routes the writes before it leave, apply the batch as one
+   * change, then answer each write. When HAProxy refuses a batch of several, each write is retried
+   * alone, so only the one it refuses fails.
+   */
+  private async runBatch(batch: PendingWrite[]): Promise<void> {
+    const previous = this.routes();
+    const state = new Map(previous.map(({ org, route }) => [org, route]));
+    const staged: StagedWrite[] = [];
+    for (const pending of batch) {
+      try {
+        staged.push({ pending, ...this.stage(state, pending.write) });
+      } catch (error) {
+        pending.reject(error);
+      }
+    }
+    if (staged.length === 0) return;
+    const next = [...state].map(([org, route]) => ({ org, route })).sort((a, b) => (a.org < b.org ? -1 : 1));
+    try {
+      await this.apply(previous, next, () => staged.forEach((write) => write.commit()));
+    } catch (error) {
+      if (staged.length === 1) return staged[0].pending.reject(error);
+      for (const { pending } of staged) await this.runBatch([pending]);
+      return;
+    }
+    for (const { pending, answer } of staged) pending.resolve(answer);
+  }
+
+  /** One write's checks against `state` (the routes so far in its batch), which it then changes. */
+  private stage(state: Map<string, BalancerRoute>, write: RouteWrite): Omit<StagedWrite, "pending"> {
+    const { store } = this.options;
+    const { org } = write;
+    if (write.kind === "delete") {
+      if (!state.has(org)) throw notFound(`the load-balancer route of organization "${org}"`);
+      state.delete(org);
+      return { answer: undefined, commit: () => store.deleteRoute(org) };
+    }
+    const { route } = write;
+    // On the chain, like registrations: the backends are registered when the batch commits.
+    checkRegistered(route, (name) => store.getBackend(name));
+    const others = [...state].filter(([other]) => other !== org).map(([other, r]) => ({ org: other, route: r }));
+    const conflict = routeConflict(org, route, others, this.options.httpListen);
+    if (conflict) {
+      throw new ApiFailure(409, conflict.code, conflict.message, [{ path: conflict.path, message: conflict.message }]);
+    }
+    const created = !state.has(org);
+    state.set(org, route);
+    return { answer: { record: { org, ...route }, created }, commit: () => store.putRoute(org, route) };
   }
 
   listBackends(): RegisteredBackendRecord[] {
@@ -174,15 +266,15 @@ export class Balancer {
     });
   }
 
-  /** Render the stored routes (on start) and reload HAProxy if the file changed; problems are logged. */
+  /** Render the stored routes (on start) and reload HAProxy if the files changed; problems are logged. */
   start(): Promise<void> {
     return this.serial(async () => {
       const routes = this.routes();
       if (!this.control && routes.length === 0) return; // not a load balancer: nothing to write
-      const text = this.render(routes);
-      const current = await fs.promises.readFile(this.options.confFile, "utf8").catch(() => undefined);
-      if (current === text) return;
-      await writeFileAtomic(this.options.confFile, text, 0o644);
+      const files = this.files(routes);
+      const current = await this.readFiles();
+      if (current.text === files.text && current.map === files.map) return;
+      await this.writeFiles(files);
       if (!this.control) return;
       await this.control.reload().catch((error: Error) => {
         this.options.warn("HAProxy not reloaded with the stored routes", { reason: error.message });
@@ -192,47 +284,104 @@ export class Balancer {
     );
   }
 
+  private async readFiles(): Promise<{ text: string; map: string }> {
+    const read = (file: string) => fs.promises.readFile(file, "utf8").catch(() => "");
+    const [text, map] = await Promise.all([read(this.options.confFile), read(this.hostMap)]);
+    return { text, map };
+  }
+
+  /** The host map first: the configuration that HAProxy may load next names it. */
+  private async writeFiles(files: { text: string; map: string }): Promise<void> {
+    await writeFileAtomic(this.hostMap, files.map, 0o644);
+    await writeFileAtomic(this.options.confFile, files.text, 0o644);
+  }
+
+  /** The agent's two files as a fresh render of `routes` makes them. */
+  private files(routes: OrgRoute[]): { text: string; map: string } {
+    return { text: this.render(routes), map: renderHostMap(routes) };
+  }
+
   /**
-   * Validate `next`, drain the servers it drops, install it, reload, and only then commit the
-   * database change. A failed reload puts the previous file back and changes nothing.
+   * Take HAProxy from `previous` to `next` — through the runtime API when the structure stays,
+   * else by a reload — leave the files as a fresh render of `next`, and only then commit the
+   * database change. A failed change puts HAProxy and the files back and changes nothing.
    */
-  private async apply(next: OrgRoute[], commit: () => void): Promise<void> {
-    const previous = this.routes();
-    const text = this.render(next);
-    const { confFile } = this.options;
+  private async apply(previous: OrgRoute[], next: OrgRoute[], commit: () => void): Promise<void> {
     const control = this.control;
     if (!control) {
-      await writeFileAtomic(confFile, text, 0o644);
-      this.options.store.transaction(commit);
+      await this.writeFiles(this.files(next));
+      this.commitRoutes(next, commit);
       return;
     }
     await control.processes().catch((error: Error) => {
       throw new ApiFailure(502, "haproxy_unreachable", `HAProxy's master CLI does not answer: ${error.message}`);
     });
-    await control.validate(text, confFile);
-    const leaving = serversLeaving(previous, next);
-    if (leaving.length > 0) {
-      await timedStep(
-        this.options.report,
-        "drain",
-        () => this.drain(control, leaving),
-        (drained) => drained,
-      );
+    const change = haproxyChange(previous, next, this.hostMap);
+    if (change.kind !== "reload") {
+      try {
+        if (change.kind === "runtime") {
+          await control.runtime(change.commands);
+          // The configuration shows weights and servers, not domains: for domains only, it stays as it is.
+          if (change.config) await this.writeFiles(this.files(next));
+          else await writeFileAtomic(this.hostMap, renderHostMap(next), 0o644);
+        }
+        this.commitRoutes(next, commit);
+        return;
+      } catch (error) {
+        // The reload below installs the files whatever the runtime changes left behind.
+        this.options.warn("HAProxy runtime change failed; reloading instead", { reason: (error as Error).message });
+      }
     }
-    const before = await fs.promises.readFile(confFile, "utf8").catch(() => "");
-    await writeFileAtomic(confFile, text, 0o644);
     try {
-      await control.reload();
+      await this.reloadWith(previous, next, this.files(next), control);
     } catch (error) {
-      await writeFileAtomic(confFile, before, 0o644);
-      await control.setState(leaving, "ready").catch(() => undefined);
-      throw new ApiFailure(
-        422,
-        "haproxy_rejected",
-        `HAProxy did not take the new configuration: ${(error as Error).message}`,
-      );
+      // Best effort: the worker keeps running `previous`, so take back what the runtime API changed.
+      const undo = haproxyChange(next, previous, this.hostMap);
+      if (change.kind === "runtime" && undo.kind === "runtime") {
+        await control.runtime(undo.commands).catch(() => undefined);
+      }
+      throw error;
     }
+    this.commitRoutes(next, commit);
+  }
+
+  private commitRoutes(next: OrgRoute[], commit: () => void): void {
     this.options.store.transaction(commit);
+    this.committed = next;
+  }
+
+  /**
+   * Validate the files (the host map is written first: HAProxy reads it only on a reload), drain
+   * the servers `next` drops, install the configuration and reload; a failure puts the files back.
+   */
+  private async reloadWith(
+    previous: OrgRoute[],
+    next: OrgRoute[],
+    files: { text: string; map: string },
+    control: HaproxyControl,
+  ): Promise<void> {
+    const before = await this.readFiles();
+    const leaving = serversLeaving(previous, next);
+    try {
+      await writeFileAtomic(this.hostMap, files.map, 0o644);
+      await control.validate(files.text, this.options.confFile);
+      if (leaving.length > 0) {
+        await timedStep(
+          this.options.report,
+          "drain",
+          () => this.drain(control, leaving),
+          (drained) => drained,
+        );
+      }
+      await writeFileAtomic(this.options.confFile, files.text, 0o644);
+      await control.reload().catch((error: Error) => {
+        throw new ApiFailure(422, "haproxy_rejected", `HAProxy did not take the new configuration: ${error.message}`);
+      });
+    } catch (error) {
+      await this.writeFiles(before);
+      if (leaving.length > 0) await control.setState(leaving, "ready").catch(() => undefined);
+      throw error;
+    }
   }
 
   /**

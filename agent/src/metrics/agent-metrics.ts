@@ -64,6 +64,7 @@ export class AgentMetrics {
   private readonly importBytes: Counter<"kind">;
   private readonly stepSeconds: Histogram<"server" | "step">;
   private readonly stepFailures: Counter<"server" | "step">;
+  private readonly haproxyChanges: Counter<"how">;
   /** During a scrape: the reads its collectors share (see `shared`). */
   private scrapeReads: Map<string, unknown> | undefined;
 
@@ -123,6 +124,12 @@ export class AgentMetrics {
       labelNames: ["server", "step"],
       registers,
     });
+    this.haproxyChanges = new Counter({
+      name: `${PREFIX}haproxy_changes_total`,
+      help: "Load-balancer changes HAProxy took: by a reload (how=reload) or through its runtime API, without one (how=runtime).",
+      labelNames: ["how"],
+      registers,
+    });
   }
 
   /** Count an answered API request (and, by its route, a write or a sync import). */
@@ -148,6 +155,8 @@ export class AgentMetrics {
     return (step, seconds, ok) => {
       this.stepSeconds.observe({ server, step }, seconds);
       if (!ok) this.stepFailures.inc({ server, step });
+      else if (server === "haproxy" && (step === "reload" || step === "runtime"))
+        this.haproxyChanges.inc({ how: step });
     };
   }
 

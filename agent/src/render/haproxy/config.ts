@@ -11,9 +11,6 @@
 import type { BalancerBackend, BalancerRoute, PortRange } from "../../../../wire";
 import { SITE_CHECK_PATH } from "../site-check";
 
-/** HAProxy reads at most 64 words a line: domains go into ACL lines of this many. */
-const DOMAINS_PER_LINE = 40;
-
 /** A route as stored, with its org. */
 export interface OrgRoute {
   org: string;
@@ -58,6 +55,17 @@ const dataBackendName = (data: DataRoute): string => `lbh_ftpdata_${data.nodeHos
 
 const serverLine = (backend: BalancerBackend, address: string, check: string): string =>
   `    server ${backend.name} ${address} ${check} weight ${backend.weight ?? 1}`;
+
+/**
+ * Every server's check timing (the defaults' `default-server`): a node leaves after 3 failed
+ * checks a second apart and returns after 2 passed ones. A server added at run time (`add server`)
+ * does not take `default-server`, so it is given these itself.
+ */
+const CHECK_TIMING = "inter 1s fall 3 rise 2";
+
+/** The runtime API's `add server` of a node's web server, with what its configuration line and the defaults give it. */
+export const addWebServer = (org: string, backend: BalancerBackend): string =>
+  `add server ${webBackendName(org)}/${backend.name} ${backend.http as string} check weight ${backend.weight ?? 1} ${CHECK_TIMING}`;
 
 /**
  * A node's FTP server line. With its session limit (pure-ftpd's -c), HAProxy sends it one session
@@ -152,15 +160,12 @@ function dataSections(data: DataRoute[]): string[] {
   return lines;
 }
 
-function httpFrontend(httpListen: string, routes: OrgRoute[]): string[] {
-  const web = routes.filter(({ route }) => route.domains.length > 0);
-  const acls = web.flatMap(({ org, route }) => {
-    const lines: string[] = [];
-    for (let i = 0; i < route.domains.length; i += DOMAINS_PER_LINE) {
-      lines.push(`    acl host_${org} var(txn.host) -m str ${route.domains.slice(i, i + DOMAINS_PER_LINE).join(" ")}`);
-    }
-    return lines;
-  });
+/**
+ * The shared web frontend. A request's Host goes through the host map (domain → org web backend),
+ * so which domains an org has lives in the map, not in the configuration: HAProxy's runtime API
+ * changes a map entry without a reload (runtime-changes.ts).
+ */
+function httpFrontend(httpListen: string, hostMap: string): string[] {
   return [
     "frontend lbh_http",
     "    mode http",
@@ -168,8 +173,8 @@ function httpFrontend(httpListen: string, routes: OrgRoute[]): string[] {
     "    timeout client 1m",
     "    timeout http-keep-alive 10s",
     "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
-    ...acls,
-    ...web.map(({ org }) => `    use_backend ${webBackendName(org)} if host_${org}`),
+    `    http-request set-var(txn.backend) var(txn.host),map(${hostMap})`,
+    "    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }",
     "    default_backend lbh_no_route",
     "",
     "backend lbh_no_route",
@@ -179,13 +184,37 @@ function httpFrontend(httpListen: string, routes: OrgRoute[]): string[] {
   ];
 }
 
+/** The host map file next to the agent's HAProxy file (`lbhosting.cfg` → `lbhosting.hosts.map`). */
+export const hostMapFile = (confFile: string): string => confFile.replace(/(\.cfg)?$/, ".hosts.map");
+
+/** The host map's entries: each routed domain → its org's web backend. */
+export function hostMapEntries(routes: OrgRoute[]): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const { org, route } of routes) {
+    for (const domain of route.domains) entries.set(domain, webBackendName(org));
+  }
+  return entries;
+}
+
+/** The host map file's text (HAProxy reads it on start and reload), one "domain backend" a line. */
+export function renderHostMap(routes: OrgRoute[]): string {
+  // Code-unit order: cheap at thousands of domains, and the same on every machine.
+  const lines = [...hostMapEntries(routes)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return lines.map(([domain, backend]) => `${domain} ${backend}\n`).join("");
+}
+
 /**
  * The agent's whole HAProxy file: its own defaults, the shared HTTP frontend (sites by Host), and
  * per org a web backend and an FTP frontend and backend; the passive data frontends last. Every
  * interpolated value was validated by the route schema (names, domains and addresses hold no spaces
  * or HAProxy syntax).
  */
-export function renderHaproxy(agentName: string, httpListen: string | undefined, routes: OrgRoute[]): string {
+export function renderHaproxy(
+  agentName: string,
+  httpListen: string | undefined,
+  routes: OrgRoute[],
+  hostMap: string,
+): string {
   const sorted = [...routes].sort((a, b) => a.org.localeCompare(b.org));
   return [
     `# Managed by the lbhosting agent "${agentName}": the load balancer's routes.`,
@@ -195,10 +224,9 @@ export function renderHaproxy(agentName: string, httpListen: string | undefined,
     "    timeout client 1m",
     "    timeout server 1m",
     "    timeout check 2s",
-    // A node leaves after 3 failed checks a second apart and returns after 2 passed ones.
-    "    default-server inter 1s fall 3 rise 2",
+    `    default-server ${CHECK_TIMING}`,
     "",
-    ...(httpListen === undefined ? [] : httpFrontend(httpListen, sorted)),
+    ...(httpListen === undefined ? [] : httpFrontend(httpListen, hostMap)),
     ...sorted.filter(({ route }) => route.domains.length > 0).flatMap(webSection),
     ...sorted.flatMap(ftpSections),
     ...dataSections(dataRoutes(sorted)),

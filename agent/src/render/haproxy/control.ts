@@ -1,6 +1,6 @@
 /**
  * A running HAProxy in master-worker mode, driven through its master CLI socket — reload, each
- * worker's stats, draining a server — plus `haproxy -c` to validate a configuration before use.
+ * worker's stats, draining a server, runtime changes (maps, weights) — plus `haproxy -c` to validate a configuration before use.
  * Everything that waits is asynchronous (a child process or a socket), never on the event loop.
  */
 import fs from "node:fs";
@@ -16,6 +16,10 @@ const CLI_TIMEOUT_MS = 5_000;
 const RELOAD_TIMEOUT_MS = 15_000;
 const POLL_MS = 50;
 const MAX_MESSAGE = 2000;
+/** Runtime commands sent on one master CLI connection (one line, well within HAProxy's buffer). */
+const COMMANDS_PER_LINE = 20;
+/** What `add server` answers when it worked. */
+const SERVER_ADDED = "New server registered.";
 
 export interface HaproxyBinary {
   bin: string;
@@ -158,6 +162,27 @@ export class HaproxyControl {
     for (const pid of current) {
       for (const server of servers) await this.command(`@!${pid} set server ${server} state ${state}`);
     }
+  }
+
+  /**
+   * Runtime API commands (`add map`, `set server … weight`, `add server`, …) on every current
+   * worker, reported as step "runtime". They answer nothing when they worked (`add server`: its
+   * confirmation): any other text is the worker's refusal.
+   */
+  runtime(commands: string[]): Promise<void> {
+    return timedStep(this.report, "runtime", async () => {
+      const { current } = await this.processes();
+      for (const pid of current) {
+        for (let i = 0; i < commands.length; i += COMMANDS_PER_LINE) {
+          const line = commands
+            .slice(i, i + COMMANDS_PER_LINE)
+            .map((command) => `@!${pid} ${command}`)
+            .join("; ");
+          const answer = (await this.command(line)).replaceAll(SERVER_ADDED, "").trim();
+          if (answer !== "") throw new Error(`HAProxy refused a runtime change: ${answer.slice(0, MAX_MESSAGE)}`);
+        }
+      }
+    });
   }
 
   /** Whether none of these `backend/server`s has a connection open on any worker. */
