@@ -143,25 +143,17 @@ function memoryMb(pid: number, field: "VmRSS" | "VmHWM"): number {
   return kb / 1024;
 }
 
-/**
- * HAProxy reloads so far, from the agent's /metrics: a dedicated reload counter when the agent has
- * one, else the count of its timed `haproxy` `reload` steps; undefined when it exposes neither.
- */
+/** HAProxy reloads so far, from the agent's /metrics (`…_haproxy_changes_total{how="reload"}`). */
 async function haproxyReloads(api: AgentClient): Promise<{ count: number; source: string } | undefined> {
   const answer = await api.get("/metrics");
   if (answer.status !== 200) throw new Error(`GET /metrics: HTTP ${answer.status}`);
+  const counter = "lbhosting_agent_haproxy_changes_total";
   const lines = answer.text.split("\n");
-  const sum = (matches: (line: string) => boolean) =>
-    lines.filter(matches).reduce((total, line) => total + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
-  const counter = /^lbhosting_agent_haproxy_reloads?_total\b/;
-  const dedicated = lines.find((line) => line.startsWith("# TYPE ") && counter.test(line.slice(7)));
-  if (dedicated) return { count: sum((line) => counter.test(line)), source: dedicated.split(" ")[2] };
-  const steps = "lbhosting_agent_server_step_duration_seconds";
-  if (!lines.some((line) => line.startsWith(`# TYPE ${steps} `))) return undefined;
-  const count = sum(
-    (line) => line.startsWith(`${steps}_count{`) && line.includes('server="haproxy"') && line.includes('step="reload"'),
-  );
-  return { count, source: `${steps}_count{server="haproxy",step="reload"}` };
+  if (!lines.some((line) => line.startsWith(`# TYPE ${counter} `))) return undefined;
+  const count = lines
+    .filter((line) => line.startsWith(`${counter}{`) && line.includes('how="reload"'))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+  return { count, source: `${counter}{how="reload"}` };
 }
 
 /** Restarts the node's agent: ms from its spawn until /v1/health answers 200, and its RSS a moment later. */
