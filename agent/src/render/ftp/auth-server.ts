@@ -21,6 +21,8 @@ const MAX_REQUEST = 8192;
 /** pure-ftpd sends its request at once: a connection that holds on is dropped. */
 const REQUEST_TIMEOUT_MS = 10_000;
 const REFUSED = "auth_ok:-1\nend\n";
+/** sun_path's size on Linux, less its NUL: a longer path cannot be listened on. */
+const MAX_SOCKET_PATH = 107;
 
 interface FtpAuthOptions {
   /** The socket's path (`<data>/run/ftp-auth.sock`). */
@@ -42,6 +44,11 @@ export class FtpAuthServer {
   /** Listen on the socket, replacing one a previous agent left; 0600 before anyone can connect. */
   async listen(): Promise<void> {
     const { socket } = this.options;
+    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+      throw new Error(
+        `the FTP auth socket ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter --data path`,
+      );
+    }
     await fs.promises.mkdir(path.dirname(socket), { recursive: true, mode: 0o700 });
     await fs.promises.chmod(path.dirname(socket), 0o700);
     await fs.promises.rm(socket, { force: true });
