@@ -25,6 +25,7 @@ import { Rendering } from "./pipeline/render";
 import { WritePipeline } from "./pipeline/writes";
 import { ContentRoot } from "./render/content";
 import { FtpFiles } from "./render/ftp/accounts";
+import { FtpAuthServer } from "./render/ftp/auth-server";
 import { ReloadDrain } from "./render/nginx/reload-drain";
 import { NginxSites } from "./render/nginx/sites";
 import { Store } from "./store/store";
@@ -37,8 +38,16 @@ import { PasswordPool } from "./workers/password-pool";
  */
 const MISSING_CHECK_RETRY_MS = 5_000;
 const NOGROUP = 65534;
+/**
+ * With extauth, how stale the fallback PDB may be (pure-ftpd reads it only while the agent is
+ * down): every FTP change within it shares one build, and no write waits for one.
+ */
+const FTP_FALLBACK_DELAY_MS = 2_000;
 
 export type { AgentOptions } from "./options";
+
+/** The extauth socket of an agent with `--pure-pw-bin`: `pure-ftpd -l extauth:<it> -l puredb:<pdb>`. */
+export const ftpAuthSocketOf = (dataDir: string): string => path.join(dataDir, "run", "ftp-auth.sock");
 
 export interface Agent {
   readonly app: FastifyInstance;
@@ -86,7 +95,18 @@ export function createAgent(options: AgentOptions): Agent {
     purePw: options.purePwBin,
     warn,
     report: metrics.serverSteps("ftp"),
+    // A node with pure-ftpd (pure-pw) answers its logins itself (extauth); the PDB is the fallback.
+    publishDelayMs: options.purePwBin === undefined ? undefined : FTP_FALLBACK_DELAY_MS,
   });
+  const ftpAuth =
+    options.purePwBin === undefined
+      ? undefined
+      : new FtpAuthServer({
+          socket: ftpAuthSocketOf(options.dataDir),
+          account: (login) => ftp.account(login),
+          verify: (password, hash) => passwords.verify(password, hash),
+          warn,
+        });
   const rendering = new Rendering({
     store,
     sites,
@@ -149,6 +169,7 @@ export function createAgent(options: AgentOptions): Agent {
       // Configuration is rendered from the database before the first request (heals a crash
       // between a commit and its render); a failure (pure-pw missing, ...) stops the start.
       await rendering.renderAll();
+      await ftpAuth?.listen(); // after the render: it answers from the accounts rendered
       checkRetries = setInterval(() => void rendering.retryMissingChecks(), MISSING_CHECK_RETRY_MS);
       checkRetries.unref();
       void balancer.start(); // problems are logged; the balancer serializes its own changes
@@ -162,6 +183,9 @@ export function createAgent(options: AgentOptions): Agent {
       stopAccepting();
       try {
         await app.close();
+        // The fallback PDB gets every change before pure-ftpd has to fall back to it.
+        await ftp.flush();
+        await ftpAuth?.close();
         await passwords.close();
       } finally {
         store.close();

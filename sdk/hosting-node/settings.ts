@@ -19,8 +19,10 @@ export interface HostingNodeNginx {
 }
 
 /**
- * pure-ftpd on the server: the agent builds its PureDB of FTP accounts with pure-pw. HostingNode
- * does not run pure-ftpd; start it with the same listen address and passive range (agent/README).
+ * pure-ftpd on the server: the agent answers its logins (extauth, `<dataDir>/run/ftp-auth.sock`)
+ * and keeps a PureDB of the FTP accounts as the fallback, checked against pure-pw. HostingNode
+ * does not run pure-ftpd; start it with both `-l` options, the same listen address and passive
+ * range (agent/README).
  */
 export interface HostingNodeFtp {
   /** pure-pw, e.g. /usr/bin/pure-pw. */

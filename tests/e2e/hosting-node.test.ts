@@ -21,7 +21,7 @@ import { canConnect, freePort } from "../support/ports";
 import { localPrebuilds } from "../support/prebuilds";
 import { createProjectFolder, exampleDir, packWorkspace, repackAgent, type ProjectFolder } from "../support/project";
 import { requirePulumi } from "../support/pulumi";
-import { passivePortsOf, pdbOf, pureFtpdOrSkip, startPureFtpd, type PureFtpdProcess } from "../support/pureftpd";
+import { ftpAuthOf, passivePortsOf, pureFtpdOrSkip, startPureFtpd, type PureFtpdProcess } from "../support/pureftpd";
 import { startSshd, type Sshd } from "../support/sshd";
 
 const TOKEN = "hosting-node-e2e-token-0123456789abcdef";
@@ -129,7 +129,7 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     lbFtp = { host: lb.host, port: await freePort(lb.host) };
 
     // What HostingNode leaves to the operator on each hosting node: nginx including the agent's
-    // site folder, and pure-ftpd on the agent's PDB, its passive range its own, advertising the
+    // site folder, and pure-ftpd asking the agent (its PDB while it is down), its passive range its own, advertising the
     // load balancer's address for passive mode.
     const hostingNodes = [];
     for (const server of webServers) {
@@ -141,7 +141,7 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
       const ftp = await startPureFtpd({
         bin: ftpBins.pureFtpd,
         host: server.host,
-        pdb: pdbOf(server.dataDir),
+        ...ftpAuthOf(server.dataDir),
         passivePorts,
         passiveAddress: lb.host,
       });

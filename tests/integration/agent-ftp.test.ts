@@ -1,7 +1,8 @@
 /**
- * Real FTP: agents with --pure-pw-bin build their PureDB, and a real pure-ftpd per node logs the
- * organization's users in from it. Node 1 (127.0.7.1) holds the primary, node 2 (127.0.7.2) a
- * secondary copy fed by snapshot and delta; both share one content folder, as they share the NAS.
+ * Real FTP: agents with --pure-pw-bin answer a real pure-ftpd per node (extauth; their PureDB as
+ * the fallback), which logs the organization's users in. Node 1 (127.0.7.1) holds the primary,
+ * node 2 (127.0.7.2) a secondary copy fed by snapshot and delta; both share one content folder, as
+ * they share the NAS.
  * With CI=true a missing pure-ftpd fails this suite; elsewhere it is skipped with the reason.
  */
 import { expect } from "chai";
@@ -18,12 +19,13 @@ import {
   type FtpBinaries,
   type FtpTry,
   type PureFtpdProcess,
+  ftpAuthOf,
   ftpTry,
   pdbOf,
   pureFtpdOrSkip,
   startPureFtpd,
 } from "../support/pureftpd";
-import { orgAccounts } from "../support/puredb";
+import { publishedAccounts } from "../support/puredb";
 
 const NOBODY = 65534;
 /** The web group (www-data): the group of org folders, and of read-only accounts. */
@@ -86,8 +88,8 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
       startAgentProcess({ host: "127.0.7.2", name: "ftp-2", contentRoot, extraArgs }),
     ]);
     [ftp1, ftp2] = await Promise.all([
-      startPureFtpd({ bin: bins.pureFtpd, host: "127.0.7.1", pdb: pdbOf(primary.dataDir) }),
-      startPureFtpd({ bin: bins.pureFtpd, host: "127.0.7.2", pdb: pdbOf(secondary.dataDir) }),
+      startPureFtpd({ bin: bins.pureFtpd, host: "127.0.7.1", ...ftpAuthOf(primary.dataDir) }),
+      startPureFtpd({ bin: bins.pureFtpd, host: "127.0.7.2", ...ftpAuthOf(secondary.dataDir) }),
     ]);
     api = agentClient(primary.url, primary.token);
     copy = agentClient(secondary.url, secondary.token);
@@ -160,8 +162,8 @@ describe("agent FTP accounts with a real pure-ftpd (integration)", function () {
     expect(report.mode & 0o777).to.equal(0o640);
     expect(await listing(ftp1, "alice@drop.acme", PASSWORDS.alice)).to.deep.equal(["report.txt"]);
 
-    // The passwd lines say which uid each account runs as.
-    const passwd = orgAccounts(primary!.dataDir, "acme");
+    // The passwd lines of the fallback PDB (built off the write path) say which uid each account runs as.
+    const passwd = await publishedAccounts(primary!.dataDir, "acme", "alice@drop.acme");
     expect(passwd).to.match(new RegExp(`^alice@files\\.acme:[^:]+:${NOBODY}:${WEB_GID}::${folder("pub")}/\\./:`, "m"));
     expect(passwd).to.match(new RegExp(`^alice@drop\\.acme:[^:]+:${acmeId}:${acmeId}::`, "m"));
     expect(fs.statSync(pdbOf(primary!.dataDir)).mode & 0o777).to.equal(0o600);

@@ -119,7 +119,8 @@ describe("agent metrics after real traffic (integration)", function () {
       sampleSum(samples, "lbhosting_agent_server_step_duration_seconds_count", { server, step: name });
     expect(step("nginx", "validate"), "nginx -t").to.be.at.least(1);
     expect(step("nginx", "reload"), "nginx -s reload").to.be.at.least(1);
-    expect(step("ftp", "build"), "PureDB builds").to.be.at.least(2);
+    // The start's build; the writes' changes share a later one, off the write path (extauth answers logins).
+    expect(step("ftp", "build"), "PureDB builds").to.be.at.least(1);
     expect(sampleSum(samples, "lbhosting_agent_server_step_failures_total") ?? 0).to.equal(0);
     expect(sampleSum(samples, "lbhosting_agent_orgs", { role: "primary" })).to.equal(1);
     expect(sampleSum(samples, "lbhosting_agent_users", { role: "primary" })).to.equal(2);

@@ -97,6 +97,10 @@ export class FakeFtp {
   async publish(): Promise<void> {
     this.publishes++;
   }
+
+  publishSoon(): Promise<void> {
+    return this.publish();
+  }
 }
 
 /** Content folders that resolve to `/content/<org>/<path>`, except those named "escape…" (a symlink out). */

@@ -13,7 +13,7 @@ import { startNginx, type NginxProcess } from "./nginx";
 import { freePort } from "./ports";
 import type { FtpSession } from "./ftp-client";
 import { startHaproxy, type HaproxyProcess } from "./haproxy";
-import { passivePortsOf, pdbOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
+import { ftpAuthOf, passivePortsOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
 
 export interface HostingNodeOptions {
   host: string;
@@ -94,11 +94,10 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
       extraArgs: [...ftpArgs, ...haproxyArgs],
     });
     if (options.ftp) {
-      const pdb = pdbOf(agent.dataDir);
       ftp = await startPureFtpd({
         bin: options.ftp.pureFtpd,
         host: options.host,
-        pdb,
+        ...ftpAuthOf(agent.dataDir),
         port: ftpPort,
         passivePorts,
         passiveAddress: options.ftpPassiveAddress,

@@ -31,3 +31,21 @@ export function orgAccounts(dataDir: string, org: string): string {
     .filter((line) => login.test(line))
     .join("");
 }
+
+/**
+ * `orgAccounts` once the PDB holds `login`: an agent that answers pure-ftpd itself (extauth)
+ * builds its PDB a moment after the write. Bounded: "" when it never does within `timeoutMs`.
+ */
+export async function publishedAccounts(
+  dataDir: string,
+  org: string,
+  login: string,
+  timeoutMs = 10_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const accounts = orgAccounts(dataDir, org);
+    if (accounts.includes(`${login}:`) || Date.now() > deadline) return accounts;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -17,6 +17,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { ftpAuthSocketOf } from "../../agent/src/main";
 import { PDB_FILE } from "../../agent/src/render/ftp/accounts";
 import { freePort } from "./ports";
 import { findBinary, spawnServer, stopProcessTree } from "./processes";
@@ -65,6 +66,12 @@ export function passivePortsOf(host: string): [number, number] {
 /** The PDB an agent with `--pure-pw-bin` builds under its data folder. */
 export const pdbOf = (agentDataDir: string): string => path.join(agentDataDir, "ftp", PDB_FILE);
 
+/** Where pure-ftpd finds an agent's accounts: its extauth socket first, its PDB while it is down. */
+export const ftpAuthOf = (agentDataDir: string): { authSocket: string; pdb: string } => ({
+  authSocket: ftpAuthSocketOf(agentDataDir),
+  pdb: pdbOf(agentDataDir),
+});
+
 /** Resolves true once something on host:port greets with FTP's "220". */
 function greets(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -84,8 +91,10 @@ export interface PureFtpdOptions {
   bin: string;
   /** Loopback address for control and passive data connections. */
   host: string;
-  /** The PureDB to authenticate against (re-read at each login). */
+  /** The PureDB to authenticate against (re-read at each login): the fallback when `authSocket` is given. */
   pdb: string;
+  /** The agent's extauth socket (`ftpAuthSocketOf`), asked first: `-l extauth:<it> -l puredb:<pdb>`. */
+  authSocket?: string;
   /** Default: a free port on `host`. */
   port?: number;
   /** Default `passivePortsOf(host)`. */
@@ -115,6 +124,7 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
   const port = options.port ?? (await freePort(options.host));
   const [low, high] = options.passivePorts ?? passivePortsOf(options.host);
   const args = [
+    ...(options.authSocket === undefined ? [] : ["-l", `extauth:${options.authSocket}`]),
     ...["-l", `puredb:${options.pdb}`],
     ...["-S", `${options.host},${port}`],
     ...["-p", `${low}:${high}`, "-P", options.passiveAddress ?? options.host],

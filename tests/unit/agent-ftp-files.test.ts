@@ -130,6 +130,14 @@ describe("agent FTP files", function () {
           u.enabled ? u.access.map((service) => `${u.username}@${service}.acme`) : [],
         );
         expect(pureDbLines(accounts).map((line) => line.split(":")[0])).to.deep.equal(logins.sort());
+        // What extauth answers: the PDB's accounts, with the same hash, ids and home.
+        for (const line of pureDbLines(accounts)) {
+          const [login, hash, uid, gid, , home] = line.split(":");
+          expect(incremental.account(login)).to.deep.equal({ passwordHash: hash, uid: +uid, gid: +gid, dir: home });
+        }
+        for (const gone of ["alice@files.acme", "bob@drop.acme", "carol@drop.acme", "dave@files.acme"]) {
+          if (!logins.includes(gone)) expect(incremental.account(gone), gone).to.equal(undefined);
+        }
       }
       expect(pureDbLines(pdb(path.join(dir, "incremental")))).to.deep.equal([]);
       expect(incremental.has("acme")).to.equal(true);
@@ -137,6 +145,26 @@ describe("agent FTP files", function () {
         () => expect.fail("renders an org never rendered whole"),
         (error: Error) => expect(error.message).to.match(/never rendered whole/),
       );
+    });
+
+    it("with extauth, leaves the PDB to a later build (or the stop's flush), and answers logins at once", async function () {
+      const ftpDir = path.join(dir, "deferred");
+      const files = new FtpFiles({
+        dir: ftpDir,
+        content: content(),
+        readonlyIds: { uid: 65534, gid: 65534 },
+        warn: () => undefined,
+        publishDelayMs: 60_000,
+      });
+      await files.render("acme", 200000, [ftp("files", "pub", true)], () => [user("alice", ["files"])]);
+      await files.publish(); // on start
+      await files.renderUsers("acme", [["bob", user("bob", ["files"])]]);
+      await files.publishSoon();
+      expect(files.account("bob@files.acme")).to.include({ uid: 200000, gid: 200000 });
+      expect(pureDbLines(pdb(ftpDir)).map((line) => line.split(":")[0])).to.deep.equal(["alice@files.acme"]);
+      await files.flush();
+      const logins = pureDbLines(pdb(ftpDir)).map((line) => line.split(":")[0]);
+      expect(logins).to.deep.equal(["alice@files.acme", "bob@files.acme"]);
     });
 
     it("builds the PDB with pure-pw on start, then in-process when the bytes agree", async function () {

@@ -17,7 +17,7 @@ interface RenderOptions {
   sites: Pick<NginxSites, "stage">;
   /** Activates site changes and tells when nginx's previous workers are gone. */
   drain: Pick<ReloadDrain, "activate">;
-  ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish">;
+  ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish" | "publishSoon">;
   content: OwnedContentFolders;
   agentName: string;
   /** nginx `listen` parameter of the rendered sites. */
@@ -188,7 +188,8 @@ export class Rendering {
 
   /**
    * One FTP round: the accounts of `keys` ("org" whole, or "org/username") rendered from the
-   * database, then the node's accounts published. Rounds run one at a time (pipeline/writes.ts).
+   * database, then the node's accounts published (with extauth, later: accounts.ts `publishSoon`).
+   * Rounds run one at a time (pipeline/writes.ts).
    */
   async ftpRound(keys: Set<string>): Promise<void> {
     const rounds = new Map<string, string[] | undefined>(); // org → usernames, undefined: whole
@@ -200,7 +201,7 @@ export class Rendering {
     }
     for (const [org, usernames] of rounds) await this.renderFtp(org, usernames);
     try {
-      await this.options.ftp.publish();
+      await this.options.ftp.publishSoon();
     } catch (error) {
       // The previous PDB keeps serving; the next change (or the next start) rebuilds it.
       this.options.warn("ftp accounts not published", { reason: (error as Error).message });

@@ -53,6 +53,20 @@ interface FtpOptions {
   warn: (msg: string, fields: Record<string, unknown>) => void;
   /** Reports each PDB build (step "build"). */
   report?: StepReport;
+  /**
+   * Set when pure-ftpd asks the agent first (extauth, auth-server.ts): `publishSoon` then builds the
+   * PDB (the fallback while the agent is down) at most this long after a change, off the write path.
+   */
+  publishDelayMs?: number;
+}
+
+/** What pure-ftpd needs to log an account in: its hash, the ids it runs as, its home (chrooted). */
+export interface FtpLogin {
+  passwordHash: string;
+  uid: number;
+  gid: number;
+  /** Ends in "/./": pure-ftpd chroots there. */
+  dir: string;
 }
 
 interface FtpAccount {
@@ -77,6 +91,7 @@ interface FtpHome {
  * bytes of the org's accounts into the PDB, however many accounts the org has.
  */
 type Account = FtpAccount & {
+  auth: FtpLogin;
   /** Its passwd line. */
   line: Buffer;
   /** Its PDB record: views of `line`. */
@@ -102,6 +117,11 @@ export class FtpFiles {
   private published: Buffer | undefined;
   /** Whether PDBs are built in-process: always without pure-pw, else decided by the first build. */
   private inline: boolean;
+  /** Every account of `orgs` by its login: what the extauth server answers from. */
+  private readonly logins = new Map<string, Account>();
+  /** The pending deferred publish (`publishSoon`), and the chain publishes run on, one at a time. */
+  private timer: NodeJS.Timeout | undefined;
+  private publishing: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: FtpOptions) {
     this.dir = options.dir;
@@ -133,7 +153,19 @@ export class FtpFiles {
         else byUser.delete(username);
       }
     }
+    this.reindex(this.orgs.get(org)?.byUser.values() ?? [], byUser.values());
     this.orgs.set(org, { unixId, homes, byUser });
+  }
+
+  /** The account `login` as rendered now (extauth answers from it), or undefined. */
+  account(login: string): FtpLogin | undefined {
+    return this.logins.get(login)?.auth;
+  }
+
+  /** Replaces accounts `before` by `after` in the login index. */
+  private reindex(before: Iterable<Account[]>, after: Iterable<Account[]>): void {
+    for (const accounts of before) for (const account of accounts) this.logins.delete(account.login);
+    for (const accounts of after) for (const account of accounts) this.logins.set(account.login, account);
   }
 
   /**
@@ -147,23 +179,28 @@ export class FtpFiles {
     const rendered = this.orgs.get(org);
     if (!rendered) throw new Error(`the FTP accounts of organization ${org} were never rendered whole`);
     const byUser = new Map(rendered.byUser);
-    let changed = false;
+    const removed: Account[][] = [];
+    const added: Account[][] = [];
     for (const [username, user] of users) {
       const accounts = user ? this.accountsOf(org, rendered.unixId, rendered.homes, user) : [];
       const before = byUser.get(username) ?? [];
       if (accounts.length === 0 && before.length === 0) continue;
       if (accounts.length > 0) byUser.set(username, accounts);
       else byUser.delete(username);
-      changed = true;
+      removed.push(before);
+      added.push(accounts);
     }
-    if (!changed) return true;
+    if (added.length === 0) return true;
     if ((await this.prepareHomes(org, rendered.unixId, rendered.homes, byUser)).size > 0) return false;
+    // Only the changed users' accounts: a write costs its own accounts, not the org's or the node's.
+    this.reindex(removed, added);
     this.orgs.set(org, { unixId: rendered.unixId, homes: rendered.homes, byUser });
     return true;
   }
 
   /** The org is gone: its accounts go with the next `publish`. */
   remove(org: string): void {
+    this.reindex(this.orgs.get(org)?.byUser.values() ?? [], []);
     this.orgs.delete(org);
   }
 
@@ -189,7 +226,9 @@ export class FtpFiles {
       const login = `${user.username}@${service}.${org}`;
       const { uid, gid } = writable ? { uid: unixId, gid: unixId } : this.options.readonlyIds;
       const line = Buffer.from(`${login}:${user.passwordHash}:${uid}:${gid}::${home}/./::::::::::::\n`);
-      accounts.push({ login, username: user.username, service, home, writable, line, record: lineRecord(line) });
+      const { username, passwordHash } = user;
+      const auth = { passwordHash, uid, gid, dir: `${home}/./` };
+      accounts.push({ login, username, service, home, writable, auth, line, record: lineRecord(line) });
     }
     return accounts;
   }
@@ -238,6 +277,42 @@ export class FtpFiles {
   async removeLegacyFiles(): Promise<void> {
     const legacy = (await fs.promises.readdir(this.dir)).filter((file) => LEGACY_ORG_FILE.test(file));
     await Promise.all(legacy.map((file) => fs.promises.rm(path.join(this.dir, file), { force: true })));
+  }
+
+  /**
+   * After a round: with `publishDelayMs` (extauth answers logins from memory, so the write need not
+   * wait for the PDB) a publish is scheduled, coalescing every round until then into one build;
+   * without it the PDB is what pure-ftpd reads, so it is built now.
+   */
+  async publishSoon(): Promise<void> {
+    const delay = this.options.publishDelayMs;
+    if (delay === undefined) return this.publish();
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      // The previous PDB stays (only the fallback); the next change or start rebuilds it.
+      this.publishInTurn().catch((error: Error) =>
+        this.options.warn("ftp accounts not published", { reason: error.message }),
+      );
+    }, delay);
+  }
+
+  /** Builds a scheduled publish now (on stop: the fallback PDB then holds every change). */
+  async flush(): Promise<void> {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.publishInTurn().catch((error: Error) =>
+        this.options.warn("ftp accounts not published", { reason: error.message }),
+      );
+    }
+    await this.publishing.catch(() => undefined);
+  }
+
+  /** `publish`, after any publish still running. */
+  private publishInTurn(): Promise<void> {
+    const next = this.publishing.catch(() => undefined).then(() => this.publish());
+    this.publishing = next;
+    return next;
   }
 
   /**
