@@ -90,18 +90,36 @@ describe("agent with a real nginx (integration)", function () {
   });
 
   it("answers a website write once nginx serves it: a request right after each of 20 answers gets the new site", async function () {
+    /** Previous workers that still accept connections (not yet "worker process is shutting down"), and whether a new one runs. */
+    const reloadState = (previous: number[]) => {
+      const current = nginx!.workerPids();
+      const title = (pid: number) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+        } catch {
+          return "";
+        }
+      };
+      const accepting = previous.filter((pid) => current.includes(pid) && title(pid).endsWith("worker process"));
+      return { accepting, started: current.some((pid) => !previous.includes(pid)) };
+    };
     const served: string[] = [];
+    const states: string[] = [];
     for (let i = 0; i < 20; i++) {
+      const previous = nginx!.workerPids();
       const answer = await api.put(`/v1/orgs/acme/services/live${i}`, {
         kind: "website",
         domains: [`live${i}.acme.test`],
         documentRoot: "www",
       });
       expect(answer.status, answer.text).to.equal(201);
+      states.push(JSON.stringify(reloadState(previous)));
       const site = await fetchSite(`live${i}.acme.test`); // a new connection, the moment the write answered
       served.push(`${site.status} ${String(site.headers["x-served-by"])}`);
     }
     expect(served).to.deep.equal(Array.from({ length: 20 }, () => "200 web-1"));
+    // Live as nginx defines it: a new worker runs and no old one accepts (reload-live.ts).
+    expect(states).to.deep.equal(Array.from({ length: 20 }, () => JSON.stringify({ accepting: [], started: true })));
     for (let i = 0; i < 20; i++) expect((await api.delete(`/v1/orgs/acme/services/live${i}`)).status).to.equal(200);
   });
 
@@ -140,8 +158,17 @@ describe("agent with a real nginx (integration)", function () {
         "the old worker",
       ).to.have.length(1);
       expect(agent!.log()).not.to.include("answering anyway");
-      const fresh = await fetchSite("fresh.acme.test");
-      expect([fresh.status, fresh.headers["x-served-by"]]).to.deep.equal([200, "web-1"]);
+      // The old worker, still running, takes no new connection: it would answer 404 (its sites lack "fresh").
+      const served: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const fresh = await fetchSite("fresh.acme.test");
+        served.push(`${fresh.status} ${String(fresh.headers["x-served-by"])}`);
+      }
+      expect(served).to.deep.equal(Array.from({ length: 20 }, () => "200 web-1"));
+      expect(
+        workers.filter((pid) => nginx!.workerPids().includes(pid)),
+        "the old worker, after",
+      ).to.have.length(1);
     } finally {
       download.destroy();
       fs.rmSync(big, { force: true });
