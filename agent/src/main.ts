@@ -26,7 +26,7 @@ import { WritePipeline } from "./pipeline/writes";
 import { ContentRoot } from "./render/content";
 import { FtpFiles } from "./render/ftp/accounts";
 import { FtpAuthServer } from "./render/ftp/auth-server";
-import { ReloadDrain } from "./render/nginx/reload-drain";
+import { ReloadLive } from "./render/nginx/reload-live";
 import { NginxSites } from "./render/nginx/sites";
 import { Store } from "./store/store";
 import { loadNativeCrypt } from "./workers/native-crypt";
@@ -79,7 +79,7 @@ export function createAgent(options: AgentOptions): Agent {
     warn,
     metrics.serverSteps("nginx"),
   );
-  const drain = new ReloadDrain(options.nginx, warn);
+  const reloads = new ReloadLive(options.nginx, warn, metrics.serverSteps("nginx"));
   const passwords = new PasswordPool();
   const nativeCrypt = loadNativeCrypt();
   if ("unavailable" in nativeCrypt) {
@@ -110,7 +110,7 @@ export function createAgent(options: AgentOptions): Agent {
   const rendering = new Rendering({
     store,
     sites,
-    drain,
+    reloads,
     ftp,
     content,
     agentName: options.name,
@@ -120,7 +120,7 @@ export function createAgent(options: AgentOptions): Agent {
   const queue = new WritePipeline({
     store,
     sites,
-    drain,
+    reloads,
     rendering,
     onCommit: (kind, writes) => metrics.writeBatch(kind, writes),
   });

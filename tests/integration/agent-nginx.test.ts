@@ -6,6 +6,7 @@
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { orgStatusSchema } from "../../wire";
@@ -86,6 +87,94 @@ describe("agent with a real nginx (integration)", function () {
     const other = await fetchSite("other.test");
     expect(other.status).to.equal(404);
     expect(other.headers["x-served-by"]).to.equal(undefined);
+  });
+
+  it("answers a website write once nginx serves it: a request right after each of 20 answers gets the new site", async function () {
+    /** Previous workers that still accept connections (not yet "worker process is shutting down"), and whether a new one runs. */
+    const reloadState = (previous: number[]) => {
+      const current = nginx!.workerPids();
+      const title = (pid: number) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+        } catch {
+          return "";
+        }
+      };
+      const accepting = previous.filter((pid) => current.includes(pid) && title(pid).endsWith("worker process"));
+      return { accepting, started: current.some((pid) => !previous.includes(pid)) };
+    };
+    const served: string[] = [];
+    const states: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const previous = nginx!.workerPids();
+      const answer = await api.put(`/v1/orgs/acme/services/live${i}`, {
+        kind: "website",
+        domains: [`live${i}.acme.test`],
+        documentRoot: "www",
+      });
+      expect(answer.status, answer.text).to.equal(201);
+      states.push(JSON.stringify(reloadState(previous)));
+      const site = await fetchSite(`live${i}.acme.test`); // a new connection, the moment the write answered
+      served.push(`${site.status} ${String(site.headers["x-served-by"])}`);
+    }
+    expect(served).to.deep.equal(Array.from({ length: 20 }, () => "200 web-1"));
+    // Live as nginx defines it: a new worker runs and no old one accepts (reload-live.ts).
+    expect(states).to.deep.equal(Array.from({ length: 20 }, () => JSON.stringify({ accepting: [], started: true })));
+    for (let i = 0; i < 20; i++) expect((await api.delete(`/v1/orgs/acme/services/live${i}`)).status).to.equal(200);
+  });
+
+  it("answers a website write without waiting for an old worker that finishes a slow download", async function () {
+    // 256 MiB (sparse): far more than the socket buffers, so the worker sending it waits on the client.
+    const big = path.join(contentRoot, "acme", "www", "big.bin");
+    fs.writeFileSync(big, "");
+    fs.truncateSync(big, 256 * 1024 * 1024);
+    const workers = nginx!.workerPids();
+    // A client that reads the first bytes, then stops reading: the worker keeps the request in flight.
+    const download = http.get({
+      host: nginx!.host,
+      port: nginx!.port,
+      path: "/big.bin",
+      agent: false,
+      headers: { host: "www.acme.test" },
+    });
+    try {
+      const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        download.once("response", resolve).once("error", reject);
+      });
+      expect(response.statusCode).to.equal(200);
+      await new Promise((resolve) => response.once("data", resolve));
+      response.pause();
+
+      const answer = await api.put("/v1/orgs/acme/services/fresh", {
+        kind: "website",
+        domains: ["fresh.acme.test"],
+        documentRoot: "www",
+      });
+      expect(answer.status, answer.text).to.equal(201);
+      // The old worker still sends the download (nginx waits 60 s on a client that reads nothing,
+      // more than the agent's 30 s bound), yet the write answered, and not by giving up on the reload.
+      expect(
+        workers.filter((pid) => nginx!.workerPids().includes(pid)),
+        "the old worker",
+      ).to.have.length(1);
+      expect(agent!.log()).not.to.include("answering anyway");
+      // The old worker, still running, takes no new connection: it would answer 404 (its sites lack "fresh").
+      const served: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const fresh = await fetchSite("fresh.acme.test");
+        served.push(`${fresh.status} ${String(fresh.headers["x-served-by"])}`);
+      }
+      expect(served).to.deep.equal(Array.from({ length: 20 }, () => "200 web-1"));
+      expect(
+        workers.filter((pid) => nginx!.workerPids().includes(pid)),
+        "the old worker, after",
+      ).to.have.length(1);
+    } finally {
+      download.destroy();
+      fs.rmSync(big, { force: true });
+    }
+    await nginx!.waitForReload(workers); // the old worker leaves once its client is gone
+    expect((await api.delete("/v1/orgs/acme/services/fresh")).status).to.equal(200);
   });
 
   it("refuses another org's website for a domain an org serves here: 409 domain_taken, and nginx keeps serving the owner", async function () {

@@ -163,18 +163,18 @@ export function domainNode(
       return hash === fakeHash(password);
     },
   };
-  const drain = { activate: async (staged: StagedSites) => void (await staged.activate()) };
+  const reloads = { activate: async (staged: StagedSites) => void (await staged.activate()) };
   const rendering = new Rendering({
     store,
     sites,
-    drain,
+    reloads,
     ftp,
     content: fakeContent,
     agentName: "node-a",
     httpListen: "8080",
     warn: () => undefined,
   });
-  const queue = new WritePipeline({ store, sites, drain, rendering });
+  const queue = new WritePipeline({ store, sites, reloads, rendering });
   const log = new ChangeLog(store, queue, options.changeLogLimit ?? 1000);
   const members = new MemberWrites({ store, queue, log, passwords, content: fakeContent });
   return {

@@ -18,7 +18,7 @@ import {
 } from "../../agent/src/render/haproxy/config";
 import { haproxyChange } from "../../agent/src/render/haproxy/runtime-changes";
 import { isHealthy, parseShowProc, parseShowStat } from "../../agent/src/render/haproxy/control";
-import { nginxPidFile } from "../../agent/src/render/nginx/reload-drain";
+import { nginxPidFile } from "../../agent/src/render/nginx/reload-live";
 import { balancerRouteSchema } from "../../wire";
 import type { ApiFailure } from "../../agent/src/errors";
 import { checkRegistered, checkRegistrable } from "../../agent/src/balancer/registered-backends";

@@ -77,6 +77,25 @@ describe("agent nginx sites", function () {
     expect(fs.readFileSync(path.join(dir, "lbh.acme.old.conf"), "utf8")).to.equal("old\n");
   });
 
+  it("lists the folder once: later stages touch only their scope's files, known from memory", async function () {
+    fs.writeFileSync(path.join(dir, "lbh.other.www.conf"), "other\n");
+    const sites = new NginxSites(dir, undefined, () => undefined);
+    const change = { scope: siteScope("acme"), desired: new Map([["lbh.acme.www.conf", "acme\n"]]) };
+    expect((await sites.stage([change])).changed).to.equal(true);
+    // A file the agent did not write, after its start: a write does not list the folder, so it
+    // neither sees nor removes it (the next start's render does).
+    fs.writeFileSync(path.join(dir, "lbh.acme.stray.conf"), "stray\n");
+    expect((await sites.stage([change])).changed).to.equal(false);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal([
+      "lbh.acme.stray.conf",
+      "lbh.acme.www.conf",
+      "lbh.other.www.conf",
+    ]);
+    const restarted = new NginxSites(dir, undefined, () => undefined);
+    expect((await restarted.stage([change])).changed).to.equal(true);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(["lbh.acme.www.conf", "lbh.other.www.conf"]);
+  });
+
   it("reports no change when the files are already as desired", async function () {
     const sites = new NginxSites(dir, undefined, () => undefined);
     const change = { scope: siteScope("acme"), desired: new Map([["lbh.acme.www.conf", "same\n"]]) };

@@ -13,14 +13,15 @@
  *      a rejection restores the files, and a batch of several writes is retried one write at a
  *      time, so only the write nginx refuses fails (HTTP 422);
  *   3. the batch commits in one transaction; the records it renders from must equal the dry run's;
- *   4. nginx reloads once for the batch, and every write answers once the old workers are gone
- *      and its after-commit work (WAL durable, FTP accounts) is done.
+ *   4. nginx reloads once for the batch, and every write answers once the reload is live (every
+ *      new connection gets the new configuration; reload-live.ts) and its after-commit work (WAL
+ *      durable, FTP accounts) is done.
  *
  * Writes arriving while a batch runs form the next batch. Only these writes touch nginx files and
  * they run one batch at a time, so nothing else can change those files between steps 2 and 4.
  */
 import type { NginxSites, SiteChange, StagedSites } from "../render/nginx/sites";
-import type { ReloadDrain } from "../render/nginx/reload-drain";
+import type { ReloadLive } from "../render/nginx/reload-live";
 import type { HostingStore } from "../domain/ports";
 
 /** What the files under one scope are made of, read from the database inside the transaction. */
@@ -56,7 +57,7 @@ interface Pending {
 export interface ConfigCommitOptions {
   store: Pick<HostingStore, "transaction"> & { savepoint<T>(fn: () => T): T };
   sites: Pick<NginxSites, "stage">;
-  drain: Pick<ReloadDrain, "activate">;
+  reloads: Pick<ReloadLive, "activate">;
   /** Runs inside the transaction once every write of a batch is applied (e.g. to compute digests). */
   afterApply: () => void;
   /** After-commit work for the orgs whose FTP accounts changed; resolves once done. */
@@ -179,7 +180,7 @@ export class ConfigCommits {
 
     // 4. Go live, then answer.
     try {
-      await Promise.all([this.options.drain.activate(staged), this.options.afterCommit(committed.ftp)]);
+      await Promise.all([this.options.reloads.activate(staged), this.options.afterCommit(committed.ftp)]);
     } catch (error) {
       for (const pending of accepted) pending.reject(error);
       return;

@@ -8,15 +8,15 @@ import { ApiFailure } from "../errors";
 import type { HostingStore, OwnedContentFolders, ResolvedFolder, Warn } from "../domain/ports";
 import type { FtpFiles } from "../render/ftp/accounts";
 import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/nginx/sites";
-import type { ReloadDrain } from "../render/nginx/reload-drain";
+import type { ReloadLive } from "../render/nginx/reload-live";
 import { siteCheckText, writeSiteCheck } from "../render/site-check";
 import type { NginxScope } from "./config-commits";
 
 interface RenderOptions {
   store: HostingStore;
   sites: Pick<NginxSites, "stage">;
-  /** Activates site changes and tells when nginx's previous workers are gone. */
-  drain: Pick<ReloadDrain, "activate">;
+  /** Activates site changes and tells when nginx serves them (reload-live.ts). */
+  reloads: Pick<ReloadLive, "activate">;
   ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish" | "publishSoon">;
   content: OwnedContentFolders;
   agentName: string;
@@ -217,7 +217,7 @@ export class Rendering {
       for (const [file, text] of await this.siteFiles(org, unixId, this.websites(org), false)) desired.set(file, text);
     }
     try {
-      await this.options.drain.activate(await this.options.sites.stage([{ scope: siteScope(), desired }]));
+      await this.options.reloads.activate(await this.options.sites.stage([{ scope: siteScope(), desired }]));
     } catch (error) {
       if (!(error instanceof ApiFailure)) throw error;
       this.options.warn("rendered configuration kept as it was", { reason: error.message });

@@ -20,7 +20,7 @@ import type { Rendering } from "./render";
 interface WritePipelineOptions {
   store: HostingStore & ConfigCommitOptions["store"] & { refreshDigest(org: string): void; flush(): Promise<void> };
   sites: ConfigCommitOptions["sites"];
-  drain: ConfigCommitOptions["drain"];
+  reloads: ConfigCommitOptions["reloads"];
   rendering: Pick<Rendering, "sitesOf" | "ftpRound">;
   /** Told of each committed transaction and how many writes it holds (metrics/). */
   onCommit?: (queue: "plain" | "config", writes: number) => void;
@@ -57,7 +57,7 @@ export class WritePipeline implements WriteQueue {
     this.configCommits = new ConfigCommits({
       store: options.store,
       sites: options.sites,
-      drain: options.drain,
+      reloads: options.reloads,
       afterApply: () => this.finalizeDigests(),
       afterCommit: (ftpOrgs) => this.settle(ftpOrgs),
       onCommit: (writes) => options.onCommit?.("config", writes),

@@ -5,7 +5,9 @@
  * Changing files goes through `stage`: the new files are written, `nginx -t` checks the whole
  * configuration (when an nginx binary is configured) and a rejected set is rolled back, so the
  * running nginx — which only rereads files on reload — never sees a configuration that failed
- * validation. nginx runs as an asynchronous child process (with a timeout): the agent's event loop
+ * validation. The agent's files are listed once, on the first stage (the start's render), and
+ * kept in memory from then on: a write reads and writes only its own org's files, never the
+ * whole folder of a thousand orgs. nginx runs as an asynchronous child process (with a timeout): the agent's event loop
  * keeps serving meanwhile. Callers serialise staging through config-commits.ts, so no other
  * change to these files interleaves between "files written" and "DB committed".
  */
@@ -40,7 +42,7 @@ export interface NginxBinary {
   mainConf?: string;
   /** Prefix (`-p`); nginx's compiled-in default when absent. */
   prefix?: string;
-  /** The master's pid file, to wait for old workers after a reload; default: the main conf's `pid`. */
+  /** The master's pid file, to signal a reload and see it live; default: the main conf's `pid`. */
   pidFile?: string;
 }
 
@@ -115,8 +117,8 @@ export interface StagedSites {
   /** Whether any file changed (so nginx needs a reload). */
   readonly changed: boolean;
   /**
-   * Reload nginx if anything changed; false when the reload failed. Never rejects: a failed reload
-   * is logged, the files stay valid.
+   * `nginx -s reload` if anything changed (reload-live.ts signals the master itself when it knows
+   * it); false when the reload failed. Never rejects: a failed reload is logged, the files stay valid.
    */
   activate(): Promise<boolean>;
   /** Put the previous files back (the caller's transaction failed after staging). */
@@ -135,19 +137,50 @@ export class NginxSites {
     fs.mkdirSync(confDir, { recursive: true }); // on start
   }
 
-  private async readFiles(scope: (file: string) => boolean): Promise<Map<string, string>> {
-    const names = (await fs.promises.readdir(this.confDir)).filter(scope).sort();
+  /** The agent's files in the folder and their text: read once, then kept in step by `replace`. */
+  private index: Promise<Map<string, string>> | undefined;
+
+  private async listFolder(): Promise<Map<string, string>> {
+    const names = (await fs.promises.readdir(this.confDir)).filter(siteScope()).sort();
     const contents = await Promise.all(
       names.map((file) => fs.promises.readFile(path.join(this.confDir, file), "utf8")),
     );
     return new Map(names.map((file, i) => [file, contents[i]]));
   }
 
+  private async files(): Promise<Map<string, string>> {
+    this.index ??= this.listFolder();
+    try {
+      return await this.index;
+    } catch (error) {
+      this.index = undefined; // listed again by the next stage
+      throw error;
+    }
+  }
+
+  private async readFiles(scope: (file: string) => boolean): Promise<Map<string, string>> {
+    return new Map([...(await this.files())].filter(([file]) => scope(file)));
+  }
+
   private async replace(scope: (file: string) => boolean, desired: Map<string, string>): Promise<void> {
+    const files = await this.files();
     const stale = [...(await this.readFiles(scope)).keys()].filter((file) => !desired.has(file));
+    // The index follows each file as it is done; a file whose change failed is listed again next time.
+    const track = async (file: string, change: Promise<void>, text: string | undefined) => {
+      try {
+        await change;
+      } catch (error) {
+        this.index = undefined;
+        throw error;
+      }
+      if (text === undefined) files.delete(file);
+      else files.set(file, text);
+    };
     await Promise.all([
-      ...stale.map((file) => fs.promises.rm(path.join(this.confDir, file), { force: true })),
-      ...[...desired].map(([file, content]) => writeFileAtomic(path.join(this.confDir, file), content, 0o644)),
+      ...stale.map((file) => track(file, fs.promises.rm(path.join(this.confDir, file), { force: true }), undefined)),
+      ...[...desired].map(([file, content]) =>
+        track(file, writeFileAtomic(path.join(this.confDir, file), content, 0o644), content),
+      ),
     ]);
   }
 
