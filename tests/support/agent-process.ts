@@ -192,6 +192,10 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   const cli = options.cli ?? CLI;
   const command = options.runUnder ?? [];
+  const removeCreated = () => {
+    for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
+  };
+  // An agent that refuses to start (a test of bad options) leaves no temporary folder behind.
   let run = await launch(
     command,
     cli,
@@ -200,7 +204,10 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     timeoutMs,
     stdout,
     stderr,
-  );
+  ).catch((error: unknown) => {
+    removeCreated();
+    throw error;
+  });
   const port = new URL(run.url).port;
 
   const stop = (signal: NodeJS.Signals = "SIGTERM") => waitUntilGone(run.child, signal);
@@ -235,8 +242,6 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
         stderr,
       );
     },
-    cleanup() {
-      for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
-    },
+    cleanup: removeCreated,
   };
 }
