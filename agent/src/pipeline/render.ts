@@ -11,6 +11,10 @@ import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/
 import type { ReloadLive } from "../render/nginx/reload-live";
 import { siteCheckText, writeSiteCheck } from "../render/site-check";
 import type { NginxScope } from "./config-commits";
+import { mapBounded } from "./bounded";
+
+/** Orgs rendered at once at start: enough to keep libuv's thread pool (4 threads) busy. */
+const START_CONCURRENCY = 16;
 
 interface RenderOptions {
   store: HostingStore;
@@ -212,17 +216,17 @@ export class Rendering {
   async renderAll(): Promise<void> {
     const orgs = this.options.store.orgNames();
     const desired = new Map<string, string>();
-    for (const org of orgs) {
-      const unixId = this.options.store.getOrg(org)?.unixId;
-      for (const [file, text] of await this.siteFiles(org, unixId, this.websites(org), false)) desired.set(file, text);
-    }
+    const siteFiles = await mapBounded(orgs, START_CONCURRENCY, (org) =>
+      this.siteFiles(org, this.options.store.getOrg(org)?.unixId, this.websites(org), false),
+    );
+    for (const files of siteFiles) for (const [file, text] of files) desired.set(file, text);
     try {
       await this.options.reloads.activate(await this.options.sites.stage([{ scope: siteScope(), desired }]));
     } catch (error) {
       if (!(error instanceof ApiFailure)) throw error;
       this.options.warn("rendered configuration kept as it was", { reason: error.message });
     }
-    for (const org of orgs) await this.renderFtp(org);
+    await mapBounded(orgs, START_CONCURRENCY, (org) => this.renderFtp(org));
     await this.options.ftp.removeLegacyFiles();
     // Unlike after a write, a failure here stops the start: pure-pw is missing or misconfigured.
     await this.options.ftp.publish();
