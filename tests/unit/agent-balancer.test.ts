@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -17,7 +18,7 @@ import {
   serversLeaving,
 } from "../../agent/src/render/haproxy/config";
 import { haproxyChange } from "../../agent/src/render/haproxy/runtime-changes";
-import { isHealthy, parseShowProc, parseShowStat } from "../../agent/src/render/haproxy/control";
+import { HaproxyControl, isHealthy, parseShowProc, parseShowStat } from "../../agent/src/render/haproxy/control";
 import { nginxPidFile } from "../../agent/src/render/nginx/reload-live";
 import { balancerRouteSchema } from "../../wire";
 import type { ApiFailure } from "../../agent/src/errors";
@@ -320,6 +321,35 @@ describe("agent load balancer: HAProxy's master CLI answers", function () {
       { backend: "lbh_web_acme", server: "web-b", status: "DOWN 1/2", active: 0 },
     ]);
     expect(parseShowStat("Unknown command\n")).to.deep.equal([]);
+  });
+
+  it("tries the master socket again while it is away (a reload re-executes the master), and gives up in bounded time", async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-master-cli-"));
+    const masterSocket = path.join(dir, "master.sock");
+    const control = new HaproxyControl({ bin: "haproxy", masterSocket });
+    const received: string[] = [];
+    const server = net.createServer((socket) =>
+      socket.on("data", (line) => {
+        received.push(line.toString());
+        socket.end("answered\n");
+      }),
+    );
+    try {
+      const answer = control.command("show proc");
+      setTimeout(() => server.listen(masterSocket), 150); // away for a while, then back
+      expect(await answer).to.equal("answered\n");
+      expect(received, "sent once, after the master came back").to.deep.equal(["show proc\n"]);
+
+      await new Promise((resolve) => server.close(resolve));
+      const failure = await control.command("show proc").then(
+        () => undefined,
+        (error: NodeJS.ErrnoException) => error,
+      );
+      expect(failure?.code).to.be.oneOf(["ENOENT", "ECONNREFUSED"]);
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("counts a server healthy while HAProxy sends it new connections", function () {

@@ -20,6 +20,13 @@ const MAX_MESSAGE = 2000;
 const COMMANDS_PER_LINE = 20;
 /** What `add server` answers when it worked. */
 const SERVER_ADDED = "New server registered.";
+/**
+ * Connect failures worth another try: right after a reload the master re-executes and its socket's
+ * backlog fills (EAGAIN) or it is briefly not listening. Nothing was sent, so a retry is safe.
+ */
+const CONNECT_RETRYABLE = new Set(["EAGAIN", "ECONNREFUSED", "ENOENT"]);
+const CONNECT_ATTEMPTS = 40;
+const CONNECT_RETRY_MS = 25;
 
 export interface HaproxyBinary {
   bin: string;
@@ -119,18 +126,39 @@ export class HaproxyControl {
     }
   }
 
-  /** One master CLI command (`@!<pid> …` goes to that worker); the master answers and closes. */
-  command(line: string): Promise<string> {
+  /**
+   * One master CLI command (`@!<pid> …` goes to that worker); the master answers and closes. A
+   * connection the master could not take yet is tried again, a bounded number of times.
+   */
+  async command(line: string): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commandOnce(line);
+      } catch (error) {
+        if (!(error instanceof NotConnected)) throw error;
+        if (attempt >= CONNECT_ATTEMPTS) throw error.cause;
+        await sleep(CONNECT_RETRY_MS);
+      }
+    }
+  }
+
+  private commandOnce(line: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = net.createConnection(this.haproxy.masterSocket);
+      let connected = false;
       let answer = "";
       socket.setEncoding("utf8");
       socket.setTimeout(CLI_TIMEOUT_MS, () =>
         socket.destroy(new Error(`HAProxy's master CLI gave no answer within ${CLI_TIMEOUT_MS} ms`)),
       );
-      socket.on("connect", () => socket.end(`${line}\n`));
+      socket.on("connect", () => {
+        connected = true;
+        socket.end(`${line}\n`);
+      });
       socket.on("data", (chunk: string) => (answer += chunk));
-      socket.on("error", reject);
+      socket.on("error", (error: NodeJS.ErrnoException) =>
+        reject(!connected && CONNECT_RETRYABLE.has(error.code ?? "") ? new NotConnected(error) : error),
+      );
       socket.on("close", (hadError) => {
         if (!hadError) resolve(answer);
       });
@@ -211,5 +239,12 @@ export class HaproxyControl {
       if (now && now.reloads > before.reloads && now.current.some((pid) => !before.current.includes(pid))) return;
       if (Date.now() > deadline) throw new Error(`HAProxy did not reload within ${RELOAD_TIMEOUT_MS} ms`);
     }
+  }
+}
+
+/** The master CLI did not take the connection, so the command was not sent. */
+class NotConnected extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
   }
 }
