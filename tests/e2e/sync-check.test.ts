@@ -116,7 +116,11 @@ describe("e2e: SyncCheck records where the org stands at the end of every up", f
 
     users.alice = { ...users.alice, displayName: "Alice Admin" };
     users.carol = { username: "carol", password: "carol-password-1" };
-    expect((await testStack.stack.up()).summary.result).to.equal("succeeded");
+    const changed = await testStack.stack.up();
+    expect(changed.summary.result).to.equal("succeeded");
+    // carol created, alice and the check updated; nothing deleted or replaced (the output says what happened if not).
+    expect(changed.summary.resourceChanges, changed.stdout).to.deep.include({ create: 1, update: 2 });
+    expect(changed.summary.resourceChanges, changed.stdout).to.not.have.any.keys("delete", "replace");
     const second = await expectOutputsMatchNodes();
     expect(second.generation).to.be.greaterThan(first.generation);
     // The org resource itself did not change: its own outputs are as of its last operation.
@@ -124,8 +128,8 @@ describe("e2e: SyncCheck records where the org stands at the end of every up", f
   });
 
   it("a steady stack previews, and refreshes, with no change", async function () {
-    const { changes } = await preview();
-    expect(Object.keys(changes)).to.deep.equal(["same"]);
+    const { changes, output } = await preview();
+    expect(Object.keys(changes), output).to.deep.equal(["same"]);
     expect((await testStack.stack.refresh({ expectNoChanges: true })).summary.result).to.equal("succeeded");
     expect(Object.keys((await preview()).changes)).to.deep.equal(["same"]);
   });
