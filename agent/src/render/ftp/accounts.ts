@@ -117,6 +117,7 @@ export class FtpFiles {
   private published: Buffer | undefined;
   /** Whether PDBs are built in-process: always without pure-pw, else decided by the first build. */
   private inline: boolean;
+  private formatChecked = false;
   /** Every account of `orgs` by its login: what the extauth server answers from. */
   private readonly logins = new Map<string, Account>();
   /** The pending deferred publish (`publishSoon`), and the chain publishes run on, one at a time. */
@@ -330,6 +331,11 @@ export class FtpFiles {
     if (this.published?.equals(content)) return;
     const pdb = path.join(this.dir, PDB_FILE);
     const records = served.flatMap((org) => sortedAccounts(org).map((account) => account.record));
+    // On start: a PDB already holding these accounts (the agent stopped after publishing) stays.
+    if (this.published === undefined && (await holds(pdb, buildPureDb(records)))) {
+      this.published = content;
+      return;
+    }
     await timedStep(this.options.report, "build", () =>
       this.inline ? writeFileAtomic(pdb, buildPureDb(records), 0o600) : this.purePwBuild(content, records, pdb),
     );
@@ -346,11 +352,18 @@ export class FtpFiles {
       const code = result.exitCode === undefined ? result.error : `exit ${result.exitCode}`;
       throw new Error(`pure-pw mkdb failed: ${code}: ${result.stderr.trim().slice(0, MAX_MESSAGE)}`);
     }
-    if (this.published !== undefined) return;
+    if (this.formatChecked) return;
+    this.formatChecked = true;
     this.inline = (await fs.promises.readFile(pdb)).equals(buildPureDb(records));
     if (this.inline) await fs.promises.rm(source, { force: true });
     else this.options.warn("pure-pw writes another PDB format than this agent; every FTP change runs it", { pdb });
   }
+}
+
+/** Whether `file` holds exactly `bytes` (false when it cannot be read). */
+async function holds(file: string, bytes: Buffer): Promise<boolean> {
+  const current = await fs.promises.readFile(file).catch(() => undefined);
+  return current !== undefined && current.equals(bytes);
 }
 
 const byLogin = (a: Account, b: Account): number => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0);
