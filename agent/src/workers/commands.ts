@@ -18,10 +18,11 @@ let pool: Piscina<CommandTask, CommandResult> | undefined;
  * command's own failure (missing binary, exit status, timeout): `ok` says.
  */
 export function runCommand(file: string, args: string[], timeoutMs: number): Promise<CommandResult> {
-  // Shared by every agent of the process; the idle worker does not keep the process alive.
+  // Shared by every agent of the process. Its thread starts with the first command and ends after
+  // a quiet minute (an agent that changes nothing keeps none: ~8 MB); it never keeps the process alive.
   pool ??= new Piscina({
     filename: path.join(__dirname, "command-worker.js"),
-    minThreads: 1,
+    minThreads: 0,
     maxThreads: 1,
     concurrentTasksPerWorker: 16,
     idleTimeout: 60_000,

@@ -18,9 +18,10 @@ export class PasswordPool {
   constructor(threads = os.availableParallelism()) {
     this.pool = new Piscina({
       filename: path.join(__dirname, "password-worker.js"),
-      minThreads: 1,
+      // No thread while nothing is hashed or verified (a node given hashes keeps none: ~8 MB each);
+      // idle workers go away, and the first task after a quiet spell pays a thread start (~30 ms).
+      minThreads: 0,
       maxThreads: Math.max(1, threads),
-      // Idle workers go away; the first hash after a quiet spell pays a thread start (~30 ms).
       idleTimeout: 30_000,
     });
   }
