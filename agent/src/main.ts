@@ -23,6 +23,7 @@ import { AgentMetrics } from "./metrics/agent-metrics";
 import { type AgentOptions, agentSettings, optionProblem } from "./options";
 import { Rendering } from "./pipeline/render";
 import { WritePipeline } from "./pipeline/writes";
+import { VerifiedFolders } from "./pipeline/verified-folders";
 import { ContentRoot } from "./render/content";
 import { FtpFiles } from "./render/ftp/accounts";
 import { FtpAuthServer } from "./render/ftp/auth-server";
@@ -71,6 +72,7 @@ export function createAgent(options: AgentOptions): Agent {
   fs.chmodSync(options.dataDir, 0o700);
   const content = new ContentRoot(options.contentRoot ?? path.join(options.dataDir, "content"), settings.webGid);
   const store = new Store(path.join(options.dataDir, "agent.db"));
+  const folders = new VerifiedFolders(content, store, content.ownsFolders);
   const assigned = assignMissingUnixIds(store, settings.orgIdRange);
   if (assigned.length > 0) log("info", "organizations given their Unix ids", { orgs: assigned.length });
   const sites = new NginxSites(
@@ -89,7 +91,7 @@ export function createAgent(options: AgentOptions): Agent {
   }
   const ftp = new FtpFiles({
     dir: path.join(options.dataDir, "ftp"),
-    content,
+    content: folders,
     // Without a web group nothing serves the accounts: nogroup keeps them from any group's files.
     readonlyIds: { uid: settings.ftpReadonlyUid, gid: settings.webGid ?? NOGROUP },
     purePw: options.purePwBin,
@@ -112,7 +114,7 @@ export function createAgent(options: AgentOptions): Agent {
     sites,
     reloads,
     ftp,
-    content,
+    content: folders,
     agentName: options.name,
     httpListen: settings.httpListen,
     warn,

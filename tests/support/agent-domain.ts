@@ -2,6 +2,7 @@
  * The agent's domain rules and write pipeline in-process, on an in-memory SQLite store, with fake
  * renderers that record what they were asked to do: no nginx, no pure-ftpd, no files.
  */
+import { VerifiedFolders } from "../../agent/src/pipeline/verified-folders";
 import { ChangeLog } from "../../agent/src/domain/change-log";
 import { MemberWrites } from "../../agent/src/domain/members";
 import { OrgWrites } from "../../agent/src/domain/orgs";
@@ -169,7 +170,12 @@ export function domainNode(
     sites,
     reloads,
     ftp,
-    content: fakeContent,
+    // Folders are never recorded here: the fake content owns none.
+    content: new VerifiedFolders(
+      fakeContent,
+      { verifiedFolders: () => [], putVerifiedFolder: () => undefined, deleteVerifiedFolders: () => undefined },
+      false,
+    ),
     agentName: "node-a",
     httpListen: "8080",
     warn: () => undefined,

@@ -12,6 +12,7 @@ import type { ReloadLive } from "../render/nginx/reload-live";
 import { siteCheckText, writeSiteCheck } from "../render/site-check";
 import type { NginxScope } from "./config-commits";
 import { mapBounded } from "./bounded";
+import type { VerifiedFolders } from "./verified-folders";
 
 /** Orgs rendered at once at start: enough to keep libuv's thread pool (4 threads) busy. */
 const START_CONCURRENCY = 16;
@@ -22,7 +23,8 @@ interface RenderOptions {
   /** Activates site changes and tells when nginx serves them (reload-live.ts). */
   reloads: Pick<ReloadLive, "activate">;
   ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish" | "publishSoon">;
-  content: OwnedContentFolders;
+  /** The content folders, those verified before trusted on start. */
+  content: Pick<VerifiedFolders, keyof OwnedContentFolders | "duringStart" | "trusted" | "record" | "forget">;
   agentName: string;
   /** nginx `listen` parameter of the rendered sites. */
   httpListen: string;
@@ -65,7 +67,14 @@ export class Rendering {
   ): Promise<Map<string, string>> {
     const { content } = this.options;
     if (websites.length > 0 && unixId !== undefined) await this.prepareOrgFolder(org, unixId);
-    const roots = await Promise.all(websites.map((site) => content.resolve(org, site.documentRoot)));
+    // On start, document roots resolved before are trusted (verified-folders.ts).
+    const trusted = websites.map((site) => content.trusted(org, site.documentRoot, unixId));
+    const roots = await Promise.all(
+      websites.map((site, i): Promise<ResolvedFolder> | ResolvedFolder => {
+        const known = trusted[i];
+        return known ? { ok: true, path: known.path } : content.resolve(org, site.documentRoot);
+      }),
+    );
     const files = new Map<string, string>();
     websites.forEach((service, i) => {
       const root = roots[i];
@@ -91,7 +100,22 @@ export class Rendering {
       files.set(siteFileName(org, service.name), text);
     });
     for (const key of this.missingChecks.keys()) if (key.startsWith(`${org}/`)) this.missingChecks.delete(key);
-    await Promise.all(websites.map((service, i) => this.writeCheck(org, service.name, roots[i])));
+    await Promise.all(
+      websites.map(async (site, i) => {
+        const root = roots[i];
+        if (!root.ok) return;
+        const known = trusted[i];
+        if (known?.present) return;
+        // Not there before: the periodic retry writes its check file once it appears.
+        if (known)
+          return void this.missingChecks.set(`${org}/${site.name}`, {
+            root: root.path,
+            text: siteCheckText(org, site.name),
+          });
+        const found = await this.writeCheck(org, site.name, root);
+        if (found) content.record(org, site.documentRoot, unixId, root.path, found === "written");
+      }),
+    );
     return files;
   }
 
@@ -114,17 +138,25 @@ export class Rendering {
    * the node leaves the rotation) where the folder is missing — silently: before content is
    * uploaded, and on a config-only node, that is the normal case — or refused; never fails the render.
    */
-  private async writeCheck(org: string, service: string, root: ResolvedFolder): Promise<void> {
-    if (!root.ok) return;
+  private async writeCheck(
+    org: string,
+    service: string,
+    root: { path: string },
+  ): Promise<"written" | "missing" | undefined> {
     const key = `${org}/${service}`;
     const text = siteCheckText(org, service);
     try {
       const skipped = await writeSiteCheck(root.path, text);
-      if (skipped === "no document root") this.missingChecks.set(key, { root: root.path, text });
-      else if (skipped) this.options.warn("site check file not written", { org, service, reason: skipped.refused });
+      if (skipped === undefined) return "written";
+      if (skipped === "no document root") {
+        this.missingChecks.set(key, { root: root.path, text });
+        return "missing";
+      }
+      this.options.warn("site check file not written", { org, service, reason: skipped.refused });
     } catch (error) {
       this.options.warn("site check file not written", { org, service, reason: (error as Error).message });
     }
+    return undefined;
   }
 
   /**
@@ -176,7 +208,10 @@ export class Rendering {
     const { ftp, store } = this.options;
     try {
       const state = store.getOrg(org);
-      if (!state) return ftp.remove(org);
+      if (!state) {
+        this.options.content.forget(org);
+        return ftp.remove(org);
+      }
       const users = usernames?.map((username): [string, UserRecord | undefined] => [
         username,
         store.getUser(org, username),
@@ -213,7 +248,12 @@ export class Rendering {
   }
 
   /** Re-render every org from the database (on start: heals a crash between commit and render). */
-  async renderAll(): Promise<void> {
+  renderAll(): Promise<void> {
+    // Folders verified before are trusted: the running agent relies on them until the next write too.
+    return this.options.content.duringStart(() => this.renderEveryOrg());
+  }
+
+  private async renderEveryOrg(): Promise<void> {
     const orgs = this.options.store.orgNames();
     const desired = new Map<string, string>();
     const siteFiles = await mapBounded(orgs, START_CONCURRENCY, (org) =>

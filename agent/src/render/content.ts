@@ -88,6 +88,11 @@ export class ContentRoot {
     return { ok: true, path: target };
   }
 
+  /** Whether the agent owns the org folders it prepares (a node that serves content). */
+  get ownsFolders(): boolean {
+    return this.webGid !== undefined;
+  }
+
   orgFolder(org: string): string {
     return path.join(this.real, org);
   }

@@ -88,4 +88,18 @@ CREATE TABLE IF NOT EXISTS registered_backends (
   name TEXT PRIMARY KEY,
   addresses TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
+-- Content folders the agent verified: made the org's and reached through no symlink, or a
+-- website's document root as resolved (present: holding its check file; or not there yet). A start
+-- trusts them instead of checking every org's folders again (pipeline/verified-folders.ts).
+-- Node-local; added without a version bump. No foreign key: a write renders before it commits (a
+-- replica's first import creates the org), and a record outliving its org is only trusted for the
+-- Unix id it was made with.
+CREATE TABLE IF NOT EXISTS verified_folders (
+  org TEXT NOT NULL,
+  relative TEXT NOT NULL,
+  unix_id INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  present INTEGER NOT NULL CHECK (present IN (0, 1)),
+  PRIMARY KEY (org, relative)
+) STRICT, WITHOUT ROWID;
 `;

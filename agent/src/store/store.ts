@@ -25,6 +25,15 @@ import { type OrgRow, SCHEMA, SCHEMA_VERSION, UNIX_ID_INDEX } from "./schema";
 
 type SetKind = "users" | "services";
 
+/** A content folder the agent verified, with the org's Unix id then, where it is and whether it was there. */
+export interface VerifiedFolder {
+  org: string;
+  relative: string;
+  unixId: number;
+  path: string;
+  present: boolean;
+}
+
 /** How many orgs (and their users and services) a node holds in one role. */
 export interface Held {
   orgs: number;
@@ -95,6 +104,14 @@ function prepareStatements(db: Database.Database) {
     trimChanges: db.prepare<[string, number]>("DELETE FROM changes WHERE org = ? AND generation <= ?"),
     deleteChanges: db.prepare<[string]>("DELETE FROM changes WHERE org = ?"),
     getRoute: db.prepare<[string], string>("SELECT route FROM balancer_routes WHERE org = ?").pluck(),
+    verifiedFolders: db.prepare<[], Omit<VerifiedFolder, "present"> & { present: number }>(
+      "SELECT org, relative, unix_id AS unixId, path, present FROM verified_folders",
+    ),
+    deleteVerifiedFolders: db.prepare<[string]>("DELETE FROM verified_folders WHERE org = ?"),
+    putVerifiedFolder: db.prepare<[string, string, number, string, number]>(
+      "INSERT INTO verified_folders (org, relative, unix_id, path, present) VALUES (?, ?, ?, ?, ?) " +
+        "ON CONFLICT (org, relative) DO UPDATE SET unix_id = excluded.unix_id, path = excluded.path, present = excluded.present",
+    ),
     listRoutes: db.prepare<[], { org: string; route: string }>("SELECT * FROM balancer_routes ORDER BY org"),
     putRoute: db.prepare<[string, string]>(
       "INSERT INTO balancer_routes (org, route) VALUES (?, ?) ON CONFLICT (org) DO UPDATE SET route = excluded.route",
@@ -425,6 +442,21 @@ export class Store {
   }
 
   /** Every route, by org name. */
+  /** Every content folder recorded as verified (pipeline/verified-folders.ts). */
+  verifiedFolders(): VerifiedFolder[] {
+    return this.stmt.verifiedFolders.all().map((row) => ({ ...row, present: row.present === 1 }));
+  }
+
+  /** Forgets the verified folders of an org (deleted). */
+  deleteVerifiedFolders(org: string): void {
+    this.stmt.deleteVerifiedFolders.run(org);
+  }
+
+  /** Records a verified folder. */
+  putVerifiedFolder(folder: VerifiedFolder): void {
+    this.stmt.putVerifiedFolder.run(folder.org, folder.relative, folder.unixId, folder.path, folder.present ? 1 : 0);
+  }
+
   listRoutes(): Array<{ org: string; route: BalancerRoute }> {
     return this.stmt.listRoutes.all().map((row) => ({ org: row.org, route: JSON.parse(row.route) as BalancerRoute }));
   }
