@@ -10,23 +10,10 @@ import path from "node:path";
 import type { OwnedContentFolders } from "../../agent/src/domain/ports";
 import { VerifiedFolders } from "../../agent/src/pipeline/verified-folders";
 import { ContentRoot } from "../../agent/src/render/content";
-import type { OrgState } from "../../agent/src/store/org-state";
 import { Store } from "../../agent/src/store/store";
 
 const ACME_ID = 200_101;
 const WEB_GID = 33;
-
-const orgState = (name: string): OrgState => ({
-  record: { name, displayName: "", loadBalanced: false, secondaries: [], managedBy: "" },
-  role: "primary",
-  primary: null,
-  generation: 1,
-  epoch: 0,
-  digest: "",
-  logFloor: 0,
-  syncedDigest: null,
-  lastSyncedAt: null,
-});
 
 /** The real content root, counting the calls that reach the file system. */
 function counting(content: ContentRoot): OwnedContentFolders & { calls: string[] } {
@@ -53,7 +40,6 @@ describe("agent verified folders", function () {
   beforeEach(function () {
     work = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "lbh-verified-")));
     store = new Store(path.join(work, "agent.db"));
-    store.transaction(() => store.saveOrg(orgState("acme")));
     content = new ContentRoot(path.join(work, "nas"), WEB_GID);
   });
 
