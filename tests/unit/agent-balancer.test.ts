@@ -69,16 +69,33 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(text).to.include("    server web-b 127.0.8.2:8080 check weight 3\n");
     expect(text).to.include("frontend lbh_ftp_acme\n    mode tcp\n    bind 127.0.8.3:21\n");
     expect(text).to.include("backend lbh_ftp_acme\n    mode tcp\n    balance leastconn\n");
-    expect(text).to.include("    tcp-check expect rstring ^220\n");
     expect(text, "a refused FTP connection is retried elsewhere").to.match(
       /backend lbh_ftp_acme\n( {4}.*\n)* {4}option redispatch 1\n/,
     );
-    expect(text).to.include("    server web-a 127.0.8.1:2121 check weight 1\n");
+    // Each node's pure-ftpd is checked once (a greeting), and the org's servers follow that check.
+    expect(text).to.include("backend lbh_ftp_checks\n    mode tcp\n");
+    expect(text).to.include("    tcp-check expect rstring ^220\n");
+    expect(text).to.include("    server ftp_127.0.8.1_2121 127.0.8.1:2121 check\n");
+    expect(text).to.include("    server web-a 127.0.8.1:2121 track lbh_ftp_checks/ftp_127.0.8.1_2121 weight 1\n");
     // Data connections: each node's passive range on the LB's FTP host goes to that node, same port.
     expect(text).to.include("    bind 127.0.8.3:30100-30199\n    bind 127.0.8.3:30200-30299\n");
     expect(text).to.include("    use_backend lbh_ftpdata_127.0.8.1_30100-30199 if { dst_port 30100:30199 }\n");
     expect(text).to.include(
       "backend lbh_ftpdata_127.0.8.2_30200-30299\n    mode tcp\n    timeout server 5m\n    server web-b 127.0.8.2\n",
+    );
+  });
+
+  it("checks each node's FTP server once however many orgs it serves", function () {
+    const orgs = ["acme", "bravo", "carol"].map((org, i) => ({
+      org,
+      route: { ...acme.route, domains: [`www.${org}.test`], ftp: { listen: `127.0.8.3:${2100 + i}` } },
+    }));
+    const text = renderHaproxy("lb-1", ":80", orgs);
+    expect(text.match(/ check\n/g)?.length, "one check line per node FTP address").to.equal(2);
+    expect(text.match(/track lbh_ftp_checks\//g)).to.have.length(6);
+    expect(text).not.to.match(/backend lbh_ftp_acme\n( {4}.*\n)* {4}option tcp-check/);
+    expect(renderHaproxy("lb-1", ":80", [{ org: "acme", route: { ...acme.route, ftp: undefined } }])).not.to.include(
+      "lbh_ftp_checks",
     );
   });
 
@@ -204,8 +221,12 @@ describe("agent load balancer: HAProxy configuration", function () {
       },
     };
     const text = renderHaproxy("lb-1", ":80", [limited]);
-    expect(text).to.include("    server web-a 127.0.8.1:2121 check weight 1 maxconn 2\n");
-    expect(text).to.include("    server web-b 127.0.8.2:2121 check weight 1 maxconn 7\n");
+    expect(text).to.include(
+      "    server web-a 127.0.8.1:2121 track lbh_ftp_checks/ftp_127.0.8.1_2121 weight 1 maxconn 2\n",
+    );
+    expect(text).to.include(
+      "    server web-b 127.0.8.2:2121 track lbh_ftp_checks/ftp_127.0.8.2_2121 weight 1 maxconn 7\n",
+    );
     expect(text, "no cap on the web servers").to.include("    server web-a 127.0.8.1:8080 check weight 1\n");
     expect(text).to.match(/backend lbh_ftp_acme\n( {4}.*\n)* {4}timeout queue 30s\n/);
     expect(renderHaproxy("lb-1", ":80", [acme]), "no limit given, no cap").not.to.include("maxconn");

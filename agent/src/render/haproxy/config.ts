@@ -68,13 +68,44 @@ export const addWebServer = (org: string, backend: BalancerBackend): string =>
   `add server ${webBackendName(org)}/${backend.name} ${backend.http as string} check weight ${backend.weight ?? 1} ${CHECK_TIMING}`;
 
 /**
- * A node's FTP server line. With its session limit (pure-ftpd's -c), HAProxy sends it one session
- * fewer: the last slot is its health check's, which pure-ftpd would otherwise greet with "421 …
- * maximum" on a full node (marking it down) and which could take a session's place.
+ * Every org's FTP goes to the same pure-ftpd on a node, so each node FTP address is checked once,
+ * in this backend, and each org's FTP server tracks that check: a thousand orgs cost one check a
+ * second per node, not a thousand (each would make pure-ftpd fork a session process).
+ */
+const FTP_CHECKS = "lbh_ftp_checks";
+
+/** The check server of a node FTP address ("127.0.42.1:2121" → "ftp_127.0.42.1_2121"). */
+const ftpCheckName = (address: string): string => `ftp_${address.replace(/[^\w.-]/g, "_")}`;
+
+/**
+ * A node's FTP server line, tracking its address's check. With its session limit (pure-ftpd's -c),
+ * HAProxy sends it one session fewer: the last slot is the check's, which pure-ftpd would otherwise
+ * greet with "421 … maximum" on a full node (marking it down) and which could take a session's place.
  */
 const ftpServerLine = (backend: BalancerBackend): string =>
-  serverLine(backend, backend.ftp as string, "check") +
+  serverLine(backend, backend.ftp as string, `track ${FTP_CHECKS}/${ftpCheckName(backend.ftp as string)}`) +
   (backend.maxSessions === undefined ? "" : ` maxconn ${backend.maxSessions - 1}`);
+
+/** The backend holding one check per node FTP address the routes use (none without FTP routes). */
+function ftpChecksSection(routes: OrgRoute[]): string[] {
+  const addresses = new Set<string>();
+  for (const { route } of routes) {
+    if (!route.ftp) continue;
+    for (const backend of route.backends) if (backend.ftp !== undefined) addresses.add(backend.ftp);
+  }
+  if (addresses.size === 0) return [];
+  return [
+    `backend ${FTP_CHECKS}`,
+    "    mode tcp",
+    // A greeting is a working pure-ftpd; QUIT ends the session it started.
+    "    option tcp-check",
+    "    tcp-check connect",
+    "    tcp-check expect rstring ^220",
+    '    tcp-check send "QUIT\\r\\n"',
+    ...[...addresses].sort().map((address) => `    server ${ftpCheckName(address)} ${address} check`),
+    "",
+  ];
+}
 
 function webSection({ org, route }: OrgRoute): string[] {
   const servers = route.backends.filter((backend) => backend.http !== undefined);
@@ -116,14 +147,10 @@ function ftpSections({ org, route }: OrgRoute): string[] {
     // Sessions beyond every node's limit wait here for a free slot, as long as an FTP client
     // usually waits for the server's greeting, instead of being refused by pure-ftpd.
     "    timeout queue 30s",
-    // A node whose FTP server died gets new sessions until its checks fail (3 × 2 s): a refused
-    // connection is retried on another node instead of closing the client's.
+    // A node whose FTP server died gets new sessions until its check fails (ftpChecksSection): a
+    // refused connection is retried on another node instead of closing the client's.
     "    retries 3",
     "    option redispatch 1",
-    "    option tcp-check",
-    "    tcp-check connect",
-    "    tcp-check expect rstring ^220",
-    '    tcp-check send "QUIT\\r\\n"',
     ...servers.map(ftpServerLine),
     "",
   ];
@@ -229,6 +256,7 @@ export function renderHaproxy(
     ...(httpListen === undefined ? [] : httpFrontend(httpListen, hostMap)),
     ...sorted.filter(({ route }) => route.domains.length > 0).flatMap(webSection),
     ...sorted.flatMap(ftpSections),
+    ...ftpChecksSection(sorted),
     ...dataSections(dataRoutes(sorted)),
   ].join("\n");
 }
