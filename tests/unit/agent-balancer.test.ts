@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import {
   type OrgRoute,
+  checkTiming,
   dataRoutes,
   renderHaproxy as renderWithMap,
   renderHostMap,
@@ -75,7 +76,7 @@ describe("agent load balancer: HAProxy configuration", function () {
     // Each node's pure-ftpd is checked once (a greeting), and the org's servers follow that check.
     expect(text).to.include("backend lbh_ftp_checks\n    mode tcp\n");
     expect(text).to.include("    tcp-check expect rstring ^220\n");
-    expect(text).to.include("    server ftp_127.0.8.1_2121 127.0.8.1:2121 check\n");
+    expect(text).to.include("    server ftp_127.0.8.1_2121 127.0.8.1:2121 check inter 1s\n");
     expect(text).to.include("    server web-a 127.0.8.1:2121 track lbh_ftp_checks/ftp_127.0.8.1_2121 weight 1\n");
     // Data connections: each node's passive range on the LB's FTP host goes to that node, same port.
     expect(text).to.include("    bind 127.0.8.3:30100-30199\n    bind 127.0.8.3:30200-30299\n");
@@ -85,13 +86,30 @@ describe("agent load balancer: HAProxy configuration", function () {
     );
   });
 
+  it("checks each org's web backend every second up to 100 backends, then less often, every second once a check fails", function () {
+    const routes = (count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        org: `o${i}`,
+        route: { ...acme.route, domains: [`www.o${i}.test`] },
+      }));
+    expect(checkTiming(routes(2))).to.equal("inter 1s fastinter 1s downinter 1s fall 3 rise 2");
+    expect(checkTiming(routes(100))).to.match(/^inter 1s /);
+    expect(checkTiming(routes(101))).to.match(/^inter 2s /);
+    expect(checkTiming(routes(1000))).to.match(/^inter 10s fastinter 1s /);
+    const ftpOnly = routes(250).map(({ org, route }) => ({ org, route: { ...route, domains: [] } }));
+    expect(checkTiming(ftpOnly), "FTP backends track one check per node").to.match(/^inter 1s /);
+    const text = renderHaproxy("lb-1", ":80", routes(250));
+    expect(text).to.include("    default-server inter 3s fastinter 1s downinter 1s fall 3 rise 2\n");
+    expect(text, "a node's FTP check stays every second").to.include("127.0.8.1:2121 check inter 1s\n");
+  });
+
   it("checks each node's FTP server once however many orgs it serves", function () {
     const orgs = ["acme", "bravo", "carol"].map((org, i) => ({
       org,
       route: { ...acme.route, domains: [`www.${org}.test`], ftp: { listen: `127.0.8.3:${2100 + i}` } },
     }));
     const text = renderHaproxy("lb-1", ":80", orgs);
-    expect(text.match(/ check\n/g)?.length, "one check line per node FTP address").to.equal(2);
+    expect(text.match(/ check inter 1s\n/g)?.length, "one check line per node FTP address").to.equal(2);
     expect(text.match(/track lbh_ftp_checks\//g)).to.have.length(6);
     expect(text).not.to.match(/backend lbh_ftp_acme\n( {4}.*\n)* {4}option tcp-check/);
     expect(renderHaproxy("lb-1", ":80", [{ org: "acme", route: { ...acme.route, ftp: undefined } }])).not.to.include(
@@ -284,7 +302,7 @@ describe("agent load balancer: changes without a reload", function () {
     expect(change([acme], [after])).to.deep.equal({
       kind: "runtime",
       commands: [
-        "add server lbh_web_acme/web-c 127.0.8.4:8080 check weight 2 inter 1s fall 3 rise 2",
+        "add server lbh_web_acme/web-c 127.0.8.4:8080 check weight 2 inter 1s fastinter 1s downinter 1s fall 3 rise 2",
         "enable health lbh_web_acme/web-c",
         "enable server lbh_web_acme/web-c",
         `add map ${HOST_MAP} c.acme.test lbh_web_acme`,
@@ -294,7 +312,9 @@ describe("agent load balancer: changes without a reload", function () {
     });
     // The same server line, with the defaults' check timing, as the configuration gives it.
     expect(renderHaproxy("lb-1", ":80", [after])).to.include("    server web-c 127.0.8.4:8080 check weight 2\n");
-    expect(renderHaproxy("lb-1", ":80", [after])).to.include("    default-server inter 1s fall 3 rise 2\n");
+    expect(renderHaproxy("lb-1", ":80", [after])).to.include(
+      "    default-server inter 1s fastinter 1s downinter 1s fall 3 rise 2\n",
+    );
     const withFtp = { ...webC, ftp: "127.0.8.4:21", passivePorts: [30300, 30399] as [number, number] };
     expect(change([acme], [withRoute({ backends: [...acme.route.backends, withFtp] })]).kind, "with FTP").to.equal(
       "reload",

@@ -57,15 +57,28 @@ const serverLine = (backend: BalancerBackend, address: string, check: string): s
   `    server ${backend.name} ${address} ${check} weight ${backend.weight ?? 1}`;
 
 /**
- * Every server's check timing (the defaults' `default-server`): a node leaves after 3 failed
- * checks a second apart and returns after 2 passed ones. A server added at run time (`add server`)
- * does not take `default-server`, so it is given these itself.
+ * Web checks a node gets from one load balancer, per second, at most. Each org's web backend checks
+ * its own content on every node, so beyond this many backends their interval grows: 1,000 orgs
+ * are checked every 10 s each instead of 1,000 requests a second to every node.
  */
-const CHECK_TIMING = "inter 1s fall 3 rise 2";
+const WEB_CHECKS_PER_SECOND = 100;
+
+/**
+ * Every server's check timing (the defaults' `default-server`): a node leaves after 3 failed
+ * checks and returns after 2 passed ones. Checks come every second, or every ⌈web backends / 100⌉
+ * seconds past 100 backends; once one fails (`fastinter`), and while a node is down (`downinter`),
+ * every second. The timing changes only with the number of web backends, i.e. with a reload. A
+ * server added at run time (`add server`) does not take `default-server`, so it is given these itself.
+ */
+export function checkTiming(routes: OrgRoute[]): string {
+  const backends = routes.filter(({ route }) => route.domains.length > 0).length;
+  const inter = Math.max(1, Math.ceil(backends / WEB_CHECKS_PER_SECOND));
+  return `inter ${inter}s fastinter 1s downinter 1s fall 3 rise 2`;
+}
 
 /** The runtime API's `add server` of a node's web server, with what its configuration line and the defaults give it. */
-export const addWebServer = (org: string, backend: BalancerBackend): string =>
-  `add server ${webBackendName(org)}/${backend.name} ${backend.http as string} check weight ${backend.weight ?? 1} ${CHECK_TIMING}`;
+export const addWebServer = (org: string, backend: BalancerBackend, timing: string): string =>
+  `add server ${webBackendName(org)}/${backend.name} ${backend.http as string} check weight ${backend.weight ?? 1} ${timing}`;
 
 /**
  * Every org's FTP goes to the same pure-ftpd on a node, so each node FTP address is checked once,
@@ -102,7 +115,8 @@ function ftpChecksSection(routes: OrgRoute[]): string[] {
     "    tcp-check connect",
     "    tcp-check expect rstring ^220",
     '    tcp-check send "QUIT\\r\\n"',
-    ...[...addresses].sort().map((address) => `    server ${ftpCheckName(address)} ${address} check`),
+    // One per node, whatever the number of orgs: every second.
+    ...[...addresses].sort().map((address) => `    server ${ftpCheckName(address)} ${address} check inter 1s`),
     "",
   ];
 }
@@ -251,7 +265,7 @@ export function renderHaproxy(
     "    timeout client 1m",
     "    timeout server 1m",
     "    timeout check 2s",
-    `    default-server ${CHECK_TIMING}`,
+    `    default-server ${checkTiming(routes)}`,
     "",
     ...(httpListen === undefined ? [] : httpFrontend(httpListen, hostMap)),
     ...sorted.filter(({ route }) => route.domains.length > 0).flatMap(webSection),

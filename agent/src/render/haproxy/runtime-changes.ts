@@ -11,7 +11,7 @@
  */
 import type { BalancerBackend, BalancerRoute } from "../../../../wire";
 import { canonicalJson } from "../../../../wire";
-import { type OrgRoute, addWebServer, ftpBackendName, hostMapEntries, webBackendName } from "./config";
+import { type OrgRoute, addWebServer, checkTiming, ftpBackendName, hostMapEntries, webBackendName } from "./config";
 
 /**
  * What HAProxy must do to run the next routes: nothing, runtime commands (`config`: whether the
@@ -78,6 +78,8 @@ export function haproxyChange(before: OrgRoute[], after: OrgRoute[], hostMap: st
   const changedBefore: OrgRoute[] = [];
   const changedAfter: OrgRoute[] = [];
   const servers: string[] = [];
+  // The same number of web backends as HAProxy runs (a change of it is a reload): the same timing.
+  const timing = checkTiming(after);
   for (const { org, route } of after) {
     const was = previous.get(org);
     if (was === undefined) return { kind: "reload" };
@@ -89,7 +91,7 @@ export function haproxyChange(before: OrgRoute[], after: OrgRoute[], hostMap: st
     for (const backend of joining) {
       const server = `${webBackendName(org)}/${backend.name}`;
       // A dynamic server starts in maintenance, its checks off: both on once it exists.
-      servers.push(addWebServer(org, backend), `enable health ${server}`, `enable server ${server}`);
+      servers.push(addWebServer(org, backend, timing), `enable health ${server}`, `enable server ${server}`);
     }
     changedBefore.push({ org, route: was });
     changedAfter.push({ org, route });
