@@ -332,7 +332,7 @@ export class FtpFiles {
     const pdb = path.join(this.dir, PDB_FILE);
     const records = served.flatMap((org) => sortedAccounts(org).map((account) => account.record));
     // On start: a PDB already holding these accounts (the agent stopped after publishing) stays.
-    if (this.published === undefined && (await holds(pdb, buildPureDb(records)))) {
+    if (this.published === undefined && (await holds(pdb, () => buildPureDb(records)))) {
       this.published = content;
       return;
     }
@@ -360,10 +360,10 @@ export class FtpFiles {
   }
 }
 
-/** Whether `file` holds exactly `bytes` (false when it cannot be read). */
-async function holds(file: string, bytes: Buffer): Promise<boolean> {
+/** Whether `file` holds exactly the bytes `build` makes (false, without building, when it cannot be read). */
+async function holds(file: string, build: () => Buffer): Promise<boolean> {
   const current = await fs.promises.readFile(file).catch(() => undefined);
-  return current !== undefined && current.equals(bytes);
+  return current !== undefined && current.equals(build());
 }
 
 const byLogin = (a: Account, b: Account): number => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0);
