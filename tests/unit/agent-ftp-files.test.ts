@@ -194,5 +194,30 @@ describe("agent FTP files", function () {
       expect(fs.statSync(path.join(ftpDir, PDB_FILE)).mode & 0o777).to.equal(0o600);
       expect(warnings).to.deep.equal([]);
     });
+
+    it("keeps on start a PDB that holds exactly the accounts, and rebuilds one that does not", async function () {
+      const ftpDir = path.join(dir, "kept");
+      const pdbFile = path.join(ftpDir, PDB_FILE);
+      const root = content(); // the same folders at each start
+      const start = async (users: UserRecord[]) => {
+        const files = new FtpFiles({
+          dir: ftpDir,
+          content: root,
+          readonlyIds: { uid: 65534, gid: 65534 },
+          warn: () => undefined,
+        });
+        await files.render("acme", 200000, [ftp("files", "pub")], () => users);
+        await files.publish();
+        return fs.statSync(pdbFile).ino;
+      };
+      const first = await start([user("alice", ["files"])]);
+      expect(await start([user("alice", ["files"])]), "the same accounts: the same file").to.equal(first);
+      const rebuilt = await start([user("alice", ["files"]), user("bob", ["files"])]);
+      expect(rebuilt, "another account: a new file").to.not.equal(first);
+      expect(pureDbLines(fs.readFileSync(pdbFile)).map((line) => line.split(":")[0])).to.deep.equal([
+        "alice@files.acme",
+        "bob@files.acme",
+      ]);
+    });
   });
 });
