@@ -193,7 +193,7 @@ function agentProgram(name = "lbhosting-agent"): Command {
       "--content-root <dir>",
       "folder holding each org's content (the NAS mount); required with --nginx-bin or --pure-pw-bin, else default <data>/content",
     )
-    .option("--nginx-conf-dir <dir>", "where site files are written; default <data>/nginx")
+    .option("--nginx-conf-dir <dir>", "where the sites file (lbh-sites.conf) is written; default <data>/nginx")
     .option("--nginx-bin <path>", "nginx binary used to validate (-t) and reload (-s reload) configuration")
     .option("--nginx-main-conf <file>", "nginx main configuration (-c) for validate and reload")
     .option("--nginx-prefix <dir>", "nginx prefix (-p) for validate and reload")

@@ -77,6 +77,7 @@ export function createAgent(options: AgentOptions): Agent {
   if (assigned.length > 0) log("info", "organizations given their Unix ids", { orgs: assigned.length });
   const sites = new NginxSites(
     options.nginxConfDir ?? path.join(options.dataDir, "nginx"),
+    { agentName: options.name, listen: settings.httpListen },
     options.nginx,
     warn,
     metrics.serverSteps("nginx"),
@@ -115,8 +116,6 @@ export function createAgent(options: AgentOptions): Agent {
     reloads,
     ftp,
     content: folders,
-    agentName: options.name,
-    httpListen: settings.httpListen,
     warn,
   });
   const queue = new WritePipeline({

@@ -40,7 +40,7 @@ export interface AgentOptions {
    * folder is the agent's alone, so nothing served can live in it); else default `<dataDir>/content`.
    */
   contentRoot?: string;
-  /** Where site files are written. Default `<dataDir>/nginx`. */
+  /** Where the sites file (lbh-sites.conf) is written. Default `<dataDir>/nginx`. */
   nginxConfDir?: string;
   /** An nginx binary to validate (`-t`) and reload (`-s reload`) with; without it files are only written. */
   nginx?: NginxBinary;

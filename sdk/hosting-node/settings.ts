@@ -12,7 +12,7 @@ export interface HostingNodeNginx {
   mainConf?: string;
   prefix?: string;
   pidFile?: string;
-  /** Where the agent writes site files (included by nginx's http block); default <dataDir>/nginx. */
+  /** Where the agent writes its sites file, lbh-sites.conf (included by nginx's http block); default <dataDir>/nginx. */
   confDir?: string;
   /** Where this node's nginx serves the sites, host:port (reported to load balancers). */
   httpListen?: string;

@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SITES_FILE } from "../../agent/src/render/nginx/sites";
 import { orgStatusSchema } from "../../wire";
 import { agentClient, call } from "../support/agent-http";
 import { CLI, startAgentProcess } from "../support/agent-process";
@@ -90,7 +91,7 @@ describe("agent process (integration)", function () {
         });
         await api.put("/v1/orgs/acme/services/files", { kind: "ftp", rootPath: "." });
         const before = (await api.get("/v1/orgs/acme/snapshot")).json;
-        const site = path.join(agent.nginxConfDir, "lbh.acme.www.conf");
+        const site = path.join(agent.nginxConfDir, SITES_FILE);
         const rendered = fs.readFileSync(site, "utf8");
 
         await agent.restart();
@@ -103,6 +104,7 @@ describe("agent process (integration)", function () {
         // Lose the rendered files, as if the crash hit between commit and render.
         fs.rmSync(site);
         fs.rmSync(pdbOf(agent.dataDir));
+        // A site file of the one-file-per-site layout (agents before lbh-sites.conf) goes too.
         fs.writeFileSync(path.join(agent.nginxConfDir, "lbh.gone.www.conf"), "# an org that no longer exists\n");
         await agent.restart();
         expect((await api.get("/v1/orgs/acme/snapshot")).json).to.deep.equal(acknowledged);

@@ -6,6 +6,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import fs from "node:fs";
 import path from "node:path";
+import { SITES_FILE } from "../../agent/src/render/nginx/sites";
 import { type ChangesResult, changesResultSchema, type OrgStatus, orgStatusSchema, snapshotSchema } from "../../wire";
 import { type AgentClient, agentClient } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
@@ -90,7 +91,7 @@ describe("agent replication (integration)", function () {
     const [mine, theirs] = [(await a.get("/v1/orgs/acme/snapshot")).json, (await b.get("/v1/orgs/acme/snapshot")).json];
     expect(theirs).to.deep.equal(mine);
     // The copy serves the same site under its own name.
-    const site = fs.readFileSync(path.join(deltaCopy.nginxConfDir, "lbh.acme.www.conf"), "utf8");
+    const site = fs.readFileSync(path.join(deltaCopy.nginxConfDir, SITES_FILE), "utf8");
     expect(site).to.include('add_header X-Served-By "secondary-delta" always;');
     expect(orgAccounts(deltaCopy.dataDir, "acme")).to.include("alice@files.acme:");
   });

@@ -13,7 +13,7 @@ import { DEFAULT_UNIX_ID_RANGE } from "../../agent/src/domain/unix-ids";
 import { ApiFailure } from "../../agent/src/errors";
 import { Rendering } from "../../agent/src/pipeline/render";
 import { WritePipeline } from "../../agent/src/pipeline/writes";
-import type { SiteChange, StagedSites } from "../../agent/src/render/nginx/sites";
+import type { SiteChange, SiteSpec, StagedSites } from "../../agent/src/render/nginx/sites";
 import { Store } from "../../agent/src/store/store";
 import {
   type ServiceBody,
@@ -25,31 +25,31 @@ import {
   userBodySchema,
 } from "../../wire";
 
-/** Records the site files each validated batch asked for; `reject` makes the next stage fail like `nginx -t`. */
+/** Records the sites each validated batch asked for; `reject` makes the next stage fail like `nginx -t`. */
 export class FakeSites {
-  readonly staged: Array<Map<string, string>> = [];
-  /** Every site file as the last activated stage left it. */
-  readonly files = new Map<string, string>();
+  readonly staged: Array<Map<string, SiteSpec>> = [];
+  /** Every site (key "org/service") as the last activated stage left it. */
+  readonly files = new Map<string, SiteSpec>();
   reject: string | undefined;
 
   async stage(changes: SiteChange[]): Promise<StagedSites> {
     if (this.reject !== undefined) {
       throw new ApiFailure(422, "nginx_rejected", `nginx rejected the new configuration: ${this.reject}`);
     }
-    const desired = new Map<string, string>();
-    for (const change of changes) for (const [file, text] of change.desired) desired.set(file, text);
+    const desired = new Map<string, SiteSpec>();
+    for (const change of changes) for (const [key, site] of change.desired) desired.set(key, site);
     this.staged.push(desired);
     const before = new Map(this.files);
     for (const change of changes) {
       for (const file of [...this.files.keys()].filter(change.scope)) this.files.delete(file);
-      for (const [file, text] of change.desired) this.files.set(file, text);
+      for (const [key, site] of change.desired) this.files.set(key, site);
     }
     return {
       changed: true,
       activate: async () => true,
       restore: async () => {
         this.files.clear();
-        for (const [file, text] of before) this.files.set(file, text);
+        for (const [key, site] of before) this.files.set(key, site);
       },
     };
   }
@@ -176,8 +176,6 @@ export function domainNode(
       { verifiedFolders: () => [], putVerifiedFolder: () => undefined, deleteVerifiedFolders: () => undefined },
       false,
     ),
-    agentName: "node-a",
-    httpListen: "8080",
     warn: () => undefined,
   });
   const queue = new WritePipeline({ store, sites, reloads, rendering });

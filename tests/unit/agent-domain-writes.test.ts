@@ -87,7 +87,7 @@ describe("agent domain: org, user and service writes", function () {
     it("removes an org with its users and services, and its sites and FTP accounts", async function () {
       await putOrg("acme");
       await node.putService("acme", "www", { kind: "website", domains: ["acme.test"], documentRoot: "www" });
-      expect([...node.sites.files.keys()]).to.deep.equal(["lbh.acme.www.conf"]);
+      expect([...node.sites.files.keys()]).to.deep.equal(["acme/www"]);
       await node.orgs.deleteOrg("acme", WRITE);
       expect(node.reads.listOrgs()).to.deep.equal([]);
       expect(node.sites.files.size).to.equal(0);
@@ -197,7 +197,7 @@ describe("agent domain: org, user and service writes", function () {
       await putOrg("acme");
     });
 
-    it("renders a website's site file, and its FTP accounts whole", async function () {
+    it("renders a website's nginx site, and its FTP accounts whole", async function () {
       const written = await node.putService("acme", "www", {
         kind: "website",
         domains: ["acme.test", "www.acme.test"],
@@ -211,10 +211,11 @@ describe("agent domain: org, user and service writes", function () {
         domains: ["acme.test", "www.acme.test"],
         documentRoot: "site",
       });
-      const site = node.sites.files.get("lbh.acme.www.conf") ?? "";
-      expect(site).to.include("server_name acme.test www.acme.test;");
-      expect(site).to.include('root "/content/acme/site";');
-      expect(site).to.include("listen 8080;");
+      expect(node.sites.files.get("acme/www")).to.deep.equal({
+        domains: ["acme.test", "www.acme.test"],
+        root: "/content/acme/site",
+        orgFolder: "/content/acme",
+      });
       expect(node.ftp.rendered).to.deep.equal(["acme"]);
       await node.putService("acme", "drop", { kind: "ftp", rootPath: "drop" });
       expect(node.reads.getService("acme", "drop")).to.include({ writable: false, enabled: true });
@@ -246,7 +247,7 @@ describe("agent domain: org, user and service writes", function () {
         const files = changes.flatMap((change) => [...change.desired.keys()]);
         staged.push(files);
         if (staged.length === 1) await held; // the next writes queue up behind this batch
-        if (files.includes("lbh.acme.bad.conf")) {
+        if (files.includes("acme/bad")) {
           throw new ApiFailure(422, "nginx_rejected", "nginx rejected the new configuration");
         }
         return stage(changes);
@@ -265,9 +266,9 @@ describe("agent domain: org, user and service writes", function () {
       expect(good.status).to.equal("fulfilled");
       expect(bad.status === "rejected" && (bad.reason as ApiFailure).code).to.equal("nginx_rejected");
       expect(staged.slice(1)).to.deep.equal([
-        ["lbh.acme.bad.conf", "lbh.acme.first.conf", "lbh.acme.good.conf"], // the batch of both
-        ["lbh.acme.first.conf", "lbh.acme.good.conf"], // then each alone
-        ["lbh.acme.bad.conf", "lbh.acme.first.conf", "lbh.acme.good.conf"],
+        ["acme/bad", "acme/first", "acme/good"], // the batch of both
+        ["acme/first", "acme/good"], // then each alone
+        ["acme/bad", "acme/first", "acme/good"],
       ]);
       expect(node.reads.listServices("acme").map((service) => service.name)).to.deep.equal(["first", "good"]);
     });

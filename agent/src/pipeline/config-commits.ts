@@ -20,23 +20,23 @@
  * Writes arriving while a batch runs form the next batch. Only these writes touch nginx files and
  * they run one batch at a time, so nothing else can change those files between steps 2 and 4.
  */
-import type { NginxSites, SiteChange, StagedSites } from "../render/nginx/sites";
+import type { NginxSites, SiteChange, SiteSpec, StagedSites } from "../render/nginx/sites";
 import type { ReloadLive } from "../render/nginx/reload-live";
 import type { HostingStore } from "../domain/ports";
 
-/** What the files under one scope are made of, read from the database inside the transaction. */
+/** What the sites under one scope are made of, read from the database inside the transaction. */
 interface SitesSource {
-  /** Equal bases render equal files: the commit's must be the dry run's. */
+  /** Equal bases render equal sites: the commit's must be the dry run's. */
   basis: string;
-  /** The files, rendered outside the transaction (it may ask the file system). */
-  render: () => Promise<Map<string, string>>;
+  /** The sites, resolved outside the transaction (it may ask the file system). */
+  render: () => Promise<Map<string, SiteSpec>>;
 }
 
-/** The files under one scope, rendered from the database as it stands inside the transaction. */
+/** The sites under one scope, rendered from the database as it stands inside the transaction. */
 export interface NginxScope {
   /** One render per key and batch (e.g. "sites:acme"). */
   key: string;
-  scope: (file: string) => boolean;
+  scope: (key: string) => boolean;
   read: () => SitesSource;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Keeps the rendered server configuration in step with the database: an org's nginx site files
+ * Keeps the rendered server configuration in step with the database: an org's nginx sites
  * (validated through config-commits.ts before a write commits), its FTP accounts (rendered after
  * the commit, from the database) and, on start, everything at once.
  */
@@ -7,7 +7,7 @@ import { type UserRecord, canonicalJson } from "../../../wire";
 import { ApiFailure } from "../errors";
 import type { HostingStore, OwnedContentFolders, ResolvedFolder, Warn } from "../domain/ports";
 import type { FtpFiles } from "../render/ftp/accounts";
-import { type NginxSites, renderSite, siteFileName, siteScope } from "../render/nginx/sites";
+import { type NginxSites, type SiteSpec, siteKey, siteScope } from "../render/nginx/sites";
 import type { ReloadLive } from "../render/nginx/reload-live";
 import { siteCheckText, writeSiteCheck } from "../render/site-check";
 import type { NginxScope } from "./config-commits";
@@ -25,9 +25,6 @@ interface RenderOptions {
   ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish" | "publishSoon">;
   /** The content folders, those verified before trusted on start. */
   content: Pick<VerifiedFolders, keyof OwnedContentFolders | "duringStart" | "trusted" | "record" | "forget">;
-  agentName: string;
-  /** nginx `listen` parameter of the rendered sites. */
-  httpListen: string;
   warn: Warn;
 }
 
@@ -44,7 +41,7 @@ export class Rendering {
 
   constructor(private readonly options: RenderOptions) {}
 
-  /** The org's enabled websites as stored: what its site files are made of. */
+  /** The org's enabled websites as stored: what its nginx sites are made of. */
   private websites(org: string): WebsiteRecord[] {
     return this.options.store
       .listServices(org)
@@ -56,15 +53,15 @@ export class Rendering {
   }
 
   /**
-   * The site files of an org's websites. `strict`: an unsafe content folder is an error (a
+   * The nginx sites of an org's websites (by site key). `strict`: an unsafe content folder is an error (a
    * mutation must not commit what cannot be rendered); otherwise it is skipped with a warning.
    */
-  private async siteFiles(
+  private async siteSpecs(
     org: string,
     unixId: number | undefined,
     websites: WebsiteRecord[],
     strict: boolean,
-  ): Promise<Map<string, string>> {
+  ): Promise<Map<string, SiteSpec>> {
     const { content } = this.options;
     if (websites.length > 0 && unixId !== undefined) await this.prepareOrgFolder(org, unixId);
     // On start, document roots resolved before are trusted (verified-folders.ts).
@@ -75,7 +72,7 @@ export class Rendering {
         return known ? { ok: true, path: known.path } : content.resolve(org, site.documentRoot);
       }),
     );
-    const files = new Map<string, string>();
+    const sites = new Map<string, SiteSpec>();
     websites.forEach((service, i) => {
       const root = roots[i];
       if (!root.ok) {
@@ -87,17 +84,11 @@ export class Rendering {
         this.options.warn("website not rendered", { org, service: service.name, reason: root.reason });
         return;
       }
-      const { agentName, httpListen } = this.options;
-      const text = renderSite({
-        agentName,
-        listen: httpListen,
-        org,
-        service: service.name,
+      sites.set(siteKey(org, service.name), {
         domains: service.domains,
         root: root.path,
         orgFolder: content.orgFolder(org),
       });
-      files.set(siteFileName(org, service.name), text);
     });
     for (const key of this.missingChecks.keys()) if (key.startsWith(`${org}/`)) this.missingChecks.delete(key);
     await Promise.all(
@@ -116,7 +107,7 @@ export class Rendering {
         if (found) content.record(org, site.documentRoot, unixId, root.path, found === "written");
       }),
     );
-    return files;
+    return sites;
   }
 
   /**
@@ -186,7 +177,7 @@ export class Rendering {
     }
   }
 
-  /** The nginx site files of one org, from the database as a write's transaction leaves it. */
+  /** The nginx sites of one org, from the database as a write's transaction leaves it. */
   sitesOf(org: string): NginxScope {
     return {
       key: `sites:${org}`,
@@ -194,7 +185,7 @@ export class Rendering {
       read: () => {
         const websites = this.websites(org);
         const unixId = this.options.store.getOrg(org)?.unixId;
-        return { basis: canonicalJson(websites), render: () => this.siteFiles(org, unixId, websites, true) };
+        return { basis: canonicalJson(websites), render: () => this.siteSpecs(org, unixId, websites, true) };
       },
     };
   }
@@ -255,11 +246,11 @@ export class Rendering {
 
   private async renderEveryOrg(): Promise<void> {
     const orgs = this.options.store.orgNames();
-    const desired = new Map<string, string>();
-    const siteFiles = await mapBounded(orgs, START_CONCURRENCY, (org) =>
-      this.siteFiles(org, this.options.store.getOrg(org)?.unixId, this.websites(org), false),
+    const desired = new Map<string, SiteSpec>();
+    const orgSites = await mapBounded(orgs, START_CONCURRENCY, (org) =>
+      this.siteSpecs(org, this.options.store.getOrg(org)?.unixId, this.websites(org), false),
     );
-    for (const files of siteFiles) for (const [file, text] of files) desired.set(file, text);
+    for (const sites of orgSites) for (const [key, site] of sites) desired.set(key, site);
     try {
       await this.options.reloads.activate(await this.options.sites.stage([{ scope: siteScope(), desired }]));
     } catch (error) {
