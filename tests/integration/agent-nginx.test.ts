@@ -10,6 +10,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { SITES_FILE } from "../../agent/src/render/nginx/sites";
+import { SITE_CHECK_PATH } from "../../agent/src/render/site-check";
 import { orgStatusSchema } from "../../wire";
 import { type AgentClient, type HttpAnswer, agentClient, call } from "../support/agent-http";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
@@ -304,5 +305,32 @@ describe("agent with a real nginx (integration)", function () {
     expect(serverNames()).to.deep.equal([]);
     expect((await fetchSite("acme.test")).status).to.equal(404);
     expect(fs.existsSync(path.join(contentRoot, "acme", "www", "index.html"))).to.equal(true);
+  });
+
+  it("writes a site's check file once its document root appears (content uploaded later), after a restart too", async function () {
+    this.timeout(60_000);
+    const check = (host: string) =>
+      call((nginx as NginxProcess).url, "GET", SITE_CHECK_PATH, { token: null, headers: { host } });
+    /** Polls the check for up to 12 s (the agent retries every 5 s). */
+    const checkAppears = async (host: string) => {
+      for (const deadline = Date.now() + 12_000; Date.now() < deadline;) {
+        if ((await check(host)).status === 200) return true;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return false;
+    };
+    expect((await api.put("/v1/orgs/late", {})).status).to.equal(201);
+    const website = (name: string) => ({ kind: "website", domains: [`${name}.late.test`], documentRoot: name });
+    expect((await api.put("/v1/orgs/late/services/before", website("before"))).status).to.equal(201);
+    expect((await api.put("/v1/orgs/late/services/after", website("after"))).status).to.equal(201);
+    expect((await check("before.late.test")).status).to.equal(404);
+
+    fs.mkdirSync(path.join(contentRoot, "late", "before"));
+    expect(await checkAppears("before.late.test"), "written while the agent runs").to.equal(true);
+
+    await agent!.restart();
+    fs.mkdirSync(path.join(contentRoot, "late", "after"));
+    expect(await checkAppears("after.late.test"), "written after a restart").to.equal(true);
+    expect((await check("before.late.test")).text).to.equal("lbhosting late before\n");
   });
 });

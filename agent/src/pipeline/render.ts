@@ -32,11 +32,12 @@ type WebsiteRecord = { name: string; domains: string[]; documentRoot: string };
 
 export class Rendering {
   /**
-   * Websites whose document root was missing when their check file was due ("org/service" → the
-   * folder and the text): retried by `retryMissingChecks`, so a site whose content arrives after
-   * it was created (by FTP, on the NAS) enters the load balancer's rotation without another write.
+   * Websites whose document root was missing when their check file was due (org → service → the
+   * folder): retried by `retryMissingChecks`, so a site whose content arrives after it was created
+   * (by FTP, on the NAS) enters the load balancer's rotation without another write. By org, so an
+   * org's render drops its own entries without a pass over every org's.
    */
-  private readonly missingChecks = new Map<string, { root: string; text: string }>();
+  private readonly missingChecks = new Map<string, Map<string, string>>();
   private retrying = false;
 
   constructor(private readonly options: RenderOptions) {}
@@ -90,7 +91,7 @@ export class Rendering {
         orgFolder: content.orgFolder(org),
       });
     });
-    for (const key of this.missingChecks.keys()) if (key.startsWith(`${org}/`)) this.missingChecks.delete(key);
+    this.missingChecks.delete(org);
     await Promise.all(
       websites.map(async (site, i) => {
         const root = roots[i];
@@ -98,11 +99,7 @@ export class Rendering {
         const known = trusted[i];
         if (known?.present) return;
         // Not there before: the periodic retry writes its check file once it appears.
-        if (known)
-          return void this.missingChecks.set(`${org}/${site.name}`, {
-            root: root.path,
-            text: siteCheckText(org, site.name),
-          });
+        if (known) return this.awaitCheck(org, site.name, root.path);
         const found = await this.writeCheck(org, site.name, root);
         if (found) content.record(org, site.documentRoot, unixId, root.path, found === "written");
       }),
@@ -134,13 +131,11 @@ export class Rendering {
     service: string,
     root: { path: string },
   ): Promise<"written" | "missing" | undefined> {
-    const key = `${org}/${service}`;
-    const text = siteCheckText(org, service);
     try {
-      const skipped = await writeSiteCheck(root.path, text);
+      const skipped = await writeSiteCheck(root.path, siteCheckText(org, service));
       if (skipped === undefined) return "written";
       if (skipped === "no document root") {
-        this.missingChecks.set(key, { root: root.path, text });
+        this.awaitCheck(org, service, root.path);
         return "missing";
       }
       this.options.warn("site check file not written", { org, service, reason: skipped.refused });
@@ -148,6 +143,12 @@ export class Rendering {
       this.options.warn("site check file not written", { org, service, reason: (error as Error).message });
     }
     return undefined;
+  }
+
+  /** The site's check file waits for its document root (`retryMissingChecks`). */
+  private awaitCheck(org: string, service: string, root: string): void {
+    const services = this.missingChecks.get(org) ?? new Map<string, string>();
+    this.missingChecks.set(org, services.set(service, root));
   }
 
   /**
@@ -165,15 +166,21 @@ export class Rendering {
   }
 
   private async retryEachMissingCheck(): Promise<void> {
-    for (const [key, { root, text }] of [...this.missingChecks]) {
+    const waiting = [...this.missingChecks].flatMap(([org, services]) =>
+      [...services].map(([service, root]) => ({ org, service, root })),
+    );
+    for (const { org, service, root } of waiting) {
       try {
-        const skipped = await writeSiteCheck(root, text);
+        const skipped = await writeSiteCheck(root, siteCheckText(org, service));
         if (skipped === "no document root") continue;
-        if (skipped) this.options.warn("site check file not written", { site: key, reason: skipped.refused });
+        if (skipped) this.options.warn("site check file not written", { org, service, reason: skipped.refused });
       } catch (error) {
-        this.options.warn("site check file not written", { site: key, reason: (error as Error).message });
+        this.options.warn("site check file not written", { org, service, reason: (error as Error).message });
       }
-      if (this.missingChecks.get(key)?.root === root) this.missingChecks.delete(key);
+      const services = this.missingChecks.get(org);
+      if (services?.get(service) !== root) continue; // rendered again meanwhile
+      services.delete(service);
+      if (services.size === 0) this.missingChecks.delete(org);
     }
   }
 
@@ -208,12 +215,26 @@ export class Rendering {
         store.getUser(org, username),
       ]);
       if (users && ftp.has(org) && (await ftp.renderUsers(org, users))) return;
-      if (state.unixId === undefined) throw new Error("the organization has no Unix id yet");
-      await ftp.render(org, state.unixId, store.listServices(org), () => store.listUsers(org));
+      await this.renderAccounts(org, state.unixId);
     } catch (error) {
-      // The database is the truth and the next start re-renders; the write itself succeeded.
-      this.options.warn("ftp files not written", { org, reason: (error as Error).message });
+      this.ftpNotWritten(org, error);
     }
+  }
+
+  /** The org's FTP accounts, whole. */
+  private async renderAccounts(org: string, unixId: number | undefined): Promise<void> {
+    const { ftp, store } = this.options;
+    try {
+      if (unixId === undefined) throw new Error("the organization has no Unix id yet");
+      await ftp.render(org, unixId, store.listServices(org), () => store.listUsers(org));
+    } catch (error) {
+      this.ftpNotWritten(org, error);
+    }
+  }
+
+  private ftpNotWritten(org: string, error: unknown): void {
+    // The database is the truth and the next start re-renders; the write itself succeeded.
+    this.options.warn("ftp files not written", { org, reason: (error as Error).message });
   }
 
   /**
@@ -245,10 +266,11 @@ export class Rendering {
   }
 
   private async renderEveryOrg(): Promise<void> {
-    const orgs = this.options.store.orgNames();
+    const unixIds = this.options.store.orgUnixIds();
+    const orgs = [...unixIds.keys()];
     const desired = new Map<string, SiteSpec>();
     const orgSites = await mapBounded(orgs, START_CONCURRENCY, (org) =>
-      this.siteSpecs(org, this.options.store.getOrg(org)?.unixId, this.websites(org), false),
+      this.siteSpecs(org, unixIds.get(org), this.websites(org), false),
     );
     for (const sites of orgSites) for (const [key, site] of sites) desired.set(key, site);
     try {
@@ -257,7 +279,7 @@ export class Rendering {
       if (!(error instanceof ApiFailure)) throw error;
       this.options.warn("rendered configuration kept as it was", { reason: error.message });
     }
-    await mapBounded(orgs, START_CONCURRENCY, (org) => this.renderFtp(org));
+    await mapBounded(orgs, START_CONCURRENCY, (org) => this.renderAccounts(org, unixIds.get(org)));
     await this.options.ftp.removeLegacyFiles();
     // Unlike after a write, a failure here stops the start: pure-pw is missing or misconfigured.
     await this.options.ftp.publish();
