@@ -12,6 +12,8 @@ export interface HostingStore {
   transaction<T>(fn: () => T): T;
   getOrg(name: string): OrgState | undefined;
   orgNames(): string[];
+  /** Every org's Unix id (undefined: not given yet), by name. */
+  orgUnixIds(): Map<string, number | undefined>;
   saveOrg(state: OrgState): void;
   saveGeneration(org: string, generation: number, logFloor: number): void;
   deleteOrg(name: string): boolean;

@@ -66,9 +66,9 @@ export function rejectUnixIdTaken(store: HostingStore, org: string, id: number, 
 export function assignMissingUnixIds(store: HostingStore, range: UnixIdRange): string[] {
   return store.transaction(() => {
     const assigned: string[] = [];
-    for (const name of store.orgNames()) {
+    for (const [name, id] of store.orgUnixIds()) {
+      if (id !== undefined) continue;
       const state = store.getOrg(name) as OrgState;
-      if (state.unixId !== undefined) continue;
       const unixId = allocateUnixId(name, range, (id) => store.orgWithUnixId(id));
       const inSync = state.syncedDigest === state.digest;
       const next: OrgState = { ...state, record: { ...state.record, unixId }, unixId };
