@@ -59,10 +59,11 @@ describe("agent FTP files", function () {
 
   describe("PureDB", function () {
     it("hashes keys the way puredb does (djb2 with XOR, last byte first)", function () {
-      expect(pureDbHash(Buffer.from(""))).to.equal(5381);
-      expect(pureDbHash(Buffer.from("a"))).to.equal(((5381 * 33) ^ 0x61) >>> 0);
+      expect(pureDbHash("")).to.equal(5381);
+      expect(pureDbHash("a")).to.equal(((5381 * 33) ^ 0x61) >>> 0);
+      expect(pureDbHash("ab")).to.equal(((((((5381 * 33) ^ 0x62) >>> 0) * 33) >>> 0) ^ 0x61) >>> 0);
       // Over the UTF-8 bytes (0xc3 0xa9), the last first.
-      expect(pureDbHash(Buffer.from("é"))).to.equal((((((5381 * 33) ^ 0xa9) >>> 0) * 33) ^ 0xc3) >>> 0);
+      expect(pureDbHash("é")).to.equal((((((5381 * 33) ^ 0xa9) >>> 0) * 33) ^ 0xc3) >>> 0);
     });
 
     it("writes the very bytes `pure-pw mkdb` writes, for any accounts", function () {
@@ -73,10 +74,8 @@ describe("agent FTP files", function () {
       let run = 0;
       fc.assert(
         fc.property(fc.uniqueArray(line, { selector: ([l]) => l, maxLength: 60 }), (lines) => {
-          const passwdLines = lines.map(([l, uid, h]) =>
-            Buffer.from(`${l}:${HASH}:${uid}:${uid}::${h}/./::::::::::::\n`),
-          );
-          const passwd = Buffer.concat(passwdLines);
+          const passwdLines = lines.map(([l, uid, h]) => `${l}:${HASH}:${uid}:${uid}::${h}/./::::::::::::\n`);
+          const passwd = passwdLines.join("");
           const source = path.join(dir, `source-${run}`);
           const pdb = path.join(dir, `pdb-${run++}`);
           fs.writeFileSync(source, passwd);

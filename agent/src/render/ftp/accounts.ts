@@ -20,7 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ServiceRecord, UserRecord } from "../../../../wire";
 import { runCommand } from "../../workers/commands";
-import { buildPureDb, lineRecord, type PureDbRecord } from "./puredb";
+import { buildPureDb, type PureDbRecord, pureDbHash } from "./puredb";
 import type { ContentRoot } from "../content";
 import { writeFileAtomic } from "../atomic-write";
 import { type StepReport, timedStep } from "../steps";
@@ -87,14 +87,11 @@ interface FtpHome {
 }
 
 /**
- * An account with its bytes, encoded once when it is rendered: a round then only copies the
- * bytes of the org's accounts into the PDB, however many accounts the org has.
+ * An account as rendered: what extauth answers (`auth`) and its PDB record (its passwd line is
+ * "key:content\n"), worked out once, so a round only copies the org's records into the PDB.
  */
 type Account = FtpAccount & {
   auth: FtpLogin;
-  /** Its passwd line. */
-  line: Buffer;
-  /** Its PDB record: views of `line`. */
   record: PureDbRecord;
 };
 
@@ -106,7 +103,7 @@ interface OrgAccounts {
   byUser: Map<string, Account[]>;
   /** Its accounts in login order, and its passwd text, made from `byUser` when first asked for. */
   sorted?: Account[];
-  passwd?: Buffer;
+  passwd?: string;
 }
 
 export class FtpFiles {
@@ -114,7 +111,7 @@ export class FtpFiles {
   /** Each org's accounts as last rendered: the PDB is made from them. */
   private readonly orgs = new Map<string, OrgAccounts>();
   /** The node passwd content the PDB was last built from. */
-  private published: Buffer | undefined;
+  private published: string | undefined;
   /** Whether PDBs are built in-process: always without pure-pw, else decided by the first build. */
   private inline: boolean;
   private formatChecked = false;
@@ -226,10 +223,14 @@ export class FtpFiles {
       if (!user.access.includes(service)) continue;
       const login = `${user.username}@${service}.${org}`;
       const { uid, gid } = writable ? { uid: unixId, gid: unixId } : this.options.readonlyIds;
-      const line = Buffer.from(`${login}:${user.passwordHash}:${uid}:${gid}::${home}/./::::::::::::\n`);
       const { username, passwordHash } = user;
       const auth = { passwordHash, uid, gid, dir: `${home}/./` };
-      accounts.push({ login, username, service, home, writable, auth, line, record: lineRecord(line) });
+      const record = {
+        key: login,
+        content: `${passwordHash}:${uid}:${gid}::${auth.dir}::::::::::::`,
+        hash: pureDbHash(login),
+      };
+      accounts.push({ login, username, service, home, writable, auth, record });
     }
     return accounts;
   }
@@ -327,8 +328,8 @@ export class FtpFiles {
    */
   async publish(): Promise<void> {
     const served = [...this.orgs.keys()].sort().map((org) => this.orgs.get(org) as OrgAccounts);
-    const content = Buffer.concat(served.map(passwdOf));
-    if (this.published?.equals(content)) return;
+    const content = served.map(passwdOf).join("");
+    if (this.published === content) return;
     const pdb = path.join(this.dir, PDB_FILE);
     const records = served.flatMap((org) => sortedAccounts(org).map((account) => account.record));
     // On start: a PDB already holding these accounts (the agent stopped after publishing) stays.
@@ -343,7 +344,7 @@ export class FtpFiles {
   }
 
   /** `pure-pw mkdb` of `content`; the first build also tells whether `buildPureDb(records)` gives its bytes. */
-  private async purePwBuild(content: Buffer, records: PureDbRecord[], pdb: string): Promise<void> {
+  private async purePwBuild(content: string, records: PureDbRecord[], pdb: string): Promise<void> {
     const source = path.join(this.dir, NODE_PASSWD);
     await writeFileAtomic(source, content, 0o600);
     const result = await runCommand(this.options.purePw as string, ["mkdb", pdb, "-f", source], PURE_PW_TIMEOUT_MS);
@@ -375,7 +376,9 @@ function sortedAccounts(rendered: OrgAccounts): Account[] {
 }
 
 /** An org's passwd lines, in login order. */
-function passwdOf(rendered: OrgAccounts): Buffer {
-  rendered.passwd ??= Buffer.concat(sortedAccounts(rendered).map((account) => account.line));
+function passwdOf(rendered: OrgAccounts): string {
+  rendered.passwd ??= sortedAccounts(rendered)
+    .map(({ record }) => `${record.key}:${record.content}\n`)
+    .join("");
   return rendered.passwd;
 }
