@@ -211,8 +211,13 @@ describe("agent FTP files", function () {
       };
       const first = await start([user("alice", ["files"])]);
       expect(await start([user("alice", ["files"])]), "the same accounts: the same file").to.equal(first);
+      const bytes = fs.readFileSync(pdbFile);
+      fs.writeFileSync(pdbFile, Buffer.alloc(bytes.length)); // same file, other bytes
+      const repaired = await start([user("alice", ["files"])]);
+      expect(repaired, "a PDB changed on disk: a new file").to.not.equal(first);
+      expect(fs.readFileSync(pdbFile).equals(bytes)).to.equal(true);
       const rebuilt = await start([user("alice", ["files"]), user("bob", ["files"])]);
-      expect(rebuilt, "another account: a new file").to.not.equal(first);
+      expect(rebuilt, "another account: a new file").to.not.equal(repaired);
       expect(pureDbLines(fs.readFileSync(pdbFile)).map((line) => line.split(":")[0])).to.deep.equal([
         "alice@files.acme",
         "bob@files.acme",
