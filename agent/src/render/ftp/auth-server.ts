@@ -37,18 +37,19 @@ interface FtpAuthOptions {
 export class FtpAuthServer {
   private readonly server: net.Server;
 
+  /** Refuses (on start, before the agent listens) a socket path a UNIX socket cannot have. */
   constructor(private readonly options: FtpAuthOptions) {
+    if (Buffer.byteLength(options.socket) > MAX_SOCKET_PATH) {
+      throw new Error(
+        `the FTP auth socket ${options.socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter --data path`,
+      );
+    }
     this.server = net.createServer((connection) => this.serve(connection));
   }
 
   /** Listen on the socket, replacing one a previous agent left; 0600 before anyone can connect. */
   async listen(): Promise<void> {
     const { socket } = this.options;
-    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
-      throw new Error(
-        `the FTP auth socket ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter --data path`,
-      );
-    }
     await fs.promises.mkdir(path.dirname(socket), { recursive: true, mode: 0o700 });
     await fs.promises.chmod(path.dirname(socket), 0o700);
     await fs.promises.rm(socket, { force: true });
