@@ -14,7 +14,8 @@
  * routes/s) with the agent's CPU per write (bench/cpu.ts: a figure a loaded machine cannot fool);
  * HAProxy reloads during the 3 route updates (from the agent's /metrics); the agent's peak RSS
  * since its last start (covering the bulk writes) and, after a restart, the time until
- * `/v1/health` answers and its RSS. Then the ratio ORGS / 10 of each figure.
+ * `/v1/health` answers, until its FTP accounts are ready (its start's FTP round, which runs while
+ * it answers), and its RSS. Then the ratio ORGS / 10 of each figure.
  *
  *   ORGS=1000 USERS_PER_ORG=20 npm run bench:tenants [-- --lb]
  *
@@ -156,11 +157,14 @@ async function haproxyReloads(api: AgentClient): Promise<{ count: number; source
   return { count, source: `${counter}{how="reload"}` };
 }
 
-/** Restarts the node's agent: ms from its spawn until /v1/health answers 200, and its RSS a moment later. */
-async function restartUntilHealthy(node: HostingNode): Promise<{ ms: number; rssMb: number }> {
+/**
+ * Restarts the node's agent: ms from its spawn until /v1/health answers 200, until its FTP
+ * accounts are ready (the start's FTP round, which runs while it answers), and its RSS a moment later.
+ */
+async function restartUntilHealthy(node: HostingNode): Promise<{ ms: number; ftpMs: number; rssMb: number }> {
   await node.agent.stop();
   const started = performance.now();
-  await node.agent.restart();
+  await node.agent.restart("listening");
   const deadline = started + HEALTH_LIMIT_MS;
   for (;;) {
     const answer = await call(node.agent.url, "GET", "/v1/health", { timeoutMs: 5000 }).catch(() => undefined);
@@ -169,8 +173,9 @@ async function restartUntilHealthy(node: HostingNode): Promise<{ ms: number; rss
     await sleep(10);
   }
   const ms = performance.now() - started;
+  const ftpMs = await node.agent.ftpReady;
   await sleep(RSS_SETTLE_MS);
-  return { ms, rssMb: memoryMb(node.agent.pid, "VmRSS") };
+  return { ms, ftpMs, rssMb: memoryMb(node.agent.pid, "VmRSS") };
 }
 
 interface Sized {
@@ -188,6 +193,8 @@ interface Sized {
   /** The metric the reloads were counted from. */
   reloadsSource?: string;
   restartMs: number;
+  /** From the spawn until the start's FTP round ends (logins answered by the agent, not the PDB). */
+  restartFtpMs: number;
   rssAfterRestartMb: number;
   peakRssMb: number;
   lbRestartMs?: number;
@@ -325,6 +332,7 @@ async function measureAt(bench: Bench, held: number, size: number): Promise<Size
     reloadsDuringRouteUpdates: reloads,
     reloadsSource,
     restartMs: restart.ms,
+    restartFtpMs: restart.ftpMs,
     rssAfterRestartMb: restart.rssMb,
     peakRssMb,
     lbRestartMs: lbRestart?.ms,
@@ -348,6 +356,7 @@ function printTable(small: Sized, large: Sized): void {
     ["  LB agent CPU per route written", (s) => s.routeCpuMs, "ms"],
     [`HAProxy reloads during ${REPEATS} route updates`, (s) => s.reloadsDuringRouteUpdates, ""],
     ["agent restart until healthy", (s) => s.restartMs, "ms"],
+    ["  until its FTP accounts are ready", (s) => s.restartFtpMs, "ms"],
     ["agent RSS after restart", (s) => s.rssAfterRestartMb, "MB"],
     ["agent peak RSS (bulk writes)", (s) => s.peakRssMb, "MB"],
     ["LB agent restart until healthy", (s) => s.lbRestartMs, "ms"],

@@ -116,6 +116,8 @@ export function createAgent(options: AgentOptions): Agent {
     reloads,
     ftp,
     content: folders,
+    // Logins are answered by the agent once the start has rendered every org's accounts.
+    accountsReady: async () => ftpAuth?.listen(),
     warn,
   });
   const queue = new WritePipeline({
@@ -164,13 +166,20 @@ export function createAgent(options: AgentOptions): Agent {
 
   const scheme = options.tls ? "https" : "http";
   let checkRetries: NodeJS.Timeout | undefined;
+  let ftpStart: Promise<void> | undefined;
   return {
     app,
     async listen() {
-      // Configuration is rendered from the database before the first request (heals a crash
-      // between a commit and its render); a failure (pure-pw missing, ...) stops the start.
-      await rendering.renderAll();
-      await ftpAuth?.listen(); // after the render: it answers from the accounts rendered
+      // Sites are rendered from the database before the first request (heals a crash between a
+      // commit and its render). FTP accounts follow in the write pipeline's first FTP round while
+      // requests are answered (a write's round runs after it): the extauth socket listens once they
+      // are all rendered, and pure-ftpd retries it (10 × 1 s) before it asks the PDB.
+      await rendering.renderSites();
+      const started = performance.now();
+      ftpStart = queue.startFtp().then(
+        () => log("info", "ftp accounts ready", { ms: Math.round(performance.now() - started) }),
+        (error: Error) => log("error", "ftp accounts not ready on start", { reason: error.message }),
+      );
       checkRetries = setInterval(() => void rendering.retryMissingChecks(), MISSING_CHECK_RETRY_MS);
       checkRetries.unref();
       void balancer.start(); // problems are logged; the balancer serializes its own changes
@@ -184,6 +193,7 @@ export function createAgent(options: AgentOptions): Agent {
       stopAccepting();
       try {
         await app.close();
+        await ftpStart;
         // The fallback PDB gets every change before pure-ftpd has to fall back to it.
         await ftp.flush();
         await ftpAuth?.close();

@@ -80,13 +80,40 @@ export interface AgentProcess {
   log(): string;
   /** SIGTERM (or `signal`) and wait for the exit (SIGKILL after 10 s). */
   stop(signal?: NodeJS.Signals): Promise<ExitStatus>;
-  /** Stop if running, then start again with the same options, data and URL. */
-  restart(): Promise<void>;
+  /**
+   * Stop if running, then start again with the same options, data and URL; resolves once the
+   * agent's FTP accounts are ready (its start's FTP round), or, with "listening", once it listens.
+   */
+  restart(until?: "ftp ready" | "listening"): Promise<void>;
+  /** Milliseconds from the latest spawn until the agent's FTP accounts were ready. */
+  readonly ftpReady: Promise<number>;
   /** Remove the temp folders this fixture created (call after stop). */
   cleanup(): void;
 }
 
 /** Spawn the agent with `args` and resolve once it prints its listening line. */
+interface Run {
+  child: ChildProcess;
+  url: string;
+  /** Milliseconds from spawn to the "listening" line. */
+  startMs: number;
+  /** Milliseconds from spawn to the "ftp accounts ready" line (the start's FTP round, after listening). */
+  ftpReady: Promise<number>;
+}
+
+/** Waits (bounded) for the start's FTP round, which ends after the agent listens. */
+async function untilFtpReady(run: Run, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`agent's FTP accounts not ready within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([run.ftpReady, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function launch(
   command: string[],
   cli: string,
@@ -95,7 +122,7 @@ function launch(
   timeoutMs: number,
   stdout: string[],
   stderr: string[],
-): Promise<{ child: ChildProcess; url: string; startMs: number }> {
+): Promise<Run> {
   const started = Date.now();
   // LBHOSTING_AGENT_NODE_ARGS: Node options for the agent process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = process.env.LBHOSTING_AGENT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
@@ -105,6 +132,10 @@ function launch(
     stdio: ["ignore", "pipe", "pipe"],
   });
   reapWithTestRun(child);
+  let ftp: { resolve: (ms: number) => void; reject: (error: Error) => void } | undefined;
+  const ftpReady = new Promise<number>((resolve, reject) => (ftp = { resolve, reject }));
+  ftpReady.catch(() => undefined); // awaited by the caller, when it waits for FTP
+  child.once("exit", (code, signal) => ftp?.reject(new Error(`agent exited (code ${code}, signal ${signal})`)));
   return new Promise((resolve, reject) => {
     let buffered = "";
     let settled = false;
@@ -115,7 +146,7 @@ function launch(
       if (error) {
         child.kill("SIGKILL");
         reject(error);
-      } else resolve({ child, url: url as string, startMs: Date.now() - started });
+      } else resolve({ child, url: url as string, startMs: Date.now() - started, ftpReady });
     };
     const timer = setTimeout(
       () => finish(new Error(`agent did not report listening within ${timeoutMs} ms: ${stderr.join("")}`)),
@@ -127,6 +158,8 @@ function launch(
       buffered = lines.pop() ?? "";
       for (const line of lines) {
         stdout.push(line);
+        if (line.includes('"msg":"ftp accounts ready"')) ftp?.resolve(Date.now() - started);
+        if (line.includes('"msg":"ftp accounts not ready on start"')) ftp?.reject(new Error(`agent: ${line}`));
         if (!line.includes('"msg":"listening"')) continue;
         const parsed = JSON.parse(line) as { url?: unknown };
         if (typeof parsed.url === "string") finish(undefined, parsed.url);
@@ -208,6 +241,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     removeCreated();
     throw error;
   });
+  await untilFtpReady(run, timeoutMs);
   const port = new URL(run.url).port;
 
   const stop = (signal: NodeJS.Signals = "SIGTERM") => waitUntilGone(run.child, signal);
@@ -230,7 +264,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     stderr: () => stderr.join(""),
     log: () => `${stdout.join("\n")}\n${stderr.join("")}`,
     stop,
-    async restart() {
+    async restart(until = "ftp ready") {
       await stop();
       run = await launch(
         command,
@@ -241,6 +275,10 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
         stdout,
         stderr,
       );
+      if (until === "ftp ready") await untilFtpReady(run, timeoutMs);
+    },
+    get ftpReady() {
+      return run.ftpReady;
     },
     cleanup: removeCreated,
   };

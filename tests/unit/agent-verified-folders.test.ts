@@ -1,5 +1,5 @@
 /**
- * Folders the agent verified are recorded in its database and trusted by the next start only:
+ * Folders the agent verified are recorded in its database and trusted by the next start's render only:
  * writes always check the file system again, a record holds for the org's Unix id it was made
  * with, and a deleted org's records go. Real SQLite and a real content folder.
  */
@@ -60,18 +60,21 @@ describe("agent verified folders", function () {
 
     const restarted = counting(content);
     const again = new VerifiedFolders(restarted, store, true);
-    await again.duringStart(async () => {
-      expect(await again.prepare("acme", "files", ACME_ID)).to.deep.equal(prepared);
-      expect(await again.resolve("acme", "files")).to.deep.equal(prepared);
-      // Another Unix id (the org was recreated with another) is checked again.
-      await again.prepare("acme", "files", ACME_ID + 1);
-      // Nothing recorded: checked.
-      await again.resolve("acme", "www");
-    });
-    expect(restarted.calls).to.deep.equal(["prepare acme/files", "resolve acme/www"]);
-    // After the start, checked again.
+    const atStart = again.atStart(new Map([["acme", ACME_ID]]));
+    expect(await atStart.prepare("acme", "files", ACME_ID)).to.deep.equal(prepared);
+    expect(await atStart.resolve("acme", "files")).to.deep.equal(prepared);
+    // Nothing recorded: checked.
+    await atStart.resolve("acme", "www");
+    expect(restarted.calls).to.deep.equal(["resolve acme/www"]);
+    // The org recreated with another Unix id: its records do not hold.
+    const recreated = again.atStart(new Map([["acme", ACME_ID + 1]]));
+    await recreated.resolve("acme", "files");
+    await recreated.prepare("acme", "files", ACME_ID + 1);
+    expect(restarted.calls.slice(1)).to.deep.equal(["resolve acme/files", "prepare acme/files"]);
+    // A write checks again.
     await again.prepare("acme", "files", ACME_ID + 1);
-    expect(restarted.calls).to.have.length(3);
+    await again.resolve("acme", "files");
+    expect(restarted.calls.slice(3)).to.deep.equal(["prepare acme/files", "resolve acme/files"]);
   });
 
   it("records a document root found missing as such, and nothing for a refused folder", async function () {
@@ -81,17 +84,16 @@ describe("agent verified folders", function () {
     fs.symlinkSync(path.join(work, "elsewhere"), path.join(work, "nas", "acme", "escape"));
     expect((await folders.prepare("acme", "escape", ACME_ID)).ok).to.equal(false);
 
-    const again = new VerifiedFolders(content, store, true);
-    await again.duringStart(async () => {
-      expect(again.trusted("acme", "www", ACME_ID)).to.deep.include({ present: false });
-      expect(again.trusted("acme", "escape", ACME_ID)).to.equal(undefined);
-      // A folder missing before is no longer trusted to be where it resolved: resolved again.
-      expect(await again.resolve("acme", "www")).to.deep.equal({
-        ok: true,
-        path: path.join(work, "nas", "acme", "www"),
-      });
+    const restarted = counting(content);
+    const again = new VerifiedFolders(restarted, store, true);
+    expect(again.trusted("acme", "www", ACME_ID)).to.deep.include({ present: false });
+    expect(again.trusted("acme", "escape", ACME_ID)).to.equal(undefined);
+    // A folder missing before is no longer trusted to be where it resolved: resolved again.
+    expect(await again.atStart(new Map([["acme", ACME_ID]])).resolve("acme", "www")).to.deep.equal({
+      ok: true,
+      path: path.join(work, "nas", "acme", "www"),
     });
-    expect(again.trusted("acme", "www", ACME_ID), "only during the start").to.equal(undefined);
+    expect(restarted.calls).to.deep.equal(["resolve acme/www"]);
   });
 
   it("forgets an org's folders when the org is deleted, and records nothing where it owns no folder", async function () {

@@ -24,9 +24,14 @@ interface RenderOptions {
   reloads: Pick<ReloadLive, "activate">;
   ftp: Pick<FtpFiles, "has" | "render" | "renderUsers" | "remove" | "removeLegacyFiles" | "publish" | "publishSoon">;
   /** The content folders, those verified before trusted on start. */
-  content: Pick<VerifiedFolders, keyof OwnedContentFolders | "duringStart" | "trusted" | "record" | "forget">;
+  content: Pick<VerifiedFolders, keyof OwnedContentFolders | "atStart" | "trusted" | "record" | "forget">;
+  /** Once the start's FTP round has every org's accounts (the extauth server then listens). */
+  accountsReady?: () => Promise<void>;
   warn: Warn;
 }
+
+/** The key of the start's FTP round (`ftpRound`): every org, whole. Not an org's name. */
+export const EVERY_ORG = "*";
 
 type WebsiteRecord = { name: string; domains: string[]; documentRoot: string };
 
@@ -54,19 +59,20 @@ export class Rendering {
   }
 
   /**
-   * The nginx sites of an org's websites (by site key). `strict`: an unsafe content folder is an error (a
-   * mutation must not commit what cannot be rendered); otherwise it is skipped with a warning.
+   * The nginx sites of an org's websites (by site key). A write's (`atStart` undefined) fails on an
+   * unsafe content folder (a mutation must not commit what cannot be rendered); the start's skips
+   * it with a warning, and trusts the folders verified before (verified-folders.ts).
    */
   private async siteSpecs(
     org: string,
     unixId: number | undefined,
     websites: WebsiteRecord[],
-    strict: boolean,
+    atStart?: OwnedContentFolders,
   ): Promise<Map<string, SiteSpec>> {
     const { content } = this.options;
-    if (websites.length > 0 && unixId !== undefined) await this.prepareOrgFolder(org, unixId);
-    // On start, document roots resolved before are trusted (verified-folders.ts).
-    const trusted = websites.map((site) => content.trusted(org, site.documentRoot, unixId));
+    const strict = atStart === undefined;
+    if (websites.length > 0 && unixId !== undefined) await this.prepareOrgFolder(org, unixId, atStart ?? content);
+    const trusted = websites.map((site) => (strict ? undefined : content.trusted(org, site.documentRoot, unixId)));
     const roots = await Promise.all(
       websites.map((site, i): Promise<ResolvedFolder> | ResolvedFolder => {
         const known = trusted[i];
@@ -112,9 +118,9 @@ export class Rendering {
    * sites are rendered: nginx follows a symlink below it only to a file of the symlink's owner.
    * A failure (a NAS that squashes root) is reported; the sites are still rendered.
    */
-  private async prepareOrgFolder(org: string, unixId: number): Promise<void> {
+  private async prepareOrgFolder(org: string, unixId: number, folders: OwnedContentFolders): Promise<void> {
     try {
-      const prepared = await this.options.content.prepare(org, ".", unixId);
+      const prepared = await folders.prepare(org, ".", unixId);
       if (!prepared.ok) this.options.warn("organization folder not prepared", { org, reason: prepared.reason });
     } catch (error) {
       this.options.warn("organization folder not prepared", { org, reason: (error as Error).message });
@@ -192,7 +198,7 @@ export class Rendering {
       read: () => {
         const websites = this.websites(org);
         const unixId = this.options.store.getOrg(org)?.unixId;
-        return { basis: canonicalJson(websites), render: () => this.siteSpecs(org, unixId, websites, true) };
+        return { basis: canonicalJson(websites), render: () => this.siteSpecs(org, unixId, websites) };
       },
     };
   }
@@ -221,12 +227,12 @@ export class Rendering {
     }
   }
 
-  /** The org's FTP accounts, whole. */
-  private async renderAccounts(org: string, unixId: number | undefined): Promise<void> {
+  /** The org's FTP accounts, whole (the start's: with the folders it trusts). */
+  private async renderAccounts(org: string, unixId: number | undefined, atStart?: OwnedContentFolders): Promise<void> {
     const { ftp, store } = this.options;
     try {
       if (unixId === undefined) throw new Error("the organization has no Unix id yet");
-      await ftp.render(org, unixId, store.listServices(org), () => store.listUsers(org));
+      await ftp.render(org, unixId, store.listServices(org), () => store.listUsers(org), atStart);
     } catch (error) {
       this.ftpNotWritten(org, error);
     }
@@ -238,11 +244,12 @@ export class Rendering {
   }
 
   /**
-   * One FTP round: the accounts of `keys` ("org" whole, or "org/username") rendered from the
-   * database, then the node's accounts published (with extauth, later: accounts.ts `publishSoon`).
-   * Rounds run one at a time (pipeline/writes.ts).
+   * One FTP round: the accounts of `keys` ("org" whole, or "org/username"; EVERY_ORG: the start's)
+   * rendered from the database, then the node's accounts published (with extauth, later:
+   * accounts.ts `publishSoon`). Rounds run one at a time (pipeline/writes.ts).
    */
   async ftpRound(keys: Set<string>): Promise<void> {
+    if (keys.has(EVERY_ORG)) return this.renderEveryAccount(); // every org whole covers any other key
     const rounds = new Map<string, string[] | undefined>(); // org → usernames, undefined: whole
     for (const key of keys) {
       const [org, username] = key.split("/");
@@ -259,18 +266,18 @@ export class Rendering {
     }
   }
 
-  /** Re-render every org from the database (on start: heals a crash between commit and render). */
-  renderAll(): Promise<void> {
-    // Folders verified before are trusted: the running agent relies on them until the next write too.
-    return this.options.content.duringStart(() => this.renderEveryOrg());
-  }
-
-  private async renderEveryOrg(): Promise<void> {
+  /**
+   * On start, before the first request: every org's sites from the database (heals a crash between
+   * a commit and its render). Folders verified before are trusted: the running agent relies on
+   * them until the next write too.
+   */
+  async renderSites(): Promise<void> {
     const unixIds = this.options.store.orgUnixIds();
     const orgs = [...unixIds.keys()];
+    const atStart = this.options.content.atStart(unixIds);
     const desired = new Map<string, SiteSpec>();
     const orgSites = await mapBounded(orgs, START_CONCURRENCY, (org) =>
-      this.siteSpecs(org, unixIds.get(org), this.websites(org), false),
+      this.siteSpecs(org, unixIds.get(org), this.websites(org), atStart),
     );
     for (const sites of orgSites) for (const [key, site] of sites) desired.set(key, site);
     try {
@@ -279,9 +286,21 @@ export class Rendering {
       if (!(error instanceof ApiFailure)) throw error;
       this.options.warn("rendered configuration kept as it was", { reason: error.message });
     }
-    await mapBounded(orgs, START_CONCURRENCY, (org) => this.renderAccounts(org, unixIds.get(org)));
+  }
+
+  /**
+   * The start's FTP round, the write pipeline's first (a write's round runs after it): every org's
+   * accounts from the database, then `accountsReady`, then the PDB published now (kept when it
+   * already holds them). A failure to publish rejects (pure-pw missing or misconfigured).
+   */
+  private async renderEveryAccount(): Promise<void> {
+    const unixIds = this.options.store.orgUnixIds();
+    const atStart = this.options.content.atStart(unixIds);
+    await mapBounded([...unixIds.keys()], START_CONCURRENCY, (org) =>
+      this.renderAccounts(org, unixIds.get(org), atStart),
+    );
+    await this.options.accountsReady?.();
     await this.options.ftp.removeLegacyFiles();
-    // Unlike after a write, a failure here stops the start: pure-pw is missing or misconfigured.
     await this.options.ftp.publish();
   }
 }

@@ -5,8 +5,8 @@
  * A folder is recorded once the agent made it the org's (content.ts `prepare`: a real folder,
  * reached through no symlink, owned by the org's Unix id), and a website's document root once
  * resolved inside the org's folder: present (its check file written) or not there yet. Writes
- * always check again: a tenant may have changed a folder since. Only the start, which renders
- * every org, answers from the record, as the running agent itself relies on its last check until
+ * always check again: a tenant may have changed a folder since. Only the start's render of every
+ * org (its sites, then its FTP accounts, `atStart`) answers from the record, as the running agent itself relies on its last check until
  * the org's next write; nginx's `disable_symlinks if_not_owner` still guards every request. A
  * record holds for the org's Unix id it was made with; an org's deletion removes its records.
  */
@@ -26,9 +26,8 @@ export type Known = Pick<VerifiedFolder, "unixId" | "path" | "present">;
 const keyOf = (org: string, relative: string): string => `${org}\0${relative}`;
 
 export class VerifiedFolders implements OwnedContentFolders {
-  /** What the database records, as last written by this agent. */
+  /** What the database records, as last written by this agent: loaded once, on start. */
   private readonly known = new Map<string, Known>();
-  private trusting = false;
 
   /**
    * `records`: whether folders are recorded at all — only where the agent owns them (a node that
@@ -38,31 +37,33 @@ export class VerifiedFolders implements OwnedContentFolders {
     private readonly content: OwnedContentFolders,
     private readonly store: VerifiedFolderStore,
     private readonly records: boolean,
-  ) {}
-
-  /**
-   * Runs the start's render of every org, answering from the folders verified before: a folder
-   * recorded for the org's current Unix id costs no file-system call.
-   */
-  async duringStart<T>(render: () => Promise<T>): Promise<T> {
-    this.known.clear();
-    if (this.records) {
-      for (const { org, relative, ...known } of this.store.verifiedFolders())
-        this.known.set(keyOf(org, relative), known);
-    }
-    this.trusting = true;
-    try {
-      return await render();
-    } finally {
-      this.trusting = false;
-    }
+  ) {
+    if (!records) return;
+    for (const { org, relative, ...known } of store.verifiedFolders()) this.known.set(keyOf(org, relative), known);
   }
 
-  /** On start, a folder recorded for `unixId`. */
+  /** A folder recorded for `unixId`: what the start's render may trust. */
   trusted(org: string, relative: string, unixId: number | undefined): Known | undefined {
-    if (!this.trusting || unixId === undefined) return undefined;
+    if (unixId === undefined) return undefined;
     const known = this.known.get(keyOf(org, relative));
     return known?.unixId === unixId ? known : undefined;
+  }
+
+  /**
+   * The folders as the start's render sees them: one recorded as present for the org's Unix id
+   * (`unixIds`, as stored) costs no file-system call; anything else is checked (and recorded).
+   * Writes use the folders themselves, which always check.
+   */
+  atStart(unixIds: Map<string, number | undefined>): OwnedContentFolders {
+    const present = (org: string, relative: string) => {
+      const known = this.trusted(org, relative, unixIds.get(org));
+      return known?.present ? { ok: true as const, path: known.path } : undefined;
+    };
+    return {
+      prepare: async (org, relative, unixId) => present(org, relative) ?? this.prepare(org, relative, unixId),
+      resolve: async (org, relative) => present(org, relative) ?? this.content.resolve(org, relative),
+      orgFolder: (org) => this.content.orgFolder(org),
+    };
   }
 
   /** Records what a write's render just found of `relative` in `org`'s folder. */
@@ -82,17 +83,13 @@ export class VerifiedFolders implements OwnedContentFolders {
   }
 
   async prepare(org: string, relative: string, unixId: number): Promise<ResolvedFolder> {
-    const known = this.trusted(org, relative, unixId);
-    if (known?.present) return { ok: true, path: known.path };
     const prepared = await this.content.prepare(org, relative, unixId);
     if (prepared.ok) this.record(org, relative, unixId, prepared.path, true);
     return prepared;
   }
 
-  /** On start, a folder recorded as present resolves to where it was; anything else is resolved now. */
-  async resolve(org: string, relative: string): Promise<ResolvedFolder> {
-    const known = this.trusting ? this.known.get(keyOf(org, relative)) : undefined;
-    return known?.present ? { ok: true, path: known.path } : this.content.resolve(org, relative);
+  resolve(org: string, relative: string): Promise<ResolvedFolder> {
+    return this.content.resolve(org, relative);
   }
 
   orgFolder(org: string): string {

@@ -15,7 +15,7 @@ import type { HostingStore, Mutation, Touched, WriteQueue } from "../domain/port
 import type { OrgState } from "../store/org-state";
 import { Coalescer } from "./coalesce";
 import { ConfigCommits, type ConfigCommitOptions } from "./config-commits";
-import type { Rendering } from "./render";
+import { EVERY_ORG, type Rendering } from "./render";
 
 interface WritePipelineOptions {
   store: HostingStore & ConfigCommitOptions["store"] & { refreshDigest(org: string): void; flush(): Promise<void> };
@@ -62,6 +62,14 @@ export class WritePipeline implements WriteQueue {
       afterCommit: (ftpOrgs) => this.settle(ftpOrgs),
       onCommit: (writes) => options.onCommit?.("config", writes),
     });
+  }
+
+  /**
+   * The start's FTP round (`Rendering.ftpRound` with EVERY_ORG), the first: the agent answers
+   * requests meanwhile, and a write's FTP round runs after it, so it never renders from older records.
+   */
+  startFtp(): Promise<void> {
+    return this.ftpRounds.request([EVERY_ORG]);
   }
 
   contentChanged(org: string): void {

@@ -138,15 +138,22 @@ export class FtpFiles {
   /**
    * Work out one org's accounts from its records; the next `publish` serves them.
    * Users are read only when the org has an enabled FTP service (most big orgs' writes have none).
+   * `folders`: the start's render passes those it trusts (verified-folders.ts `atStart`).
    */
-  async render(org: string, unixId: number, services: ServiceRecord[], users: () => UserRecord[]): Promise<void> {
-    const homes = await this.homesOf(org, services);
+  async render(
+    org: string,
+    unixId: number,
+    services: ServiceRecord[],
+    users: () => UserRecord[],
+    folders: FtpOptions["content"] = this.options.content,
+  ): Promise<void> {
+    const homes = await this.homesOf(org, services, folders);
     const byUser = new Map<string, Account[]>();
     for (const user of homes.length === 0 ? [] : users()) {
       const accounts = this.accountsOf(org, unixId, homes, user);
       if (accounts.length > 0) byUser.set(user.username, accounts);
     }
-    const refused = await this.prepareHomes(org, unixId, homes, byUser);
+    const refused = await this.prepareHomes(org, unixId, homes, byUser, folders);
     if (refused.size > 0) {
       for (const [username, accounts] of byUser) {
         const kept = accounts.filter((account) => !refused.has(account.service));
@@ -192,7 +199,9 @@ export class FtpFiles {
       added.push(accounts);
     }
     if (added.length === 0) return true;
-    if ((await this.prepareHomes(org, rendered.unixId, rendered.homes, byUser)).size > 0) return false;
+    if ((await this.prepareHomes(org, rendered.unixId, rendered.homes, byUser, this.options.content)).size > 0) {
+      return false;
+    }
     // Only the changed users' accounts: a write costs its own accounts, not the org's or the node's.
     this.reindex(removed, added);
     this.orgs.set(org, { unixId: rendered.unixId, homes: rendered.homes, byUser });
@@ -206,11 +215,11 @@ export class FtpFiles {
   }
 
   /** The org's enabled FTP services whose folder stays inside the org's. */
-  private async homesOf(org: string, services: ServiceRecord[]): Promise<FtpHome[]> {
+  private async homesOf(org: string, services: ServiceRecord[], folders: FtpOptions["content"]): Promise<FtpHome[]> {
     const homes: FtpHome[] = [];
     for (const service of services) {
       if (service.kind !== "ftp" || !service.enabled) continue;
-      const home = await this.options.content.resolve(org, service.rootPath);
+      const home = await folders.resolve(org, service.rootPath);
       if (home.ok) {
         homes.push({ service: service.name, rootPath: service.rootPath, home: home.path, writable: service.writable });
       } else this.skip(org, service.name, home.reason);
@@ -254,6 +263,7 @@ export class FtpFiles {
     unixId: number,
     homes: FtpHome[],
     byUser: Map<string, Account[]>,
+    folders: FtpOptions["content"],
   ): Promise<Set<string>> {
     const refused = new Set<string>();
     if (this.options.purePw === undefined) return refused;
@@ -262,7 +272,7 @@ export class FtpFiles {
     for (const { service, rootPath, home } of homes) {
       if (!served.has(service)) continue;
       try {
-        const prepared = await this.options.content.prepare(org, rootPath, unixId);
+        const prepared = await folders.prepare(org, rootPath, unixId);
         if (!prepared.ok || prepared.path !== home) {
           refused.add(service);
           this.skip(
