@@ -125,6 +125,7 @@ export const fakeHash = (password: string): string =>
 
 export interface DomainNode {
   store: Store;
+  queue: WritePipeline;
   sites: FakeSites;
   ftp: FakeFtp;
   reads: Reads;
@@ -183,6 +184,7 @@ export function domainNode(
   const members = new MemberWrites({ store, queue, log, passwords, content: fakeContent });
   return {
     store,
+    queue,
     sites,
     ftp,
     hashes,

@@ -138,6 +138,29 @@ describe("agent domain: org, user and service writes", function () {
       expect(node.ftp.rendered).to.deep.equal(["acme", "acme/alice", "acme/alice"]);
     });
 
+    it("renders every org whole in the start's FTP round, and a write's round arriving meanwhile after it", async function () {
+      await putOrg("bravo");
+      const render = node.ftp.render.bind(node.ftp);
+      let release = () => undefined as void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      node.ftp.render = async (...args) => {
+        await held; // the start's round is still rendering when the write commits
+        return render(...args);
+      };
+      const start = node.queue.startFtp();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      let answered = false;
+      const write = node
+        .putUser("acme", "alice", { passwordHash: fakeHash("one"), access: ["files"] })
+        .then(() => (answered = true));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(answered, "the write waits for a round after the start's").to.equal(false);
+      release();
+      await Promise.all([start, write]);
+      // Every org whole, then the write's user.
+      expect(node.ftp.rendered).to.deep.equal(["acme", "bravo", "acme/alice"]);
+    });
+
     it("gives a domain to one organization per node: another org's website with it is 409, naming the domain only", async function () {
       await putOrg("acme");
       await putOrg("aaa");
