@@ -10,6 +10,7 @@ import picocolors from "picocolors";
 import type { z } from "zod";
 import { AgentClient, AgentError, AgentUnreachableError, type ClientFactory } from "../provider/client";
 import { EndpointHealth } from "../provider/endpoint-health";
+import { caCertificates } from "../provider/trust";
 import type { EndpointFilter } from "../provider/sync";
 import { endpointSchema, normalizeEndpoint, orgNameSchema, type OrgStatus } from "../wire";
 import { type SecondaryState } from "../sdk/outputs";
@@ -21,6 +22,7 @@ export interface OperatorOptions {
   secondary: string[];
   tokenFile?: string;
   timeoutMs?: number;
+  caFile?: string;
 }
 
 export const EXIT_NOT_IN_SYNC = 1;
@@ -63,6 +65,7 @@ export function operatorCommand(
       [] as string[],
     )
     .option("--token-file <file>", "file holding the agents' bearer token (default: $LBHOSTING_TOKEN)")
+    .option("--ca-file <file>", "PEM file of the CA that signed the agents' TLS certificates (besides the system's)")
     .option(
       "--timeout-ms <n>",
       "timeout to connect to an agent, and for each of its answers, in milliseconds (default 15000)",
@@ -90,6 +93,20 @@ function loadToken(tokenFile: string | undefined): string {
   return token;
 }
 
+function loadCa(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read the CA file ${file} (${(error as NodeJS.ErrnoException).code}): check --ca-file`);
+  }
+  try {
+    return caCertificates(text, `the CA file ${file}`);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
 /**
  * The primary's client, a factory for the other nodes (all with the one token), and which
  * secondaries the operator named: the token goes to those only.
@@ -100,12 +117,13 @@ export function connect(options: OperatorOptions): {
   isNamed: EndpointFilter;
 } {
   const token = loadToken(options.tokenFile);
+  const ca = options.caFile === undefined ? undefined : loadCa(options.caFile);
   const health = new EndpointHealth();
   const clients = new Map<string, AgentClient>();
   const clientFor = (endpoint: string): AgentClient => {
     const key = normalizeEndpoint(endpoint);
     let client = clients.get(key);
-    if (!client) clients.set(key, (client = new AgentClient(key, token, { timeoutMs: options.timeoutMs, health })));
+    if (!client) clients.set(key, (client = new AgentClient(key, token, { timeoutMs: options.timeoutMs, health, ca })));
     return client;
   };
   const named = new Set(options.secondary.map(normalizeEndpoint));

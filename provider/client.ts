@@ -45,6 +45,7 @@ import { OWNER_HEADER, type WriteAnswer, writeAnswerFromHeaders } from "../wire/
 import { DRAINING_ANSWER_TIMEOUT_MS } from "../wire/timeouts";
 import { AgentError, AgentProtocolError, AgentUnreachableError } from "./agent-errors";
 import { EndpointHealth } from "./endpoint-health";
+import { tlsAdvice, trustedCas } from "./trust";
 
 export { AgentError, AgentProtocolError, AgentUnreachableError, unlessNotFound } from "./agent-errors";
 
@@ -69,6 +70,8 @@ export interface ClientOptions {
   retries?: number;
   /** The process's memory of silent endpoints, shared by its clients (default: this client's own). */
   health?: EndpointHealth;
+  /** PEM certificates of CAs trusted besides the system's (trust.ts). */
+  ca?: string[];
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -143,7 +146,8 @@ export class AgentClient {
     this.endpoint = normalizeEndpoint(endpoint);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.silentEndpoints = options.health ?? new EndpointHealth();
-    this.pool = new Agent({ connect: { timeout: this.timeoutMs } });
+    const ca = options.ca === undefined ? {} : { ca: trustedCas(options.ca) };
+    this.pool = new Agent({ connect: { timeout: this.timeoutMs, ...ca } });
     const retries = options.retries ?? DEFAULT_RETRIES;
     if (retries === 0) return;
     // RetryAgent keeps no body of a status it retried, so the last attempt goes out on the plain
@@ -476,5 +480,6 @@ function describeNetworkError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const { code } = error as { code?: string };
   const cause = error.cause as { code?: string; message?: string } | undefined;
-  return (code?.startsWith("UND_") ? undefined : code) ?? cause?.code ?? cause?.message ?? error.message;
+  const reason = (code?.startsWith("UND_") ? undefined : code) ?? cause?.code ?? cause?.message ?? error.message;
+  return tlsAdvice(reason) ?? reason;
 }

@@ -1,6 +1,7 @@
 /**
  * Agent credentials for the dynamic provider. They come from stack config through `configure`
- * (`lbhosting:token`, and `lbhosting:tokens`: a JSON object of endpoint → token) or from the
+ * (`lbhosting:token`, and `lbhosting:tokens`: a JSON object of endpoint → token; the agents' private
+ * CA, `lbhosting:caCertificate`, is trusted with them: trust.ts) or from the
  * `LBHOSTING_TOKEN` environment variable — never from the program, so they are never captured in
  * the serialized provider or written to state. One Credentials object per provider process
  * (provider/context.ts); it hands out one shared client per endpoint.
@@ -8,6 +9,7 @@
 import { normalizeEndpoint } from "../wire";
 import { AgentClient } from "./client";
 import { EndpointHealth } from "./endpoint-health";
+import { caCertificates } from "./trust";
 
 interface ConfigSource {
   get(key: string): string | undefined;
@@ -19,6 +21,7 @@ export class Credentials {
   private defaultToken: string | undefined;
   private endpointTokens = new Map<string, string>();
   private timeoutMs: number | undefined;
+  private ca: string[] | undefined;
   private readonly clients = new Map<string, AgentClient>();
   /** Endpoints the stack's resources name (inputs and state), kept for the whole process. */
   private readonly named = new Set<string>();
@@ -55,6 +58,8 @@ export class Credentials {
       throw new Error(`lbhosting:timeoutMs must be a positive whole number of milliseconds, not "${timeout}"`);
     }
     this.timeoutMs = timeout ? Number(timeout) : undefined;
+    const ca = config.get("lbhosting:caCertificate");
+    this.ca = ca ? caCertificates(ca, "lbhosting:caCertificate") : undefined;
     this.clients.clear();
   }
 
@@ -77,7 +82,11 @@ export class Credentials {
     const key = normalizeEndpoint(endpoint);
     let client = this.clients.get(key);
     if (!client) {
-      client = new AgentClient(key, this.tokenFor(key), { timeoutMs: this.timeoutMs, health: this.health });
+      client = new AgentClient(key, this.tokenFor(key), {
+        timeoutMs: this.timeoutMs,
+        health: this.health,
+        ca: this.ca,
+      });
       this.clients.set(key, client);
     }
     return client;
