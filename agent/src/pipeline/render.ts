@@ -1,7 +1,8 @@
 /**
  * Keeps the rendered server configuration in step with the database: an org's nginx sites
  * (validated through config-commits.ts before a write commits), its FTP accounts (rendered after
- * the commit, from the database) and, on start, everything at once.
+ * the commit, from the database) and, on start, every org's sites before the first request and
+ * every org's accounts in the first FTP round.
  */
 import { type UserRecord, canonicalJson } from "../../../wire";
 import { ApiFailure } from "../errors";
