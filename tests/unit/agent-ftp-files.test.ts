@@ -80,7 +80,9 @@ describe("agent FTP files", function () {
           const pdb = path.join(dir, `pdb-${run++}`);
           fs.writeFileSync(source, passwd);
           execFileSync(purePw, ["mkdb", pdb, "-f", source]);
-          expect(buildPureDb(passwdLines.map(lineRecord)).equals(fs.readFileSync(pdb))).to.equal(true);
+          expect(buildPureDb(passwdLines.map((l) => lineRecord(Buffer.from(l)))).equals(fs.readFileSync(pdb))).to.equal(
+            true,
+          );
         }),
         { numRuns: 25, seed: 9 },
       );
