@@ -35,7 +35,7 @@ import {
   type ReplicaChangesBody,
   type RevokedOrgToken,
   type ServiceBody,
-  type ServiceRecord,
+  type ServiceView,
   type Snapshot,
   type UserBody,
   type UserRecord,
@@ -207,11 +207,11 @@ export class AgentClient {
     return writeAnswerFromHeaders((await this.send({ method: "DELETE", path, answer: answers.writeResult })).headers);
   }
 
-  getService(org: string, name: string): Promise<ServiceRecord> {
+  getService(org: string, name: string): Promise<ServiceView> {
     return this.read({ method: "GET", path: servicePath(org, name), answer: answers.service });
   }
 
-  listServices(org: string): Promise<ServiceRecord[]> {
+  listServices(org: string): Promise<ServiceView[]> {
     return this.read({ method: "GET", path: `${orgPath(org)}/services`, answer: answers.services });
   }
 
@@ -222,7 +222,7 @@ export class AgentClient {
     body: ServiceBody,
     force = false,
     owner?: string,
-  ): Promise<WriteOutcome<ServiceRecord>> {
+  ): Promise<WriteOutcome<ServiceView>> {
     const path = servicePath(org, name) + forceQuery(force);
     const answer = await this.send({ method: "PUT", path, body, answer: answers.service, headers: ownerHeader(owner) });
     return { record: answer.body, answer: writeAnswerFromHeaders(answer.headers) };

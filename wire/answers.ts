@@ -14,19 +14,20 @@ import {
   revokedOrgTokenSchema,
 } from "./access";
 import { balancerDeletedSchema, balancerRecordSchema, balancerStatusSchema } from "./balancer";
-import { serviceRecordSchema, snapshotSchema, userRecordSchema } from "./records";
+import { snapshotSchema, userRecordSchema } from "./records";
 import {
   changesResultSchema,
   deletedSchema,
   healthSchema,
   nodeInfoSchema,
   orgStatusSchema,
+  serviceViewSchema,
   writeResultSchema,
 } from "./responses";
 
-/** A user's or service's record as GET and PUT answer it: the stored record, further fields ignored. */
+/** A user's record or a service's view as GET and PUT answer it, further fields ignored. */
 const userAnswer = z.object(userRecordSchema.shape);
-const [websiteRecord, ftpRecord] = serviceRecordSchema.options;
+const [websiteRecord, ftpRecord] = serviceViewSchema.options;
 const serviceAnswer = z.discriminatedUnion("kind", [z.object(websiteRecord.shape), z.object(ftpRecord.shape)]);
 
 /** The schema of every answer the client reads, by what it answers. */

@@ -5,6 +5,7 @@
  */
 export * from "./fields";
 export * from "./records";
+export * from "./tls";
 export * from "./requests";
 export * from "./responses";
 export * from "./balancer";

@@ -14,6 +14,7 @@ import {
   serviceNameSchema,
   usernameSchema,
 } from "./fields";
+import { certificatePemSchema, privateKeyPemSchema } from "./tls";
 
 /**
  * An org's Unix id: the uid and gid its writable FTP accounts run as and that owns its content
@@ -51,6 +52,22 @@ export const userRecordSchema = z.strictObject({
 });
 export type UserRecord = z.infer<typeof userRecordSchema>;
 
+/**
+ * A website's HTTPS: its certificate (the site's first, then its issuers) and key, and how plain
+ * HTTP is answered. Replicated whole, so every node of the org serves the same certificate, and
+ * covered by the digest, so a copy holding another one is drifted. Absent on an HTTP-only site,
+ * so those records (and digests) are what they were before HTTPS existed.
+ */
+export const websiteTlsRecordSchema = z.strictObject({
+  certificate: certificatePemSchema,
+  privateKey: privateKeyPemSchema,
+  /** Plain HTTP requests are redirected to HTTPS (ACME challenges and the load balancer's check excepted). */
+  httpsRedirect: z.boolean(),
+  /** HTTPS answers carry Strict-Transport-Security (one year). */
+  hsts: z.boolean(),
+});
+export type WebsiteTlsRecord = z.infer<typeof websiteTlsRecordSchema>;
+
 export const serviceRecordSchema = z.discriminatedUnion("kind", [
   z.strictObject({
     name: serviceNameSchema,
@@ -58,6 +75,7 @@ export const serviceRecordSchema = z.discriminatedUnion("kind", [
     enabled: z.boolean(),
     domains: z.array(domainSchema),
     documentRoot: contentPathSchema,
+    tls: websiteTlsRecordSchema.optional(),
     managedBy: z.string(),
   }),
   z.strictObject({

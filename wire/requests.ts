@@ -19,6 +19,7 @@ import {
   uniqueList,
 } from "./fields";
 import { changeSchema, epochSchema, snapshotSchema } from "./records";
+import { certificatePemSchema, privateKeyPemSchema, tlsProblems } from "./tls";
 
 /** `PUT /v1/orgs/{org}`: the org's settings; omitted ones take their defaults. */
 export const orgSettingsSchema = z.strictObject({
@@ -56,12 +57,48 @@ const serviceCommon = {
   managedBy: managedBySchema.default(""),
 };
 
+/** A website's uploaded certificate (the site's first, then its issuers) and its key. */
+export const tlsMaterialSchema = z.strictObject({
+  certificate: certificatePemSchema,
+  privateKey: privateKeyPemSchema,
+});
+export type TlsMaterial = z.infer<typeof tlsMaterialSchema>;
+
 export const websiteBodySchema = z.strictObject({
   kind: z.literal("website"),
   domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
   documentRoot: contentPathSchema,
+  tls: tlsMaterialSchema.optional(),
+  /** With tls: redirect plain HTTP to HTTPS (default true). */
+  httpsRedirect: z.boolean().optional(),
+  /** With tls: send Strict-Transport-Security (default false: browsers remember it for a year). */
+  hsts: z.boolean().optional(),
   ...serviceCommon,
 });
+
+/** A website's TLS settings as stored (defaults applied), or undefined for an HTTP-only site. */
+export const websiteTlsOf = (body: z.output<typeof websiteBodySchema>) =>
+  body.tls && { ...body.tls, httpsRedirect: body.httpsRedirect ?? true, hsts: body.hsts ?? false };
+
+/**
+ * A website's TLS settings against its domains: the certificate is readable, matches its key, is
+ * not expired, covers every domain and lists its chain in order; redirect and HSTS need it. Each
+ * problem names its field and quotes nothing of the key or certificate.
+ */
+export function websiteTlsIssues(
+  site: { domains?: unknown; tls?: TlsMaterial; httpsRedirect?: boolean; hsts?: boolean },
+  addIssue: (issue: { path: (string | number)[]; message: string }) => void,
+  now = new Date(),
+): void {
+  for (const flag of ["httpsRedirect", "hsts"] as const) {
+    if (site[flag] !== undefined && site.tls === undefined) addIssue({ path: [flag], message: "needs tls" });
+  }
+  if (site.tls === undefined) return;
+  const domains = Array.isArray(site.domains) ? site.domains.filter((d): d is string => typeof d === "string") : [];
+  for (const problem of tlsProblems(site.tls.certificate, site.tls.privateKey, domains, now)) {
+    addIssue({ path: ["tls", problem.path], message: problem.message });
+  }
+}
 
 export const ftpBodySchema = z.strictObject({
   kind: z.literal("ftp"),
@@ -71,7 +108,11 @@ export const ftpBodySchema = z.strictObject({
 });
 
 /** `PUT /v1/orgs/{org}/services/{service}`: a website or an FTP service. */
-export const serviceBodySchema = z.discriminatedUnion("kind", [websiteBodySchema, ftpBodySchema]);
+export const serviceBodySchema = z
+  .discriminatedUnion("kind", [websiteBodySchema, ftpBodySchema])
+  .superRefine((body, ctx) => {
+    if (body.kind === "website") websiteTlsIssues(body, (issue) => ctx.addIssue({ code: "custom", ...issue }));
+  });
 export type ServiceBody = z.input<typeof serviceBodySchema>;
 export type ServiceBodyWithDefaults = z.output<typeof serviceBodySchema>;
 

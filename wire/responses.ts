@@ -51,7 +51,8 @@ import {
   orgNameSchema,
   portRangeSchema,
 } from "./fields";
-import { changeSchema, epochSchema, serviceRecordSchema, userRecordSchema } from "./records";
+import { type ServiceRecord, changeSchema, epochSchema, serviceRecordSchema, userRecordSchema } from "./records";
+import { certificateSummary, certificateSummarySchema } from "./tls";
 import { WRITE_HEADERS } from "./write-answer";
 
 /** `GET /v1/orgs/{org}`. */
@@ -92,6 +93,8 @@ export const nodeInfoSchema = z.object({
   version: z.string(),
   /** Where this node's nginx serves the rendered sites, or null when it renders config only. */
   httpListen: z.string().nullable(),
+  /** Where its nginx serves HTTPS sites, or null (older agents leave it out). */
+  httpsListen: z.string().nullable().optional(),
   /** Where this node's FTP server listens, or null. */
   ftpListen: z.string().nullable(),
   /** Its FTP server's passive port range, or null (older agents leave it out). */
@@ -133,7 +136,23 @@ export type ChangesResult = z.infer<typeof changesResultSchema>;
 
 export const orgListSchema = z.object({ orgs: z.array(orgStatusSchema) });
 export const userListSchema = z.object({ users: z.array(userRecordSchema) });
-export const serviceListSchema = z.object({ services: z.array(serviceRecordSchema) });
+/** A website's HTTPS as answers show it: the certificate's summary, never the PEM or the key. */
+export const websiteTlsViewSchema = certificateSummarySchema.extend({ httpsRedirect: z.boolean(), hsts: z.boolean() });
+const [websiteRecord, ftpRecord] = serviceRecordSchema.options;
+/** A service as GET and PUT answer it: its record, with a website's certificate and key summarized. */
+export const serviceViewSchema = z.discriminatedUnion("kind", [
+  websiteRecord.extend({ tls: websiteTlsViewSchema.optional() }),
+  ftpRecord,
+]);
+export type ServiceView = z.infer<typeof serviceViewSchema>;
+
+export function serviceView(service: ServiceRecord): ServiceView {
+  if (service.kind !== "website" || service.tls === undefined) return service as ServiceView;
+  const { certificate, httpsRedirect, hsts } = service.tls;
+  return { ...service, tls: { ...certificateSummary(certificate), httpsRedirect, hsts } };
+}
+
+export const serviceListSchema = z.object({ services: z.array(serviceViewSchema) });
 
 export const deletedSchema = z.object({ name: z.string(), deleted: z.literal(true) });
 export type Deleted = z.infer<typeof deletedSchema>;

@@ -26,6 +26,7 @@ interface AgentCliOptions {
   nginxPrefix?: string;
   nginxPidFile?: string;
   httpListen?: string;
+  httpsListen?: string;
   ftpListen?: string;
   ftpPassivePorts?: [number, number];
   ftpMaxSessions?: number;
@@ -135,6 +136,7 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
         }
       : {}),
     httpListen: cli.httpListen,
+    httpsListen: cli.httpsListen,
     ftpListen: cli.ftpListen,
     ftpPassivePorts: cli.ftpPassivePorts,
     ftpMaxSessions: cli.ftpMaxSessions,
@@ -201,6 +203,10 @@ function agentProgram(name = "lbhosting-agent"): Command {
     .option(
       "--http-listen <host:port>",
       "where sites are served: nginx's listen, or HAProxy's on a load balancer; default 80",
+    )
+    .option(
+      "--https-listen <host:port>",
+      "where HTTPS sites are served: nginx's listen (ssl), or HAProxy's on a load balancer; default 443",
     )
     .option("--ftp-listen <host:port>", "where this node's FTP server listens (reported by GET /v1/node)")
     .option(

@@ -77,7 +77,7 @@ export function createAgent(options: AgentOptions): Agent {
   if (assigned.length > 0) log("info", "organizations given their Unix ids", { orgs: assigned.length });
   const sites = new NginxSites(
     options.nginxConfDir ?? path.join(options.dataDir, "nginx"),
-    { agentName: options.name, listen: settings.httpListen },
+    { agentName: options.name, listen: settings.httpListen, httpsListen: settings.httpsListen },
     options.nginx,
     warn,
     metrics.serverSteps("nginx"),
@@ -144,6 +144,7 @@ export function createAgent(options: AgentOptions): Agent {
     version: packageVersion(),
     // Without nginx this node renders configuration only: nothing serves it.
     httpListen: options.nginx ? settings.httpListen : null,
+    httpsListen: options.nginx ? settings.httpsListen : null,
     ftpListen: options.ftpListen ?? null,
     ftpPassivePorts: options.ftpPassivePorts ?? null,
     ftpMaxSessions: options.ftpMaxSessions ?? null,

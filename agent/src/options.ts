@@ -20,6 +20,7 @@ import type { NginxBinary } from "./render/nginx/sites";
 const DEFAULT_REPLICA_BODY_LIMIT = 64 * 1024 * 1024;
 const DEFAULT_CHANGE_LOG_LIMIT = 1000;
 const DEFAULT_HTTP_LISTEN = "80";
+const DEFAULT_HTTPS_LISTEN = "443";
 
 /** nginx `listen` values the agent renders: "PORT", "IPv4:PORT" or "[IPv6]:PORT". */
 const HTTP_LISTEN = /^(?:(?:\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:.]+\]:)?\d{1,5}$/;
@@ -46,6 +47,8 @@ export interface AgentOptions {
   nginx?: NginxBinary;
   /** nginx `listen` parameter for rendered sites, and HAProxy's web address on a load balancer. Default "80". */
   httpListen?: string;
+  /** nginx `listen` parameter for HTTPS sites (with `ssl`), and HAProxy's HTTPS address on a load balancer. Default "443". */
+  httpsListen?: string;
   /** Where this node's FTP server listens ("host:port"); only reported by `GET /v1/node`. */
   ftpListen?: string;
   /** This node's FTP passive port range (pure-ftpd's -p); only reported by `GET /v1/node`. */
@@ -78,6 +81,7 @@ export interface AgentOptions {
 /** The settings with every default applied: what the agent's parts are built from. */
 interface AgentSettings {
   httpListen: string;
+  httpsListen: string;
   changeLogLimit: number;
   replicaBodyLimit: number;
   orgIdRange: UnixIdRange;
@@ -93,6 +97,7 @@ const serves = (options: AgentOptions): boolean => options.nginx !== undefined |
 export function agentSettings(options: AgentOptions): AgentSettings {
   return {
     httpListen: options.httpListen ?? DEFAULT_HTTP_LISTEN,
+    httpsListen: options.httpsListen ?? DEFAULT_HTTPS_LISTEN,
     changeLogLimit: options.changeLogLimit ?? DEFAULT_CHANGE_LOG_LIMIT,
     replicaBodyLimit: options.replicaBodyLimit ?? DEFAULT_REPLICA_BODY_LIMIT,
     orgIdRange: options.orgIdRange ?? DEFAULT_UNIX_ID_RANGE,
@@ -114,6 +119,12 @@ export function optionProblem(options: AgentOptions): string | undefined {
   if (token) return `the agent token ${token}`;
   if (options.httpListen !== undefined && !HTTP_LISTEN.test(options.httpListen)) {
     return `--http-listen ${JSON.stringify(options.httpListen)} must be PORT, IPV4:PORT or [IPV6]:PORT`;
+  }
+  if (options.httpsListen !== undefined && !HTTP_LISTEN.test(options.httpsListen)) {
+    return `--https-listen ${JSON.stringify(options.httpsListen)} must be PORT, IPV4:PORT or [IPV6]:PORT`;
+  }
+  if ((options.httpsListen ?? DEFAULT_HTTPS_LISTEN) === (options.httpListen ?? DEFAULT_HTTP_LISTEN)) {
+    return "--https-listen must differ from --http-listen";
   }
   if (options.ftpListen !== undefined && !listenAddressSchema.safeParse(options.ftpListen).success) {
     return `--ftp-listen ${JSON.stringify(options.ftpListen)} must be HOST:PORT (an IPv4 address or DNS name)`;

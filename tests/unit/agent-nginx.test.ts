@@ -16,7 +16,7 @@ import {
   siteScope,
 } from "../../agent/src/render/nginx/sites";
 
-const NODE = { agentName: "web-1", listen: "127.0.1.2:8080" };
+const NODE = { agentName: "web-1", listen: "127.0.1.2:8080", httpsListen: "127.0.1.2:8443" };
 const site = (org: string, domains: string[], root = "www"): SiteSpec => ({
   domains,
   root: `/srv/nas/${org}/${root}`,
@@ -59,6 +59,33 @@ describe("agent nginx sites", function () {
     expect(text).to.include('    if ($lbh_root = "") {\n        return 404;\n    }\n');
     expect(text).to.include('    add_header X-Served-By "web-1" always;\n');
     expect(text).to.include("    location = /.well-known/lbhosting/health {\n        access_log off;\n");
+  });
+
+  it("adds an HTTPS server block only for sites with TLS: certificate and key chosen by SNI, each PEM line the site's own", function () {
+    const pem = (label: string) => `-----BEGIN ${label}-----\nQUJD\n-----END ${label}-----\n`;
+    const tls = { certificate: pem("CERTIFICATE"), privateKey: pem("PRIVATE KEY"), httpsRedirect: true, hsts: false };
+    expect(renderSites(NODE, new Map([[siteKey("acme", "www"), site("acme", ["acme.test"])]])).text).not.to.include(
+      "ssl",
+    );
+    const rendered = renderSites(
+      NODE,
+      new Map([
+        [siteKey("acme", "www"), { ...site("acme", ["acme.test"]), tls }],
+        [siteKey("bravo", "www"), site("bravo", ["bravo.test"])],
+      ]),
+    );
+    const { text, owners } = rendered;
+    expect(text.match(/server \{/g)).to.have.length(2);
+    expect(text).to.include("    listen 127.0.1.2:8443 ssl http2;\n    server_name acme.test;\n");
+    expect(text).to.include(
+      'map $ssl_server_name $lbh_tls_key {\n    default "";\n    acme.test "-----BEGIN PRIVATE KEY-----\\nQUJD\\n-----END PRIVATE KEY-----\\n";\n}\n',
+    );
+    expect(text).to.include('map $host $lbh_https_redirect {\n    default "";\n    acme.test "1";\n}\n');
+    expect(text).to.include("    ssl_certificate data:$lbh_tls_certificate;\n");
+    const lines = text.split("\n");
+    const keyLine = lines.findIndex((line) => line.includes("PRIVATE KEY"));
+    expect(owners[keyLine]).to.equal(siteKey("acme", "www"));
+    expect(text).not.to.match(/bravo\.test "-----BEGIN/);
   });
 
   it("renders no server block without sites, and serves a domain listed twice by its first site only", function () {

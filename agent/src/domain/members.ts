@@ -12,6 +12,7 @@ import {
   type WriteResult,
   activeSecondaries,
   canonicalJson,
+  websiteTlsOf,
 } from "../../../wire";
 import { ApiFailure, notFound } from "../errors";
 import type { OrgState } from "../store/org-state";
@@ -184,7 +185,13 @@ export class MemberWrites {
     const common = { name, enabled: body.enabled, managedBy: body.managedBy };
     const service: ServiceRecord =
       body.kind === "website"
-        ? { ...common, kind: "website", domains: body.domains, documentRoot: body.documentRoot }
+        ? {
+            ...common,
+            kind: "website",
+            domains: body.domains,
+            documentRoot: body.documentRoot,
+            ...(body.tls && { tls: websiteTlsOf(body) }),
+          }
         : { ...common, kind: "ftp", rootPath: body.rootPath, writable: body.writable };
     const [field, folder] =
       service.kind === "website" ? ["documentRoot", service.documentRoot] : ["rootPath", service.rootPath];

@@ -1,5 +1,12 @@
 /** What the agent answers about its orgs: records, snapshots and the change log since a generation. */
-import type { ChangesResult, OrgStatus, ServiceRecord, Snapshot, UserRecord } from "../../../wire";
+import {
+  type ChangesResult,
+  type OrgStatus,
+  type ServiceView,
+  type Snapshot,
+  type UserRecord,
+  serviceView,
+} from "../../../wire";
 import { ApiFailure, notFound } from "../errors";
 import type { HostingStore } from "./ports";
 import { orgStatus, requireOrg } from "./roles";
@@ -27,16 +34,16 @@ export class Reads {
     return user;
   }
 
-  listServices(org: string): ServiceRecord[] {
+  listServices(org: string): ServiceView[] {
     requireOrg(this.store, org);
-    return this.store.listServices(org);
+    return this.store.listServices(org).map(serviceView);
   }
 
-  getService(org: string, name: string): ServiceRecord {
+  getService(org: string, name: string): ServiceView {
     requireOrg(this.store, org);
     const service = this.store.getService(org, name);
     if (!service) throw notFound(`service "${name}" of organization "${org}"`);
-    return service;
+    return serviceView(service);
   }
 
   /** The org's whole replicated content; read in one transaction so it is one consistent generation. */

@@ -4,7 +4,7 @@
  * the commit, from the database) and, on start, every org's sites before the first request and
  * every org's accounts in the first FTP round.
  */
-import { type UserRecord, canonicalJson } from "../../../wire";
+import { type UserRecord, type WebsiteTlsRecord, canonicalJson } from "../../../wire";
 import { ApiFailure } from "../errors";
 import type { HostingStore, OwnedContentFolders, ResolvedFolder, Warn } from "../domain/ports";
 import type { FtpFiles } from "../render/ftp/accounts";
@@ -34,7 +34,7 @@ interface RenderOptions {
 /** The key of the start's FTP round (`ftpRound`): every org, whole. Not an org's name. */
 export const EVERY_ORG = "*";
 
-type WebsiteRecord = { name: string; domains: string[]; documentRoot: string };
+type WebsiteRecord = { name: string; domains: string[]; documentRoot: string; tls?: WebsiteTlsRecord };
 
 export class Rendering {
   /**
@@ -54,7 +54,7 @@ export class Rendering {
       .listServices(org)
       .flatMap((service) =>
         service.kind === "website" && service.enabled
-          ? [{ name: service.name, domains: service.domains, documentRoot: service.documentRoot }]
+          ? [{ name: service.name, domains: service.domains, documentRoot: service.documentRoot, tls: service.tls }]
           : [],
       );
   }
@@ -96,6 +96,7 @@ export class Rendering {
         domains: service.domains,
         root: root.path,
         orgFolder: content.orgFolder(org),
+        ...(service.tls && { tls: service.tls }),
       });
     });
     this.missingChecks.delete(org);

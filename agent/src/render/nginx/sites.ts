@@ -25,11 +25,14 @@ import { ApiFailure } from "../../errors";
 import { writeFileAtomic } from "../atomic-write";
 import { SITE_CHECK_PATH } from "../site-check";
 import { type StepReport, timedStep } from "../steps";
+import type { WebsiteTlsRecord } from "../../../../wire";
 
 export const SITES_FILE = "lbh-sites.conf";
 /** The one-file-per-site layout of agents before lbh-sites.conf: removed by the first render. */
 const LEGACY_SITE_FILE = /^lbh\.[^.]+\.[^.]+\.conf$/;
 const NGINX_TIMEOUT_MS = 15_000;
+/** The file holds websites' private keys: nginx's master (root) reads it, nobody else may. */
+const SITES_FILE_MODE = 0o600;
 const MAX_MESSAGE = 2000;
 
 /** One website as nginx serves it. Every value was validated to contain no nginx syntax characters. */
@@ -39,6 +42,8 @@ export interface SiteSpec {
   root: string;
   /** The org's folder (content root resolved, then the org's name): nginx follows no symlink out of it. */
   orgFolder: string;
+  /** HTTPS: its certificate and key (stored PEM: base64 lines only) and how HTTP is answered. */
+  tls?: WebsiteTlsRecord;
 }
 
 /** What every site of the node shares. */
@@ -46,6 +51,8 @@ export interface SitesNode {
   agentName: string;
   /** The nginx `listen` parameter, e.g. "127.0.1.2:8080" or "80". */
   listen: string;
+  /** The nginx `listen` parameter of HTTPS, e.g. "127.0.1.2:8443" or "443". */
+  httpsListen: string;
 }
 
 export interface NginxBinary {
@@ -73,6 +80,55 @@ export interface RenderedSites {
   owners: string[];
 }
 
+/** HSTS as HTTPS answers send it when a site asks: a year, the usual value. */
+const HSTS = "max-age=31536000";
+
+/** PEM as one nginx string: its newlines written `\n`, which nginx's parser turns back into newlines. */
+const pemValue = (pem: string): string => pem.replace(/\n/g, "\\n");
+
+/**
+ * What a server block serves, the same for HTTP and HTTPS: the document root and org folder the
+ * maps give for the request's host, dotfiles refused, and the load balancer's check file.
+ * `redirect`: plain HTTP of a site that asked for it goes to HTTPS, except its ACME challenges and
+ * the load balancer's check, which must answer over HTTP.
+ */
+function servedLocations(node: SitesNode, redirect: boolean): string[] {
+  return [
+    // Unreachable (only the maps' domains are this server's names) unless this server becomes
+    // the listen address's default: then an empty root would map a path to the whole file system.
+    '    if ($lbh_root = "") {',
+    "        return 404;",
+    "    }",
+    "    root $lbh_root;",
+    // A symlink below the org's folder is followed only to what the symlink's owner owns: the org's
+    // files (its Unix id owns them, content.ts), never /etc, another org's folder or the agent's data,
+    // and a document root swapped for a symlink after the agent checked it serves nothing. Checked
+    // by nginx at each request, so no race with the check the agent made when it rendered the file.
+    "    disable_symlinks if_not_owner from=$lbh_org_folder;",
+    "    index index.html index.htm;",
+    `    add_header X-Served-By "${node.agentName}" always;`,
+    "    location / {",
+    ...(redirect
+      ? ["        if ($lbh_https_redirect) {", "            return 301 https://$host$request_uri;", "        }"]
+      : []),
+    "        try_files $uri $uri/ =404;",
+    "    }",
+    "    location ^~ /.well-known/acme-challenge/ {",
+    "        try_files $uri =404;",
+    "    }",
+    // Dotfiles and dot-folders (.env, .git/, .htpasswd) are a tenant's secrets, not its site; only
+    // /.well-known/ (ACME challenges, security.txt, the load balancer's check) is served.
+    "    location ~ /\\.(?!well-known(?:/|$)) {",
+    "        return 404;",
+    "    }",
+    // The load balancer's check: the agent's file in the document root (site-check.ts).
+    `    location = ${SITE_CHECK_PATH} {`,
+    "        access_log off;",
+    "        default_type text/plain;",
+    "    }",
+  ];
+}
+
 /** The sites file for `sites` (key → site), in key order so that equal sites render equal text. */
 export function renderSites(node: SitesNode, sites: Map<string, SiteSpec>): RenderedSites {
   const lines: Array<[text: string, owner: string]> = [
@@ -87,48 +143,55 @@ export function renderSites(node: SitesNode, sites: Map<string, SiteSpec>): Rend
     const domains = site.domains.filter((domain) => !seen.has(domain) && seen.add(domain));
     return domains.length === 0 ? [] : [{ key, site, domains }];
   });
-  const map = (variable: string, value: (site: SiteSpec) => string) => {
-    lines.push([`map $host ${variable} {`, ""], ['    default "";', ""]);
+  const secure = served.filter(({ site }) => site.tls !== undefined);
+  const map = (
+    source: "$host" | "$ssl_server_name",
+    variable: string,
+    value: (site: SiteSpec) => string | undefined,
+  ) => {
+    lines.push([`map ${source} ${variable} {`, ""], ['    default "";', ""]);
     for (const { key, site, domains } of served) {
-      for (const domain of domains) lines.push([`    ${domain} "${value(site)}";`, key]);
+      const given = value(site);
+      if (given !== undefined) for (const domain of domains) lines.push([`    ${domain} "${given}";`, key]);
     }
     lines.push(["}", ""]);
   };
+  const shared = (text: string[]) => {
+    for (const line of text) lines.push([line, ""]);
+  };
   if (served.length > 0) {
-    map("$lbh_root", (site) => site.root);
-    map("$lbh_org_folder", (site) => site.orgFolder);
+    map("$host", "$lbh_root", (site) => site.root);
+    map("$host", "$lbh_org_folder", (site) => site.orgFolder);
+    if (secure.length > 0) map("$host", "$lbh_https_redirect", (site) => (site.tls?.httpsRedirect ? "1" : undefined));
     lines.push(["server {", ""], [`    listen ${node.listen};`, ""]);
     for (const { key, domains } of served) lines.push([`    server_name ${domains.join(" ")};`, key]);
-    const shared = [
-      // Unreachable (only the maps' domains are this server's names) unless this server becomes
-      // the listen address's default: then an empty root would map a path to the whole file system.
-      '    if ($lbh_root = "") {',
-      "        return 404;",
+    shared([...servedLocations(node, secure.length > 0), "}"]);
+  }
+  if (secure.length > 0) {
+    // The certificate is chosen by the name the client asked for in its handshake (SNI) and read
+    // from the map for each handshake: nginx's master reads this file (0600), so the keys need no
+    // file its workers could read. A name no map holds gets no certificate: the handshake fails.
+    map("$ssl_server_name", "$lbh_tls_certificate", (site) => site.tls && pemValue(site.tls.certificate));
+    map("$ssl_server_name", "$lbh_tls_key", (site) => site.tls && pemValue(site.tls.privateKey));
+    map("$ssl_server_name", "$lbh_tls_org_folder", (site) => site.tls && site.orgFolder);
+    map("$host", "$lbh_hsts", (site) => (site.tls?.hsts ? HSTS : undefined));
+    lines.push(["server {", ""], [`    listen ${node.httpsListen} ssl http2;`, ""]);
+    for (const { key, domains } of secure) lines.push([`    server_name ${domains.join(" ")};`, key]);
+    shared([
+      "    ssl_certificate data:$lbh_tls_certificate;",
+      "    ssl_certificate_key data:$lbh_tls_key;",
+      "    ssl_protocols TLSv1.2 TLSv1.3;",
+      "    ssl_session_cache shared:lbh_tls:10m;",
+      "    ssl_session_timeout 1h;",
+      // A connection made for one org's name may not ask for another org's site (HTTP/2 reuses a
+      // connection for any name its certificate covers): 421 makes the client connect again.
+      "    if ($lbh_tls_org_folder != $lbh_org_folder) {",
+      "        return 421;",
       "    }",
-      "    root $lbh_root;",
-      // A symlink below the org's folder is followed only to what the symlink's owner owns: the org's
-      // files (its Unix id owns them, content.ts), never /etc, another org's folder or the agent's data,
-      // and a document root swapped for a symlink after the agent checked it serves nothing. Checked
-      // by nginx at each request, so no race with the check the agent made when it rendered the file.
-      "    disable_symlinks if_not_owner from=$lbh_org_folder;",
-      "    index index.html index.htm;",
-      `    add_header X-Served-By "${node.agentName}" always;`,
-      "    location / {",
-      "        try_files $uri $uri/ =404;",
-      "    }",
-      // Dotfiles and dot-folders (.env, .git/, .htpasswd) are a tenant's secrets, not its site; only
-      // /.well-known/ (ACME challenges, security.txt, the load balancer's check) is served.
-      "    location ~ /\\.(?!well-known(?:/|$)) {",
-      "        return 404;",
-      "    }",
-      // The load balancer's check: the agent's file in the document root (site-check.ts).
-      `    location = ${SITE_CHECK_PATH} {`,
-      "        access_log off;",
-      "        default_type text/plain;",
-      "    }",
+      "    add_header Strict-Transport-Security $lbh_hsts always;",
+      ...servedLocations(node, false),
       "}",
-    ];
-    for (const line of shared) lines.push([line, ""]);
+    ]);
   }
   return { text: `${lines.map(([text]) => text).join("\n")}\n`, owners: lines.map(([, owner]) => owner) };
 }
@@ -218,7 +281,7 @@ export class NginxSites {
     await Promise.all([
       target.text === undefined
         ? fs.promises.rm(this.file, { force: true })
-        : writeFileAtomic(this.file, target.text, 0o644),
+        : writeFileAtomic(this.file, target.text, SITES_FILE_MODE),
       ...removed.map((name) => fs.promises.rm(path.join(this.confDir, name), { force: true })),
       ...[...target.legacy].map(([name, text]) => writeFileAtomic(path.join(this.confDir, name), text, 0o644)),
     ]);
