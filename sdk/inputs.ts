@@ -18,7 +18,14 @@ import {
   uniqueList,
   usernameSchema,
 } from "../wire/fields";
-import { ftpBodySchema, orgSettingsSchema, userBodySchema, websiteBodySchema } from "../wire/requests";
+import {
+  ftpBodySchema,
+  orgSettingsSchema,
+  tlsMaterialSchema,
+  userBodySchema,
+  websiteBodySchema,
+  websiteTlsIssues,
+} from "../wire/requests";
 
 /** The value Pulumi sends for inputs that are not known yet during preview. */
 export const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -98,20 +105,27 @@ const webServiceCommon = {
   managedBy: managedBySchema.optional(),
 };
 
-export const webServiceInputsSchema = z.discriminatedUnion("kind", [
-  z.strictObject({
-    ...webServiceCommon,
-    kind: z.literal("website"),
-    domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
-    documentRoot: contentPathSchema,
-  }),
-  z.strictObject({
-    ...webServiceCommon,
-    kind: z.literal("ftp"),
-    rootPath: contentPathSchema,
-    writable: z.boolean().optional(),
-  }),
-]);
+export const webServiceInputsSchema = z
+  .discriminatedUnion("kind", [
+    z.strictObject({
+      ...webServiceCommon,
+      kind: z.literal("website"),
+      domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
+      documentRoot: contentPathSchema,
+      tls: tlsMaterialSchema.optional(),
+      httpsRedirect: z.boolean().optional(),
+      hsts: z.boolean().optional(),
+    }),
+    z.strictObject({
+      ...webServiceCommon,
+      kind: z.literal("ftp"),
+      rootPath: contentPathSchema,
+      writable: z.boolean().optional(),
+    }),
+  ])
+  .superRefine((inputs, ctx) => {
+    if (inputs.kind === "website") websiteTlsIssues(inputs, (issue) => ctx.addIssue({ code: "custom", ...issue }));
+  });
 export type WebServiceInputs = z.infer<typeof webServiceInputsSchema>;
 
 /**

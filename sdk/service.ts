@@ -17,12 +17,36 @@ export interface WebServiceArgs {
   domains?: pulumi.Input<pulumi.Input<string>[]>;
   /** website: the folder served, relative to the organization's content folder on the NAS. */
   documentRoot?: pulumi.Input<string>;
+  /**
+   * website: serve it over HTTPS too, with this certificate (PEM: the site's first, then its
+   * issuers) and unencrypted private key (PEM). Always stored as a secret in state; the agents keep
+   * it readable by themselves and nginx's master only, and answer only its fingerprint.
+   */
+  tls?: pulumi.Input<WebsiteTls>;
+  /** website with tls: redirect plain HTTP to HTTPS (default true). */
+  httpsRedirect?: pulumi.Input<boolean>;
+  /** website with tls: send Strict-Transport-Security for a year (default false). */
+  hsts?: pulumi.Input<boolean>;
   /** ftp: the folder users land in, relative to the organization's content folder. */
   rootPath?: pulumi.Input<string>;
   /** ftp: whether users may write (default false). */
   writable?: pulumi.Input<boolean>;
   /** Take over a service that already exists on the primary. */
   adopt?: pulumi.Input<boolean>;
+}
+
+export interface WebsiteTls {
+  certificate: pulumi.Input<string>;
+  privateKey: pulumi.Input<string>;
+}
+
+/** A website certificate as the outputs show it. */
+export interface CertificateSummary {
+  /** SHA-256 of the certificate (DER), lowercase hex. */
+  fingerprint: string;
+  names: string[];
+  /** ISO 8601. */
+  notAfter: string;
 }
 
 /** A web hosting service component of an organization: a web site or the FTP service. */
@@ -35,15 +59,27 @@ export class WebService extends LbhostingResource {
   declare readonly documentRoot: pulumi.Output<string | undefined>;
   declare readonly rootPath: pulumi.Output<string | undefined>;
   declare readonly writable: pulumi.Output<boolean | undefined>;
-  /** Where the service answers: http://<domain>/ per domain, or ftp://<primary host>/. */
+  declare readonly tls: pulumi.Output<{ certificate: string; privateKey: string } | undefined>;
+  declare readonly httpsRedirect: pulumi.Output<boolean | undefined>;
+  declare readonly hsts: pulumi.Output<boolean | undefined>;
+  /** website with tls: the certificate's fingerprint, names and expiry. */
+  declare readonly certificate: pulumi.Output<CertificateSummary | undefined>;
+  /** Where the service answers: http(s)://<domain>/ per domain, or ftp://<primary host>/. */
   declare readonly urls: pulumi.Output<string[]>;
 
   constructor(name: string, args: WebServiceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       shims.service,
       name,
-      { ...args, organization: organizationRef(args.organization), managedBy: managedBy(name), urls: undefined },
-      opts,
+      {
+        ...args,
+        organization: organizationRef(args.organization),
+        ...(args.tls !== undefined && { tls: pulumi.secret(args.tls) }),
+        managedBy: managedBy(name),
+        urls: undefined,
+        certificate: undefined,
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "tls"] },
       "WebService",
     );
   }

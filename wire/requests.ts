@@ -86,16 +86,18 @@ export const websiteTlsOf = (body: z.output<typeof websiteBodySchema>) =>
  * problem names its field and quotes nothing of the key or certificate.
  */
 export function websiteTlsIssues(
-  site: { domains?: unknown; tls?: TlsMaterial; httpsRedirect?: boolean; hsts?: boolean },
+  site: { domains?: unknown; tls?: unknown; httpsRedirect?: unknown; hsts?: unknown },
   addIssue: (issue: { path: (string | number)[]; message: string }) => void,
   now = new Date(),
 ): void {
   for (const flag of ["httpsRedirect", "hsts"] as const) {
     if (site[flag] !== undefined && site.tls === undefined) addIssue({ path: [flag], message: "needs tls" });
   }
-  if (site.tls === undefined) return;
+  // Material that is not PEM (or not known yet, in a preview) has its issue from the field's own schema.
+  const material = tlsMaterialSchema.safeParse(site.tls);
+  if (!material.success) return;
   const domains = Array.isArray(site.domains) ? site.domains.filter((d): d is string => typeof d === "string") : [];
-  for (const problem of tlsProblems(site.tls.certificate, site.tls.privateKey, domains, now)) {
+  for (const problem of tlsProblems(material.data.certificate, material.data.privateKey, domains, now)) {
     addIssue({ path: ["tls", problem.path], message: problem.message });
   }
 }

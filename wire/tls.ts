@@ -21,7 +21,7 @@ const MAX_KEY = 16 * 1024;
 const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\n[^-]*-----END \1-----\n/g;
 
 /** Windows line ends and surrounding blank lines removed, one final newline: the stored form. */
-const normalizePem = (text: string): string => `${text.replace(/\r\n/g, "\n").trim()}\n`;
+export const normalizePem = (text: string): string => `${text.replace(/\r\n/g, "\n").trim()}\n`;
 
 const pemSchema = (what: string, max: number, label: RegExp) =>
   z
