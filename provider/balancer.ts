@@ -28,8 +28,10 @@ export function servingNodes(primary: string, secondaries: SecondarySyncStatus[]
 /** Where a node serves, as the load balancer reaches it; undefined for a node that serves nothing. */
 export function backendOf(endpoint: string, node: NodeInfo, weight: number | undefined): BalancerBackend | undefined {
   // A bare port listens on every address of the node: reach it at the agent's own host.
-  const http =
-    node.httpListen === null ? undefined : node.httpListen.replace(/^(\d+)$/, `${new URL(endpoint).hostname}:$1`);
+  const reachable = (listen: string | null | undefined) =>
+    listen === null || listen === undefined ? undefined : listen.replace(/^(\d+)$/, `${new URL(endpoint).hostname}:$1`);
+  const http = reachable(node.httpListen);
+  const https = http === undefined ? undefined : reachable(node.httpsListen);
   const ftp =
     node.ftpListen !== null && node.ftpPassivePorts
       ? {
@@ -39,7 +41,13 @@ export function backendOf(endpoint: string, node: NodeInfo, weight: number | und
         }
       : {};
   if (http === undefined && !("ftp" in ftp)) return undefined;
-  return { name: node.name, ...(http ? { http } : {}), ...ftp, ...(weight && weight !== 1 ? { weight } : {}) };
+  return {
+    name: node.name,
+    ...(http ? { http } : {}),
+    ...(https ? { https } : {}),
+    ...ftp,
+    ...(weight && weight !== 1 ? { weight } : {}),
+  };
 }
 
 /**
@@ -59,7 +67,9 @@ export async function routeOrg(
   const websites = (await clientFor(org.primary).listServices(org.name)).filter(
     (service) => service.kind === "website",
   );
-  const domains = [...new Set(websites.filter((site) => site.enabled).flatMap((site) => site.domains))].sort();
+  const enabled = websites.filter((site) => site.enabled);
+  const domains = [...new Set(enabled.flatMap((site) => site.domains))].sort();
+  const tlsDomains = [...new Set(enabled.flatMap((site) => (site.tls ? site.domains : [])))].sort();
   const current = await unlessNotFound(balancer.getRoute(org.name));
   const ftp = settings ? settings.ftp : current?.ftp?.listen;
   const infos = await Promise.all(
@@ -67,15 +77,20 @@ export async function routeOrg(
   );
   const weightOf = (endpoint: string, name: string) =>
     settings ? settings.weights?.[endpoint] : current?.backends.find((backend) => backend.name === name)?.weight;
-  const backends = infos
+  const reported = infos
     .map(({ endpoint, node }) => backendOf(endpoint, node, weightOf(endpoint, node.name)))
     .filter((backend): backend is BalancerBackend => backend !== undefined);
+  // Nodes' HTTPS addresses only for an org with certificates: a route (and the nodes' registration)
+  // of an HTTP-only org stays what it was before HTTPS existed.
+  const backends: BalancerBackend[] =
+    tlsDomains.length > 0 ? reported : reported.map(({ https: _https, ...backend }) => backend);
   const serves = backends.some((backend) => backend.http) && domains.length > 0;
   if ((!serves && ftp === undefined) || backends.length === 0) return unroute(balancer, org.name);
   const route: BalancerRoute = {
     domains: serves ? domains : [],
     backends,
     ...(ftp === undefined ? {} : { ftp: { listen: ftp } }),
+    ...(serves && backends.some((backend) => backend.https) ? { tlsDomains } : {}),
   };
   if (current && !differs({ ...current, org: undefined }, route)) return;
   await registerBackends(balancer, backends);

@@ -17,6 +17,8 @@ import {
 const backendAddressFields = {
   /** Where its web server serves the org's sites. */
   http: listenAddressSchema.optional(),
+  /** Where its web server serves the org's sites over HTTPS (the load balancer passes TLS through). */
+  https: listenAddressSchema.optional(),
   /** Where its FTP server listens (control connections). */
   ftp: listenAddressSchema.optional(),
   /** Its FTP server's passive ports; they must not overlap another node's (data connections are routed by port). */
@@ -25,7 +27,13 @@ const backendAddressFields = {
   maxSessions: ftpMaxSessionsSchema.optional(),
 };
 
-type BackendAddresses = { http?: string; ftp?: string; passivePorts?: PortRange; maxSessions?: number };
+type BackendAddresses = {
+  http?: string;
+  https?: string;
+  ftp?: string;
+  passivePorts?: PortRange;
+  maxSessions?: number;
+};
 
 /** The rules every set of backend addresses keeps, registered or routed. */
 function withAddressRules<T extends z.ZodType<BackendAddresses>>(schema: T) {
@@ -41,6 +49,10 @@ function withAddressRules<T extends z.ZodType<BackendAddresses>>(schema: T) {
     .refine((backend) => backend.maxSessions === undefined || backend.ftp !== undefined, {
       message: "needs ftp (it limits the node's FTP sessions)",
       path: ["maxSessions"],
+    })
+    .refine((backend) => backend.https === undefined || backend.http !== undefined, {
+      message: "needs http (the load balancer checks a node's sites over HTTP too)",
+      path: ["https"],
     });
 }
 
@@ -71,6 +83,11 @@ export const balancerRouteSchema = z
     backends: z.array(balancerBackendSchema).min(1, "must list at least one backend"),
     /** Where the load balancer accepts the org's FTP sessions; passive data ports are bound on the same host. */
     ftp: z.strictObject({ listen: listenAddressSchema }).optional(),
+    /**
+     * The domains of its websites with a certificate: HTTPS for the org's domains passes through to
+     * its nodes' HTTPS addresses, checked over TLS with the first of these as the name asked for.
+     */
+    tlsDomains: uniqueList(domainSchema, "domain").optional(),
   })
   .superRefine((route, ctx) => {
     if (route.domains.length === 0 && route.ftp === undefined) {
@@ -98,6 +115,14 @@ export const balancerRouteSchema = z
         message: "must include a node with http to serve the domains",
       });
     }
+    route.tlsDomains?.forEach((domain, index) => {
+      if (!route.domains.includes(domain)) {
+        ctx.addIssue({ code: "custom", path: ["tlsDomains", index], message: "must be one of domains" });
+      }
+    });
+    if (route.tlsDomains?.length && !route.backends.some((backend) => backend.https !== undefined)) {
+      ctx.addIssue({ code: "custom", path: ["tlsDomains"], message: "needs a backend with https" });
+    }
     if (route.ftp && !route.backends.some((backend) => backend.ftp !== undefined)) {
       ctx.addIssue({ code: "custom", path: ["ftp"], message: "needs a backend with ftp and passivePorts" });
     }
@@ -122,6 +147,7 @@ export const balancerStatusSchema = z.object({
     z.object({
       name: z.string(),
       web: serverViewSchema.optional(),
+      https: serverViewSchema.optional(),
       ftp: serverViewSchema.optional(),
     }),
   ),
@@ -136,6 +162,7 @@ export const balancerRecordSchema = z.object({
     z.object({
       name: z.string(),
       http: z.string().optional(),
+      https: z.string().optional(),
       ftp: z.string().optional(),
       passivePorts: z.tuple([z.number(), z.number()]).optional(),
       weight: z.number().optional(),
@@ -143,6 +170,7 @@ export const balancerRecordSchema = z.object({
     }),
   ),
   ftp: z.object({ listen: z.string() }).optional(),
+  tlsDomains: z.array(z.string()).optional(),
 });
 export type BalancerRecord = z.infer<typeof balancerRecordSchema>;
 export const balancerListSchema = z.object({ routes: z.array(balancerRecordSchema) });

@@ -135,6 +135,7 @@ export function createAgent(options: AgentOptions): Agent {
     agentName: options.name,
     // HAProxy binds a bare port on every address as ":PORT".
     httpListen: settings.httpListen.replace(/^(\d+)$/, ":$1"),
+    httpsListen: settings.httpsListen.replace(/^(\d+)$/, ":$1"),
     warn,
     report: metrics.serverSteps("haproxy"),
   });

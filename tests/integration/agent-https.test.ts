@@ -6,11 +6,9 @@
  */
 import { expect } from "chai";
 import fs from "node:fs";
-import https from "node:https";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import tls from "node:tls";
 import { SITES_FILE } from "../../agent/src/render/nginx/sites";
 import { SITE_CHECK_PATH } from "../../agent/src/render/site-check";
 import { AgentClient } from "../../provider/client";
@@ -20,18 +18,11 @@ import { type AgentProcess, startAgentProcess } from "../support/agent-process";
 import { type IssuedCertificate, type TestCa, makeCa } from "../support/certificates";
 import { type NginxProcess, nginxBinaryOrSkip, startNginx } from "../support/nginx";
 import { freePort } from "../support/ports";
+import { type SecureSiteResponse, getSecureSite } from "../support/http-get";
 
 const TOKEN = "agent-https-test-token-0123456789ab";
 const ACME = ["www.acme.test", "acme.test"];
 const GLOBEX = ["www.globex.test"];
-
-interface Served {
-  status: number;
-  body: string;
-  headers: http.IncomingHttpHeaders;
-  /** SHA-256 of the certificate the server presented, lowercase hex. */
-  fingerprint: string;
-}
 
 describe("HTTPS websites on real nginx (integration)", function () {
   this.timeout(120_000);
@@ -43,33 +34,9 @@ describe("HTTPS websites on real nginx (integration)", function () {
   const clientFor = (endpoint: string) =>
     nodes.find((node) => node.client.endpoint === endpoint)?.client ?? new AgentClient(endpoint, TOKEN);
 
-  /** GET `path` over HTTPS from a node's nginx, asking for `servername` in the handshake. */
-  const fetchHttps = (node: number, servername: string, host = servername, at = "/"): Promise<Served> =>
-    new Promise((resolve, reject) => {
-      const [address, port] = nodes[node].https.split(":");
-      const request = https.get(
-        {
-          host: address,
-          port: Number(port),
-          path: at,
-          servername,
-          headers: { host },
-          ca: ca.certificate,
-          timeout: 5000,
-        },
-        (response) => {
-          const socket = response.socket as tls.TLSSocket;
-          const fingerprint = socket.getPeerCertificate().fingerprint256.replace(/:/g, "").toLowerCase();
-          let body = "";
-          response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
-          response.on("end", () =>
-            resolve({ status: response.statusCode ?? 0, body, headers: response.headers, fingerprint }),
-          );
-        },
-      );
-      request.on("timeout", () => request.destroy(new Error("timed out")));
-      request.on("error", reject);
-    });
+  /** GET `/` over HTTPS from a node's nginx, asking for `servername` in the handshake. */
+  const fetchHttps = (node: number, servername: string, host = servername): Promise<SecureSiteResponse> =>
+    getSecureSite(nodes[node].https, servername, ca.certificate, { host });
   const fetchHttp = (node: number, host: string, at = "/"): Promise<{ status: number; location?: string }> =>
     new Promise((resolve, reject) => {
       const request = http.get(`${nodes[node].nginx.url}${at}`, { headers: { host }, timeout: 5000 }, (response) => {

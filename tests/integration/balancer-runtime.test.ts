@@ -112,7 +112,7 @@ describe("load-balancer route changes through HAProxy's runtime API (integration
     const routes: OrgRoute[] = listed.map(({ org, ...route }) => ({ org, route }));
     const confFile = lb.haproxy!.confFile;
     expect(fs.readFileSync(confFile, "utf8")).to.equal(
-      renderHaproxy("lb", lb.haproxy!.listen, routes, hostMapFile(confFile)),
+      renderHaproxy("lb", { http: lb.haproxy!.listen }, routes, hostMapFile(confFile)),
     );
     expect(fs.readFileSync(hostMapFile(confFile), "utf8")).to.equal(renderHostMap(routes));
   }

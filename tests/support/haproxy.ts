@@ -87,7 +87,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyProc
     ].join("\n"),
   );
   fs.writeFileSync(hostMapFile(confFile), "");
-  fs.writeFileSync(confFile, renderHaproxy(options.agentName, listen, [], hostMapFile(confFile)));
+  fs.writeFileSync(confFile, renderHaproxy(options.agentName, { http: listen }, [], hostMapFile(confFile)));
   const args = ["-W", "-db", "-S", `${masterSocket},mode,600`, "-f", mainConf, "-f", confFile];
   let started: Awaited<ReturnType<typeof spawnServer>>;
   try {

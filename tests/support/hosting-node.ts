@@ -41,12 +41,15 @@ export interface HostingNode {
   readonly haproxy?: HaproxyProcess;
   /** The agent's API URL. */
   readonly url: string;
+  /** "host:port" where its nginx serves HTTPS sites, or its HAProxy passes HTTPS through. */
+  readonly httpsListen: string;
   /** Stops pure-ftpd, the agent and nginx by pid and removes their temporary folders. */
   stop(): Promise<void>;
 }
 
 export async function startHostingNode(options: HostingNodeOptions): Promise<HostingNode> {
   const confDir = fs.mkdtempSync(path.join(os.tmpdir(), `lbh-${options.name}-sites-`));
+  const httpsListen = `${options.host}:${await freePort(options.host)}`;
   let nginx: NginxProcess | undefined;
   let agent: AgentProcess | undefined;
   let ftp: PureFtpdProcess | undefined;
@@ -67,6 +70,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
       haproxy = await startHaproxy({ bin: options.haproxyBin, host: options.host, agentName: options.name });
     }
     const ftpPort = options.ftp ? await freePort(options.host) : undefined;
+    const httpsArgs = ["--https-listen", httpsListen];
     const passivePorts = passivePortsOf(options.host);
     const ftpArgs = options.ftp
       ? [
@@ -91,7 +95,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
       ...(nginx
         ? { nginx: { bin: nginx.bin, mainConf: nginx.mainConf, prefix: nginx.prefix }, httpListen: nginx.listen }
         : {}),
-      extraArgs: [...ftpArgs, ...haproxyArgs],
+      extraArgs: [...ftpArgs, ...haproxyArgs, ...httpsArgs],
     });
     if (options.ftp) {
       ftp = await startPureFtpd({
@@ -109,7 +113,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
     throw error;
   }
   const started = agent;
-  return { name: options.name, agent: started, nginx, ftp, haproxy, url: started.url, stop: stopAll };
+  return { name: options.name, agent: started, nginx, ftp, haproxy, url: started.url, httpsListen, stop: stopAll };
 }
 
 export interface BalancedNodesOptions {

@@ -39,7 +39,7 @@ const webB = {
 };
 const HOST_MAP = "/var/lib/lbh/lbhosting.hosts.map";
 const renderHaproxy = (agent: string, listen: string | undefined, routes: OrgRoute[]) =>
-  renderWithMap(agent, listen, routes, HOST_MAP);
+  renderWithMap(agent, { http: listen }, routes, HOST_MAP);
 
 const acme: OrgRoute = {
   org: "acme",
@@ -103,6 +103,50 @@ describe("agent load balancer: HAProxy configuration", function () {
     expect(text, "a node's FTP check stays every second").to.include("127.0.8.1:2121 check inter 1s\n");
   });
 
+  it("passes HTTPS through by SNI to the org's nodes, checked over TLS, drained and weighted like the web servers", function () {
+    const secure: OrgRoute = {
+      org: "acme",
+      route: {
+        domains: ["www.acme.test", "acme.test"],
+        tlsDomains: ["acme.test", "www.acme.test"],
+        backends: [
+          { name: "web-a", http: "127.0.8.1:8080", https: "127.0.8.1:8443" },
+          { name: "web-b", http: "127.0.8.2:8080", https: "127.0.8.2:8443", weight: 2 },
+        ],
+      },
+    };
+    const listen = { http: "127.0.8.3:80", https: "127.0.8.3:443" };
+    const text = renderWithMap("lb-1", listen, [secure], HOST_MAP);
+    expect(text).to.include("frontend lbh_https\n    mode tcp\n    bind 127.0.8.3:443\n");
+    expect(text).to.include("    tcp-request content accept if { req.ssl_hello_type 1 }\n");
+    expect(text).to.include(`    use_backend %[req.ssl_sni,lower,map(${HOST_MAP}),regsub(^lbh_web_,lbh_tls_)]\n`);
+    expect(text).to.include("backend lbh_tls_acme\n    mode tcp\n    balance leastconn\n");
+    expect(text).to.include(
+      "    server web-b 127.0.8.2:8443 check check-ssl verify none check-sni acme.test weight 2\n",
+    );
+    expect(text).to.include("hdr Host acme.test\n");
+    // Without an HTTPS address, or without a route with certificates, no HTTPS frontend.
+    expect(renderWithMap("lb-1", { http: listen.http }, [secure], HOST_MAP)).not.to.include("lbh_https");
+    expect(renderWithMap("lb-1", listen, [acme], HOST_MAP)).not.to.include("lbh_https");
+    // A node leaving is drained from the HTTPS backend too; a weight changes at run time.
+    const without = { ...secure, route: { ...secure.route, backends: secure.route.backends.slice(0, 1) } };
+    expect(serversLeaving([secure], [without])).to.deep.equal(["lbh_web_acme/web-b", "lbh_tls_acme/web-b"]);
+    const heavier = {
+      ...secure,
+      route: { ...secure.route, backends: [secure.route.backends[0], { ...secure.route.backends[1], weight: 5 }] },
+    };
+    expect(haproxyChange([secure], [heavier], HOST_MAP)).to.deep.equal({
+      kind: "runtime",
+      commands: ["set server lbh_web_acme/web-b weight 5", "set server lbh_tls_acme/web-b weight 5"],
+      config: true,
+    });
+    // A node joining with HTTPS needs the HTTPS backend's server: a reload.
+    expect(haproxyChange([without], [secure], HOST_MAP).kind).to.equal("reload");
+    expect(balancerRouteSchema.safeParse({ ...secure.route, tlsDomains: ["shop.acme.test"] }).success).to.equal(false);
+    const httpOnly = { ...secure.route, backends: [{ name: "web-a", http: "127.0.8.1:8080" }] };
+    expect(balancerRouteSchema.safeParse(httpOnly).success).to.equal(false);
+  });
+
   it("checks each node's FTP server once however many orgs it serves", function () {
     const orgs = ["acme", "bravo", "carol"].map((org, i) => ({
       org,
@@ -147,11 +191,11 @@ describe("agent load balancer: HAProxy configuration", function () {
       { listenHost: "127.0.8.3", range: [30100, 30199], nodeHost: "127.0.8.1", node: "web-a" },
       { listenHost: "127.0.8.3", range: [30200, 30299], nodeHost: "127.0.8.2", node: "web-b" },
     ]);
-    expect(routeConflict("globex", globex.route, [acme], "127.0.8.3:80")).to.equal(undefined);
+    expect(routeConflict("globex", globex.route, [acme], { http: "127.0.8.3:80" })).to.equal(undefined);
   });
 
   it("refuses what would collide with another org's route on the same load balancer", function () {
-    const conflict = (route: OrgRoute["route"]) => routeConflict("globex", route, [acme], "127.0.8.3:80");
+    const conflict = (route: OrgRoute["route"]) => routeConflict("globex", route, [acme], { http: "127.0.8.3:80" });
     expect(conflict({ domains: ["globex.test", "acme.test"], backends: [webB] })).to.deep.include({
       code: "domain_taken",
       path: "domains.1",

@@ -31,11 +31,13 @@ import { ApiFailure, notFound } from "../errors";
 import {
   type OrgRoute,
   ftpBackendName,
+  passesTls,
   hostMapFile,
   renderHaproxy,
   renderHostMap,
   routeConflict,
   serversLeaving,
+  tlsBackendName,
   webBackendName,
 } from "../render/haproxy/config";
 import { haproxyChange } from "../render/haproxy/runtime-changes";
@@ -57,6 +59,8 @@ interface BalancerOptions {
   agentName: string;
   /** Where HAProxy accepts the sites' web traffic ("host:port"); no HTTP frontend without it. */
   httpListen?: string;
+  /** Where HAProxy accepts HTTPS, passed through to the nodes ("host:port"); no HTTPS frontend without it. */
+  httpsListen?: string;
   warn: (msg: string, fields: Record<string, unknown>) => void;
   /** Reports HAProxy's validations, reloads and drains (metrics/). */
   report?: StepReport;
@@ -64,7 +68,7 @@ interface BalancerOptions {
 
 /** One routed node of one org's backend (web or FTP), as HAProxy's current worker sees it. */
 export interface NodeView {
-  kind: "web" | "ftp";
+  kind: "web" | "https" | "ftp";
   node: string;
   healthy: boolean;
   /** Connections open to it, over every worker (old ones still finishing theirs too). */
@@ -137,7 +141,11 @@ export class Balancer {
   }
 
   private readonly render = (routes: OrgRoute[]): string =>
-    renderHaproxy(this.options.agentName, this.options.httpListen, routes, this.hostMap);
+    renderHaproxy(this.options.agentName, this.webListen, routes, this.hostMap);
+
+  private get webListen(): { http?: string; https?: string } {
+    return { http: this.options.httpListen, https: this.options.httpsListen };
+  }
 
   list(): BalancerRecord[] {
     return this.routes().map(({ org, route }) => ({ org, ...route }));
@@ -218,7 +226,7 @@ export class Balancer {
     // On the chain, like registrations: the backends are registered when the batch commits.
     checkRegistered(route, (name) => store.getBackend(name));
     const others = [...state].filter(([other]) => other !== org).map(([other, r]) => ({ org: other, route: r }));
-    const conflict = routeConflict(org, route, others, this.options.httpListen);
+    const conflict = routeConflict(org, route, others, this.webListen);
     if (conflict) {
       throw new ApiFailure(409, conflict.code, conflict.message, [{ path: conflict.path, message: conflict.message }]);
     }
@@ -440,6 +448,7 @@ export class Balancer {
         ...(backend.http !== undefined && route.domains.length > 0
           ? { web: view(webBackendName(org), backend.name) }
           : {}),
+        ...(backend.https !== undefined && passesTls(route) ? { https: view(tlsBackendName(org), backend.name) } : {}),
         ...(backend.ftp !== undefined && route.ftp ? { ftp: view(ftpBackendName(org), backend.name) } : {}),
       })),
     };
@@ -460,6 +469,7 @@ export class Balancer {
     for (const { org, route } of this.routes()) {
       for (const backend of route.backends) {
         if (backend.http !== undefined && route.domains.length > 0) add("web", webBackendName(org), backend.name);
+        if (backend.https !== undefined && passesTls(route)) add("https", tlsBackendName(org), backend.name);
         if (backend.ftp !== undefined && route.ftp) add("ftp", ftpBackendName(org), backend.name);
       }
     }

@@ -13,7 +13,7 @@ export interface ApiAddress {
   port: number;
 }
 
-const ADDRESS_FIELDS = ["http", "ftp"] as const;
+const ADDRESS_FIELDS = ["http", "https", "ftp"] as const;
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
 
 /** Why a load balancer must not forward to `address` ("host:port"), or undefined. */
@@ -46,6 +46,7 @@ export function checkRegistrable(backend: RegisteredBackend, api: ApiAddress | u
 function addressesOf(backend: BalancerBackend): RegisteredBackend {
   const addresses: RegisteredBackend = {};
   if (backend.http !== undefined) addresses.http = backend.http;
+  if (backend.https !== undefined) addresses.https = backend.https;
   if (backend.ftp !== undefined) addresses.ftp = backend.ftp;
   if (backend.passivePorts !== undefined) addresses.passivePorts = backend.passivePorts;
   if (backend.maxSessions !== undefined) addresses.maxSessions = backend.maxSessions;
@@ -54,6 +55,7 @@ function addressesOf(backend: BalancerBackend): RegisteredBackend {
 
 const sameAddresses = (a: RegisteredBackend, b: RegisteredBackend): boolean =>
   a.http === b.http &&
+  a.https === b.https &&
   a.ftp === b.ftp &&
   a.passivePorts?.[0] === b.passivePorts?.[0] &&
   a.passivePorts?.[1] === b.passivePorts?.[1] &&

@@ -19,6 +19,12 @@ export interface OrgRoute {
 
 export const webBackendName = (org: string): string => `lbh_web_${org}`;
 export const ftpBackendName = (org: string): string => `lbh_ftp_${org}`;
+/** An org's HTTPS backend: the web backend's name with `tls` for `web`, which the HTTPS frontend relies on. */
+export const tlsBackendName = (org: string): string => `lbh_tls_${org}`;
+
+/** Whether a route passes HTTPS through: it has domains with a certificate and nodes serving HTTPS. */
+export const passesTls = (route: BalancerRoute): boolean =>
+  (route.tlsDomains?.length ?? 0) > 0 && route.backends.some((backend) => backend.https !== undefined);
 
 const hostOf = (address: string): string => address.slice(0, address.lastIndexOf(":"));
 const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(":") + 1));
@@ -71,7 +77,9 @@ const WEB_CHECKS_PER_SECOND = 100;
  * server added at run time (`add server`) does not take `default-server`, so it is given these itself.
  */
 export function checkTiming(routes: OrgRoute[]): string {
-  const backends = routes.filter(({ route }) => route.domains.length > 0).length;
+  const backends =
+    routes.filter(({ route }) => route.domains.length > 0).length +
+    routes.filter(({ route }) => passesTls(route)).length;
   const inter = Math.max(1, Math.ceil(backends / WEB_CHECKS_PER_SECOND));
   return `inter ${inter}s fastinter 1s downinter 1s fall 3 rise 2`;
 }
@@ -139,6 +147,34 @@ function webSection({ org, route }: OrgRoute): string[] {
     "    option redispatch 1",
     "    retry-on conn-failure empty-response",
     ...servers.map((backend) => serverLine(backend, backend.http as string, "check")),
+    "",
+  ];
+}
+
+/**
+ * HTTPS passed through to the org's nodes (their nginx holds the certificate, so keys never reach
+ * the load balancer). The check asks a node for the org's check file over TLS, naming the org's
+ * first HTTPS domain: it passes when the node completes the handshake for that name and serves the
+ * org's content. It does not verify the certificate: trusting it is the client's decision (an
+ * uploaded or ACME certificate, of a CA the load balancer need not know); the check proves serving.
+ */
+function tlsSection({ org, route }: OrgRoute): string[] {
+  if (!passesTls(route)) return [];
+  const name = (route.tlsDomains as string[])[0];
+  const servers = route.backends.filter((backend) => backend.https !== undefined);
+  return [
+    `backend ${tlsBackendName(org)}`,
+    "    mode tcp",
+    "    balance leastconn",
+    "    option httpchk",
+    `    http-check send meth GET uri ${SITE_CHECK_PATH} ver HTTP/1.1 hdr Host ${name}`,
+    "    http-check expect status 200",
+    // A node that refuses the connection before its checks have failed: try another one.
+    "    retries 3",
+    "    option redispatch 1",
+    ...servers.map((backend) =>
+      serverLine(backend, backend.https as string, `check check-ssl verify none check-sni ${name}`),
+    ),
     "",
   ];
 }
@@ -225,6 +261,30 @@ function httpFrontend(httpListen: string, hostMap: string): string[] {
   ];
 }
 
+/**
+ * The shared HTTPS frontend: TLS passes through, so the org is found by the name the client asks
+ * for in its handshake (SNI), read before any byte is forwarded. The host map gives the org's web
+ * backend for that name, and its HTTPS backend has the same name with `tls` for `web`: so the
+ * runtime API's map changes route HTTPS as they route HTTP. A name the map does not hold, or an
+ * org without HTTPS, gets no backend: the connection is closed.
+ */
+function httpsFrontend(httpsListen: string, hostMap: string): string[] {
+  return [
+    "frontend lbh_https",
+    "    mode tcp",
+    `    bind ${httpsListen}`,
+    "    timeout client 1m",
+    "    tcp-request inspect-delay 5s",
+    "    tcp-request content accept if { req.ssl_hello_type 1 }",
+    `    use_backend %[req.ssl_sni,lower,map(${hostMap}),regsub(^lbh_web_,lbh_tls_)]`,
+    "    default_backend lbh_no_tls_route",
+    "",
+    "backend lbh_no_tls_route",
+    "    mode tcp",
+    "",
+  ];
+}
+
 /** The host map file next to the agent's HAProxy file (`lbhosting.cfg` → `lbhosting.hosts.map`). */
 export const hostMapFile = (confFile: string): string => confFile.replace(/(\.cfg)?$/, ".hosts.map");
 
@@ -252,11 +312,12 @@ export function renderHostMap(routes: OrgRoute[]): string {
  */
 export function renderHaproxy(
   agentName: string,
-  httpListen: string | undefined,
+  listen: { http?: string; https?: string },
   routes: OrgRoute[],
   hostMap: string,
 ): string {
   const sorted = [...routes].sort((a, b) => a.org.localeCompare(b.org));
+  const https = listen.https !== undefined && sorted.some(({ route }) => passesTls(route));
   return [
     `# Managed by the lbhosting agent "${agentName}": the load balancer's routes.`,
     "# Rewritten from the agent's database on every change; local edits are lost.",
@@ -267,8 +328,10 @@ export function renderHaproxy(
     "    timeout check 2s",
     `    default-server ${checkTiming(routes)}`,
     "",
-    ...(httpListen === undefined ? [] : httpFrontend(httpListen, hostMap)),
+    ...(listen.http === undefined ? [] : httpFrontend(listen.http, hostMap)),
+    ...(https ? httpsFrontend(listen.https as string, hostMap) : []),
     ...sorted.filter(({ route }) => route.domains.length > 0).flatMap(webSection),
+    ...(https ? sorted.flatMap(tlsSection) : []),
     ...sorted.flatMap(ftpSections),
     ...ftpChecksSection(sorted),
     ...dataSections(dataRoutes(sorted)),
@@ -282,6 +345,9 @@ function routedServers(routes: OrgRoute[]): Map<string, string> {
     for (const backend of route.backends) {
       if (backend.http !== undefined && route.domains.length > 0) {
         servers.set(`${webBackendName(org)}/${backend.name}`, backend.http);
+      }
+      if (backend.https !== undefined && passesTls(route)) {
+        servers.set(`${tlsBackendName(org)}/${backend.name}`, backend.https);
       }
       if (backend.ftp !== undefined && route.ftp) servers.set(`${ftpBackendName(org)}/${backend.name}`, backend.ftp);
     }
@@ -300,7 +366,7 @@ export function routeConflict(
   org: string,
   route: BalancerRoute,
   others: OrgRoute[],
-  httpListen: string | undefined,
+  webListen: { http?: string; https?: string },
 ): { code: string; message: string; path: string } | undefined {
   for (const other of others) {
     const index = route.domains.findIndex((domain) => other.route.domains.includes(domain));
@@ -316,7 +382,7 @@ export function routeConflict(
   if (!route.ftp) return undefined;
   const listen = route.ftp.listen;
   const taken = others.find((other) => other.route.ftp?.listen === listen);
-  if (taken || listen === httpListen) {
+  if (taken || listen === webListen.http || listen === webListen.https) {
     const owner = taken ? "another organization" : "the load balancer's web traffic";
     return {
       code: "address_taken",
@@ -344,7 +410,7 @@ export function routeConflict(
           `which go to ${clash.nodeHost} (${clash.node}) for another organization on this node`,
       };
     }
-    const port = [listen, ...others.map((other) => other.route.ftp?.listen), httpListen]
+    const port = [listen, ...others.map((other) => other.route.ftp?.listen), webListen.http, webListen.https]
       .filter((address): address is string => address !== undefined && hostOf(address) === entry.listenHost)
       .map(portOf)
       .find((used) => used >= entry.range[0] && used <= entry.range[1]);

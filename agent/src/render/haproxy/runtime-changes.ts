@@ -11,7 +11,16 @@
  */
 import type { BalancerBackend, BalancerRoute } from "../../../../wire";
 import { canonicalJson } from "../../../../wire";
-import { type OrgRoute, addWebServer, checkTiming, ftpBackendName, hostMapEntries, webBackendName } from "./config";
+import {
+  type OrgRoute,
+  addWebServer,
+  checkTiming,
+  ftpBackendName,
+  hostMapEntries,
+  passesTls,
+  tlsBackendName,
+  webBackendName,
+} from "./config";
 
 /**
  * What HAProxy must do to run the next routes: nothing, runtime commands (`config`: whether the
@@ -28,12 +37,18 @@ const withoutWeight = (backend: BalancerBackend): BalancerBackend => {
 
 /** Everything of a route the configuration is made of, weights aside: equal ones render alike. */
 const structureOf = (route: BalancerRoute): string =>
-  canonicalJson({ ...route, domains: route.domains.slice(0, 1), backends: route.backends.map(withoutWeight) });
+  canonicalJson({
+    ...route,
+    domains: route.domains.slice(0, 1),
+    tlsDomains: route.tlsDomains?.slice(0, 1),
+    backends: route.backends.map(withoutWeight),
+  });
 
 /** A node `add server` can take: joining the route's web backend, with nothing for FTP. */
 const joinsWebOnly = (route: BalancerRoute, backend: BalancerBackend): boolean =>
   route.domains.length > 0 &&
   backend.http !== undefined &&
+  backend.https === undefined &&
   backend.ftp === undefined &&
   backend.passivePorts === undefined &&
   backend.maxSessions === undefined;
@@ -46,6 +61,9 @@ function serverWeights(routes: OrgRoute[]): Map<string, number> {
       const weight = backend.weight ?? 1;
       if (backend.http !== undefined && route.domains.length > 0) {
         weights.set(`${webBackendName(org)}/${backend.name}`, weight);
+      }
+      if (backend.https !== undefined && passesTls(route)) {
+        weights.set(`${tlsBackendName(org)}/${backend.name}`, weight);
       }
       if (backend.ftp !== undefined && route.ftp) weights.set(`${ftpBackendName(org)}/${backend.name}`, weight);
     }
