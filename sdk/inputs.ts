@@ -6,7 +6,6 @@ import { z } from "zod";
 import {
   contentPathSchema,
   displayNameSchema,
-  domainSchema,
   emailSchema,
   endpointSchema,
   listenAddressSchema,
@@ -21,7 +20,6 @@ import {
 import {
   ftpBodySchema,
   orgSettingsSchema,
-  tlsMaterialSchema,
   userBodySchema,
   websiteBodySchema,
   websiteTlsIssues,
@@ -109,12 +107,14 @@ export const webServiceInputsSchema = z
   .discriminatedUnion("kind", [
     z.strictObject({
       ...webServiceCommon,
-      kind: z.literal("website"),
-      domains: uniqueList(domainSchema, "domain").min(1, "must list at least one domain"),
-      documentRoot: contentPathSchema,
-      tls: tlsMaterialSchema.optional(),
-      httpsRedirect: z.boolean().optional(),
-      hsts: z.boolean().optional(),
+      ...websiteBodySchema.pick({
+        kind: true,
+        domains: true,
+        documentRoot: true,
+        tls: true,
+        httpsRedirect: true,
+        hsts: true,
+      }).shape,
     }),
     z.strictObject({
       ...webServiceCommon,

@@ -24,10 +24,14 @@ import { nginxBinaryOrSkip } from "../support/nginx";
 import { ftpTry, pureFtpdOrSkip } from "../support/pureftpd";
 import { createTestStack, requirePulumi, type TestStack } from "../support/pulumi";
 import { nasFolder } from "../support/nas";
+import { type TestCa, makeCa } from "../support/certificates";
+import { getSecureSite } from "../support/http-get";
+import { certificateSummary } from "../../wire";
 
 const TOKEN = "serving-e2e-token-0123456789abcdef";
 const WWW = "www.acme.test";
 const BLOG = "blog.acme.test";
+const SECURE = "secure.acme.test";
 const PASSWORDS = { alice: "alice-ftp-password-1", aliceNew: "alice-ftp-password-2", bob: "bob-ftp-password-1" };
 
 describe("e2e: serving through nginx on every node and a load balancer in front", function () {
@@ -240,6 +244,81 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
       expect(response.servedBy).to.equal(undefined);
     }
     expect((await viaBalancer(WWW)).status).to.equal(200);
+  });
+
+  it("5. a website with an uploaded certificate: HTTPS through the load balancer from both nodes, the key never in plain state, a new certificate on every node, drift caught by refresh", async () => {
+    const ca: TestCa = makeCa(content, "serving");
+    const first = ca.issue("secure-1", { names: [SECURE] });
+    const secure = (cert: { chain: string; privateKey: string }) => ({
+      name: "secure",
+      kind: "website" as const,
+      domains: [SECURE],
+      documentRoot: "www",
+      tls: { certificate: cert.chain, privateKey: cert.privateKey },
+      hsts: true,
+    });
+    const https = () => getSecureSite(balancer.httpsListen, SECURE, ca.certificate);
+    /** 20 HTTPS requests through the load balancer: the nodes that answered and the certificates they showed. */
+    const served = async () => {
+      const answers = [];
+      for (let i = 0; i < 20; i++) answers.push(await https());
+      expect(answers.map((answer) => answer.status)).to.deep.equal(Array(20).fill(200));
+      return {
+        nodes: new Set(answers.map((answer) => answer.servedBy)),
+        fingerprints: new Set(answers.map((answer) => answer.fingerprint)),
+      };
+    };
+    /** Until both nodes' HTTPS checks pass (bounded): HAProxy takes a new backend's servers in after 2 checks. */
+    const bothNodes = async () => {
+      for (let i = 0; i < 50; i++) {
+        const seen = new Set<string | undefined>();
+        for (let j = 0; j < 6; j++) seen.add((await https().catch(() => undefined))?.servedBy);
+        if (seen.has("primary") && seen.has("secondary")) return;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+    services = { ...services, secure: secure(first) };
+    const up = await testStack.stack.up();
+    expect(up.outputs.inSync.value).to.equal(true);
+    await bothNodes();
+    const fingerprint = certificateSummary(first.certificate).fingerprint;
+    expect(await served()).to.deep.equal({
+      nodes: new Set(["primary", "secondary"]),
+      fingerprints: new Set([fingerprint]),
+    });
+    const plain = await viaBalancer(SECURE);
+    expect(plain.status, "plain HTTP is redirected").to.equal(301);
+    const state = JSON.stringify(await testStack.stack.exportStack());
+    expect(state, "the key is a secret in state").not.to.include(first.privateKey.split("\n")[1]);
+    await testStack.stack.refresh({ expectNoChanges: true });
+
+    // A new certificate: the preview says so without showing it, and every node serves it after up.
+    const second = ca.issue("secure-2", { names: [SECURE] });
+    services = { ...services, secure: secure(second) };
+    const lines: string[] = [];
+    await testStack.stack.preview({ onOutput: (text) => lines.push(text) });
+    expect(lines.join("")).to.include("WebService secure: certificate changes");
+    expect(lines.join("")).not.to.include(second.privateKey.split("\n")[1]);
+    await testStack.stack.up();
+    const renewed = certificateSummary(second.certificate).fingerprint;
+    expect((await served()).fingerprints).to.deep.equal(new Set([renewed]));
+
+    // A certificate put on the primary by hand is drift: refresh says so, and the next up puts the program's back.
+    const forged = ca.issue("forged", { names: [SECURE] });
+    await new AgentClient(primary.url, TOKEN).putService("acme", "secure", {
+      kind: "website",
+      domains: [SECURE],
+      documentRoot: "www",
+      tls: { certificate: forged.chain, privateKey: forged.privateKey },
+      hsts: true,
+    });
+    const drift = await testStack.stack.refresh({ expectNoChanges: true }).then(
+      () => "no drift",
+      (error: Error) => error.message,
+    );
+    expect(drift).not.to.equal("no drift");
+    await testStack.stack.up();
+    expect((await served()).fingerprints).to.deep.equal(new Set([renewed]));
   });
 
   it("destroy removes the route and the sites", async () => {

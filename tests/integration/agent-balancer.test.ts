@@ -207,6 +207,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
       expect(nodeInfoSchema.parse(answer.json)).to.deep.equal({
         ...health,
         httpListen: webA.nginx!.listen,
+        httpsListen: webA.httpsListen,
         ftpListen: null,
         ftpPassivePorts: null,
         ftpMaxSessions: null,

@@ -129,6 +129,13 @@ function ftpChecksSection(routes: OrgRoute[]): string[] {
   ];
 }
 
+/** The check that a node serves the org's content: the agent's check file, asked for as `name`. */
+const contentCheck = (name: string): string[] => [
+  "    option httpchk",
+  `    http-check send meth GET uri ${SITE_CHECK_PATH} ver HTTP/1.1 hdr Host ${name}`,
+  "    http-check expect status 200",
+];
+
 function webSection({ org, route }: OrgRoute): string[] {
   const servers = route.backends.filter((backend) => backend.http !== undefined);
   return [
@@ -139,9 +146,7 @@ function webSection({ org, route }: OrgRoute): string[] {
     // Active check: the node serves the org's content, i.e. reads the agent's check file in the
     // document root of the org's first domain; a node answering 403/404 (content it cannot read,
     // an unmounted NAS) leaves the rotation.
-    "    option httpchk",
-    `    http-check send meth GET uri ${SITE_CHECK_PATH} ver HTTP/1.1 hdr Host ${route.domains[0]}`,
-    "    http-check expect status 200",
+    ...contentCheck(route.domains[0]),
     // A node that refuses or drops a connection before its checks have failed: retry on another one.
     "    retries 3",
     "    option redispatch 1",
@@ -166,9 +171,7 @@ function tlsSection({ org, route }: OrgRoute): string[] {
     `backend ${tlsBackendName(org)}`,
     "    mode tcp",
     "    balance leastconn",
-    "    option httpchk",
-    `    http-check send meth GET uri ${SITE_CHECK_PATH} ver HTTP/1.1 hdr Host ${name}`,
-    "    http-check expect status 200",
+    ...contentCheck(name),
     // A node that refuses the connection before its checks have failed: try another one.
     "    retries 3",
     "    option redispatch 1",
