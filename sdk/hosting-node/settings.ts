@@ -248,12 +248,13 @@ const settingsSchema = z
     }
   });
 
-/** The field as the program declares it (the install's `version` is the argument agentVersion). */
+/** The field as the program declares it (the install's `version` is the argument agentVersion, `tls.url` is url). */
 const fieldName = (key: PropertyKey[]): string =>
   key
     .map(String)
     .join(".")
-    .replace(/^version$/, "agentVersion");
+    .replace(/^version$/, "agentVersion")
+    .replace(/^tls\.url$/, "url");
 
 /**
  * `HostingNode <resource>: <field> "<value>" <rule>; …` for a refused parse; certificates and keys

@@ -394,7 +394,7 @@ describe("HostingNode scripts for an HTTPS agent", function () {
     expect(() =>
       checkHostingNodeSettings("web1", { ...tlsInstall, tls: { certificate: "junk", url: "http://10.0.0.1:8443" } }),
     ).to.throw(
-      /^HostingNode web1: tls\.certificate must be PEM certificates .*; tls\.url must be an https:\/\/ URL with tls$/,
+      /^HostingNode web1: tls\.certificate must be PEM certificates .*; url must be an https:\/\/ URL with tls$/,
     );
   });
 });
