@@ -11,5 +11,6 @@ export {
   type HostingNodeHaproxy,
   type HostingNodeNginx,
   type HostingNodeRole,
+  type HostingNodeTls,
 } from "./hosting-node";
 export type { FencingStatus, SecondaryState, SecondarySyncStatus } from "./outputs";

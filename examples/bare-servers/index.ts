@@ -5,17 +5,25 @@
  * HostingNode with role "load-balancer" installs the agent next to HAProxy and runs both; the
  * organization's website (and FTP, with `loadBalancerFtp`) is then served through it.
  *
+ * Each agent serves HTTPS with a certificate from a private CA (made with openssl, README), which
+ * the stack trusts through lbhosting:caCertificate.
+ *
  * Stack config:
  *   servers            JSON list of hosting nodes, the primary first, each
- *                      { name, host, port?, user?, listen, installDir?, dataDir?, contentRoot?,
- *                        nginxBin?, nginx?, ftp? } (nginx and ftp: HostingNode's settings)
- *   loadBalancer       optional JSON { name, host, port?, user?, listen, installDir?, dataDir?, haproxy }
+ *                      { name, host, port?, user?, listen, tlsCertFile, tlsKeyFile, installDir?,
+ *                        dataDir?, contentRoot?, nginxBin?, nginx?, ftp? } (nginx and ftp:
+ *                        HostingNode's settings; the TLS files: the agent's certificate, naming
+ *                        the host of listen, and its key)
+ *   loadBalancer       optional JSON { name, host, port?, user?, listen, tlsCertFile, tlsKeyFile,
+ *                        installDir?, dataDir?, haproxy }
  *   loadBalancerFtp    optional host:port on the load balancer for the org's FTP sessions
  *   sshPrivateKey      secret: the private key that logs in on every server
  *   agentPackage       the packed agent, lbhosting-agent-<version>.tgz (a new file upgrades every node)
  *   lbhosting:token    secret: the agents' token (HostingNode installs it, the provider uses it)
+ *   lbhosting:caCertificate  the CA (PEM) that signed the agents' certificates
  *   webmasterPassword  secret
  */
+import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import {
   HostingNode,
@@ -34,6 +42,9 @@ interface SshServer {
   port?: number;
   user?: string;
   listen: string;
+  /** The agent's certificate (PEM file), and its key: the agent serves HTTPS. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
   installDir?: string;
   dataDir?: string;
 }
@@ -63,6 +74,17 @@ export = async () => {
     user: server.user ?? "root",
     privateKey,
   });
+  // The agent's certificate and key from files made with openssl (README, "HTTPS agents"); with
+  // @pulumi/tls, give a LocallySignedCert's certPem and its PrivateKey's privateKeyPem instead.
+  const agentTls = (server: SshServer) => {
+    if (!server.tlsCertFile && !server.tlsKeyFile) return undefined;
+    if (!server.tlsCertFile || !server.tlsKeyFile)
+      throw new Error(`server ${server.name}: tlsCertFile and tlsKeyFile go together`);
+    return {
+      certificate: fs.readFileSync(server.tlsCertFile, "utf8"),
+      privateKey: pulumi.secret(fs.readFileSync(server.tlsKeyFile, "utf8")),
+    };
+  };
 
   const nodes = servers.map(
     (server) =>
@@ -71,6 +93,7 @@ export = async () => {
         agentPackage,
         listen: server.listen,
         token,
+        tls: agentTls(server),
         installDir: server.installDir,
         dataDir: server.dataDir,
         contentRoot: server.contentRoot,
@@ -85,6 +108,7 @@ export = async () => {
       agentPackage,
       listen: balancerHost.listen,
       token,
+      tls: agentTls(balancerHost),
       installDir: balancerHost.installDir,
       dataDir: balancerHost.dataDir,
       role: "load-balancer",

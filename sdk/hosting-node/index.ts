@@ -5,6 +5,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { agentScripts, shellQuote } from "./scripts";
 import {
+  checkAgentTls,
   checkHostingNodeSettings,
   type AgentInstall,
   type HostingNodeFtp,
@@ -15,6 +16,17 @@ import {
 
 export type { HostingNodeFtp, HostingNodeHaproxy, HostingNodeNginx, HostingNodeRole };
 
+/**
+ * The agent's API over HTTPS: its certificate and key, PEM (e.g. from @pulumi/tls resources, or
+ * files made with openssl). The stack trusts the CA that signed it through lbhosting:caCertificate.
+ */
+export interface HostingNodeTls {
+  /** The agent's certificate first, then its chain; it must name the host of the node's `url`. */
+  certificate: pulumi.Input<string>;
+  /** Its private key (a secret): sent on the install command's stdin into a 0600 file, never in a file asset or on a command line. */
+  privateKey: pulumi.Input<string>;
+}
+
 export interface HostingNodeArgs {
   /** How to reach the server over SSH: host, port, user, privateKey (a secret), … */
   connection: command.types.input.remote.ConnectionArgs;
@@ -24,8 +36,10 @@ export interface HostingNodeArgs {
   agentVersion?: string;
   /** host:port the agent binds on that server. */
   listen: string;
-  /** How the provider reaches the agent; default http://<listen>. */
+  /** How the provider reaches the agent; default https://<listen> with `tls`, else http://<listen>. */
   url?: pulumi.Input<string>;
+  /** Serve the agent's API over HTTPS (recommended: the token and users' passwords cross the network). */
+  tls?: HostingNodeTls;
   /** The agent's bearer token (a secret): written to a 0600 file through stdin, never on a command line. */
   token: pulumi.Input<string>;
   /** The agent's name (X-Served-By); default the resource name. */
@@ -76,7 +90,7 @@ export function versionFromPackageFile(file: string): string {
  * installs it with npm, writes the token, runs the agent as a service (a systemd unit where
  * systemd runs, else a supervised background process with a pid file) and waits until
  * /v1/health answers with the package's version. Its `url` is ready to use as an organization's
- * primary or secondary. With `role: "load-balancer"` it also writes HAProxy's main file and runs
+ * primary or secondary; with `tls` the agent serves HTTPS and its `url` is https://. With `role: "load-balancer"` it also writes HAProxy's main file and runs
  * HAProxy the same way, after the agent; its `url` is then an organization's `loadBalancer`.
  */
 export class HostingNode extends pulumi.ComponentResource {
@@ -111,9 +125,28 @@ export class HostingNode extends pulumi.ComponentResource {
       healthTimeoutSeconds: args.healthTimeoutSeconds ?? 60,
     };
     checkHostingNodeSettings(resourceName, install);
-    const scripts = agentScripts(install);
-    const scriptFile = `${installDir}/.hosting-node/install-${sha256(scripts.install).slice(0, 16)}.sh`;
-    const { connection } = args;
+    const { connection, tls } = args;
+    const url = pulumi
+      .output(args.url ?? `${tls ? "https" : "http"}://${args.listen}`)
+      .apply((given) => given.replace(/\/+$/, ""));
+    // The certificate goes into the install script (a new one reinstalls); the key only into stdin.
+    const scripts = pulumi.all([url, tls?.certificate]).apply(([nodeUrl, certificate]) => {
+      const full = certificate === undefined ? install : { ...install, tls: { certificate, url: nodeUrl } };
+      checkHostingNodeSettings(resourceName, full);
+      return agentScripts(full);
+    });
+    const scriptFile = scripts.apply(
+      (text) => `${installDir}/.hosting-node/install-${sha256(text.install).slice(0, 16)}.sh`,
+    );
+    const installCommand = pulumi.interpolate`sh ${scriptFile.apply(shellQuote)}`;
+    // The token's line, then the key: install.sh writes each into its 0600 file.
+    const stdin = pulumi
+      .all([args.token, tls?.certificate, tls?.privateKey])
+      .apply(([token, certificate, privateKey]) => {
+        if (tls) checkAgentTls(resourceName, { certificate, privateKey });
+        if (/[\r\n]/.test(token.trim())) throw new Error(`HostingNode ${resourceName}: token must be one line`);
+        return privateKey === undefined ? token : `${token.trim()}\n${privateKey.trim()}\n`;
+      });
 
     const copies = [
       new command.remote.CopyToRemote(
@@ -123,7 +156,11 @@ export class HostingNode extends pulumi.ComponentResource {
       ),
       new command.remote.CopyToRemote(
         `${resourceName}-install-script`,
-        { connection, source: new pulumi.asset.StringAsset(scripts.install), remotePath: scriptFile },
+        {
+          connection,
+          source: scripts.apply((text) => new pulumi.asset.StringAsset(text.install)),
+          remotePath: scriptFile,
+        },
         { parent: this },
       ),
     ];
@@ -131,10 +168,10 @@ export class HostingNode extends pulumi.ComponentResource {
       `${resourceName}-agent`,
       {
         connection,
-        create: `sh ${shellQuote(scriptFile)}`,
-        update: `sh ${shellQuote(scriptFile)}`,
+        create: installCommand,
+        update: installCommand,
         delete: scripts.remove,
-        stdin: pulumi.secret(args.token),
+        stdin: pulumi.secret(stdin),
         addPreviousOutputInEnv: false,
         // Another server, folder or name is another installation: the old one is removed first.
         triggers: [connection.host, connection.port ?? 22, installDir, name],
@@ -146,9 +183,7 @@ export class HostingNode extends pulumi.ComponentResource {
       const last = stdout.trim().split("\n").pop() ?? "";
       return JSON.parse(last) as { name: string; version: string };
     });
-    this.url = pulumi
-      .all([args.url ?? `http://${args.listen}`, agent.stdout])
-      .apply(([url]) => url.replace(/\/+$/, ""));
+    this.url = pulumi.all([url, agent.stdout]).apply(([nodeUrl]) => nodeUrl);
     this.name = health.name;
     this.version = health.version;
     this.registerOutputs({ url: this.url, name: this.name, version: this.version });

@@ -3,9 +3,9 @@
  * in ./scripts and a generated header of validated, single-quoted values. The install script is
  * copied to the server and run as `sh <file>`, so a failure shows its file name, not its text; it
  * carries the supervisor, the systemd unit and the health poller, which it writes next to the
- * agent. They hold no secret: the token arrives on the install script's stdin and goes straight
- * into a 0600 file, and the agent reads it with --token-file, so it never appears on a command
- * line, in a log or in plain state.
+ * agent. They hold no secret: the token (and, for an HTTPS agent, its TLS key after it) arrives on
+ * the install script's stdin and goes straight into a 0600 file, which the agent reads
+ * (--token-file, --tls-key), so it never appears on a command line, in a log or in plain state.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -58,10 +58,17 @@ function haproxyMainConf(install: AgentInstall, haproxy: HaproxySetup): string {
   ].join("\n");
 }
 
-/** The agent's arguments after its cli.js (no secret: the token is read from a file). */
+/** Where an HTTPS agent's certificate and key are written, next to its token. */
+const tlsFiles = (install: AgentInstall) => ({
+  cert: `${install.installDir}/tls-cert.pem`,
+  key: `${install.installDir}/tls-key.pem`,
+});
+
+/** The agent's arguments after its cli.js (no secret: the token and TLS key are read from files). */
 function agentArgs(install: AgentInstall): string[] {
   const args = ["--listen", install.listen, "--data", install.dataDir, "--name", install.name];
   args.push("--token-file", `${install.installDir}/token`);
+  if (install.tls) args.push("--tls-cert", tlsFiles(install).cert, "--tls-key", tlsFiles(install).key);
   if (install.contentRoot) args.push("--content-root", install.contentRoot);
   if (install.orgIdRange) args.push("--org-id-range", install.orgIdRange);
   if (install.webGid !== undefined) args.push("--web-gid", String(install.webGid));
@@ -91,12 +98,15 @@ function agentArgs(install: AgentInstall): string[] {
 }
 
 /** The health URL on the server itself: a wildcard listen address is asked on loopback. */
-export function localHealthUrl(listen: string): string {
+export function localHealthUrl(listen: string, https = false): string {
   const match = /^(.*):(\d+)$/.exec(listen);
   if (!match) throw new Error(`listen ${listen}: expected host:port`);
   const host = { "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1" }[match[1]] ?? match[1];
-  return `http://${host}:${match[2]}/v1/health`;
+  return `${https ? "https" : "http"}://${host}:${match[2]}/v1/health`;
 }
+
+/** The name an HTTPS agent's certificate must carry: its url's host (an IPv6 address without brackets). */
+export const tlsServerName = (url: string): string => new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
 
 /** `NAME='value'` lines, then common.sh: what both scripts start with. */
 function header(install: AgentInstall, extra: Record<string, string> = {}): string {
@@ -114,6 +124,9 @@ function header(install: AgentInstall, extra: Record<string, string> = {}): stri
     HAPROXY_MASTER_SOCKET: haproxy?.masterSocket ?? "",
     HAPROXY_STATS_SOCKET: haproxy?.statsSocket ?? "",
     HAPROXY_CONF: haproxy?.confFile ?? "",
+    // Named on every node, so that an agent which stopped serving HTTPS has its key removed.
+    TLS_CERT_FILE: tlsFiles(install).cert,
+    TLS_KEY_FILE: tlsFiles(install).key,
     ...extra,
   };
   const assignments = Object.entries(vars).map(([key, value]) => `${key}=${shellQuote(value)}\n`);
@@ -145,8 +158,11 @@ function installScript(install: AgentInstall): string {
     MANIFEST: manifest,
     NGINX_BIN: install.nginx?.bin ?? "",
     PURE_PW_BIN: install.ftp?.purePwBin ?? "",
-    HEALTH_URL: localHealthUrl(install.listen),
+    HEALTH_URL: localHealthUrl(install.listen, install.tls !== undefined),
     HEALTH_TIMEOUT_SECONDS: String(install.healthTimeoutSeconds),
+    // An HTTPS agent's certificate (no secret), and the name the health poller checks it for.
+    TLS_CERT: install.tls?.certificate.trim() ?? "",
+    TLS_NAME: install.tls ? tlsServerName(install.tls.url) : "",
     HAPROXY_BIN: haproxy?.bin ?? "",
     HAPROXY_MAIN_CONF_TEXT: haproxy ? haproxyMainConf(install, haproxy) : "",
     // Words the settings check validated (no spaces or quotes), joined by spaces.

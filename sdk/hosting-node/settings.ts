@@ -2,6 +2,7 @@
  * HostingNode's settings, checked before they go into shell and systemd text: a value that could
  * break out of the generated scripts or unit file is refused, naming the field and the rule.
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { ftpMaxSessionsSchema, nodeNameSchema, parseUnixIdRange, portRangeSchema } from "../../wire/fields";
 
@@ -66,6 +67,17 @@ export interface HostingNodeHaproxy {
 /** A hosting node serves sites and FTP; a load-balancer host runs HAProxy in front of them. */
 export type HostingNodeRole = "hosting" | "load-balancer";
 
+/**
+ * The agent's API over HTTPS, as the scripts need it: the certificate (no secret: it goes into the
+ * install script) and the node's url, whose host the health poller expects the certificate to name.
+ * The key travels apart, on the install command's stdin.
+ */
+export interface AgentTls {
+  /** PEM: the agent's certificate first, then its chain. */
+  certificate: string;
+  url: string;
+}
+
 /** One agent installation, as the scripts need it. */
 export interface AgentInstall {
   name: string;
@@ -88,6 +100,7 @@ export interface AgentInstall {
   haproxy?: HostingNodeHaproxy;
   purgeData: boolean;
   healthTimeoutSeconds: number;
+  tls?: AgentTls;
 }
 
 const PATH_RULE = "must be an absolute path of letters, digits and . _ / @ + - (no ..)";
@@ -103,6 +116,57 @@ const positiveInteger = z
 const GONE_IDS = "is gone: each organization's writable accounts run as its own id, from orgIdRange";
 /** uids and gids the agent accepts (pure-ftpd refuses 0, root). */
 const accountId = positiveInteger.max(4294967294, "must be at most 4294967294");
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const CERTIFICATE_RULE = 'must be PEM certificates ("-----BEGIN CERTIFICATE-----"): the agent\'s first, then its chain';
+const KEY_RULE = 'must be an unencrypted PEM private key ("-----BEGIN PRIVATE KEY-----", or RSA/EC)';
+/** One or more PEM certificates and nothing else, each a parsable X.509 certificate. */
+const isCertificateChain = (text: string): boolean => {
+  const found = text.match(PEM_CERTIFICATE) ?? [];
+  if (found.length === 0 || text.replace(PEM_CERTIFICATE, "").trim() !== "") return false;
+  try {
+    found.forEach((pem) => new X509Certificate(pem));
+    return true;
+  } catch {
+    return false;
+  }
+};
+const isPrivateKey = (text: string): boolean => {
+  if (!/^-----BEGIN (?:RSA |EC )?PRIVATE KEY-----\n[\s\S]+\n-----END (?:RSA |EC )?PRIVATE KEY-----$/.test(text.trim()))
+    return false;
+  try {
+    createPrivateKey(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const certificateChain = z.string({ error: CERTIFICATE_RULE }).refine(isCertificateChain, CERTIFICATE_RULE);
+
+/**
+ * The agent's certificate and key as the program gives them (the key a secret): both or neither,
+ * PEM, and the key the certificate's.
+ */
+const agentTlsSchema = z
+  .object({
+    certificate: certificateChain.optional(),
+    privateKey: z.string({ error: KEY_RULE }).refine(isPrivateKey, KEY_RULE).optional(),
+  })
+  .superRefine(({ certificate, privateKey }, context) => {
+    if ((certificate === undefined) !== (privateKey === undefined)) {
+      const missing = certificate === undefined ? "certificate" : "privateKey";
+      const given = certificate === undefined ? "privateKey" : "certificate";
+      context.addIssue({ code: "custom", path: [missing], message: `is required with tls.${given}` });
+    } else if (
+      certificate !== undefined &&
+      privateKey !== undefined &&
+      isCertificateChain(certificate) &&
+      isPrivateKey(privateKey) &&
+      !new X509Certificate(certificate).checkPrivateKey(createPrivateKey(privateKey))
+    ) {
+      context.addIssue({ code: "custom", path: ["privateKey"], message: "is not the key of tls.certificate" });
+    }
+  });
 
 /** The fields that reach shell or unit text (the rest are computed, and quoted where used). */
 const settingsSchema = z
@@ -157,6 +221,17 @@ const settingsSchema = z
         confFile: safePath.optional(),
       })
       .optional(),
+    tls: z
+      .object({
+        certificate: certificateChain,
+        // The poller names its host to the agent: an https URL with a host name or address.
+        url: z
+          .string()
+          .refine((url) => URL.canParse(url) && new URL(url).protocol === "https:" && new URL(url).hostname !== "", {
+            error: "must be an https:// URL with tls",
+          }),
+      })
+      .optional(),
   })
   // A load balancer serves nothing itself, and HAProxy runs only where the agent drives it.
   .superRefine((settings, context) => {
@@ -173,20 +248,35 @@ const settingsSchema = z
     }
   });
 
-/** The field as the program declares it (the install's `version` is the argument agentVersion). */
+/** The field as the program declares it (the install's `version` is the argument agentVersion, `tls.url` is url). */
 const fieldName = (key: PropertyKey[]): string =>
   key
     .map(String)
     .join(".")
-    .replace(/^version$/, "agentVersion");
+    .replace(/^version$/, "agentVersion")
+    .replace(/^tls\.url$/, "url");
+
+/**
+ * `HostingNode <resource>: <field> "<value>" <rule>; …` for a refused parse; certificates and keys
+ * are never quoted (a key is a secret, a certificate only noise).
+ */
+function refusal(resource: string, issues: z.core.$ZodIssue[], prefix: PropertyKey[] = []): Error {
+  const problems = issues.map((issue) => {
+    const path = [...prefix, ...issue.path];
+    const quoted = typeof issue.input === "string" && path[0] !== "tls";
+    return `${fieldName(path)}${quoted ? ` ${JSON.stringify(issue.input)}` : ""} ${issue.message}`;
+  });
+  return new Error(`HostingNode ${resource}: ${[...new Set(problems)].join("; ")}`);
+}
 
 /** Throws `HostingNode <resource>: <field> "<value>" <rule>; …` when any setting is refused. */
 export function checkHostingNodeSettings(resource: string, install: AgentInstall): void {
   const parsed = settingsSchema.safeParse(install, { reportInput: true });
-  if (parsed.success) return;
-  const problems = parsed.error.issues.map((issue) => {
-    const value = typeof issue.input === "string" ? ` ${JSON.stringify(issue.input)}` : "";
-    return `${fieldName(issue.path)}${value} ${issue.message}`;
-  });
-  throw new Error(`HostingNode ${resource}: ${[...new Set(problems)].join("; ")}`);
+  if (!parsed.success) throw refusal(resource, parsed.error.issues);
+}
+
+/** Throws `HostingNode <resource>: tls.<field> <rule>` when the agent's certificate or key is refused (no PEM quoted). */
+export function checkAgentTls(resource: string, tls: { certificate?: string; privateKey?: string }): void {
+  const parsed = agentTlsSchema.safeParse(tls);
+  if (!parsed.success) throw refusal(resource, parsed.error.issues, ["tls"]);
 }

@@ -3,16 +3,20 @@
  * stands in for three bare servers (distinct addresses, install and data folders). Two are hosting
  * nodes (a real nginx and pure-ftpd each, started here: HostingNode does not run them) and the
  * third the load balancer (role "load-balancer": HostingNode runs HAProxy there itself). One
- * `pulumi up` in the project folder installs the packed agent on each and puts a load-balanced
- * organization on them, whose site and FTP answer through that HAProxy. Then an agent upgrade
- * (HAProxy keeps running), the secret scan, destroy (no agent or HAProxy left), and a missing
- * prerequisite.
+ * `pulumi up` in the project folder installs the packed agent on each, serving HTTPS with a
+ * certificate from a private CA (openssl) that the stack trusts through lbhosting:caCertificate,
+ * and puts a load-balanced organization on them, whose site and FTP answer through that HAProxy.
+ * Then an agent upgrade with a new certificate (HAProxy keeps running), the secret scan, a wrong
+ * CA, destroy (no agent or HAProxy left), and a missing prerequisite.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
+import * as tls from "node:tls";
 import { AgentClient } from "../../provider/client";
+import { makeAgentCa, type AgentCa, type AgentCertificate } from "../support/agent-tls";
 import { FtpSession } from "../support/ftp-client";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { getSite } from "../support/http-get";
@@ -39,6 +43,20 @@ interface Server {
   listen: string;
   installDir: string;
   dataDir: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+}
+
+/** The SHA-256 fingerprint of the certificate an HTTPS agent at host:port serves. */
+function servedFingerprint(listen: string, ca: string): Promise<string> {
+  const [host, port] = listen.split(":");
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port: Number(port), ca }, () => {
+      resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? "none");
+      socket.end();
+    });
+    socket.on("error", reject);
+  });
 }
 
 /** Command lines of every process on the machine, from /proc. */
@@ -69,11 +87,15 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
   let lbHttp: string;
   let lbFtp: { host: string; port: number };
   let upgradePackage: string;
+  /** The agents' private CA, and each server's certificate (by name). */
+  let ca: AgentCa;
+  const certificates = new Map<string, AgentCertificate>();
   const nginxes: NginxProcess[] = [];
   const ftpServers: PureFtpdProcess[] = [];
   const pidOf = (server: Server, file = "agent.pid") =>
     Number(fs.readFileSync(path.join(server.installDir, file), "utf8"));
-  const client = (server: Server) => new AgentClient(`http://${server.listen}`, TOKEN, { retries: 0 });
+  const client = (server: Server) =>
+    new AgentClient(`https://${server.listen}`, TOKEN, { retries: 0, ca: [ca.certificate] });
   const haproxyDir = () => path.join(lb.installDir, "haproxy");
 
   /** The site through HAProxy, until it answers 200 (its checks may not have passed yet); bounded. */
@@ -109,10 +131,16 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     });
     packWorkspace();
     upgradePackage = repackAgent("0.1.1-upgrade.1");
+    // As README's "HTTPS agents" says: a private CA, a certificate per agent naming its address.
+    ca = makeAgentCa(path.join(root, "tls"), "agents");
     servers = await Promise.all(
       HOSTS.map(async (host, index) => {
         const name = index < 2 ? `web${index + 1}` : "lb";
+        const certificate = ca.issue(name, host);
+        certificates.set(name, certificate);
         return {
+          tlsCertFile: certificate.certificateFile,
+          tlsKeyFile: certificate.privateKeyFile,
           name,
           host,
           port: sshd.port,
@@ -168,6 +196,7 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     await project.configSet("agentPackage", packWorkspace().agent);
     await project.configSet("sshPrivateKey", sshd.privateKey, { secret: true });
     await project.configSet("lbhosting:token", TOKEN, { secret: true });
+    await project.configSet("lbhosting:caCertificate", ca.certificate);
     await project.configSet("webmasterPassword", PASSWORD, { secret: true });
   });
 
@@ -189,16 +218,30 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it("one pulumi up makes two hosting nodes and their load balancer; the org's site and FTP answer through HAProxy", async () => {
+  it("one pulumi up makes two hosting nodes and their load balancer, HTTPS agents the stack trusts through lbhosting:caCertificate; the org's site and FTP answer through HAProxy", async () => {
+    // The CA comes from stack config only, never from the environment (which may name the system's).
+    const extraCas = project.env.NODE_EXTRA_CA_CERTS;
+    if (extraCas) expect(fs.readFileSync(extraCas, "utf8")).to.not.include(ca.certificate.split("\n")[1]);
     const started = Date.now();
     await project.up();
     console.log(`      bare servers → in-sync org: pulumi up took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const outputs = await project.outputs();
     expect(outputs.inSync).to.equal(true);
     expect(outputs.nodes).to.deep.equal(
-      webServers.map((server) => ({ name: server.name, url: `http://${server.listen}`, version: "0.1.0" })),
+      webServers.map((server) => ({ name: server.name, url: `https://${server.listen}`, version: "0.1.0" })),
     );
-    expect(outputs.loadBalancer).to.deep.equal({ name: "lb", url: `http://${lb.listen}`, version: "0.1.0" });
+    expect(outputs.loadBalancer).to.deep.equal({ name: "lb", url: `https://${lb.listen}`, version: "0.1.0" });
+    for (const server of servers) {
+      // Each agent serves the certificate it was given, and nothing in clear.
+      expect(await servedFingerprint(server.listen, ca.certificate), server.name).to.equal(
+        new X509Certificate(certificates.get(server.name)!.certificate).fingerprint256,
+      );
+      const plain = await fetch(`http://${server.listen}/v1/health`).then(
+        (answer) => `HTTP ${answer.status}`,
+        (error: Error) => error.message,
+      );
+      expect(plain, `${server.name} over plain HTTP`).to.not.match(/^HTTP 200/);
+    }
     const digests = await Promise.all(webServers.map(async (server) => (await client(server).getOrg("acme")).digest));
     expect(new Set(digests).size).to.equal(1);
     for (const server of servers) {
@@ -253,11 +296,28 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
     await project.refresh({ expectNoChanges: true });
   });
 
-  it("a new agent package version upgrades every node in place; HAProxy keeps running; the org stays in sync", async () => {
+  it("a new agent package version upgrades every node in place, and a new certificate is served; HAProxy keeps running; the org stays in sync", async () => {
     const before = await client(webServers[0]).getOrg("acme");
     const haproxySupervisor = pidOf(lb, "haproxy.pid");
     await project.configSet("agentPackage", upgradePackage);
+    // web2 gets a new certificate (and key) in the same up: its install runs again with them.
+    const [web1, web2] = webServers;
+    const renewed = ca.issue("web2-renewed", web2.host);
+    certificates.set(web2.name, renewed);
+    web2.tlsCertFile = renewed.certificateFile;
+    web2.tlsKeyFile = renewed.privateKeyFile;
+    const config = JSON.parse((await project.pulumi(["config", "get", "servers"])).stdout) as Server[];
+    await project.configSet(
+      "servers",
+      JSON.stringify(config.map((entry) => (entry.name === web2.name ? { ...entry, ...web2 } : entry))),
+    );
     await project.up();
+    expect(await servedFingerprint(web2.listen, ca.certificate)).to.equal(
+      new X509Certificate(renewed.certificate).fingerprint256,
+    );
+    expect(await servedFingerprint(web1.listen, ca.certificate)).to.equal(
+      new X509Certificate(certificates.get(web1.name)!.certificate).fingerprint256,
+    );
     const outputs = (await project.outputs()) as {
       inSync: boolean;
       nodes: { version: string }[];
@@ -293,13 +353,47 @@ describe("e2e: HostingNode over real SSH, bare servers to a load-balanced org (e
       ["command lines", processes.map((process) => process.args).join("\n")],
       ["agent environments", agentProcesses.map((process) => process.environ).join("\n")],
     ];
+    // A line of each agent's TLS key (the ones given first, and web2's new one).
+    const keyLines = [...certificates.values()].map((certificate) => certificate.privateKey.split("\n")[1]);
     for (const [place, text] of places) {
       expect(text.includes(TOKEN), `the token is in ${place}`).to.equal(false);
       expect(text.includes(sshd.privateKey.split("\n")[1]), `the SSH key is in ${place}`).to.equal(false);
+      for (const line of keyLines) expect(text.includes(line), `a TLS key is in ${place}`).to.equal(false);
     }
     expect(fs.statSync(path.join(webServers[0].installDir, "token")).mode & 0o077).to.equal(0);
+    for (const server of servers) {
+      const key = path.join(server.installDir, "tls-key.pem");
+      expect(fs.statSync(key).mode & 0o777, `${server.name}'s TLS key`).to.equal(0o600);
+      expect(fs.statSync(key).uid).to.equal(fs.statSync(path.join(server.installDir, "token")).uid);
+      expect(fs.readFileSync(key, "utf8")).to.equal(certificates.get(server.name)!.privateKey);
+    }
     // The command plugin ran from PULUMI_HOME, where the harness installed it, as a user's would.
     expect(project.log()).to.not.include("pulumi-resource-command from $PATH");
+  });
+
+  it("a wrong CA in lbhosting:caCertificate fails the up, naming the node and the TLS error", async () => {
+    const other = makeAgentCa(path.join(root, "tls"), "other");
+    await project.configSet("lbhosting:caCertificate", other.certificate);
+    // A new password: the provider must reach the primary to apply it.
+    await project.configSet("webmasterPassword", `${PASSWORD}-new`, { secret: true });
+    let failure: string;
+    try {
+      failure = await project.up().then(
+        () => "succeeded",
+        (error: Error) => error.message,
+      );
+    } finally {
+      // The right CA and the old password again, whatever happened: the next tests need them.
+      await project.configSet("lbhosting:caCertificate", ca.certificate);
+      await project.configSet("webmasterPassword", PASSWORD, { secret: true });
+    }
+    const expected = `https://${webServers[0].listen} is unreachable: UNABLE_TO_VERIFY_LEAF_SIGNATURE: the agent's TLS certificate is not signed by a trusted CA (give its CA as stack config lbhosting:caCertificate, or --ca-file)`;
+    expect(failure.includes(expected), failure.slice(-2000)).to.equal(true);
+    // Nothing changed: an up with the right CA has nothing to do (and records that CA as the
+    // provider's configuration again, which destroy uses; the failed up recorded the wrong one).
+    const again = await project.up();
+    expect(again.stdout).to.not.match(/\d+ (?:created|updated|replaced|deleted)/);
+    expect(again.stdout).to.match(/\d+ unchanged/);
   });
 
   it("destroy stops every agent and HAProxy and removes what was installed; the data folders stay", async () => {

@@ -7,10 +7,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { versionFromPackageFile } from "../../sdk/hosting-node";
-import { agentScripts, localHealthUrl, shellQuote } from "../../sdk/hosting-node/scripts";
-import { checkHostingNodeSettings, type AgentInstall } from "../../sdk/hosting-node/settings";
+import { agentScripts, localHealthUrl, shellQuote, tlsServerName } from "../../sdk/hosting-node/scripts";
+import { checkAgentTls, checkHostingNodeSettings, type AgentInstall } from "../../sdk/hosting-node/settings";
+import { makeAgentCa, type AgentCertificate } from "../support/agent-tls";
 
 const install: AgentInstall = {
   name: "web1",
@@ -266,6 +269,132 @@ describe("HostingNode scripts", () => {
     const ftp = { purePwBin: "/usr/bin/pure-pw", passivePorts: [30099, 30000] as [number, number], maxSessions: 0 };
     expect(() => checkHostingNodeSettings("web1", { ...install, ftp: { ...ftp, readonlyUid: 0 } })).to.throw(
       /ftp\.passivePorts must be \[low, high\] with low <= high; ftp\.readonlyUid must be a positive integer; ftp\.maxSessions must be at least 2 \(one session is kept for the load balancer.s health check\)/,
+    );
+  });
+});
+
+describe("HostingNode scripts for an HTTPS agent", function () {
+  this.timeout(30_000); // openssl, and node on the server side
+  /** A loopback address of this suite's own (tests' range). */
+  const HOST = "127.0.80.1";
+  let dir: string;
+  let cert: AgentCertificate;
+  let otherKey: string;
+  /** A certificate of another CA's. */
+  let stranger: AgentCertificate;
+  let tlsInstall: AgentInstall;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-unit-node-tls-"));
+    const ca = makeAgentCa(dir, "unit");
+    cert = ca.issue("web1", HOST);
+    otherKey = ca.issue("web2", "127.0.80.2").privateKey;
+    stranger = makeAgentCa(dir, "other").issue("web1", HOST);
+    tlsInstall = {
+      ...install,
+      installDir: path.join(dir, "opt"),
+      listen: `${HOST}:8443`,
+      tls: { certificate: cert.certificate, url: `https://${HOST}:8443` },
+    };
+  });
+
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("start the agent with --tls-cert/--tls-key next to its token and ask its health over HTTPS; the key is not in them", () => {
+    const scripts = agentScripts(tlsInstall);
+    expect(syntaxError(scripts.install)).to.equal("");
+    expect(scripts.install).to.include(`'--tls-cert' '${dir}/opt/tls-cert.pem' '--tls-key' '${dir}/opt/tls-key.pem'`);
+    expect(scripts.install).to.include(`'https://${HOST}:8443/v1/health'`);
+    expect(scripts.install).to.include(`TLS_NAME='${HOST}'`);
+    expect(scripts.install).to.include(cert.certificate.trim());
+    expect(scripts.install).to.not.include(cert.privateKey.split("\n")[1]);
+    // Plain HTTP stays as it was.
+    expect(agentScripts(install).install).to.not.include("--tls-cert");
+    expect(tlsServerName("https://[2001:db8::1]:8443")).to.equal("2001:db8::1");
+    expect(tlsServerName("https://node1.example.com:8443/")).to.equal("node1.example.com");
+  });
+
+  it("write the token and the key from stdin into 0600 files, and nothing of them to the output", () => {
+    // Everything up to the npm install, stopped by a missing nginx after the stdin was read.
+    const node = { ...tlsInstall, nginx: { bin: "/nonexistent/nginx" }, ftp: undefined };
+    const checks = agentScripts(node).install.split("\numask 022")[0];
+    const result = spawnSync("sh", ["-c", checks], {
+      input: `the-token\n${cert.privateKey}`,
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(result.stderr).to.match(/nginx is not installed at \/nonexistent\/nginx/);
+    expect(result.stdout + result.stderr).to.not.include("the-token");
+    const token = path.join(dir, "opt", "token.next");
+    const key = path.join(dir, "opt", "tls-key.pem.next");
+    expect(fs.readFileSync(token, "utf8")).to.equal("the-token\n");
+    expect(fs.readFileSync(key, "utf8")).to.equal(cert.privateKey);
+    for (const file of [token, key]) expect(fs.statSync(file).mode & 0o777, file).to.equal(0o600);
+
+    const keyless = spawnSync("sh", ["-c", checks], { input: "the-token\n", encoding: "utf8", timeout: 30_000 });
+    expect(keyless.stderr.trim()).to.match(/: the TLS key is empty$/);
+  });
+
+  it("the health poller trusts the agent's own certificate for its url's host, and nothing else", async () => {
+    const poller = path.join(__dirname, "..", "..", "sdk", "hosting-node", "scripts", "wait-healthy.cjs");
+    const server = https.createServer({ cert: cert.certificate, key: cert.privateKey }, (_request, answer) =>
+      answer.end(JSON.stringify({ name: "web1", version: "0.1.0" })),
+    );
+    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+    const url = `https://${HOST}:${(server.address() as AddressInfo).port}/v1/health`;
+    const poll = (certFile: string, name: string) =>
+      execFileAsync("node", [poller, url, "0.1.0", "2", certFile, name], { timeout: 20_000 }).then(
+        (done) => done.stdout.trim(),
+        (error: { stderr: string }) => error.stderr.trim(),
+      );
+    try {
+      expect(await poll(cert.certificateFile, HOST)).to.equal('{"name":"web1","version":"0.1.0"}');
+      // Another certificate as the anchor, or a name the certificate does not carry: no answer.
+      expect(await poll(stranger.certificateFile, HOST)).to.match(
+        /within 2 s \(last: UNABLE_TO_GET_ISSUER_CERT_LOCALLY\)$/,
+      );
+      expect(await poll(cert.certificateFile, "node1.example.com")).to.match(
+        /\(last: ERR_TLS_CERT_ALTNAME_INVALID: the agent's certificate does not name node1\.example\.com, the host of the node's url\)$/,
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it("refuses a certificate or key that is not PEM, one without the other, a key not the certificate's, without quoting them", () => {
+    const refusal = (tls: { certificate?: string; privateKey?: string }) => {
+      try {
+        checkAgentTls("web1", tls);
+        return "accepted";
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect(refusal({ certificate: cert.certificate, privateKey: cert.privateKey })).to.equal("accepted");
+    const broken = refusal({ certificate: "not a certificate", privateKey: "secret-material-123" });
+    expect(broken).to.equal(
+      'HostingNode web1: tls.certificate must be PEM certificates ("-----BEGIN CERTIFICATE-----"): the agent\'s first, then its chain; ' +
+        'tls.privateKey must be an unencrypted PEM private key ("-----BEGIN PRIVATE KEY-----", or RSA/EC)',
+    );
+    const truncated = cert.privateKey.slice(0, 120);
+    expect(refusal({ certificate: cert.certificate, privateKey: truncated })).to.match(/tls\.privateKey must be/);
+    expect(refusal({ certificate: cert.certificate })).to.equal(
+      "HostingNode web1: tls.privateKey is required with tls.certificate",
+    );
+    expect(refusal({ privateKey: cert.privateKey })).to.equal(
+      "HostingNode web1: tls.certificate is required with tls.privateKey",
+    );
+    const mismatch = refusal({ certificate: cert.certificate, privateKey: otherKey });
+    expect(mismatch).to.equal("HostingNode web1: tls.privateKey is not the key of tls.certificate");
+    for (const message of [broken, mismatch]) {
+      expect(message).to.not.include("secret-material");
+      expect(message).to.not.include(otherKey.split("\n")[1]);
+    }
+    // The install's url must be https with tls; the certificate is not quoted either.
+    expect(() =>
+      checkHostingNodeSettings("web1", { ...tlsInstall, tls: { certificate: "junk", url: "http://10.0.0.1:8443" } }),
+    ).to.throw(
+      /^HostingNode web1: tls\.certificate must be PEM certificates .*; url must be an https:\/\/ URL with tls$/,
     );
   });
 });
