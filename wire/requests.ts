@@ -58,11 +58,10 @@ const serviceCommon = {
 };
 
 /** A website's uploaded certificate (the site's first, then its issuers) and its key. */
-export const tlsMaterialSchema = z.strictObject({
+const tlsMaterialSchema = z.strictObject({
   certificate: certificatePemSchema,
   privateKey: privateKeyPemSchema,
 });
-export type TlsMaterial = z.infer<typeof tlsMaterialSchema>;
 
 export const websiteBodySchema = z.strictObject({
   kind: z.literal("website"),

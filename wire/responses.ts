@@ -137,7 +137,7 @@ export type ChangesResult = z.infer<typeof changesResultSchema>;
 export const orgListSchema = z.object({ orgs: z.array(orgStatusSchema) });
 export const userListSchema = z.object({ users: z.array(userRecordSchema) });
 /** A website's HTTPS as answers show it: the certificate's summary, never the PEM or the key. */
-export const websiteTlsViewSchema = certificateSummarySchema.extend({ httpsRedirect: z.boolean(), hsts: z.boolean() });
+const websiteTlsViewSchema = certificateSummarySchema.extend({ httpsRedirect: z.boolean(), hsts: z.boolean() });
 const [websiteRecord, ftpRecord] = serviceRecordSchema.options;
 /** A service as GET and PUT answer it: its record, with a website's certificate and key summarized. */
 export const serviceViewSchema = z.discriminatedUnion("kind", [
