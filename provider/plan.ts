@@ -1,9 +1,10 @@
 /**
  * What a sync would change on a secondary: a pure, field-by-field comparison of the primary's
  * snapshot with the secondary's copy. Used by `lbhosting diff`; password hashes never leave it —
- * a different hash shows only as "password changed".
+ * a different hash shows only as "password changed" — and a website's certificate shows only as
+ * its fingerprint and expiry, never its PEM or key.
  */
-import type { OrgRecord, ServiceRecord, Snapshot, UserRecord } from "../wire";
+import { type OrgRecord, type ServiceRecord, type Snapshot, type UserRecord, certificateSummary } from "../wire";
 
 export type PlannedAction = "add" | "change" | "remove";
 
@@ -56,13 +57,23 @@ function compareRecord(
   const keys = [...new Set([...Object.keys(after), ...Object.keys(before)])].sort();
   const fields = keys
     .filter((field) => !sameValue(before[field], after[field]))
-    .map((field) =>
-      field === "passwordHash" ? "password changed" : `${field}: ${show(before[field])} → ${show(after[field])}`,
-    );
+    .map((field) => {
+      if (field === "passwordHash") return "password changed";
+      const shown = field === "tls" ? showTls : show;
+      return `${field}: ${shown(before[field])} → ${shown(after[field])}`;
+    });
   return fields.length > 0 ? { kind, action: "change", name, fields } : undefined;
 }
 
 const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** A website's TLS as `diff` may print it: the certificate's fingerprint and expiry, and its settings. */
+function showTls(value: unknown): string {
+  if (value === undefined) return "(none)";
+  const tls = value as NonNullable<Extract<ServiceRecord, { kind: "website" }>["tls"]>;
+  const { fingerprint, notAfter } = certificateSummary(tls.certificate);
+  return `certificate sha256:${fingerprint.slice(0, 16)}… until ${notAfter}, httpsRedirect ${tls.httpsRedirect}, hsts ${tls.hsts}`;
+}
 
 function show(value: unknown): string {
   if (value === undefined) return "(none)";

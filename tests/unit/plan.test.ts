@@ -1,6 +1,10 @@
 import { expect } from "chai";
 import { planSync } from "../../provider/plan";
-import type { ServiceRecord, Snapshot, UserRecord } from "../../wire";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { type ServiceRecord, type Snapshot, type UserRecord, certificateSummary } from "../../wire";
+import { type IssuedCertificate, makeCa } from "../support/certificates";
 
 const HASH_A = `$6$saltsalt$${"a".repeat(86)}`;
 const HASH_B = `$6$saltsalt$${"b".repeat(86)}`;
@@ -85,6 +89,33 @@ describe("planSync: what a sync would change on a secondary", () => {
     );
     expect(changes).to.deep.equal([{ kind: "user", action: "change", name: "alice", fields: ["password changed"] }]);
     expect(JSON.stringify(changes)).not.to.include("$6$");
+  });
+
+  it("shows a changed certificate by its fingerprint and expiry, never its PEM or key", function () {
+    this.timeout(20_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-plan-tls-"));
+    try {
+      const ca = makeCa(dir, "plan");
+      const [a, b] = ["a", "b"].map((name) => ca.issue(name, { names: ["www.acme.test"] }));
+      const secure = (cert: IssuedCertificate): ServiceRecord => ({
+        name: "www",
+        kind: "website",
+        enabled: true,
+        domains: ["www.acme.test"],
+        documentRoot: "public",
+        managedBy: "",
+        tls: { certificate: cert.certificate, privateKey: cert.privateKey, httpsRedirect: true, hsts: false },
+      });
+      const changes = planSync(snapshot({ services: [secure(b)] }), snapshot({ services: [secure(a)] }));
+      const [field] = changes[0].fields;
+      const print = (cert: IssuedCertificate) => certificateSummary(cert.certificate).fingerprint.slice(0, 16);
+      expect(field).to.match(
+        new RegExp(`^tls: certificate sha256:${print(a)}… until .* → certificate sha256:${print(b)}…`),
+      );
+      expect(JSON.stringify(changes)).not.to.include("BEGIN");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("compares org settings and a service whose kind changed field by field", () => {
