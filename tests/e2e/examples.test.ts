@@ -6,10 +6,13 @@
  * real agents on loopback (bare-servers has its own suite: tests/e2e/hosting-node.test.ts).
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { expect } from "chai";
 import { AgentClient } from "../../provider/client";
 import { startAgentProcess, type AgentProcess } from "../support/agent-process";
 import { startHostingNode, type HostingNode } from "../support/hosting-node";
+import { type AgentCa, makeAgentCa } from "../support/agent-tls";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { nginxBinaryOrSkip } from "../support/nginx";
 import { createProjectFolder, exampleDir, type ProjectFolder } from "../support/project";
@@ -50,17 +53,29 @@ describe("e2e: the examples, run by the CLI in their project folders", function 
     return project;
   }
 
-  describe("quickstart, served by nginx behind a load balancer (HAProxy)", function () {
+  describe("quickstart, on HTTPS agents, served by nginx behind a load balancer (HAProxy)", function () {
     let nodes: HostingNode[] = [];
     let content: string;
-    const client = (node: HostingNode) => new AgentClient(node.url, TOKEN, { retries: 0 });
+    let agentsCa: AgentCa;
+    let certificates: string;
+    const client = (node: HostingNode) => new AgentClient(node.url, TOKEN, { retries: 0, ca: [agentsCa.certificate] });
 
     before(async function () {
       const nginxBin = nginxBinaryOrSkip(this);
       const haproxyBin = haproxyBinaryOrSkip(this);
       content = nasFolder("quickstart", { "acme/www/index.html": "<h1>Acme Corp</h1>\n" });
+      // The agents' private CA, made as README's "HTTPS agents" says; the stack trusts it by config.
+      certificates = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-quickstart-agents-ca-"));
+      agentsCa = makeAgentCa(certificates, "quickstart");
       const node = (host: string, name: string, serving: { nginxBin: string } | { haproxyBin: string }) =>
-        startHostingNode({ host, name, token: TOKEN, contentRoot: content, ...serving });
+        startHostingNode({
+          host,
+          name,
+          token: TOKEN,
+          contentRoot: content,
+          ...serving,
+          agentTls: agentsCa.issue(name, host),
+        });
       nodes = await Promise.all([
         node("127.0.11.1", "web1", { nginxBin }),
         node("127.0.11.2", "web2", { nginxBin }),
@@ -70,7 +85,7 @@ describe("e2e: the examples, run by the CLI in their project folders", function 
 
     after(async () => {
       for (const node of nodes) await node.stop();
-      if (content) fs.rmSync(content, { recursive: true, force: true });
+      for (const dir of [content, certificates]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
     it("up serves the site through the load balancer (checked by its local.Command), preview and refresh show no changes, destroy removes the org", async () => {
@@ -83,11 +98,13 @@ describe("e2e: the examples, run by the CLI in their project folders", function 
           secondaries: JSON.stringify([web2.url]),
           loadBalancer: lb1.url,
           siteCheckUrl: `${lb1.haproxy!.url}/`,
+          "lbhosting:caCertificate": agentsCa.certificate,
         },
         { alicePassword: "alice-example-pw", bobPassword: "bob-example-pw", "lbhosting:token": TOKEN },
       );
       await project.up();
       const outputs = await project.outputs();
+      expect([web1, web2, lb1].map((node) => new URL(node.url).protocol)).to.deep.equal(["https:", "https:", "https:"]);
       expect(outputs.inSync).to.equal(true);
       expect(outputs.siteUrls).to.deep.equal(["http://www.acme.test/"]);
       expect(outputs.siteCheck).to.include("Acme Corp");

@@ -288,7 +288,7 @@ describe("e2e: serving through nginx on every node and a load balancer in front"
     });
     const plain = await viaBalancer(SECURE);
     expect(plain.status, "plain HTTP is redirected").to.equal(301);
-    const state = JSON.stringify(await testStack.stack.exportStack());
+    const state = JSON.stringify(await testStack.exportState());
     expect(state, "the key is a secret in state").not.to.include(first.privateKey.split("\n")[1]);
     await testStack.stack.refresh({ expectNoChanges: true });
 

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { startAgentProcess, type AgentProcess } from "./agent-process";
+import type { AgentCertificate } from "./agent-tls";
 import { startNginx, type NginxProcess } from "./nginx";
 import { freePort } from "./ports";
 import type { FtpSession } from "./ftp-client";
@@ -31,6 +32,8 @@ export interface HostingNodeOptions {
   ftpMaxSessions?: number;
   /** A load balancer: HAProxy on `host`, driven by the agent (no nginx, no FTP of its own). */
   haproxyBin?: string;
+  /** The agent's API over HTTPS with this certificate (`--tls-cert`/`--tls-key`): its `url` is then https://. */
+  agentTls?: AgentCertificate;
 }
 
 export interface HostingNode {
@@ -96,6 +99,9 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
         ? { nginx: { bin: nginx.bin, mainConf: nginx.mainConf, prefix: nginx.prefix }, httpListen: nginx.listen }
         : {}),
       extraArgs: [...ftpArgs, ...haproxyArgs, ...httpsArgs],
+      ...(options.agentTls
+        ? { tls: { certFile: options.agentTls.certificateFile, keyFile: options.agentTls.privateKeyFile } }
+        : {}),
     });
     if (options.ftp) {
       ftp = await startPureFtpd({
