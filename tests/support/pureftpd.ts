@@ -9,6 +9,10 @@
  *   const tried = await ftpTry({ url: ftp.url, user: "alice@files.acme", password });
  *   await ftp.stop();
  *
+ * With `tls`, pure-ftpd serves explicit FTPS with the given certificate (`-2 cert,key`): `accept`
+ * is `-Y 1`, `require` is `-Y 3` (cleartext logins and data connections refused), as
+ * docs/setup-node.md runs it.
+ *
  * Outside CI, a missing pure-ftpd, pure-pw or curl (or not running as root, which pure-ftpd needs
  * to chroot and switch uids) skips the calling suite with the reason; with CI=true it fails.
  */
@@ -87,6 +91,16 @@ function greets(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** pure-ftpd's `-Y` for each FTPS mode of the agent's `--ftp-tls`. */
+export const PURE_FTPD_TLS_LEVEL = { off: 0, accept: 1, require: 3 } as const;
+
+/** A node's FTPS: the agent's `--ftp-tls` mode and the PEM files pure-ftpd gets (`-2 cert,key`). */
+export interface FtpTlsSetup {
+  mode: keyof typeof PURE_FTPD_TLS_LEVEL;
+  certificateFile: string;
+  keyFile: string;
+}
+
 export interface PureFtpdOptions {
   bin: string;
   /** Loopback address for control and passive data connections. */
@@ -106,6 +120,8 @@ export interface PureFtpdOptions {
    * (`-C`): every session through a load balancer comes from its address. Default: pure-ftpd's.
    */
   maxSessions?: number;
+  /** Serve explicit FTPS (AUTH TLS) as `tls.mode` says; default: cleartext only. */
+  tls?: FtpTlsSetup;
 }
 
 export interface PureFtpdProcess {
@@ -135,6 +151,14 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
     ...["-U", "137:027"], // files 0640, folders 0750: the org and the web group (setgid folders), no one else
     ...(options.maxSessions === undefined ? [] : ["-c", `${options.maxSessions}`, "-C", `${options.maxSessions}`]),
+    ...(options.tls === undefined
+      ? []
+      : [
+          "-Y",
+          `${PURE_FTPD_TLS_LEVEL[options.tls.mode]}`,
+          "-2",
+          `${options.tls.certificateFile},${options.tls.keyFile}`,
+        ]),
   ];
   const what = `pure-ftpd on ${options.host}:${port}`;
   const { child, output } = await spawnServer(options.bin, args, what, () => greets(options.host, port));
