@@ -21,7 +21,7 @@ import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { type HostingNode, nodeOfPassivePort, startBalancedNodes, startHostingNode } from "../support/hosting-node";
 import { nasFolder } from "../support/nas";
 import { nginxBinaryOrSkip } from "../support/nginx";
-import { type FtpTlsSetup, pureFtpdOrSkip } from "../support/pureftpd";
+import { type FtpTlsSetup, ftpTry, pureFtpdOrSkip } from "../support/pureftpd";
 
 const TOKEN = "ftps-test-token-0123456789abcdef";
 const ORG = "acme";
@@ -64,6 +64,8 @@ describe("FTPS: nodes that accept or require it, through the HAProxy load balanc
   let content: string;
   let loneContent: string;
   let ca: string;
+  let caFile: string;
+  let curlBin: string;
   let primary: HostingNode;
   let secondary: HostingNode;
   let lb: HostingNode;
@@ -93,9 +95,11 @@ describe("FTPS: nodes that accept or require it, through the HAProxy load balanc
     const nginxBin = nginxBinaryOrSkip(this);
     const haproxyBin = haproxyBinaryOrSkip(this);
     const ftp = pureFtpdOrSkip(this);
+    curlBin = ftp.curl;
     work = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-ftps-"));
     const testCa = makeCa(work, "ftps");
     ca = testCa.certificate;
+    caFile = testCa.certificateFile;
     // The node certificate as an operator installs it: the chain world-readable, the key root's alone.
     const issued = testCa.issue("node", { names: [FTP_NAME] });
     const certificateFile = path.join(work, "ftp-cert.pem");
@@ -140,6 +144,11 @@ describe("FTPS: nodes that accept or require it, through the HAProxy load balanc
       ftp: ftpListen,
     });
 
+    // HAProxy's FTP check reads the 220 greeting, which pure-ftpd sends before any TLS.
+    await waitFor("both nodes' FTP checks UP", 15_000, async () =>
+      (await lbStatus()).nodes.every((node) => node.ftp?.status === "UP"),
+    );
+
     const loneApi = clientFor(lone.url);
     await loneApi.putOrg(LONE_ORG, {});
     await loneApi.putService(LONE_ORG, "files", { kind: "ftp", rootPath: "files", writable: true });
@@ -176,6 +185,18 @@ describe("FTPS: nodes that accept or require it, through the HAProxy load balanc
     await Promise.all([secure.quit(), clear.quit()]);
   });
 
+  it("curl --ssl-reqd: downloads and uploads over FTPS through the load balancer; without TLS its login is refused", async function () {
+    const url = `ftp://${ftpListen}`;
+    const login = { url, user: LOGIN, password: PASSWORD, curl: curlBin };
+    const secure = { ...login, tls: { caFile, servername: FTP_NAME } };
+    expect(await ftpTry({ ...secure, download: "readme.txt" })).to.include({ ok: true, content: "read me over TLS\n" });
+    expect((await ftpTry({ ...secure, upload: { name: "by-curl.txt", content: "curl\n" } })).ok).to.equal(true);
+    expect(fs.readFileSync(path.join(content, ORG, "files", "by-curl.txt"), "utf8")).to.equal("curl\n");
+    const clear = await ftpTry({ ...login, download: "readme.txt" });
+    expect(clear.ok).to.equal(false);
+    expect(clear.content).to.equal("");
+  });
+
   it("the client checks the node's certificate: a name it does not cover fails the TLS handshake", async function () {
     const [host, port] = ftpListen.split(":");
     const login = { host, port: Number(port), user: LOGIN, password: PASSWORD };
@@ -209,10 +230,6 @@ describe("FTPS: nodes that accept or require it, through the HAProxy load balanc
   });
 
   it(`through the load balancer: ${SESSIONS} FTPS sessions list, download and upload, each with its data on its own node`, async function () {
-    // HAProxy's FTP check reads the 220 greeting, which pure-ftpd sends before any TLS.
-    await waitFor("both nodes' FTP checks UP", 15_000, async () =>
-      (await lbStatus()).nodes.every((node) => node.ftp?.status === "UP"),
-    );
     const clients = await Promise.all(Array.from({ length: SESSIONS }, () => open(ftpListen, LOGIN)));
     const results = await Promise.all(
       clients.map(async (session, index) => {

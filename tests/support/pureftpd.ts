@@ -186,6 +186,8 @@ export interface FtpTry {
   timeoutMs?: number;
   /** Default "curl". */
   curl?: string;
+  /** FTPS (`--ssl-reqd`): trust this CA file and reach `url`'s host by this name, which its certificate covers. */
+  tls?: { caFile: string; servername: string };
 }
 
 export interface FtpTried {
@@ -209,14 +211,26 @@ export async function ftpTry(options: FtpTry): Promise<FtpTried> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-ftp-try-"));
   try {
     const args = ["--silent", "--show-error", "--max-time", String(Math.ceil(timeoutMs / 1000)), "--config", "-"];
+    let url = options.url;
+    if (options.tls) {
+      const { hostname, port } = new URL(url);
+      args.push(
+        "--ssl-reqd",
+        "--cacert",
+        options.tls.caFile,
+        "--resolve",
+        `${options.tls.servername}:${port}:${hostname}`,
+      );
+      url = `ftp://${options.tls.servername}:${port}`;
+    }
     if (options.upload) {
       const file = path.join(work, "upload");
       fs.writeFileSync(file, options.upload.content);
-      args.push("--upload-file", file, `${options.url}/${encodeURIComponent(options.upload.name)}`);
+      args.push("--upload-file", file, `${url}/${encodeURIComponent(options.upload.name)}`);
     } else if (options.download !== undefined) {
-      args.push(`${options.url}/${encodeURIComponent(options.download)}`);
+      args.push(`${url}/${encodeURIComponent(options.download)}`);
     } else {
-      args.push("--list-only", `${options.url}/`);
+      args.push("--list-only", `${url}/`);
     }
     const child = spawn(options.curl ?? "curl", args, { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
