@@ -143,7 +143,7 @@ describe("e2e: a hosting node and a load-balancer host set up as docs/setup-node
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it("both parts run as written; an org's FTP upload through the load balancer is served through it", async function () {
+  it("both parts run as written; an org's FTPS upload through the load balancer is served through it", async function () {
     const bin = requirePulumi(this);
     const doc = readPage();
     const standIn = fs.readFileSync(path.join(REPO_ROOT, "tests", "support", "systemd-standin.sh"), "utf8");

@@ -7,6 +7,7 @@
  * connection and on every passive data connection.
  */
 import { expect } from "chai";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +16,7 @@ import { AgentClient } from "../../provider/client";
 import { routeOrg } from "../../provider/balancer";
 import { syncOrg } from "../../provider/sync";
 import type { BalancerStatus } from "../../wire";
+import { CLI } from "../support/agent-process";
 import { makeCa } from "../support/certificates";
 import { FtpSession, type FtpOpenOptions } from "../support/ftp-client";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
@@ -174,6 +176,18 @@ describe("FTPS: nodes that accept or require it, through the HAProxy load balanc
     ] as const) {
       expect((await clientFor(node.url).nodeInfo()).ftpTls, node.name).to.equal(mode);
     }
+  });
+
+  it("an agent refuses to start with an --ftp-tls mode it does not know, naming the choices", function () {
+    const data = fs.mkdtempSync(path.join(work, "refused-"));
+    const args = [CLI, "agent", "--listen", "127.0.81.5:0", "--data", data, "--name", "x", "--ftp-tls", "required"];
+    const result = spawnSync(process.execPath, args, {
+      env: { ...process.env, LBHOSTING_AGENT_TOKEN: TOKEN },
+      encoding: "utf8",
+      timeout: 10_000,
+    });
+    expect(result.status).to.not.equal(0);
+    expect(result.stderr).to.include("--ftp-tls").and.include("off, accept, require");
   });
 
   it("accept: a node takes an FTPS login and a cleartext one alike", async function () {
