@@ -18,6 +18,7 @@ import { syncOrg } from "../../provider/sync";
 import type { BalancerStatus } from "../../wire";
 import { CLI } from "../support/agent-process";
 import { makeCa } from "../support/certificates";
+import { runCli } from "../support/cli-run";
 import { FtpSession, type FtpOpenOptions } from "../support/ftp-client";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
 import { type HostingNode, nodeOfPassivePort, startBalancedNodes, startHostingNode } from "../support/hosting-node";
@@ -176,6 +177,20 @@ describe("FTPS: nodes that accept or require it, through the HAProxy load balanc
     ] as const) {
       expect((await clientFor(node.url).nodeInfo()).ftpTls, node.name).to.equal(mode);
     }
+  });
+
+  it("lbhosting status --load-balancer shows that the org's nodes require FTPS", async function () {
+    const args = ["status", "--org", ORG, "--primary", primary.url, "--secondary", secondary.url];
+    const withLb = [...args, "--load-balancer", lb.url];
+    const json = await runCli([...withLb, "--json"], { LBHOSTING_TOKEN: TOKEN });
+    expect(json.code, json.stderr).to.equal(0);
+    const report = JSON.parse(json.stdout) as { loadBalancer: { nodes: Array<{ name: string; ftpTls?: string }> } };
+    expect(report.loadBalancer.nodes.map((node) => [node.name, node.ftpTls])).to.deep.equal([
+      ["web-a", "require"],
+      ["web-b", "require"],
+    ]);
+    const table = await runCli(withLb, { LBHOSTING_TOKEN: TOKEN });
+    expect(table.stdout).to.match(new RegExp(`${secondary.url}\\s.*UP, 0 open, FTPS required`));
   });
 
   it("an agent refuses to start with an --ftp-tls mode it does not know, naming the choices", function () {
