@@ -3,8 +3,8 @@
  * pure-ftpd `-Y 3` with one certificate for the load balancer's FTP name, 127.0.81.1 and
  * 127.0.81.2), the load balancer in front of them (HAProxy, 127.0.81.3, passing FTP through as
  * TCP), and a lone node that accepts FTPS or cleartext (`--ftp-tls accept`, `-Y 1`, 127.0.81.4).
- * The client is basic-ftp, checking the certificate against the test's private CA on the control
- * connection and on every passive data connection.
+ * The clients, basic-ftp and curl, check the certificate against the test's private CA on the
+ * control connection and on every passive data connection.
  */
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";

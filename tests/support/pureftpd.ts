@@ -23,6 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import { ftpAuthSocketOf } from "../../agent/src/main";
 import { PDB_FILE } from "../../agent/src/render/ftp/accounts";
+import type { FtpTls } from "../../wire";
 import { freePort } from "./ports";
 import { findBinary, spawnServer, stopProcessTree } from "./processes";
 import { requireTool } from "./requirements";
@@ -92,11 +93,11 @@ function greets(host: string, port: number): Promise<boolean> {
 }
 
 /** pure-ftpd's `-Y` for each FTPS mode of the agent's `--ftp-tls`. */
-export const PURE_FTPD_TLS_LEVEL = { off: 0, accept: 1, require: 3 } as const;
+const PURE_FTPD_TLS_LEVEL: Record<FtpTls, number> = { off: 0, accept: 1, require: 3 };
 
 /** A node's FTPS: the agent's `--ftp-tls` mode and the PEM files pure-ftpd gets (`-2 cert,key`). */
 export interface FtpTlsSetup {
-  mode: keyof typeof PURE_FTPD_TLS_LEVEL;
+  mode: FtpTls;
   certificateFile: string;
   keyFile: string;
 }
