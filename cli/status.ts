@@ -2,13 +2,13 @@
  * `lbhosting status`: one row per node of an organization — what `pulumi refresh` sees, through
  * the same `inspectOrg` and classification — and an exit code for monitoring checks. With
  * `--load-balancer`, each row also shows how the load balancer sees that node right now: healthy
- * or not, and its open connections, for web and FTP traffic.
+ * or not, and its open connections, for web and FTP traffic, and how the node takes FTPS.
  */
 import type { Command } from "commander";
 import type { AgentClient, ClientFactory } from "../provider/client";
 import { supersededBy } from "../provider/failover";
 import { inspectOrg, syncCommand, toSyncStatus } from "../provider/sync";
-import { type BalancerStatus, endpointSchema, type ServerView } from "../wire";
+import { type BalancerStatus, type FtpTls, endpointSchema, type ServerView } from "../wire";
 import { type SecondarySyncStatus } from "../sdk/outputs";
 import {
   EXIT_NOT_IN_SYNC,
@@ -37,6 +37,8 @@ interface NodeBalancing {
   name?: string;
   web?: ServerView;
   ftp?: ServerView;
+  /** How the node's pure-ftpd takes FTPS, as its agent reports it (`--ftp-tls`). */
+  ftpTls?: FtpTls;
 }
 
 /** The load balancer's view of every node, matched to them by node name; undefined without --load-balancer. */
@@ -56,21 +58,29 @@ async function balancing(
   }
   const nodes = await Promise.all(
     endpoints.map(async (endpoint): Promise<NodeBalancing> => {
-      const name = await clientFor(endpoint)
+      const info = await clientFor(endpoint)
         .nodeInfo()
-        .then((node) => node.name)
         .catch(() => undefined);
+      const name = info?.name;
       const seen = status.nodes.find((node) => node.name === name);
-      return { endpoint, name, ...(seen?.web ? { web: seen.web } : {}), ...(seen?.ftp ? { ftp: seen.ftp } : {}) };
+      return {
+        endpoint,
+        name,
+        ...(seen?.web ? { web: seen.web } : {}),
+        ...(seen?.ftp ? { ftp: seen.ftp } : {}),
+        ...(info?.ftpTls ? { ftpTls: info.ftpTls } : {}),
+      };
     }),
   );
   return { nodes };
 }
 
-function viewCell(view: ServerView | undefined): Cell {
+const FTPS_NOTE: Record<FtpTls, string> = { off: "", accept: ", FTPS accepted", require: ", FTPS required" };
+
+function viewCell(view: ServerView | undefined, ftpTls?: FtpTls): Cell {
   if (!view) return { text: "-" };
   return {
-    text: `${view.status}, ${view.active} open`,
+    text: `${view.status}, ${view.active} open${ftpTls ? FTPS_NOTE[ftpTls] : ""}`,
     paint: view.healthy ? colours.green : colours.red,
   };
 }
@@ -140,7 +150,10 @@ async function status(options: StatusOptions): Promise<number> {
     let rows = [primaryRow, ...secondaries.map(secondaryRow)];
     if (lb) {
       header.push("LB WEB", "LB FTP");
-      rows = rows.map((row, index) => [...row, viewCell(lb.nodes[index]?.web), viewCell(lb.nodes[index]?.ftp)]);
+      rows = rows.map((row, index) => {
+        const node = lb.nodes[index];
+        return [...row, viewCell(node?.web), viewCell(node?.ftp, node?.ftpTls)];
+      });
     }
     for (const line of renderTable(header, rows)) printLine(line);
     for (const { endpoint, error } of secondaries) if (error) printLine(nodeNote(endpoint, error));

@@ -142,6 +142,13 @@ export const ftpMaxSessionsSchema = z
   .min(2, "must be at least 2 (one session is kept for the load balancer's health check)")
   .max(100_000);
 
+/**
+ * How a node's pure-ftpd takes FTPS (explicit, AUTH TLS): `accept` FTPS or cleartext (`-Y 1`),
+ * `require` FTPS for the login and every data connection (`-Y 3`), `off` cleartext only.
+ */
+export const ftpTlsSchema = z.enum(["off", "accept", "require"]);
+export type FtpTls = z.infer<typeof ftpTlsSchema>;
+
 export const uniqueList = <T extends z.ZodType<string>>(item: T, what: string) =>
   z.array(item).refine((values) => new Set(values).size === values.length, `must not list the same ${what} twice`);
 

@@ -47,6 +47,7 @@ import { z } from "zod";
 import {
   digestSchema as digest,
   ftpMaxSessionsSchema,
+  ftpTlsSchema,
   generationSchema as generation,
   orgNameSchema,
   portRangeSchema,
@@ -101,6 +102,8 @@ export const nodeInfoSchema = z.object({
   ftpPassivePorts: portRangeSchema.nullable().optional(),
   /** Its FTP server's session limit (--ftp-max-sessions), or null (not given; older agents leave it out). */
   ftpMaxSessions: ftpMaxSessionsSchema.nullable().optional(),
+  /** How its FTP server takes FTPS (--ftp-tls), or null (not given; older agents leave it out). */
+  ftpTls: ftpTlsSchema.nullable().optional(),
 });
 export type NodeInfo = z.infer<typeof nodeInfoSchema>;
 

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { type UnixIdRange, parseUnixIdRange } from "../../wire";
+import { type FtpTls, type UnixIdRange, ftpTlsSchema, parseUnixIdRange } from "../../wire";
 import { jsonLogger } from "./log";
 import type { AgentOptions } from "./options";
 import { packageVersion } from "../../common/version";
@@ -30,6 +30,7 @@ interface AgentCliOptions {
   ftpListen?: string;
   ftpPassivePorts?: [number, number];
   ftpMaxSessions?: number;
+  ftpTls?: FtpTls;
   haproxyBin?: string;
   haproxyMainConf?: string;
   haproxyMasterSocket?: string;
@@ -140,6 +141,7 @@ async function runAgent(cli: AgentCliOptions): Promise<void> {
     ftpListen: cli.ftpListen,
     ftpPassivePorts: cli.ftpPassivePorts,
     ftpMaxSessions: cli.ftpMaxSessions,
+    ftpTls: cli.ftpTls,
     ...(cli.haproxyBin && cli.haproxyMasterSocket
       ? { haproxy: { bin: cli.haproxyBin, mainConf: cli.haproxyMainConf, masterSocket: cli.haproxyMasterSocket } }
       : {}),
@@ -218,6 +220,12 @@ function agentProgram(name = "lbhosting-agent"): Command {
       "--ftp-max-sessions <n>",
       "this node's FTP session limit, the same as pure-ftpd's -c (reported by GET /v1/node; the load balancer queues beyond it)",
       nonNegativeInt,
+    )
+    .addOption(
+      new Option(
+        "--ftp-tls <mode>",
+        "how this node's pure-ftpd takes FTPS: off, accept (its -Y 1) or require (its -Y 3: cleartext logins and data refused); reported by GET /v1/node",
+      ).choices(ftpTlsSchema.options),
     )
     .option("--haproxy-bin <path>", "load-balancer role: HAProxy binary used to validate (-c) its configuration")
     .option(

@@ -149,6 +149,7 @@ export function createAgent(options: AgentOptions): Agent {
     ftpListen: options.ftpListen ?? null,
     ftpPassivePorts: options.ftpPassivePorts ?? null,
     ftpMaxSessions: options.ftpMaxSessions ?? null,
+    ftpTls: options.ftpTls ?? null,
   };
   const { app, stopAccepting } = buildApp({
     token: options.token,

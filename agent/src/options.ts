@@ -1,5 +1,6 @@
 /** The agent's settings (what `lbhosting-agent` parses into them is cli.ts), their defaults and checks. */
 import {
+  type FtpTls,
   NODE_NAME,
   type PortRange,
   type UnixIdRange,
@@ -55,6 +56,8 @@ export interface AgentOptions {
   ftpPassivePorts?: PortRange;
   /** This node's FTP session limit (pure-ftpd's -c); reported by `GET /v1/node`, so the load balancer queues beyond it. */
   ftpMaxSessions?: number;
+  /** How this node's pure-ftpd takes FTPS (`-Y 1` accept, `-Y 3` require); only reported by `GET /v1/node`. */
+  ftpTls?: FtpTls;
   /** HAProxy for the load-balancer role: validated with `-c`, reloaded and read through its master CLI. */
   haproxy?: HaproxyBinary;
   /** The HAProxy file the agent writes for its routes. Default `<dataDir>/haproxy/lbhosting.cfg`. */

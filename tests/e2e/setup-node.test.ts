@@ -3,8 +3,9 @@
  * and temporary folders, every other `sh` block runs as written, with two stand-ins the machine
  * needs (tests/support/systemd-standin.sh: packages are checked rather than installed, and units
  * start as systemd would start them). Then the quick start puts an organization on the node
- * behind the load balancer with `pulumi up`, its user uploads the site's page over FTP through
- * the load balancer, and the page answers over HTTP through the load balancer.
+ * behind the load balancer with `pulumi up`, its user uploads the site's page over FTPS through
+ * the load balancer (FTPS required: a cleartext login is refused), and the page answers over
+ * HTTP through the load balancer.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { spawn } from "node:child_process";
@@ -12,7 +13,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
+import { FTPError } from "basic-ftp";
 import { shellQuote } from "../../sdk/hosting-node/scripts";
+import { makeCa } from "../support/certificates";
 import { findHaproxy } from "../support/haproxy";
 import { FtpSession } from "../support/ftp-client";
 import { findNginx } from "../support/nginx";
@@ -27,6 +30,8 @@ import { requireTool } from "../support/requirements";
 const NODE_HOST = "127.0.34.1";
 const LB_HOST = "127.0.34.2";
 const PUBLIC_HOST = "127.0.34.3";
+/** The load balancer's FTP name: what FTPS clients check the node's certificate against. */
+const FTP_NAME = "ftp.acme.test";
 const SCRIPT_TIMEOUT_MS = 10 * 60_000;
 
 const readPage = (): string => fs.readFileSync(path.join(REPO_ROOT, "docs", "setup-node.md"), "utf8");
@@ -138,12 +143,18 @@ describe("e2e: a hosting node and a load-balancer host set up as docs/setup-node
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it("both parts run as written; an org's FTP upload through the load balancer is served through it", async function () {
+  it("both parts run as written; an org's FTPS upload through the load balancer is served through it", async function () {
     const bin = requirePulumi(this);
     const doc = readPage();
     const standIn = fs.readFileSync(path.join(REPO_ROOT, "tests", "support", "systemd-standin.sh"), "utf8");
     const agentPackage = packWorkspace().agent;
     const prebuilds = localPrebuilds(path.join(root, "prebuilds"));
+    // The FTPS certificate the operator brings, from a private CA the FTP client trusts.
+    const ca = makeCa(root, "ftps");
+    const ftpCert = ca.issue("ftp", { names: [FTP_NAME] });
+    const ftpFiles = { FTP_CERT: path.join(root, "ftp-cert.pem"), FTP_KEY: path.join(root, "ftp-key.pem") };
+    fs.writeFileSync(ftpFiles.FTP_CERT, ftpCert.chain);
+    fs.writeFileSync(ftpFiles.FTP_KEY, ftpCert.privateKey, { mode: 0o600 });
     const port = {
       nodeAgent: await freePort(NODE_HOST),
       nodeHttp: await freePort(NODE_HOST),
@@ -172,6 +183,8 @@ describe("e2e: a hosting node and a load-balancer host set up as docs/setup-node
       PASSIVE_PORTS: "34100:34119",
       FTP_PUBLIC_HOST: PUBLIC_HOST,
       FTP_MAX_SESSIONS: "10",
+      FTP_TLS: "require",
+      ...ftpFiles,
       ORG_ID_RANGE: "200000-999999",
       CONTENT_ROOT: path.join(root, "srv/nas"),
       LOG_DIR: path.join(root, "node/var/log/lbhosting"),
@@ -209,9 +222,13 @@ describe("e2e: a hosting node and a load-balancer host set up as docs/setup-node
           : ["lbhosting-agent", "lbhosting-haproxy"],
       );
     }
-    for (const settings of [node, lb]) {
-      const mode = fs.statSync(path.join(settings.CONF_DIR, "agent.token")).mode & 0o777;
-      expect(mode.toString(8), "the token file's mode").to.equal("600");
+    for (const [settings, file] of [
+      [node, "agent.token"],
+      [lb, "agent.token"],
+      [node, "ftp-key.pem"],
+    ] as const) {
+      const mode = fs.statSync(path.join(settings.CONF_DIR, file)).mode & 0o777;
+      expect(mode.toString(8), `${file}'s mode`).to.equal("600");
     }
 
     const nodeUrl = `http://${NODE_HOST}:${port.nodeAgent}`;
@@ -233,14 +250,16 @@ describe("e2e: a hosting node and a load-balancer host set up as docs/setup-node
     await project.configSet("bobPassword", "bob-setup-node-pw", { secret: true });
     await project.up();
 
-    // alice's FTP service is the org's folder: she uploads the site's page, through the load balancer.
+    // alice's FTP service is the org's folder: she uploads the site's page over FTPS, through the
+    // load balancer; the node requires FTPS, so her cleartext login is refused.
     const sitePage = "<h1>Acme, set up by the book</h1>\n";
-    const session = await FtpSession.open({
-      host: PUBLIC_HOST,
-      port: port.lbFtp,
-      user: "alice@ftp.acme",
-      password: "alice-setup-node-pw",
-    });
+    const login = { host: PUBLIC_HOST, port: port.lbFtp, user: "alice@ftp.acme", password: "alice-setup-node-pw" };
+    const clear = await FtpSession.open(login).then(
+      (opened) => opened.destroy(),
+      (error: unknown) => error,
+    );
+    expect(clear).to.be.instanceOf(FTPError).and.to.have.property("code", 421);
+    const session = await FtpSession.open({ ...login, tls: { ca: ca.certificate, servername: FTP_NAME } });
     try {
       await session.ensureDir("www");
       await session.store("index.html", sitePage);

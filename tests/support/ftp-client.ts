@@ -8,6 +8,10 @@
  *   const text = await session.retrieve("index.html");
  *   await session.store("upload.txt", "hello\n");
  *   await session.quit();
+ *
+ * With `tls` the session is explicit FTPS (AUTH TLS, then PBSZ 0 / PROT P): the server's
+ * certificate is checked against `tls.ca` for `tls.servername`, on the control connection and on
+ * every data connection (which resume the control connection's TLS session).
  */
 import { Readable, Writable } from "node:stream";
 import { Client, enterPassiveModeIPv4, FTPError, type FTPContext, type FTPResponse } from "basic-ftp";
@@ -20,6 +24,8 @@ export interface FtpOpenOptions {
   port: number;
   user: string;
   password: string;
+  /** FTPS: trust this CA (PEM) and expect a certificate for this name; default: cleartext. */
+  tls?: { ca: string; servername: string };
 }
 
 export interface PassiveAddress {
@@ -38,7 +44,11 @@ export class FtpSession {
   static async open(options: FtpOpenOptions): Promise<FtpSession> {
     const session = new FtpSession(new Client(TIMEOUT_MS));
     try {
-      await session.client.access({ ...options, secure: false });
+      const { tls, ...login } = options;
+      await session.client.access({
+        ...login,
+        ...(tls ? { secure: true, secureOptions: { ca: tls.ca, servername: tls.servername } } : { secure: false }),
+      });
     } catch (error) {
       session.destroy();
       throw error;
@@ -92,6 +102,11 @@ export class FtpSession {
 
   async store(name: string, content: string): Promise<void> {
     await this.client.uploadFrom(Readable.from([Buffer.from(content, "utf8")]), name);
+  }
+
+  /** Sends one command as it is (e.g. "PROT C"); rejects with the FTPError of a 4xx/5xx answer. */
+  async send(command: string): Promise<FTPResponse> {
+    return this.client.send(command);
   }
 
   async quit(): Promise<void> {

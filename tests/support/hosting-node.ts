@@ -14,7 +14,14 @@ import { startNginx, type NginxProcess } from "./nginx";
 import { freePort } from "./ports";
 import type { FtpSession } from "./ftp-client";
 import { startHaproxy, type HaproxyProcess } from "./haproxy";
-import { ftpAuthOf, passivePortsOf, startPureFtpd, type FtpBinaries, type PureFtpdProcess } from "./pureftpd";
+import {
+  ftpAuthOf,
+  passivePortsOf,
+  startPureFtpd,
+  type FtpBinaries,
+  type FtpTlsSetup,
+  type PureFtpdProcess,
+} from "./pureftpd";
 
 export interface HostingNodeOptions {
   host: string;
@@ -30,6 +37,8 @@ export interface HostingNodeOptions {
   ftpPassiveAddress?: string;
   /** pure-ftpd's session limit (-c), given to the agent as --ftp-max-sessions too; default: pure-ftpd's. */
   ftpMaxSessions?: number;
+  /** FTPS: pure-ftpd's `-Y` and certificate, and the agent's `--ftp-tls`; default: cleartext only. */
+  ftpTls?: FtpTlsSetup;
   /** A load balancer: HAProxy on `host`, driven by the agent (no nginx, no FTP of its own). */
   haproxyBin?: string;
   /** The agent's API over HTTPS with this certificate (`--tls-cert`/`--tls-key`): its `url` is then https://. */
@@ -80,6 +89,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
           ...["--pure-pw-bin", options.ftp.purePw],
           ...["--ftp-listen", `${options.host}:${ftpPort}`, "--ftp-passive-ports", passivePorts.join(":")],
           ...(options.ftpMaxSessions === undefined ? [] : ["--ftp-max-sessions", `${options.ftpMaxSessions}`]),
+          ...(options.ftpTls === undefined ? [] : ["--ftp-tls", options.ftpTls.mode]),
         ]
       : [];
     const haproxyArgs = haproxy
@@ -112,6 +122,7 @@ export async function startHostingNode(options: HostingNodeOptions): Promise<Hos
         passivePorts,
         passiveAddress: options.ftpPassiveAddress,
         maxSessions: options.ftpMaxSessions,
+        tls: options.ftpTls,
       });
     }
   } catch (error) {
@@ -134,6 +145,8 @@ export interface BalancedNodesOptions {
   ftp: FtpBinaries;
   /** Each node's FTP session limit (pure-ftpd's -c and the agent's --ftp-max-sessions); default: pure-ftpd's. */
   ftpMaxSessions?: [number, number];
+  /** Both nodes' FTPS (one certificate for the load balancer's FTP name); default: cleartext only. */
+  ftpTls?: FtpTlsSetup;
 }
 
 export interface BalancedNodes {
@@ -161,6 +174,7 @@ export async function startBalancedNodes(options: BalancedNodesOptions): Promise
       ftp: options.ftp,
       ftpPassiveAddress: hosts[2],
       ftpMaxSessions: options.ftpMaxSessions?.[index],
+      ftpTls: options.ftpTls,
     });
   const started = await Promise.allSettled([
     node(0),
@@ -185,7 +199,11 @@ export async function startBalancedNodes(options: BalancedNodesOptions): Promise
 
 /** The node behind an FTP session through a load balancer: the one whose passive range holds its last data port. */
 export function nodeBehind(session: FtpSession, nodes: HostingNode[]): string {
-  const port = session.passive[session.passive.length - 1]?.port;
+  return nodeOfPassivePort(session.passive[session.passive.length - 1]?.port, nodes);
+}
+
+/** The node whose passive range holds `port`: where the load balancer forwards a data connection to it. */
+export function nodeOfPassivePort(port: number | undefined, nodes: HostingNode[]): string {
   const node = nodes.find((candidate) => {
     if (!candidate.ftp || port === undefined) return false;
     const [low, high] = passivePortsOf(candidate.ftp.host);

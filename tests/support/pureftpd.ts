@@ -9,6 +9,10 @@
  *   const tried = await ftpTry({ url: ftp.url, user: "alice@files.acme", password });
  *   await ftp.stop();
  *
+ * With `tls`, pure-ftpd serves explicit FTPS with the given certificate (`-2 cert,key`): `accept`
+ * is `-Y 1`, `require` is `-Y 3` (cleartext logins and data connections refused), as
+ * docs/setup-node.md runs it.
+ *
  * Outside CI, a missing pure-ftpd, pure-pw or curl (or not running as root, which pure-ftpd needs
  * to chroot and switch uids) skips the calling suite with the reason; with CI=true it fails.
  */
@@ -19,6 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import { ftpAuthSocketOf } from "../../agent/src/main";
 import { PDB_FILE } from "../../agent/src/render/ftp/accounts";
+import type { FtpTls } from "../../wire";
 import { freePort } from "./ports";
 import { findBinary, spawnServer, stopProcessTree } from "./processes";
 import { requireTool } from "./requirements";
@@ -87,6 +92,16 @@ function greets(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** pure-ftpd's `-Y` for each FTPS mode of the agent's `--ftp-tls`. */
+const PURE_FTPD_TLS_LEVEL: Record<FtpTls, number> = { off: 0, accept: 1, require: 3 };
+
+/** A node's FTPS: the agent's `--ftp-tls` mode and the PEM files pure-ftpd gets (`-2 cert,key`). */
+export interface FtpTlsSetup {
+  mode: FtpTls;
+  certificateFile: string;
+  keyFile: string;
+}
+
 export interface PureFtpdOptions {
   bin: string;
   /** Loopback address for control and passive data connections. */
@@ -106,6 +121,8 @@ export interface PureFtpdOptions {
    * (`-C`): every session through a load balancer comes from its address. Default: pure-ftpd's.
    */
   maxSessions?: number;
+  /** Serve explicit FTPS (AUTH TLS) as `tls.mode` says; default: cleartext only. */
+  tls?: FtpTlsSetup;
 }
 
 export interface PureFtpdProcess {
@@ -135,6 +152,14 @@ export async function startPureFtpd(options: PureFtpdOptions): Promise<PureFtpdP
     ...["-u", "1"], // accept the accounts' uids (nobody included); only root is refused
     ...["-U", "137:027"], // files 0640, folders 0750: the org and the web group (setgid folders), no one else
     ...(options.maxSessions === undefined ? [] : ["-c", `${options.maxSessions}`, "-C", `${options.maxSessions}`]),
+    ...(options.tls === undefined
+      ? []
+      : [
+          "-Y",
+          `${PURE_FTPD_TLS_LEVEL[options.tls.mode]}`,
+          "-2",
+          `${options.tls.certificateFile},${options.tls.keyFile}`,
+        ]),
   ];
   const what = `pure-ftpd on ${options.host}:${port}`;
   const { child, output } = await spawnServer(options.bin, args, what, () => greets(options.host, port));
@@ -162,6 +187,8 @@ export interface FtpTry {
   timeoutMs?: number;
   /** Default "curl". */
   curl?: string;
+  /** FTPS (`--ssl-reqd`): trust this CA file and reach `url`'s host by this name, which its certificate covers. */
+  tls?: { caFile: string; servername: string };
 }
 
 export interface FtpTried {
@@ -185,14 +212,26 @@ export async function ftpTry(options: FtpTry): Promise<FtpTried> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "lbh-ftp-try-"));
   try {
     const args = ["--silent", "--show-error", "--max-time", String(Math.ceil(timeoutMs / 1000)), "--config", "-"];
+    let url = options.url;
+    if (options.tls) {
+      const { hostname, port } = new URL(url);
+      args.push(
+        "--ssl-reqd",
+        "--cacert",
+        options.tls.caFile,
+        "--resolve",
+        `${options.tls.servername}:${port}:${hostname}`,
+      );
+      url = `ftp://${options.tls.servername}:${port}`;
+    }
     if (options.upload) {
       const file = path.join(work, "upload");
       fs.writeFileSync(file, options.upload.content);
-      args.push("--upload-file", file, `${options.url}/${encodeURIComponent(options.upload.name)}`);
+      args.push("--upload-file", file, `${url}/${encodeURIComponent(options.upload.name)}`);
     } else if (options.download !== undefined) {
-      args.push(`${options.url}/${encodeURIComponent(options.download)}`);
+      args.push(`${url}/${encodeURIComponent(options.download)}`);
     } else {
-      args.push("--list-only", `${options.url}/`);
+      args.push("--list-only", `${url}/`);
     }
     const child = spawn(options.curl ?? "curl", args, { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";

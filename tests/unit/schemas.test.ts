@@ -32,6 +32,16 @@ describe("shared schemas", () => {
       expect(accepts(nodeInfoSchema, { ...node, ftpMaxSessions: bad })).to.equal(false);
   });
 
+  it("reads how a node's FTP server takes FTPS from GET /v1/node: a mode, null, or absent from an older agent", () => {
+    const node = { name: "web-a", version: "0.1.0", httpListen: null, ftpListen: "127.0.0.1:21" };
+    for (const mode of ["off", "accept", "require"])
+      expect(nodeInfoSchema.parse({ ...node, ftpTls: mode }).ftpTls).to.equal(mode);
+    expect(nodeInfoSchema.parse({ ...node, ftpTls: null }).ftpTls).to.equal(null);
+    expect(nodeInfoSchema.parse(node).ftpTls).to.equal(undefined);
+    for (const bad of ["required", "", true, 2])
+      expect(accepts(nodeInfoSchema, { ...node, ftpTls: bad })).to.equal(false);
+  });
+
   it("takes free text in any script but refuses control and bidirectional-override characters", () => {
     for (const good of ["Alice Admin", "Zoë Ångström", "מנהל", "管理员", "O.K. & Co (GmbH)"])
       expect(accepts(displayNameSchema, good), good).to.equal(true);
