@@ -211,6 +211,7 @@ describe("agent load-balancer role with HAProxy (integration)", function () {
         ftpListen: null,
         ftpPassivePorts: null,
         ftpMaxSessions: null,
+        ftpTls: null,
       });
     });
 
