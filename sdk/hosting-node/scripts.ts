@@ -19,7 +19,7 @@ const asset = (file: string): string => fs.readFileSync(path.join(ASSETS, file),
 export const shellQuote = (value: string): string => `'${value.replace(/'/g, `'"'"'`)}'`;
 
 /** HAProxy's settings with every default filled in. */
-type HaproxySetup = Required<HostingNodeHaproxy>;
+type HaproxySetup = Required<Omit<HostingNodeHaproxy, "httpsListen">> & Pick<HostingNodeHaproxy, "httpsListen">;
 
 function haproxySetup(install: AgentInstall): HaproxySetup | undefined {
   const { haproxy } = install;
@@ -28,6 +28,7 @@ function haproxySetup(install: AgentInstall): HaproxySetup | undefined {
   return {
     bin: haproxy.bin,
     httpListen: haproxy.httpListen,
+    httpsListen: haproxy.httpsListen,
     mainConf: haproxy.mainConf ?? `${own}/haproxy.cfg`,
     masterSocket: haproxy.masterSocket ?? `${own}/master.sock`,
     statsSocket: haproxy.statsSocket ?? `${own}/admin.sock`,
@@ -80,6 +81,7 @@ function agentArgs(install: AgentInstall): string[] {
     if (nginx.pidFile) args.push("--nginx-pid-file", nginx.pidFile);
     if (nginx.confDir) args.push("--nginx-conf-dir", nginx.confDir);
     if (nginx.httpListen) args.push("--http-listen", nginx.httpListen);
+    if (nginx.httpsListen) args.push("--https-listen", nginx.httpsListen);
   }
   if (ftp) {
     args.push("--pure-pw-bin", ftp.purePwBin);
@@ -87,10 +89,12 @@ function agentArgs(install: AgentInstall): string[] {
     if (ftp.passivePorts) args.push("--ftp-passive-ports", ftp.passivePorts.join(":"));
     if (ftp.readonlyUid !== undefined) args.push("--ftp-readonly-uid", String(ftp.readonlyUid));
     if (ftp.maxSessions !== undefined) args.push("--ftp-max-sessions", String(ftp.maxSessions));
+    if (ftp.tls) args.push("--ftp-tls", ftp.tls);
   }
   const haproxy = haproxySetup(install);
   if (haproxy) {
     args.push("--http-listen", haproxy.httpListen, "--haproxy-bin", haproxy.bin);
+    if (haproxy.httpsListen) args.push("--https-listen", haproxy.httpsListen);
     args.push("--haproxy-main-conf", haproxy.mainConf, "--haproxy-master-socket", haproxy.masterSocket);
     args.push("--haproxy-conf", haproxy.confFile);
   }

@@ -4,7 +4,13 @@
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { z } from "zod";
-import { ftpMaxSessionsSchema, nodeNameSchema, parseUnixIdRange, portRangeSchema } from "../../wire/fields";
+import {
+  ftpMaxSessionsSchema,
+  ftpTlsSchema,
+  nodeNameSchema,
+  parseUnixIdRange,
+  portRangeSchema,
+} from "../../wire/fields";
 
 /** nginx on the server, for the agent to validate and reload the sites it renders. */
 export interface HostingNodeNginx {
@@ -17,6 +23,8 @@ export interface HostingNodeNginx {
   confDir?: string;
   /** Where this node's nginx serves the sites, host:port (reported to load balancers). */
   httpListen?: string;
+  /** Where it serves websites that have a certificate, host:port (the agent's --https-listen; default 443). */
+  httpsListen?: string;
 }
 
 /**
@@ -42,6 +50,11 @@ export interface HostingNodeFtp {
    * give pure-ftpd the same `-c` and a `-C` at least as large (every session comes from the load balancer).
    */
   maxSessions?: number;
+  /**
+   * FTPS on this node's pure-ftpd (the agent's --ftp-tls, reported to load balancers and
+   * `lbhosting status`): run pure-ftpd with the matching `-Y` and `-2 cert,key` (agent/README, "FTPS").
+   */
+  tls?: "off" | "accept" | "require";
 }
 
 /**
@@ -54,6 +67,8 @@ export interface HostingNodeHaproxy {
   bin: string;
   /** host:port of the web frontend (the agent's --http-listen), e.g. 203.0.113.10:80. */
   httpListen: string;
+  /** host:port where HTTPS passes through to the nodes by SNI (the agent's --https-listen; default 443). */
+  httpsListen?: string;
   /** HAProxy's main configuration, written by HostingNode; default <installDir>/haproxy/haproxy.cfg. */
   mainConf?: string;
   /** The master CLI socket (-S); default <installDir>/haproxy/master.sock. */
@@ -196,6 +211,7 @@ const settingsSchema = z
         pidFile: safePath.optional(),
         confDir: safePath.optional(),
         httpListen: safeListen.optional(),
+        httpsListen: safeListen.optional(),
       })
       .optional(),
     ftp: z
@@ -209,12 +225,14 @@ const settingsSchema = z
         readonlyUid: accountId.optional(),
         readonlyGid: z.undefined({ error: "is gone: read-only accounts run with the web group (webGid)" }).optional(),
         maxSessions: ftpMaxSessionsSchema.optional(),
+        tls: ftpTlsSchema.optional(),
       })
       .optional(),
     haproxy: z
       .object({
         bin: safePath,
         httpListen: safeListen,
+        httpsListen: safeListen.optional(),
         mainConf: safePath.optional(),
         masterSocket: safePath.optional(),
         statsSocket: safePath.optional(),

@@ -145,11 +145,12 @@ describe("HostingNode scripts", () => {
       passivePorts: [30000, 30099] as [number, number],
       readonlyUid: 2002,
       maxSessions: 50,
+      tls: "require" as const,
     };
     const scripts = agentScripts({ ...install, ftp });
     expect(syntaxError(scripts.install)).to.equal("");
     expect(scripts.install).to.include(
-      "'--ftp-listen' '10.0.0.11:21' '--ftp-passive-ports' '30000:30099' '--ftp-readonly-uid' '2002' '--ftp-max-sessions' '50'",
+      "'--ftp-listen' '10.0.0.11:21' '--ftp-passive-ports' '30000:30099' '--ftp-readonly-uid' '2002' '--ftp-max-sessions' '50' '--ftp-tls' 'require'",
     );
     // A hosting node runs no HAProxy, and stops one it ran as a load balancer before.
     expect(scripts.install).to.not.include("--haproxy");
@@ -167,6 +168,8 @@ describe("HostingNode scripts", () => {
         "'--haproxy-master-socket' '/opt/lbhosting/lb1/haproxy/master.sock' " +
         "'--haproxy-conf' '/var/lib/lbhosting/lb1/haproxy/lbhosting.cfg'",
     );
+    const https = agentScripts({ ...balancer, haproxy: { ...balancer.haproxy!, httpsListen: "203.0.113.10:443" } });
+    expect(https.install).to.include("'--haproxy-bin' '/usr/sbin/haproxy' '--https-listen' '203.0.113.10:443'");
     const mainConf = runDefinitions(scripts.install, 'printf %s "$HAPROXY_MAIN_CONF_TEXT"');
     expect(mainConf.stdout.split("\n").slice(2)).to.deep.equal([
       "global",
