@@ -93,7 +93,8 @@ export async function routeOrg(
     ...(serves && backends.some((backend) => backend.https) ? { tlsDomains } : {}),
   };
   if (current && !differs({ ...current, org: undefined }, route)) return;
-  await registerBackends(balancer, backends);
+  // Registered as they report themselves (an org with certificates may route their HTTPS later).
+  await registerBackends(balancer, reported);
   await balancer.putRoute(org.name, route);
 }
 

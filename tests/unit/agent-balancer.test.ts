@@ -517,7 +517,7 @@ describe("agent load balancer: registered backends", function () {
 
   it("accepts a route only of registered nodes at exactly their registered addresses (weight aside)", function () {
     const registered = new Map([
-      ["web-a", { http: "127.0.40.1:80" }],
+      ["web-a", { http: "127.0.40.1:80", https: "127.0.40.1:443" }],
       ["web-b", { http: "127.0.40.2:80", ftp: "127.0.40.2:21", passivePorts: [30000, 30009] as [number, number] }],
     ]);
     const lookup = (name: string) => registered.get(name);
@@ -526,6 +526,9 @@ describe("agent load balancer: registered backends", function () {
     expect(
       failureOf(() => checkRegistered(route({ name: "web-a", http: "127.0.40.1:80", weight: 5 }), lookup)),
     ).to.equal(undefined);
+    // A route of an org with certificates uses the node's HTTPS address too; one without, not.
+    const secure = { name: "web-a", http: "127.0.40.1:80", https: "127.0.40.1:443" };
+    expect(failureOf(() => checkRegistered(route(secure), lookup))).to.equal(undefined);
     const full = { name: "web-b", http: "127.0.40.2:80", ftp: "127.0.40.2:21", passivePorts: [30000, 30009] };
     expect(failureOf(() => checkRegistered(route(full), lookup))).to.equal(undefined);
     const refused: Array<[ReturnType<typeof route>, string]> = [
@@ -533,6 +536,8 @@ describe("agent load balancer: registered backends", function () {
       [route({ name: "web-a", http: "127.0.40.1:80" }, { name: "web-z", http: "127.0.40.9:80" }), "backends.1"],
       [route({ ...full, passivePorts: [30000, 30010] }), "backends.0"],
       [route({ name: "web-b", http: "127.0.40.2:80" }), "backends.0"],
+      [route({ ...secure, https: "127.0.40.1:8443" }), "backends.0"],
+      [route({ ...full, https: "127.0.40.2:443" }), "backends.0"],
     ];
     for (const [body, path] of refused) {
       const failure = failureOf(() => checkRegistered(body, lookup));

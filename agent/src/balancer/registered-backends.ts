@@ -53,9 +53,15 @@ function addressesOf(backend: BalancerBackend): RegisteredBackend {
   return addresses;
 }
 
-const sameAddresses = (a: RegisteredBackend, b: RegisteredBackend): boolean =>
+/**
+ * Whether a route's backend uses a node's registered addresses: each the same, except that a route
+ * of an org without certificates leaves out the node's HTTPS address (it sends it no HTTPS).
+ */
+const sameAddresses = (registered: RegisteredBackend, routed: RegisteredBackend): boolean =>
+  (routed.https === undefined || registered.https === routed.https) && sameOtherAddresses(registered, routed);
+
+const sameOtherAddresses = (a: RegisteredBackend, b: RegisteredBackend): boolean =>
   a.http === b.http &&
-  a.https === b.https &&
   a.ftp === b.ftp &&
   a.passivePorts?.[0] === b.passivePorts?.[0] &&
   a.passivePorts?.[1] === b.passivePorts?.[1] &&
