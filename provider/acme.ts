@@ -53,7 +53,7 @@ export interface AcmeOrder {
 }
 
 /** Whole days from `now` to the certificate's notAfter (negative once expired). */
-export const daysLeft = (certificate: string, now = new Date()): number =>
+const daysLeft = (certificate: string, now = new Date()): number =>
   Math.floor((Date.parse(new X509Certificate(certificate).validTo) - now.getTime()) / DAY_MS);
 
 /**
