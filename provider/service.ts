@@ -197,6 +197,7 @@ async function acmeCertificate(inputs: WebServiceInputs, previous: Outputs | und
   const site = resourceName(inputs) ?? inputs.name;
   const started = performance.now();
   try {
+    await webServersChecked(inputs.organization);
     const issued = await issueCertificate({
       site,
       domains,
@@ -331,6 +332,25 @@ function tlsDrift(stored: ServiceTls | undefined, primary: ServiceTls | undefine
     ...(stored?.httpsRedirect !== primary.httpsRedirect && { httpsRedirect: primary.httpsRedirect }),
     ...(stored?.hsts !== primary.hsts && { hsts: primary.hsts }),
   };
+}
+
+/** How long an order waits for the load balancer to take a new site's nodes in (their checks pass). */
+const BALANCER_CHECKS_MS = 30_000;
+
+/**
+ * Waits (bounded) until the load balancer's web checks pass on every node of the org's route, so
+ * the ACME server's request reaches a node whichever it picks: a site just created is only taken
+ * in after its checks pass. Past the bound the order goes ahead; a failed challenge then says why.
+ */
+async function webServersChecked(organization: WebServiceInputs["organization"]): Promise<void> {
+  if (organization.loadBalancer === undefined) return;
+  const balancer = clientFor(organization.loadBalancer);
+  const deadline = Date.now() + BALANCER_CHECKS_MS;
+  while (Date.now() < deadline) {
+    const { nodes } = await balancer.balancerStatus(organization.name);
+    if (nodes.length > 0 && nodes.every((node) => node.web?.healthy)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /**
