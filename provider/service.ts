@@ -188,8 +188,11 @@ async function acmeCertificate(inputs: WebServiceInputs, previous: Outputs | und
   const held = previous?.acmeIssued;
   const sameDirectory = previous !== undefined && acmeOf(previous)?.directory === acme.directory;
   if (sameDirectory && reissueReason(held, domains, acme.renewBefore) === undefined) return held as AcmeIssued;
-  // The certificate it has now, while it covers the domains (expiry aside): served until the new one.
-  const current = reissueReason(held, domains, -Infinity) === undefined ? held : undefined;
+  // The certificate it has now — issued before, or uploaded before the switch to ACME — while it
+  // covers the domains and has not expired: served until the new one is there.
+  const uploadedBefore =
+    previous?.kind === "website" && previous.tls && !("acme" in previous.tls) ? previous.tls : undefined;
+  const current = [held, uploadedBefore].find((material) => reissueReason(material, domains, 0) === undefined);
   const before = previous && uploaded(previous, held as Material | undefined);
   const { report } = await writeRouted(uploaded(inputs, current as Material | undefined), before);
   const { name, primary } = inputs.organization;
