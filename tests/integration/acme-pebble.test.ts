@@ -14,6 +14,7 @@ import { AgentClient } from "../../provider/client";
 import { serviceProvider } from "../../provider/service";
 import { certificateSummary } from "../../wire";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process";
+import { makeCa } from "../support/certificates";
 import { getSecureSite } from "../support/http-get";
 import { type NginxProcess, nginxBinaryOrSkip, startNginx } from "../support/nginx";
 import { type Pebble, pebbleOrSkip, startPebble } from "../support/pebble";
@@ -30,6 +31,8 @@ describe("ACME certificates from Pebble, HTTP-01 answered by the node's nginx (i
   let pebble: Pebble;
   let client: AgentClient;
   let httpsListen: string;
+  /** The www website's outputs after the last create or update. */
+  let latest: Record<string, unknown> & { certificate?: unknown };
   const organization = () => ({ name: "acme", primary: agent.url });
   const website = (name: string, domains: string[]) => ({
     organization: organization(),
@@ -117,6 +120,35 @@ describe("ACME certificates from Pebble, HTTP-01 answered by the node's nginx (i
 
     const again = await serviceProvider.update!("acme/www", created.outs, website("www", [WWW]));
     expect(again.outs.acmeIssued).to.deep.equal(issued);
+    latest = again.outs;
+  });
+
+  it("refresh of a certificate replaced on the primary drops the held key (never copies one), and the next update orders again", async () => {
+    const current = { outs: latest };
+    const forged = makeCa(work, "forger").issue("forged", { names: [WWW] });
+    await client.putService("acme", "www", {
+      kind: "website",
+      domains: [WWW],
+      documentRoot: "www",
+      tls: { certificate: forged.chain, privateKey: forged.privateKey },
+    });
+    const refreshed = (await serviceProvider.read!("acme/www", current.outs)).props as Record<string, unknown>;
+    const issued = current.outs.acmeIssued as { accountKey: string; certificate: string };
+    expect(refreshed.acmeIssued).to.deep.equal({ ...issued, privateKey: "" });
+    expect(JSON.stringify(refreshed)).not.to.include(forged.privateKey.split("\n")[1]);
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (line: string) => printed.push(line);
+    try {
+      expect((await serviceProvider.diff!("acme/www", refreshed, website("www", [WWW]))).changes).to.equal(true);
+      const again = await serviceProvider.update!("acme/www", refreshed, website("www", [WWW]));
+      const served = await getSecureSite(httpsListen, WWW, await pebble.root());
+      expect(served.fingerprint).to.equal(again.outs.certificate.fingerprint);
+      expect((again.outs.acmeIssued as { accountKey: string }).accountKey).to.equal(issued.accountKey);
+    } finally {
+      console.log = log;
+    }
+    expect(printed[0]).to.equal("WebService www: certificate issued by ACME");
   });
 
   it("a domain that does not point at the node fails naming it and the ACME problem, leaving nothing behind", async () => {
