@@ -233,6 +233,17 @@ export class AgentClient {
     return writeAnswerFromHeaders((await this.send({ method: "DELETE", path, answer: answers.writeResult })).headers);
   }
 
+  /** A website's ACME HTTP-01 answer on this node (not replicated: written on each serving node). */
+  async putAcmeChallenge(org: string, service: string, token: string, keyAuthorization: string): Promise<void> {
+    const path = `${servicePath(org, service)}/acme-challenges/${encodeURIComponent(token)}`;
+    await this.read({ method: "PUT", path, body: { keyAuthorization }, answer: answers.acmeChallenge });
+  }
+
+  async deleteAcmeChallenge(org: string, service: string, token: string): Promise<void> {
+    const path = `${servicePath(org, service)}/acme-challenges/${encodeURIComponent(token)}`;
+    await this.read({ method: "DELETE", path, answer: answers.acmeChallenge });
+  }
+
   snapshot(org: string): Promise<Snapshot> {
     return this.read({ method: "GET", path: `${orgPath(org)}/snapshot`, answer: answers.snapshot });
   }

@@ -9,6 +9,7 @@
 import { normalizeEndpoint } from "../wire";
 import { AgentClient } from "./client";
 import { EndpointHealth } from "./endpoint-health";
+import { trustAcmeCas } from "./acme";
 import { caCertificates } from "./trust";
 
 interface ConfigSource {
@@ -60,6 +61,9 @@ export class Credentials {
     this.timeoutMs = timeout ? Number(timeout) : undefined;
     const ca = config.get("lbhosting:caCertificate");
     this.ca = ca ? caCertificates(ca, "lbhosting:caCertificate") : undefined;
+    // A private ACME directory's HTTPS (Pebble's in the tests) is trusted through its own CA.
+    const acmeCa = config.get("lbhosting:acmeCaCertificate");
+    trustAcmeCas(acmeCa ? caCertificates(acmeCa, "lbhosting:acmeCaCertificate") : undefined);
     this.clients.clear();
   }
 

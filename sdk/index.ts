@@ -1,7 +1,7 @@
 /** The SDK's public API: the resources a Pulumi program declares, their arguments and outputs. */
 export { LoadBalancedOrganization, type LoadBalancedOrganizationArgs, type OrganizationRef } from "./organization";
 export { OrgUser, type OrgUserArgs } from "./user";
-export { WebService, type WebServiceArgs, type WebsiteTls, type CertificateSummary } from "./service";
+export { WebService, type WebServiceArgs, type WebsiteTls, type AcmeTls, type CertificateSummary } from "./service";
 export { SyncCheck, type SyncCheckArgs, type SyncCheckMember } from "./sync-check";
 export { OrgAccess, type OrgAccessArgs } from "./org-access";
 export {

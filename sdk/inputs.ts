@@ -103,6 +103,22 @@ const webServiceCommon = {
   managedBy: managedBySchema.optional(),
 };
 
+/**
+ * `tls: { acme }`: the provider obtains the certificate from an ACME server (provider/acme.ts) and
+ * uploads it as `{ certificate, privateKey }`; the agent never sees this shape.
+ */
+export const acmeSettingsSchema = z.strictObject({
+  email: emailSchema,
+  /** The ACME directory URL (default: Let's Encrypt's production directory). */
+  directory: z
+    .url({ protocol: /^https$/, error: "must be an https:// URL" })
+    .max(2048)
+    .optional(),
+  /** Days before its expiry a certificate is renewed (default 30). */
+  renewBefore: z.number().int().min(1).max(3650).optional(),
+});
+export type AcmeSettings = z.infer<typeof acmeSettingsSchema>;
+
 export const webServiceInputsSchema = z
   .discriminatedUnion("kind", [
     z.strictObject({
@@ -111,10 +127,10 @@ export const webServiceInputsSchema = z
         kind: true,
         domains: true,
         documentRoot: true,
-        tls: true,
         httpsRedirect: true,
         hsts: true,
       }).shape,
+      tls: z.union([websiteBodySchema.shape.tls.unwrap(), z.strictObject({ acme: acmeSettingsSchema })]).optional(),
     }),
     z.strictObject({
       ...webServiceCommon,

@@ -21,6 +21,9 @@ export interface WebServiceArgs {
    * website: serve it over HTTPS too, with this certificate (PEM: the site's first, then its
    * issuers) and unencrypted private key (PEM). Always stored as a secret in state; the agents keep
    * it readable by themselves and nginx's master only, and answer only its fingerprint.
+   * Or `{ acme: { email, directory?, renewBefore? } }`: `pulumi up` obtains the certificate from
+   * that ACME directory (default Let's Encrypt's) with HTTP-01 answered through the load balancer,
+   * and renews it within `renewBefore` days (default 30) of its expiry.
    */
   tls?: pulumi.Input<WebsiteTls>;
   /** website with tls: redirect plain HTTP to HTTPS (default true). */
@@ -35,9 +38,16 @@ export interface WebServiceArgs {
   adopt?: pulumi.Input<boolean>;
 }
 
-export interface WebsiteTls {
-  certificate: pulumi.Input<string>;
-  privateKey: pulumi.Input<string>;
+export type WebsiteTls =
+  { certificate: pulumi.Input<string>; privateKey: pulumi.Input<string> } | { acme: pulumi.Input<AcmeTls> };
+
+export interface AcmeTls {
+  /** The ACME account's contact (expiry notices from the CA). */
+  email: pulumi.Input<string>;
+  /** The ACME directory URL (default Let's Encrypt's production directory). */
+  directory?: pulumi.Input<string>;
+  /** Renew this many days before the certificate expires (default 30). */
+  renewBefore?: pulumi.Input<number>;
 }
 
 /** A website certificate as the outputs show it. */
@@ -59,7 +69,11 @@ export class WebService extends LbhostingResource {
   declare readonly documentRoot: pulumi.Output<string | undefined>;
   declare readonly rootPath: pulumi.Output<string | undefined>;
   declare readonly writable: pulumi.Output<boolean | undefined>;
-  declare readonly tls: pulumi.Output<{ certificate: string; privateKey: string } | undefined>;
+  declare readonly tls: pulumi.Output<
+    | { certificate: string; privateKey: string }
+    | { acme: { email: string; directory?: string; renewBefore?: number } }
+    | undefined
+  >;
   declare readonly httpsRedirect: pulumi.Output<boolean | undefined>;
   declare readonly hsts: pulumi.Output<boolean | undefined>;
   /** website with tls: the certificate's fingerprint, names and expiry. */
@@ -78,8 +92,11 @@ export class WebService extends LbhostingResource {
         managedBy: managedBy(name),
         urls: undefined,
         certificate: undefined,
+        // An ACME website's account key, certificate and key (provider/acme.ts): made by the
+        // provider, so marked secret here.
+        acmeIssued: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "tls"] },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "tls", "acmeIssued"] },
       "WebService",
     );
   }

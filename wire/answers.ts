@@ -14,6 +14,7 @@ import {
   revokedOrgTokenSchema,
 } from "./access";
 import { balancerDeletedSchema, balancerRecordSchema, balancerStatusSchema } from "./balancer";
+import { acmeTokenSchema } from "./fields";
 import { snapshotSchema, userRecordSchema } from "./records";
 import {
   changesResultSchema,
@@ -57,4 +58,6 @@ export const agentAnswerSchemas = {
   backend: registeredBackendRecordSchema,
   backends: registeredBackendListSchema.transform((body) => body.backends),
   backendDeleted: backendDeletedSchema,
+  /** PUT and DELETE of an ACME challenge answer: the token it was about. */
+  acmeChallenge: z.object({ token: acmeTokenSchema }),
 } as const;

@@ -185,3 +185,6 @@ export function unixIdRangeProblem(range: UnixIdRange): string | undefined {
   if (range.end > MAX_ID) return `must end below 2^31 (${MAX_ID + 1})`;
   return undefined;
 }
+
+/** An ACME HTTP-01 token (RFC 8555 §8.3: base64url, at least 128 bits): also a file name, so nothing else. */
+export const acmeTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, "must be 22-128 base64url characters");

@@ -148,3 +148,14 @@ export const promoteBodySchema = z.strictObject({
   digest: digestSchema,
 });
 export type PromoteBody = z.infer<typeof promoteBodySchema>;
+
+/**
+ * `PUT /v1/orgs/{org}/services/{service}/acme-challenges/{token}`: the key authorization to serve
+ * at `/.well-known/acme-challenge/{token}` (RFC 8555 §8.3: the token, '.', the account key's
+ * SHA-256 JWK thumbprint in base64url). Checked against the path's token by the route.
+ */
+export const acmeChallengeBodySchema = z.strictObject({
+  keyAuthorization: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{22,128}\.[A-Za-z0-9_-]{43}$/, "must be '<token>.<43 base64url characters>'"),
+});

@@ -17,6 +17,7 @@ import { OrgWrites } from "./domain/orgs";
 import { Reads } from "./domain/reads";
 import { Replication } from "./domain/replication";
 import { assignMissingUnixIds } from "./domain/unix-ids";
+import { AcmeChallenges } from "./domain/acme-challenges";
 import { buildApp } from "./http/app";
 import { jsonLogger } from "./log";
 import { AgentMetrics } from "./metrics/agent-metrics";
@@ -164,6 +165,7 @@ export function createAgent(options: AgentOptions): Agent {
     replication: new Replication(store, queue, changeLog, settings.orgIdRange),
     orgTokens: new OrgTokens(store),
     balancer,
+    acmeChallenges: new AcmeChallenges(store, folders),
     metrics,
   });
 

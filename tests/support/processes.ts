@@ -107,8 +107,9 @@ export async function spawnServer(
   args: string[],
   what: string,
   ready: () => Promise<boolean>,
+  env?: NodeJS.ProcessEnv,
 ): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], ...(env && { env }) });
   reapWithTestRun(child);
   let output = "";
   child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));

@@ -7,6 +7,7 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { NodeInfo } from "../../../wire";
 import type { Balancer } from "../balancer/balancer";
+import type { AcmeChallenges } from "../domain/acme-challenges";
 import type { MemberWrites } from "../domain/members";
 import type { OrgTokens } from "../domain/org-tokens";
 import type { OrgWrites } from "../domain/orgs";
@@ -26,6 +27,7 @@ import {
   nodeServerOptions,
   parseJsonBody,
 } from "./hardening";
+import { acmeChallengeRoutes } from "./routes/acme-challenges";
 import { backendRoutes } from "./routes/backends";
 import { balancerRoutes } from "./routes/balancer";
 import { metricsRoutes } from "./routes/metrics";
@@ -60,6 +62,7 @@ interface AppOptions {
   replication: Replication;
   orgTokens: OrgTokens;
   balancer: Balancer;
+  acmeChallenges: AcmeChallenges;
   metrics: Pick<AgentMetrics, "request" | "exposition">;
 }
 
@@ -169,6 +172,7 @@ export function buildApp(options: AppOptions): AgentApp {
   tokenRoutes(app, options.orgTokens);
   userRoutes(app, options.reads, options.members);
   serviceRoutes(app, options.reads, options.members);
+  acmeChallengeRoutes(app, options.acmeChallenges);
   replicaRoutes(app, options.replication, options.replicaBodyLimit);
   balancerRoutes(app, options.balancer);
   backendRoutes(app, options.balancer);

@@ -16,6 +16,7 @@ const OWN_ORG_ROUTES = new Set([
   "/v1/orgs/:org/users/:username",
   "/v1/orgs/:org/services",
   "/v1/orgs/:org/services/:service",
+  "/v1/orgs/:org/services/:service/acme-challenges/:token",
   "/v1/orgs/:org/snapshot",
   "/v1/orgs/:org/changes",
   "/v1/orgs/:org/replica",
