@@ -8,9 +8,9 @@
  * a final symlink), the path must resolve to itself, and the file goes to a new temporary name
  * (O_EXCL) renamed over whatever holds the name; removal unlinks only a plain file.
  */
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { replaceInTenantFolder } from "./atomic-write";
 
 const CHALLENGE_FOLDER = [".well-known", "acme-challenge"];
 
@@ -48,15 +48,7 @@ export async function writeAcmeChallenge(
 ): Promise<ChallengeRefused | undefined> {
   const folder = await challengeFolder(documentRoot, true);
   if (typeof folder !== "string") return folder;
-  const file = path.join(folder, token);
-  const temp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
-  await fs.promises.writeFile(temp, keyAuthorization, { flag: "wx", mode: 0o644 });
-  try {
-    await fs.promises.rename(temp, file);
-  } catch (error) {
-    await fs.promises.rm(temp, { force: true });
-    throw error;
-  }
+  await replaceInTenantFolder(path.join(folder, token), keyAuthorization);
   return undefined;
 }
 

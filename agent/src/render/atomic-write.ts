@@ -1,4 +1,5 @@
-/** The one way the agent replaces a file it renders, off the event loop. */
+/** The ways the agent replaces a file it renders, off the event loop. */
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 
 let written = 0;
@@ -22,4 +23,20 @@ export async function writeFileAtomic(file: string, content: string | Buffer, mo
   }
   await handle.close();
   await fs.promises.rename(temp, file);
+}
+
+/**
+ * Replace `file`, in a folder a tenant can write, with a new file holding `text` (0644): written
+ * to a temporary name the tenant cannot guess, created exclusively (`wx`: never through a symlink
+ * placed there), then renamed over whatever holds the name.
+ */
+export async function replaceInTenantFolder(file: string, text: string): Promise<void> {
+  const temp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
+  await fs.promises.writeFile(temp, text, { flag: "wx", mode: 0o644 });
+  try {
+    await fs.promises.rename(temp, file);
+  } catch (error) {
+    await fs.promises.rm(temp, { force: true });
+    throw error;
+  }
 }

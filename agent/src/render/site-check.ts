@@ -7,9 +7,9 @@
  * the folders must resolve to themselves once created, the file is written to a new temporary name
  * (O_EXCL: a planted symlink makes it fail) and renamed over whatever holds the name.
  */
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { replaceInTenantFolder } from "./atomic-write";
 
 /** The URL path of the check: served by nginx (sites.ts) and requested by HAProxy (haproxy/config.ts). */
 export const SITE_CHECK_PATH = "/.well-known/lbhosting/health";
@@ -54,13 +54,6 @@ export async function writeSiteCheck(documentRoot: string, text: string): Promis
     return { refused: `${path.dirname(SITE_CHECK_PATH)} resolves elsewhere (through a symlink)` };
   }
   if ((await currentText(file)) === text) return undefined;
-  const temp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
-  await fs.promises.writeFile(temp, text, { flag: "wx", mode: 0o644 });
-  try {
-    await fs.promises.rename(temp, file);
-  } catch (error) {
-    await fs.promises.rm(temp, { force: true });
-    throw error;
-  }
+  await replaceInTenantFolder(file, text);
   return undefined;
 }
