@@ -158,12 +158,17 @@ const putter = (inputs: WebServiceInputs, body: ServiceBody, create: boolean) =>
     ).answer;
   });
 
-/** A failed change taken back on the nodes: the previous settings written again, or the created service removed. */
+/**
+ * A failed change taken back on the nodes — the previous settings written again, or the created
+ * service removed — and, for a website, on the load balancer's route, which the change's write
+ * may have given its domains (an ACME order routes the site before it asks).
+ */
 async function undo(inputs: WebServiceInputs, previous: WebServiceInputs | undefined): Promise<void> {
   const { name, primary } = inputs.organization;
+  const reroute = inputs.kind === "website";
   await (previous
-    ? writeAndSync(inputs.organization, putter(previous, bodyOf(previous), false))
-    : deleteAndSync(inputs.organization, () => clientFor(primary).deleteService(name, inputs.name)));
+    ? writeAndSync(inputs.organization, putter(previous, bodyOf(previous), false), reroute)
+    : deleteAndSync(inputs.organization, () => clientFor(primary).deleteService(name, inputs.name), reroute));
 }
 
 async function apply(inputs: WebServiceInputs, previous?: Outputs) {

@@ -14,6 +14,7 @@ import {
   type LoadBalancedOrganizationArgs,
   type WebServiceArgs,
 } from "../../sdk";
+import { AgentClient } from "../../provider/client";
 import { startBalancedNodes, type HostingNode } from "../support/hosting-node";
 import { getSecureSite } from "../support/http-get";
 import { haproxyBinaryOrSkip } from "../support/haproxy";
@@ -36,6 +37,7 @@ describe("e2e: ACME certificates from Pebble, through the load balancer, renewed
   let testStack: TestStack;
   let org: LoadBalancedOrganizationArgs;
   let www: Omit<WebServiceArgs, "organization">;
+  let others: Array<Omit<WebServiceArgs, "organization">> = [];
 
   const https = () => getSecureSite(balancer.httpsListen!, WWW, root);
   /** 20 HTTPS requests through the load balancer: the nodes that answered and the certificates they showed. */
@@ -118,6 +120,7 @@ describe("e2e: ACME certificates from Pebble, through the load balancer, renewed
       program: async () => {
         const resource = new LoadBalancedOrganization("org", org);
         const site = new WebService("www", { organization: resource, ...www });
+        for (const other of others) new WebService(other.name as string, { organization: resource, ...other });
         return { inSync: resource.inSync, certificate: site.certificate };
       },
     });
@@ -192,5 +195,21 @@ describe("e2e: ACME certificates from Pebble, through the load balancer, renewed
     www = { ...www, tls: { acme: { email: "ops@acme.test", directory: pebble.directory } } };
     expect((await up()).output).not.to.include("certificate issued");
     expect(await refreshDrift()).to.equal("no changes");
+  });
+
+  it("4. an order for a domain that does not point at the load balancer fails naming it, and leaves it neither on the nodes nor routed", async () => {
+    const SHOP = "shop.acme.test";
+    await pebble.resolve(SHOP, "127.0.85.30");
+    others = [{ ...www, name: "shop", domains: [SHOP] }];
+    const failed = await up().then(
+      () => "succeeded",
+      (error: Error) => error.message,
+    );
+    expect(failed).to.include(SHOP).and.to.include("ACME");
+    const client = new AgentClient(primary.url, TOKEN);
+    expect((await client.listServices("acme")).map((service) => service.name)).to.deep.equal(["www"]);
+    expect((await new AgentClient(balancer.url, TOKEN).getRoute("acme")).domains).to.deep.equal([WWW]);
+    others = [];
+    await up();
   });
 });
