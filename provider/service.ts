@@ -110,12 +110,15 @@ function certificateOf(inputs: WebServiceInputs, issued: Partial<AcmeIssued> | u
  * website keeps its account key, certificate and key in `acmeIssued` (a secret output), so the
  * next `up` reuses them and orders nothing until renewal is due.
  */
-const outputsOf = (inputs: WebServiceInputs, issued?: Partial<AcmeIssued>) => ({
-  ...inputs,
-  urls: urlsOf(inputs),
-  ...(certificateOf(inputs, issued) && { certificate: certificateOf(inputs, issued) }),
-  ...(acmeOf(inputs) && issued && { acmeIssued: issued }),
-});
+function outputsOf(inputs: WebServiceInputs, issued?: Partial<AcmeIssued>) {
+  const certificate = certificateOf(inputs, issued);
+  return {
+    ...inputs,
+    urls: urlsOf(inputs),
+    ...(certificate && { certificate }),
+    ...(acmeOf(inputs) && issued && { acmeIssued: issued }),
+  };
+}
 type Outputs = WebServiceInputs & { acmeIssued?: Partial<AcmeIssued> };
 
 /** Where the service answers: each domain for a web site; for FTP the load balancer, else the primary's host. */
@@ -132,7 +135,7 @@ const urlsOf = (inputs: WebServiceInputs): string[] =>
  * leaves no node serving a domain for an org the load balancer does not route it to.
  */
 async function writeRouted(inputs: WebServiceInputs, previous?: WebServiceInputs) {
-  const { name, primary } = inputs.organization;
+  const { primary } = inputs.organization;
   const report = await writeAndSync(inputs.organization, putter(inputs, bodyOf(inputs), previous === undefined));
   if (inputs.kind === "website") {
     try {
@@ -146,7 +149,7 @@ async function writeRouted(inputs: WebServiceInputs, previous?: WebServiceInputs
       );
     }
   }
-  return { report, name };
+  return report;
 }
 
 /** The write of `body` on the primary (a create's only over no service or its own, see ownerOnCreate). */
@@ -174,7 +177,7 @@ async function undo(inputs: WebServiceInputs, previous: WebServiceInputs | undef
 async function apply(inputs: WebServiceInputs, previous?: Outputs) {
   const issued = acmeOf(inputs) ? await acmeCertificate(inputs, previous) : undefined;
   const before = previous && uploaded(previous, previous.acmeIssued as Material | undefined);
-  const { report } = await writeRouted(uploaded(inputs, issued), before);
+  const report = await writeRouted(uploaded(inputs, issued), before);
   const outs = outputsOf(inputs, issued);
   assertSynced(report, idOf(inputs), outs);
   return outs;
@@ -199,7 +202,7 @@ async function acmeCertificate(inputs: WebServiceInputs, previous: Outputs | und
     previous?.kind === "website" && previous.tls && !("acme" in previous.tls) ? previous.tls : undefined;
   const current = [held, uploadedBefore].find((material) => reissueReason(material, domains, 0) === undefined);
   const before = previous && uploaded(previous, held as Material | undefined);
-  const { report } = await writeRouted(uploaded(inputs, current as Material | undefined), before);
+  const report = await writeRouted(uploaded(inputs, current as Material | undefined), before);
   const { name, primary } = inputs.organization;
   const nodes = servingNodes(clientFor(primary).endpoint, report.secondaries);
   const site = resourceName(inputs) ?? inputs.name;

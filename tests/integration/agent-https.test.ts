@@ -142,6 +142,21 @@ describe("HTTPS websites on real nginx (integration)", function () {
     expect(unknown).not.to.equal("served");
   });
 
+  it("serves a certificate only for its own site's domains, even one that also names another org's", async () => {
+    const [primary] = nodes;
+    const greedy = ca.issue("greedy", { names: [...ACME, ...GLOBEX] });
+    await primary.client.putService("acme", "www", website(ACME, greedy, { hsts: true }));
+    expect((await fetchHttps(0, "www.acme.test")).fingerprint).to.equal(
+      certificateSummary(greedy.certificate).fingerprint,
+    );
+    const other = await fetchHttps(0, "www.globex.test");
+    expect([other.fingerprint, other.body]).to.deep.equal([
+      certificateSummary(globexCert.certificate).fingerprint,
+      "<h1>globex</h1>\n",
+    ]);
+    await primary.client.putService("acme", "www", website(ACME, acmeCert, { hsts: true }));
+  });
+
   it("keeps the sites file, which holds the keys, readable by its owner only", () => {
     const confDir = path.join(work, "sites-127.0.82.1");
     expect(fs.statSync(path.join(confDir, SITES_FILE)).mode & 0o777).to.equal(0o600);

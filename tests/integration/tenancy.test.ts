@@ -140,6 +140,10 @@ describe("tenancy: a hostile tenant finds nothing of another org", function () {
         await acme.put("/v1/orgs/bravo/users/mallory", { password: "mallory-password-1" }),
         await acme.get("/v1/orgs/bravo/snapshot"),
         await acme.delete("/v1/orgs/bravo/services/www"),
+        // An ACME answer written into bravo's document root (it would take bravo's domain's certificate).
+        await acme.put(`/v1/orgs/bravo/services/www/acme-challenges/${"t".repeat(43)}`, {
+          keyAuthorization: `${"t".repeat(43)}.${"k".repeat(43)}`,
+        }),
         await acme.put("/v1/orgs/bravo/replica", {}),
         await acme.post("/v1/orgs/acme/tokens", {}),
         await acme.get("/metrics"),
